@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages camelid builds and tests with. Safe to run again.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git ca-certificates
+      nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libutf8proc-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
+      sentencepiece python3 nodejs npm curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

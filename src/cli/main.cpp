@@ -1,0 +1,65 @@
+#include <omp.h>
+
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+namespace camelid::cli {
+
+std::vector<SetupFn>& commands() {
+  static std::vector<SetupFn> cmds;
+  return cmds;
+}
+
+bool add_command(SetupFn fn) {
+  commands().push_back(std::move(fn));
+  return true;
+}
+
+std::vector<int> parse_ids(const std::string& csv) {
+  std::vector<int> ids;
+  size_t i = 0;
+  while (i < csv.size()) {
+    size_t j = csv.find(',', i);
+    if (j == std::string::npos) j = csv.size();
+    std::string tok = csv.substr(i, j - i);
+    size_t used = 0;
+    long v = 0;
+    try {
+      v = std::stol(tok, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (tok.empty() || used != tok.size() || v < 0 || v > 0x7fffffff)
+      fail("--ids: '", tok, "' is not a token id (expected comma-separated non-negative integers)");
+    ids.push_back(int(v));
+    i = j + 1;
+  }
+  if (ids.empty()) fail("--ids: no token ids given");
+  return ids;
+}
+
+void set_threads(int n) {
+  if (n < 0) fail("--threads: must be >= 0, got ", n);
+  if (n > 0) omp_set_num_threads(n);
+}
+
+}  // namespace camelid::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"camelid: run Llama-family models on your own machine"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "camelid 0.1.0");
+  for (auto& setup : camelid::cli::commands()) setup(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,39 @@
+#pragma once
+// CPU compute kernels. The model calls these; an implementation per instruction set lives in
+// kernels/cpu/*_{portable,avx2,avx512}.cpp and one is chosen at run time (best the CPU supports,
+// or forced with set_isa / CAMELID_ISA=portable|avx2|avx512 for tests and comparisons).
+#include <string>
+
+#include "core/tensor.h"
+
+namespace camelid::kernels {
+
+enum class Isa { Portable, AVX2, AVX512 };
+
+const char* isa_name(Isa isa);
+Isa isa_from_name(const std::string& name);  // throws Error on an unknown name
+bool isa_supported(Isa isa);                 // by this CPU (and this build)
+Isa best_isa();
+Isa active_isa();
+void set_isa(Isa isa);  // throws Error if the CPU cannot run it
+
+// Y[t, o] = sum_i X[t, i] * W[o, i] for t < T, o < W.rows; X is [T, W.cols] f32 row-major,
+// Y is [T, W.rows]. W may be f32, f16 or bf16; accumulation is f32. Multi-threaded (OpenMP).
+void matmul(const float* X, int T, const Tensor& W, float* Y);
+
+// Single-threaded helpers for attention.
+float dot(const float* a, const float* b, int n);
+void axpy(float a, const float* x, float* y, int n);  // y += a * x
+
+// The per-ISA entry points behind the dispatch.
+struct KernelTable {
+  // Rows [o0, o1) of the output only; dispatch splits rows across threads.
+  void (*matmul_rows)(const float* X, int T, const Tensor& W, float* Y, int o0, int o1);
+  float (*dot)(const float* a, const float* b, int n);
+  void (*axpy)(float a, const float* x, float* y, int n);
+};
+const KernelTable& table_portable();
+const KernelTable& table_avx2();
+const KernelTable& table_avx512();
+
+}  // namespace camelid::kernels
