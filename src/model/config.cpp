@@ -1,1 +1,182 @@
-// placeholder
+#include "model/config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace camelid {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Reads an integer field, with a default when absent; a present field of the wrong type fails.
+int get_int(const json& j, const char* key, const std::string& src, int def, bool required) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) fail(src, ": missing field '", key, "'");
+    return def;
+  }
+  if (!it->is_number_integer()) fail(src, ": field '", key, "' must be an integer, got ", it->dump());
+  long long v = it->get<long long>();
+  if (v < 0 || v > (1ll << 31) - 1) fail(src, ": field '", key, "' = ", v, " is out of range");
+  return int(v);
+}
+
+double get_num(const json& j, const char* key, const std::string& src, double def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number()) fail(src, ": field '", key, "' must be a number, got ", it->dump());
+  return it->get<double>();
+}
+
+std::vector<int> get_ids(const json& j, const char* key, const std::string& src) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return {};
+  std::vector<int> ids;
+  auto add = [&](const json& v) {
+    if (!v.is_number_integer() || v.get<long long>() < 0)
+      fail(src, ": field '", key, "' must be a token id or a list of them, got ", it->dump());
+    ids.push_back(v.get<int>());
+  };
+  if (it->is_array()) {
+    for (auto& v : *it) add(v);
+  } else {
+    add(*it);
+  }
+  return ids;
+}
+
+}  // namespace
+
+ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    fail(src, ": invalid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(src, ": expected a JSON object");
+
+  std::string mt = j.value("model_type", "llama");
+  if (mt != "llama") fail(src, ": unsupported model_type '", mt, "' (camelid runs llama)");
+  if (auto a = j.find("architectures"); a != j.end() && a->is_array()) {
+    for (auto& name : *a)
+      if (!name.is_string() || name.get<std::string>() != "LlamaForCausalLM")
+        fail(src, ": unsupported architecture ", name.dump(), " (expected LlamaForCausalLM)");
+  }
+  if (j.value("attention_bias", false) || j.value("mlp_bias", false))
+    fail(src, ": attention_bias/mlp_bias are not supported by Llama models");
+  if (auto act = j.value("hidden_act", std::string("silu")); act != "silu")
+    fail(src, ": unsupported hidden_act '", act, "' (expected silu)");
+
+  ModelConfig c;
+  c.vocab_size = get_int(j, "vocab_size", src, 0, true);
+  c.dim = get_int(j, "hidden_size", src, 0, true);
+  c.hidden_dim = get_int(j, "intermediate_size", src, 0, true);
+  c.n_layers = get_int(j, "num_hidden_layers", src, 0, true);
+  c.n_heads = get_int(j, "num_attention_heads", src, 0, true);
+  c.n_kv_heads = get_int(j, "num_key_value_heads", src, c.n_heads, false);
+  c.head_dim = get_int(j, "head_dim", src, c.n_heads > 0 ? c.dim / c.n_heads : 0, false);
+  c.max_seq_len = get_int(j, "max_position_embeddings", src, 2048, false);
+  c.rope_theta = get_num(j, "rope_theta", src, 10000.0);
+  c.norm_eps = float(get_num(j, "rms_norm_eps", src, 1e-6));
+  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  auto bos = get_ids(j, "bos_token_id", src);
+  c.bos_id = bos.empty() ? -1 : bos[0];
+  c.eos_ids = get_ids(j, "eos_token_id", src);
+
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
+    if (!rs->is_object()) fail(src, ": field 'rope_scaling' must be an object");
+    std::string type = rs->value("rope_type", rs->value("type", std::string()));
+    const std::string field = src + ": rope_scaling";
+    auto& r = c.rope_scaling;
+    r.factor = get_num(*rs, "factor", field, 1.0);
+    if (r.factor <= 0) fail(field, ".factor must be > 0");
+    if (type == "llama3") {
+      r.type = RopeScaling::Type::Llama3;
+      r.low_freq_factor = get_num(*rs, "low_freq_factor", field, 1.0);
+      r.high_freq_factor = get_num(*rs, "high_freq_factor", field, 4.0);
+      r.original_max_position = get_int(*rs, "original_max_position_embeddings", field, 8192, false);
+      if (r.high_freq_factor <= r.low_freq_factor)
+        fail(field, ": high_freq_factor must exceed low_freq_factor");
+    } else if (type == "linear") {
+      r.type = RopeScaling::Type::Linear;
+    } else if (type == "default" || type.empty()) {
+      r.type = RopeScaling::Type::None;
+    } else {
+      fail(field, ": unsupported rope type '", type, "' (expected llama3 or linear)");
+    }
+  }
+  c.validate(src);
+  return c;
+}
+
+void ModelConfig::validate(const std::string& src) const {
+  auto positive = [&](const char* name, int v) {
+    if (v <= 0) fail(src, ": ", name, " must be > 0, got ", v);
+  };
+  positive("vocab_size", vocab_size);
+  positive("hidden_size", dim);
+  positive("intermediate_size", hidden_dim);
+  positive("num_hidden_layers", n_layers);
+  positive("num_attention_heads", n_heads);
+  positive("num_key_value_heads", n_kv_heads);
+  positive("head_dim", head_dim);
+  positive("max_position_embeddings", max_seq_len);
+  if (n_heads % n_kv_heads != 0)
+    fail(src, ": num_attention_heads (", n_heads, ") is not a multiple of num_key_value_heads (",
+         n_kv_heads, ")");
+  if (head_dim % 2 != 0) fail(src, ": head_dim must be even for RoPE, got ", head_dim);
+  if (!(rope_theta > 0)) fail(src, ": rope_theta must be > 0");
+  if (!(norm_eps > 0)) fail(src, ": rms_norm_eps must be > 0");
+  if (bos_id >= vocab_size) fail(src, ": bos_token_id ", bos_id, " >= vocab_size ", vocab_size);
+  for (int e : eos_ids)
+    if (e >= vocab_size) fail(src, ": eos_token_id ", e, " >= vocab_size ", vocab_size);
+}
+
+std::vector<float> ModelConfig::rope_inv_freq() const {
+  // Rounded to float32 like the reference implementation (transformers keeps inv_freq in f32).
+  const int half = head_dim / 2;
+  std::vector<double> f(half);
+  for (int i = 0; i < half; ++i) f[i] = 1.0 / double(std::pow(float(rope_theta), float(2 * i) / head_dim));
+  const auto& r = rope_scaling;
+  if (r.type == RopeScaling::Type::Linear) {
+    for (auto& x : f) x /= r.factor;
+  } else if (r.type == RopeScaling::Type::Llama3) {
+    // Llama 3.1: long wavelengths are slowed by `factor`, short ones kept, a smooth ramp between.
+    const double low_wl = r.original_max_position / r.low_freq_factor;
+    const double high_wl = r.original_max_position / r.high_freq_factor;
+    for (auto& x : f) {
+      const double wl = 2 * M_PI / x;
+      if (wl > low_wl) {
+        x /= r.factor;
+      } else if (wl >= high_wl) {
+        double s = (r.original_max_position / wl - r.low_freq_factor) /
+                   (r.high_freq_factor - r.low_freq_factor);
+        x = (1 - s) * x / r.factor + s * x;
+      }
+    }
+  }
+  return std::vector<float>(f.begin(), f.end());
+}
+
+json ModelConfig::to_json() const {
+  json j = {{"vocab_size", vocab_size}, {"hidden_size", dim}, {"intermediate_size", hidden_dim},
+            {"num_hidden_layers", n_layers}, {"num_attention_heads", n_heads},
+            {"num_key_value_heads", n_kv_heads}, {"head_dim", head_dim},
+            {"max_position_embeddings", max_seq_len}, {"rope_theta", rope_theta},
+            {"rms_norm_eps", norm_eps}, {"tie_word_embeddings", tied_embeddings},
+            {"bos_token_id", bos_id}, {"eos_token_id", eos_ids}};
+  const char* types[] = {"none", "linear", "llama3"};
+  if (rope_scaling.type != RopeScaling::Type::None)
+    j["rope_scaling"] = {{"rope_type", types[int(rope_scaling.type)]},
+                         {"factor", rope_scaling.factor},
+                         {"low_freq_factor", rope_scaling.low_freq_factor},
+                         {"high_freq_factor", rope_scaling.high_freq_factor},
+                         {"original_max_position_embeddings", rope_scaling.original_max_position}};
+  return j;
+}
+
+}  // namespace camelid

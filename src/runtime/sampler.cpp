@@ -1,1 +1,114 @@
-// placeholder
+#include "runtime/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <unordered_set>
+
+#include "core/error.h"
+
+namespace camelid {
+
+void SamplingParams::validate() const {
+  if (!(temperature >= 0)) fail("temperature must be >= 0, got ", temperature);
+  if (!(top_p > 0 && top_p <= 1)) fail("top_p must be in (0, 1], got ", top_p);
+  if (!(min_p >= 0 && min_p <= 1)) fail("min_p must be in [0, 1], got ", min_p);
+  if (!(repeat_penalty > 0)) fail("repeat_penalty must be > 0, got ", repeat_penalty);
+  if (repeat_last_n < 0) fail("repeat_last_n must be >= 0, got ", repeat_last_n);
+}
+
+int argmax(const float* x, int n) {
+  return int(std::max_element(x, x + n) - x);  // first of equal maxima, as torch.argmax
+}
+
+double logsumexp(const float* x, int n) {
+  const double mx = *std::max_element(x, x + n);
+  double s = 0;
+  for (int i = 0; i < n; ++i) s += std::exp(double(x[i]) - mx);
+  return mx + std::log(s);
+}
+
+namespace {
+uint64_t splitmix64(uint64_t& s) {
+  uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+}  // namespace
+
+Sampler::Sampler(const SamplingParams& p) : p_(p) {
+  p_.validate();
+  uint64_t s = p.seed;
+  for (auto& st : state_) st = splitmix64(s);
+}
+
+double Sampler::uniform() {  // xoshiro256**: fast, and the same stream on every platform
+  const uint64_t result = rotl(state_[1] * 5, 7) * 9, t = state_[1] << 17;
+  state_[2] ^= state_[0];
+  state_[3] ^= state_[1];
+  state_[1] ^= state_[2];
+  state_[0] ^= state_[3];
+  state_[2] ^= t;
+  state_[3] = rotl(state_[3], 45);
+  return double(result >> 11) * 0x1.0p-53;
+}
+
+int Sampler::sample(float* logits, int n, const std::vector<int>& history) {
+  if (p_.repeat_penalty != 1.f && p_.repeat_last_n > 0) {
+    std::unordered_set<int> seen;
+    const size_t from = history.size() > size_t(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
+    for (size_t i = from; i < history.size(); ++i) {
+      int id = history[i];
+      if (id < 0 || id >= n || !seen.insert(id).second) continue;
+      // CTRL-style: push the logit towards "less likely" whatever its sign.
+      logits[id] = logits[id] > 0 ? logits[id] / p_.repeat_penalty : logits[id] * p_.repeat_penalty;
+    }
+  }
+  if (p_.temperature <= 0) return argmax(logits, n);
+
+  cand_.clear();
+  cand_.reserve(n);
+  for (int i = 0; i < n; ++i) cand_.emplace_back(logits[i] / p_.temperature, i);
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  size_t keep = cand_.size();
+  if (p_.top_k > 0 && size_t(p_.top_k) < keep) {
+    keep = p_.top_k;
+    std::partial_sort(cand_.begin(), cand_.begin() + keep, cand_.end(), by_logit);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  }
+  cand_.resize(keep);
+
+  // Softmax over the survivors (sorted descending, so the max is first).
+  const float mx = cand_[0].first;
+  double sum = 0;
+  for (auto& c : cand_) sum += (c.first = std::exp(c.first - mx));
+  for (auto& c : cand_) c.first = float(c.first / sum);
+
+  if (p_.top_p < 1.f) {  // smallest prefix whose mass reaches top_p
+    double cum = 0;
+    size_t k = 0;
+    while (k < cand_.size()) {
+      cum += cand_[k++].first;
+      if (cum >= p_.top_p) break;
+    }
+    cand_.resize(k);
+  }
+  if (p_.min_p > 0.f) {  // drop tokens less likely than min_p x the most likely one
+    const float cut = cand_[0].first * p_.min_p;
+    size_t k = 1;
+    while (k < cand_.size() && cand_[k].first >= cut) ++k;
+    cand_.resize(k);
+  }
+  double total = 0;
+  for (auto& c : cand_) total += c.first;
+  double r = uniform() * total;
+  for (auto& c : cand_) {
+    r -= c.first;
+    if (r < 0) return c.second;
+  }
+  return cand_.back().second;
+}
+
+}  // namespace camelid

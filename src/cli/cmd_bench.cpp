@@ -1,0 +1,100 @@
+// `camelid bench`: prefill and decode speed with the achieved GFLOP/s and GB/s.
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "runtime/session.h"
+
+namespace camelid::cli {
+namespace {
+
+struct BenchArgs {
+  std::string model;
+  int prompt = 128, gen = 64, threads = 0, reps = 3;
+  bool json = false;
+};
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void run(const BenchArgs& a) {
+  set_threads(a.threads);
+  if (a.prompt < 1 || a.gen < 1 || a.reps < 1) fail("-p, -n and --reps must be >= 1");
+  auto model = load_llama(a.model);
+  const ModelConfig& c = model->config();
+  const ModelWeights& w = model->weights();
+  // Matmul weights per token (the embedding is a row lookup, not a matmul).
+  const double matmul_params = double(w.weight_bytes() - w.embed.nbytes() +
+                                      (w.lm_head.data == w.embed.data ? w.lm_head.nbytes() : 0)) /
+                               dtype_size(w.main_dtype());
+  std::vector<int> prompt(a.prompt);
+  for (int i = 0; i < a.prompt; ++i) prompt[i] = 1 + (i * 7919) % (c.vocab_size - 1);
+
+  Session s(*model, a.prompt + a.gen + 1, std::max(256, a.prompt));
+  s.feed({prompt[0]});  // warm-up: page in the weights
+  s.reset();
+  double best_pp = 1e30, best_tg = 1e30, sum_pp = 0, sum_tg = 0;
+  for (int r = 0; r < a.reps; ++r) {
+    s.reset();
+    double t0 = now();
+    s.feed(prompt);
+    double t1 = now();
+    int tok = 1;
+    for (int i = 0; i < a.gen; ++i) {
+      const auto& lg = s.feed({tok});
+      tok = int(std::max_element(lg.begin(), lg.end()) - lg.begin());
+    }
+    double t2 = now();
+    best_pp = std::min(best_pp, t1 - t0), sum_pp += t1 - t0;
+    best_tg = std::min(best_tg, t2 - t1), sum_tg += t2 - t1;
+  }
+  const double pp_s = sum_pp / a.reps, tg_s = sum_tg / a.reps;
+  const double pp_tok_s = a.prompt / pp_s, tg_tok_s = a.gen / tg_s;
+  // Attention flops are small next to the matmuls at these lengths but counted anyway.
+  const double attn_flops = 4.0 * c.n_layers * c.q_dim() * (a.prompt * (a.prompt + 1) / 2.0);
+  const double pp_gflops = (2.0 * matmul_params * a.prompt + attn_flops) / pp_s / 1e9;
+  const double bytes_per_token = double(w.weight_bytes() - w.embed.nbytes() +
+                                        (w.lm_head.data == w.embed.data ? w.lm_head.nbytes() : 0));
+  const double tg_gbs = bytes_per_token * tg_tok_s / 1e9;
+  nlohmann::json j = {{"model", a.model}, {"dtype", dtype_name(w.main_dtype())},
+                      {"isa", kernels::isa_name(kernels::active_isa())},
+                      {"threads", omp_get_max_threads()}, {"prompt_tokens", a.prompt},
+                      {"gen_tokens", a.gen}, {"reps", a.reps},
+                      {"prefill_tok_s", pp_tok_s}, {"prefill_gflop_s", pp_gflops},
+                      {"prefill_best_tok_s", a.prompt / best_pp},
+                      {"decode_tok_s", tg_tok_s}, {"decode_gb_s", tg_gbs},
+                      {"decode_best_tok_s", a.gen / best_tg},
+                      {"weight_bytes", w.weight_bytes()}};
+  if (a.json) {
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("model %s  dtype %s  isa %s  threads %d\n", a.model.c_str(), dtype_name(w.main_dtype()),
+                kernels::isa_name(kernels::active_isa()), omp_get_max_threads());
+    std::printf("prefill %4d tokens: %8.1f tok/s  %7.1f GFLOP/s\n", a.prompt, pp_tok_s, pp_gflops);
+    std::printf("decode  %4d tokens: %8.1f tok/s  %7.1f GB/s\n", a.gen, tg_tok_s, tg_gbs);
+  }
+}
+
+const bool reg = add_command([](CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  auto* sub = app.add_subcommand("bench", "Measure prefill and decode speed");
+  sub->add_option("-m,--model", a->model, "model directory or file")->required();
+  sub->add_option("-p,--prompt", a->prompt, "prompt tokens");
+  sub->add_option("-n,--gen", a->gen, "generated tokens");
+  sub->add_option("--reps", a->reps, "repetitions (mean reported)");
+  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  sub->add_flag("--json", a->json, "JSON output");
+  sub->callback([a] { run(*a); });
+});
+
+}  // namespace
+}  // namespace camelid::cli

@@ -1,0 +1,79 @@
+// `camelid generate`: prompt (token ids, or text once a tokenizer is present) -> new tokens.
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "core/error.h"
+#include "runtime/session.h"
+
+namespace camelid::cli {
+namespace {
+
+struct GenArgs {
+  std::string model, ids, prompt;
+  int n = 128, threads = 0, ctx = 0;
+  SamplingParams sp;
+  bool json = false, ignore_eos = false;
+};
+
+void run_generate(GenArgs& a) {
+  set_threads(a.threads);
+  a.sp.validate();
+  if (a.n < 0) fail("-n must be >= 0");
+  auto model = load_llama(a.model);
+  std::vector<int> prompt = parse_ids(a.ids);
+  const int ctx = a.ctx > 0 ? a.ctx : int(prompt.size()) + a.n;
+  if (int(prompt.size()) + a.n > ctx)
+    fail("prompt (", prompt.size(), " tokens) + -n ", a.n, " exceeds --ctx ", ctx);
+  if (int(prompt.size()) > model->config().max_seq_len)
+    fail("prompt of ", prompt.size(), " tokens exceeds the model's context ", model->config().max_seq_len);
+  Session s(*model, ctx);
+  GenerateOptions opt;
+  opt.max_new_tokens = a.n;
+  opt.sampling = a.sp;
+  opt.stop_at_eos = !a.ignore_eos;
+  const auto t0 = std::chrono::steady_clock::now();
+  GenerateResult r;
+  if (a.n > 0) {
+    r = generate(s, prompt, opt, [&](int id) {
+      if (!a.json) std::printf("%d ", id), std::fflush(stdout);
+      return true;
+    });
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.json) {
+    nlohmann::json j = {{"ids", r.ids}, {"prompt_tokens", prompt.size()},
+                        {"finish_reason", r.finish_reason}, {"seconds", secs}};
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "[%zu tokens in %.2f s, finish: %s]\n", r.ids.size(), secs, r.finish_reason.c_str());
+  }
+}
+
+const bool reg = add_command([](CLI::App& app) {
+  auto a = std::make_shared<GenArgs>();
+  auto* sub = app.add_subcommand("generate", "Generate a continuation of a prompt");
+  sub->add_option("-m,--model", a->model, "model directory or file")->required();
+  auto* ids = sub->add_option("--ids", a->ids, "prompt token ids, comma-separated");
+  ids->required();
+  sub->add_option("-n,--n-predict", a->n, "tokens to generate");
+  sub->add_option("--temp", a->sp.temperature, "temperature (0 = greedy)");
+  sub->add_option("--top-k", a->sp.top_k, "top-k (0 = off)");
+  sub->add_option("--top-p", a->sp.top_p, "top-p (1 = off)");
+  sub->add_option("--min-p", a->sp.min_p, "min-p (0 = off)");
+  sub->add_option("--repeat-penalty", a->sp.repeat_penalty, "repetition penalty (1 = off)");
+  sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "tokens the penalty looks back on");
+  sub->add_option("--seed", a->sp.seed, "random seed");
+  sub->add_option("--ctx", a->ctx, "context size (default: prompt + n)");
+  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
+  sub->add_flag("--json", a->json, "print {\"ids\":[...],...}");
+  sub->callback([a] { run_generate(*a); });
+});
+
+}  // namespace
+}  // namespace camelid::cli

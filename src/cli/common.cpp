@@ -1,0 +1,46 @@
+#include "cli/common.h"
+
+#include <cctype>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/mmap_file.h"
+
+namespace camelid::cli {
+
+std::unique_ptr<Llama> load_llama(const std::string& path) {
+  return std::make_unique<Llama>(std::shared_ptr<const ModelWeights>(load_model(path)));
+}
+
+std::vector<int> read_ids_file(const std::string& path) {
+  std::string text = read_text_file(path);
+  size_t i = text.find_first_not_of(" \t\r\n");
+  if (i != std::string::npos && text[i] == '[') {
+    try {
+      return nlohmann::json::parse(text).get<std::vector<int>>();
+    } catch (const nlohmann::json::exception& e) {
+      fail(path, ": expected a JSON array of token ids: ", e.what());
+    }
+  }
+  for (char& ch : text)
+    if (std::isspace(static_cast<unsigned char>(ch))) ch = ',';
+  std::string csv;
+  for (size_t k = 0; k < text.size(); ++k)  // collapse runs of separators
+    if (text[k] != ',' || (!csv.empty() && csv.back() != ',')) csv += text[k];
+  while (!csv.empty() && csv.back() == ',') csv.pop_back();
+  try {
+    return parse_ids(csv);
+  } catch (const Error& e) {
+    fail(path, ": ", e.what());
+  }
+}
+
+std::string json_float(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", v);
+  return buf;
+}
+
+}  // namespace camelid::cli

@@ -1,0 +1,19 @@
+#pragma once
+// Helpers shared by the model subcommands.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/llama.h"
+
+namespace camelid::cli {
+
+std::unique_ptr<Llama> load_llama(const std::string& path);
+
+// Token ids from a file: a JSON array, or integers separated by commas/whitespace.
+std::vector<int> read_ids_file(const std::string& path);
+
+// Prints a float the way JSON consumers want it: shortest text that reads back the same f32.
+std::string json_float(double v);
+
+}  // namespace camelid::cli

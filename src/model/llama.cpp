@@ -1,0 +1,111 @@
+#include "model/llama.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/ops.h"
+
+namespace camelid {
+
+KVCache::KVCache(const ModelConfig& c, int n_seqs, int ctx)
+    : n_seqs_(n_seqs), ctx_(ctx), kv_dim_(c.kv_dim()) {
+  if (n_seqs <= 0 || ctx <= 0) fail("KV cache: need n_seqs > 0 and ctx > 0, got ", n_seqs, ", ", ctx);
+  const size_t n = size_t(c.n_layers) * n_seqs * ctx * kv_dim_;
+  k_.assign(n, 0.f);
+  v_.assign(n, 0.f);
+}
+
+Llama::Llama(std::shared_ptr<const ModelWeights> weights)
+    : w_(std::move(weights)), inv_freq_(w_->config.rope_inv_freq()) {}
+
+void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) {
+  const ModelConfig& c = w_->config;
+  const int T = b.size();
+  if (T == 0) fail("forward: empty batch");
+  for (int t = 0; t < T; ++t) {
+    if (b.tokens[t] < 0 || b.tokens[t] >= c.vocab_size)
+      fail("token id ", b.tokens[t], " is out of range (vocab size ", c.vocab_size, ")");
+    if (b.pos[t] < 0 || b.pos[t] >= cache.ctx())
+      fail("position ", b.pos[t], " is beyond the context size ", cache.ctx());
+    if (b.seq[t] < 0 || b.seq[t] >= cache.n_seqs())
+      fail("sequence ", b.seq[t], " is beyond the KV cache's ", cache.n_seqs(), " slots");
+  }
+  const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden_dim;
+  x_.resize(size_t(T) * D), xb_.resize(size_t(T) * D), xb2_.resize(size_t(T) * D);
+  q_.resize(size_t(T) * Q), att_.resize(size_t(T) * Q);
+  k_.resize(size_t(T) * KV), v_.resize(size_t(T) * KV);
+  hb_.resize(size_t(T) * H), hb2_.resize(size_t(T) * H);
+
+  for (int t = 0; t < T; ++t)
+    to_f32(w_->embed.dtype, w_->embed.row(b.tokens[t]), &x_[size_t(t) * D], D);
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w_->layers[l];
+    // Attention: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
+    ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.attn_norm.data), T, D, c.norm_eps);
+    kernels::matmul(xb_.data(), T, L.wq, q_.data());   // [T, Q]
+    kernels::matmul(xb_.data(), T, L.wk, k_.data());   // [T, KV]
+    kernels::matmul(xb_.data(), T, L.wv, v_.data());   // [T, KV]
+    ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_);
+    ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_);
+    for (int t = 0; t < T; ++t) {
+      std::copy_n(&k_[size_t(t) * KV], KV, cache.k(l, b.seq[t], b.pos[t]));
+      std::copy_n(&v_[size_t(t) * KV], KV, cache.v(l, b.seq[t], b.pos[t]));
+    }
+    attention(b, cache, l);                             // [T, Q]
+    kernels::matmul(att_.data(), T, L.wo, xb2_.data()); // [T, D]
+    ops::add(x_.data(), xb2_.data(), x_.size());
+
+    // Feed-forward: x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
+    ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.ffn_norm.data), T, D, c.norm_eps);
+    kernels::matmul(xb_.data(), T, L.w_gate, hb_.data());  // [T, H]
+    kernels::matmul(xb_.data(), T, L.w_up, hb2_.data());   // [T, H]
+    ops::silu_mul(hb_.data(), hb2_.data(), hb_.size());
+    kernels::matmul(hb_.data(), T, L.w_down, xb2_.data()); // [T, D]
+    ops::add(x_.data(), xb2_.data(), x_.size());
+  }
+
+  // Final norm and classifier only for the rows whose logits are wanted.
+  int n_out = 0;
+  for (int t = 0; t < T; ++t) {
+    if (!b.want_logits[t]) continue;
+    std::copy_n(&x_[size_t(t) * D], D, &xb2_[size_t(n_out) * D]);
+    ++n_out;
+  }
+  logits.resize(size_t(n_out) * c.vocab_size);
+  if (n_out == 0) return;
+  ops::rmsnorm(xb_.data(), xb2_.data(), static_cast<const float*>(w_->final_norm.data), n_out, D,
+               c.norm_eps);
+  kernels::matmul(xb_.data(), n_out, w_->lm_head, logits.data());  // [n_out, vocab]
+}
+
+// Causal attention of each entry over its own sequence's cached positions 0..pos, with grouped
+// query heads sharing a key/value head.
+void Llama::attention(const Batch& b, KVCache& cache, int layer) {
+  const ModelConfig& c = w_->config;
+  const int T = b.size(), hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
+  const float scale = 1.f / std::sqrt(float(hd));
+#pragma omp parallel
+  {
+    std::vector<float> scores(cache.ctx());
+#pragma omp for collapse(2) schedule(dynamic, 1)
+    for (int t = 0; t < T; ++t) {
+      for (int h = 0; h < c.n_heads; ++h) {
+        const int seq = b.seq[t], n = b.pos[t] + 1, kvh = h / group;
+        const float* q = &q_[(size_t(t) * c.n_heads + h) * hd];
+        for (int p = 0; p < n; ++p)
+          scores[p] = kernels::dot(q, cache.k(layer, seq, p) + kvh * hd, hd) * scale;
+        ops::softmax(scores.data(), n);
+        float* out = &att_[(size_t(t) * c.n_heads + h) * hd];
+        std::fill_n(out, hd, 0.f);
+        for (int p = 0; p < n; ++p) kernels::axpy(scores[p], cache.v(layer, seq, p) + kvh * hd, out, hd);
+      }
+    }
+  }
+}
+
+}  // namespace camelid

@@ -1,0 +1,36 @@
+#include <filesystem>
+
+#include "core/error.h"
+#include "model/weights.h"
+
+namespace camelid {
+
+namespace fs = std::filesystem;
+
+Tensor ModelWeights::own(std::vector<float> values, int64_t rows, int64_t cols) {
+  owned.push_back(std::make_unique<std::vector<float>>(std::move(values)));
+  return Tensor{owned.back()->data(), DType::F32, rows, cols};
+}
+
+size_t ModelWeights::weight_bytes() const {
+  size_t n = embed.nbytes() + final_norm.nbytes();
+  if (lm_head.data != embed.data) n += lm_head.nbytes();
+  for (auto& l : layers)
+    for (const Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
+                            &l.w_up, &l.w_down})
+      n += t->nbytes();
+  return n;
+}
+
+std::unique_ptr<ModelWeights> load_model(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) fail(path, ": no such file or directory");
+  if (fs::is_directory(path, ec)) return load_hf_dir(path);
+  const std::string ext = fs::path(path).extension().string();
+  if (ext == ".safetensors") return load_hf_dir(fs::path(path).parent_path().string());
+  if (ext == ".bin") return load_llama2c(path);
+  if (ext == ".gguf") fail(path, ": GGUF is not supported yet");
+  fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors or a llama2.c .bin)");
+}
+
+}  // namespace camelid

@@ -1,0 +1,48 @@
+#pragma once
+// The in-memory Llama model every loader produces: config + weight views in their stored dtype.
+// Views point into memory maps (or small owned buffers for converted tensors) held here too.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/mmap_file.h"
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace camelid {
+
+struct LayerWeights {
+  Tensor attn_norm;               // [dim]            f32
+  Tensor wq, wk, wv, wo;          // [q_dim, dim], [kv_dim, dim] x2, [dim, q_dim]
+  Tensor ffn_norm;                // [dim]            f32
+  Tensor w_gate, w_up, w_down;    // [hidden, dim] x2, [dim, hidden]
+};
+
+struct ModelWeights {
+  ModelConfig config;
+  std::string source;             // path it was loaded from, for messages
+  std::string format;             // "safetensors" | "llama2c"
+  Tensor embed;                   // [vocab, dim]
+  std::vector<LayerWeights> layers;
+  Tensor final_norm;              // [dim]            f32
+  Tensor lm_head;                 // [vocab, dim] (the embedding when tied)
+
+  // Storage behind the views.
+  std::vector<std::unique_ptr<MappedFile>> maps;
+  std::vector<std::unique_ptr<std::vector<float>>> owned;
+
+  // Keeps `values` alive with the model and returns a [rows, cols] f32 view of it.
+  Tensor own(std::vector<float> values, int64_t rows, int64_t cols);
+  size_t weight_bytes() const;    // bytes of all weight views (lm_head counted once when tied)
+  DType main_dtype() const { return layers.empty() ? embed.dtype : layers[0].wq.dtype; }
+};
+
+// Loads a model from a Hugging Face directory (config.json + safetensors, single or sharded),
+// a .safetensors file beside its config.json, or a llama2.c checkpoint (.bin).
+std::unique_ptr<ModelWeights> load_model(const std::string& path);
+
+// Format loaders behind load_model.
+std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir);
+std::unique_ptr<ModelWeights> load_llama2c(const std::string& path);
+
+}  // namespace camelid

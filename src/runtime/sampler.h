@@ -1,0 +1,39 @@
+#pragma once
+// Picks the next token from logits: repetition penalty, then greedy (temperature 0) or
+// temperature -> top-k -> top-p -> min-p -> draw from a seeded generator (same seed, same output).
+#include <cstdint>
+#include <vector>
+
+namespace camelid {
+
+struct SamplingParams {
+  float temperature = 0.8f;      // <= 0: greedy
+  int top_k = 40;                // <= 0: off
+  float top_p = 0.95f;           // >= 1: off
+  float min_p = 0.05f;           // <= 0: off
+  float repeat_penalty = 1.0f;   // 1: off; applied to tokens among the last repeat_last_n
+  int repeat_last_n = 64;
+  uint64_t seed = 0;
+
+  void validate() const;         // throws Error naming the bad option
+};
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& p);
+
+  // logits has n entries and may be modified; history is the sequence so far (prompt included).
+  int sample(float* logits, int n, const std::vector<int>& history);
+
+  double uniform();  // [0, 1), 53 random bits
+
+ private:
+  SamplingParams p_;
+  uint64_t state_[4];
+  std::vector<std::pair<float, int>> cand_;
+};
+
+int argmax(const float* x, int n);
+double logsumexp(const float* x, int n);
+
+}  // namespace camelid

@@ -1,0 +1,83 @@
+#include "runtime/session.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace camelid {
+
+Session::Session(Llama& model, int ctx, int n_batch)
+    : model_(model),
+      cache_(model.config(), 1, std::min(ctx, model.config().max_seq_len)),
+      n_batch_(std::max(1, n_batch)) {}
+
+const std::vector<float>& Session::feed(const std::vector<int>& tokens, bool all_logits) {
+  if (tokens.empty()) fail("feed: no tokens");
+  if (pos_ + int(tokens.size()) > cache_.ctx())
+    fail("context is full: ", pos_, " + ", tokens.size(), " tokens exceed the context size ",
+         cache_.ctx());
+  logits_.clear();
+  for (size_t i = 0; i < tokens.size(); i += n_batch_) {
+    const size_t end = std::min(tokens.size(), i + n_batch_);
+    batch_.clear();
+    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], pos_++, 0, all_logits || j + 1 == tokens.size());
+    model_.forward(batch_, cache_, chunk_logits_);
+    if (all_logits || end == tokens.size())
+      logits_.insert(logits_.end(), chunk_logits_.begin(), chunk_logits_.end());
+  }
+  return logits_;
+}
+
+GenerateResult generate(Session& s, const std::vector<int>& prompt, const GenerateOptions& opt,
+                        const std::function<bool(int)>& on_token) {
+  const ModelConfig& c = s.model().config();
+  Sampler sampler(opt.sampling);
+  std::vector<int> history = prompt;
+  GenerateResult r;
+  r.finish_reason = "length";
+  std::vector<float> logits = s.feed(prompt);
+  for (int i = 0; i < opt.max_new_tokens; ++i) {
+    const int id = sampler.sample(logits.data(), c.vocab_size, history);
+    if (opt.stop_at_eos && std::find(c.eos_ids.begin(), c.eos_ids.end(), id) != c.eos_ids.end()) {
+      r.finish_reason = "stop";
+      break;
+    }
+    r.ids.push_back(id);
+    history.push_back(id);
+    if (on_token && !on_token(id)) {
+      r.finish_reason = "stop";
+      break;
+    }
+    if (i + 1 == opt.max_new_tokens) break;
+    if (s.pos() >= s.ctx()) break;  // context full: "length"
+    logits = s.feed({id});
+  }
+  return r;
+}
+
+PerplexityResult perplexity(Llama& model, const std::vector<int>& ids, int n_batch) {
+  if (ids.size() < 2) fail("perplexity needs at least 2 tokens, got ", ids.size());
+  const int V = model.config().vocab_size;
+  Session s(model, int(ids.size()), n_batch);
+  if (int(ids.size()) > s.ctx())
+    fail("perplexity: ", ids.size(), " tokens exceed the model's context ", s.ctx());
+  // Chunk by chunk, so a long text never holds [n, vocab] logits at once.
+  double nll = 0;
+  for (size_t i = 0; i + 1 < ids.size(); i += n_batch) {
+    const size_t end = std::min(ids.size() - 1, i + n_batch);
+    const std::vector<float>& logits =
+        s.feed(std::vector<int>(ids.begin() + i, ids.begin() + end), true);
+    for (size_t j = i; j < end; ++j) {
+      const float* row = &logits[(j - i) * V];
+      nll += logsumexp(row, V) - row[ids[j + 1]];
+    }
+  }
+  PerplexityResult r;
+  r.tokens = int(ids.size()) - 1;
+  r.mean_nll = nll / r.tokens;
+  r.ppl = std::exp(r.mean_nll);
+  return r;
+}
+
+}  // namespace camelid

@@ -1,0 +1,57 @@
+#pragma once
+// One sequence through the model: feeds prompt tokens in chunks (prefill), then one token at a
+// time (decode), and the loops built on that: generation and perplexity.
+#include <functional>
+#include <vector>
+
+#include "model/llama.h"
+#include "runtime/sampler.h"
+
+namespace camelid {
+
+class Session {
+ public:
+  // ctx: KV cache positions (clamped to the model's max_position_embeddings).
+  Session(Llama& model, int ctx, int n_batch = 256);
+
+  // Appends tokens at the current position. When all_logits is set, returns logits for every
+  // token ([n, vocab]); otherwise only the last token's ([vocab]).
+  const std::vector<float>& feed(const std::vector<int>& tokens, bool all_logits = false);
+
+  int pos() const { return pos_; }
+  int ctx() const { return cache_.ctx(); }
+  void reset() { pos_ = 0; }
+  Llama& model() { return model_; }
+
+ private:
+  Llama& model_;
+  KVCache cache_;
+  int n_batch_;
+  int pos_ = 0;
+  Batch batch_;
+  std::vector<float> chunk_logits_, logits_;
+};
+
+struct GenerateOptions {
+  int max_new_tokens = 128;
+  SamplingParams sampling;
+  bool stop_at_eos = true;   // any of the config's eos ids ends the generation
+};
+
+struct GenerateResult {
+  std::vector<int> ids;       // generated tokens (the eos that stopped it is not included)
+  std::string finish_reason;  // "stop" (eos or callback) or "length"
+};
+
+// on_token returns false to stop early.
+GenerateResult generate(Session& s, const std::vector<int>& prompt, const GenerateOptions& opt,
+                        const std::function<bool(int)>& on_token = {});
+
+struct PerplexityResult {
+  int tokens = 0;      // predicted tokens (ids.size() - 1)
+  double mean_nll = 0;
+  double ppl = 0;
+};
+PerplexityResult perplexity(Llama& model, const std::vector<int>& ids, int n_batch = 256);
+
+}  // namespace camelid
