@@ -168,7 +168,7 @@ json ModelConfig::to_json() const {
             {"num_key_value_heads", n_kv_heads}, {"head_dim", head_dim},
             {"max_position_embeddings", max_seq_len}, {"rope_theta", rope_theta},
             {"rms_norm_eps", norm_eps}, {"tie_word_embeddings", tied_embeddings},
-            {"bos_token_id", bos_id}, {"eos_token_id", eos_ids}};
+            {"bos_token_id", bos_id >= 0 ? json(bos_id) : json(nullptr)}, {"eos_token_id", eos_ids}};
   const char* types[] = {"none", "linear", "llama3"};
   if (rope_scaling.type != RopeScaling::Type::None)
     j["rope_scaling"] = {{"rope_type", types[int(rope_scaling.type)]},

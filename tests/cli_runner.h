@@ -1,0 +1,29 @@
+#pragma once
+// Runs the built `camelid` command in a shell and captures what it prints.
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+
+#include "fixtures.h"
+
+namespace camelid::test {
+
+struct CmdResult {
+  int status = -1;
+  std::string out;  // stdout (stderr too when merged)
+};
+
+inline CmdResult run_camelid(const std::string& args, bool merge_stderr = false) {
+  std::string cmd = "'" + camelid_binary() + "' " + args + (merge_stderr ? " 2>&1" : " 2>/dev/null");
+  CmdResult r;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  int st = pclose(p);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return r;
+}
+
+}  // namespace camelid::test

@@ -1,0 +1,123 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "runtime/sampler.h"
+
+using namespace camelid;
+
+namespace {
+
+std::vector<float> logits_of(std::initializer_list<float> v) { return v; }
+
+int draw(SamplingParams p, std::vector<float> lg, const std::vector<int>& hist = {}) {
+  Sampler s(p);
+  return s.sample(lg.data(), int(lg.size()), hist);
+}
+
+TEST(Sampler, GreedyPicksArgmax) {
+  SamplingParams p;
+  p.temperature = 0;
+  EXPECT_EQ(draw(p, logits_of({0.1f, 3.f, 2.f, -1.f})), 1);
+  EXPECT_EQ(draw(p, logits_of({5.f, 5.f, 1.f})), 0) << "ties go to the lowest id";
+}
+
+TEST(Sampler, SameSeedSameOutputDifferentSeedDiffers) {
+  SamplingParams p;
+  p.temperature = 1.5f, p.top_k = 0, p.top_p = 1, p.min_p = 0;
+  std::vector<float> lg(100);
+  for (int i = 0; i < 100; ++i) lg[i] = std::sin(float(i));
+  auto seq = [&](uint64_t seed) {
+    p.seed = seed;
+    Sampler s(p);
+    std::vector<int> out;
+    for (int i = 0; i < 50; ++i) {
+      auto l = lg;
+      out.push_back(s.sample(l.data(), 100, {}));
+    }
+    return out;
+  };
+  EXPECT_EQ(seq(7), seq(7));
+  EXPECT_NE(seq(7), seq(8));
+}
+
+TEST(Sampler, TopKOneAndTinyTopPAreGreedy) {
+  std::vector<float> lg = {0.5f, 0.1f, 2.0f, 1.9f};
+  SamplingParams p;
+  p.temperature = 1, p.top_k = 1, p.top_p = 1, p.min_p = 0;
+  for (uint64_t s = 0; s < 20; ++s) {
+    p.seed = s;
+    EXPECT_EQ(draw(p, lg), 2);
+  }
+  p.top_k = 0, p.top_p = 0.01f;
+  for (uint64_t s = 0; s < 20; ++s) {
+    p.seed = s;
+    EXPECT_EQ(draw(p, lg), 2);
+  }
+}
+
+TEST(Sampler, MinPDropsUnlikelyTokens) {
+  // p ~ {0.47, 0.47, 0.06}: min_p 0.2 keeps only the first two.
+  std::vector<float> lg = {2.f, 2.f, 0.f};
+  SamplingParams p;
+  p.temperature = 1, p.top_k = 0, p.top_p = 1, p.min_p = 0.2f;
+  for (uint64_t s = 0; s < 200; ++s) {
+    p.seed = s;
+    EXPECT_NE(draw(p, lg), 2);
+  }
+}
+
+TEST(Sampler, TopKRestrictsToKBest) {
+  std::vector<float> lg = {1.f, 3.f, 2.f, 2.5f, 0.f};
+  SamplingParams p;
+  p.temperature = 5, p.top_k = 2, p.top_p = 1, p.min_p = 0;
+  for (uint64_t s = 0; s < 200; ++s) {
+    p.seed = s;
+    int id = draw(p, lg);
+    EXPECT_TRUE(id == 1 || id == 3) << id;
+  }
+}
+
+TEST(Sampler, FrequenciesFollowSoftmax) {
+  std::vector<float> lg = {0.f, 1.f, 2.f};
+  SamplingParams p;
+  p.temperature = 1, p.top_k = 0, p.top_p = 1, p.min_p = 0, p.seed = 3;
+  Sampler s(p);
+  int count[3] = {0, 0, 0};
+  const int N = 20000;
+  for (int i = 0; i < N; ++i) {
+    auto l = lg;
+    ++count[s.sample(l.data(), 3, {})];
+  }
+  const double z = 1 + std::exp(1.0) + std::exp(2.0);
+  for (int i = 0; i < 3; ++i) EXPECT_NEAR(count[i] / double(N), std::exp(double(i)) / z, 0.015);
+}
+
+TEST(Sampler, RepetitionPenaltyDiscouragesRecentTokens) {
+  SamplingParams p;
+  p.temperature = 0, p.repeat_penalty = 2.f;
+  EXPECT_EQ(draw(p, logits_of({3.f, 2.f}), {0}), 1) << "3/2 < 2";
+  EXPECT_EQ(draw(p, logits_of({-1.f, -1.5f}), {0}), 1) << "-1*2 < -1.5";
+  p.repeat_last_n = 1;
+  EXPECT_EQ(draw(p, logits_of({3.f, 2.f}), {0, 1}), 0) << "only the last token is penalized";
+}
+
+TEST(Sampler, RejectsBadParameters) {
+  SamplingParams p;
+  p.top_p = 0;
+  EXPECT_THROW(Sampler{p}, Error);
+  p = {};
+  p.temperature = -1;
+  EXPECT_THROW(Sampler{p}, Error);
+  p = {};
+  p.repeat_penalty = 0;
+  EXPECT_THROW(Sampler{p}, Error);
+}
+
+TEST(Sampler, LogsumexpIsStable) {
+  std::vector<float> x = {1000.f, 1000.f};
+  EXPECT_NEAR(logsumexp(x.data(), 2), 1000 + std::log(2.0), 1e-9);
+}
+
+}  // namespace
