@@ -81,7 +81,7 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
   c.head_dim = get_int(j, "head_dim", src, c.n_heads > 0 ? c.dim / c.n_heads : 0, false);
   c.max_seq_len = get_int(j, "max_position_embeddings", src, 2048, false);
   c.rope_theta = get_num(j, "rope_theta", src, 10000.0);
-  c.norm_eps = float(get_num(j, "rms_norm_eps", src, 1e-6));
+  c.norm_eps = get_num(j, "rms_norm_eps", src, 1e-6);
   c.tied_embeddings = j.value("tie_word_embeddings", false);
   auto bos = get_ids(j, "bos_token_id", src);
   c.bos_id = bos.empty() ? -1 : bos[0];

@@ -26,7 +26,7 @@ struct ModelConfig {
   int max_seq_len = 0;    // max_position_embeddings
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
-  float norm_eps = 1e-5f;
+  double norm_eps = 1e-5;
   bool tied_embeddings = false;
   int bos_id = -1;
   std::vector<int> eos_ids;

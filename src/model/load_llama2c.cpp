@@ -53,7 +53,7 @@ std::unique_ptr<ModelWeights> load_llama2c(const std::string& path) {
   if (c.dim % c.n_heads != 0) fail(path, ": dim ", c.dim, " is not a multiple of n_heads ", c.n_heads);
   c.head_dim = c.dim / c.n_heads;
   c.rope_theta = 10000.0;
-  c.norm_eps = 1e-5f;
+  c.norm_eps = 1e-5;
   c.bos_id = 1;  // llama2.c's sentencepiece convention
   c.eos_ids = {2};
   c.validate(path);

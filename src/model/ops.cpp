@@ -4,7 +4,7 @@
 
 namespace camelid::ops {
 
-void rmsnorm(float* out, const float* x, const float* w, int rows, int n, float eps) {
+void rmsnorm(float* out, const float* x, const float* w, int rows, int n, double eps) {
 #pragma omp parallel for if (rows > 8)
   for (int t = 0; t < rows; ++t) {
     const float* xr = x + size_t(t) * n;

@@ -6,7 +6,7 @@
 namespace camelid::ops {
 
 // out[t] = x[t] / rms(x[t]) * w, rows of length n.
-void rmsnorm(float* out, const float* x, const float* w, int rows, int n, float eps);
+void rmsnorm(float* out, const float* x, const float* w, int rows, int n, double eps);
 
 // Rotates pairs (i, i + head_dim/2) of each head of x (rows of n_heads * head_dim) by
 // pos * inv_freq[i] (the rotate-half convention of Hugging Face checkpoints).

@@ -1,0 +1,129 @@
+// Continuous batching: concurrent requests give exactly what each gives alone.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+#include "core/error.h"
+#include "fixtures.h"
+#include "kernels/kernels.h"
+#include "runtime/engine.h"
+
+using namespace camelid;
+
+namespace {
+
+struct Result {
+  std::vector<int> ids;
+  std::string finish;
+  int prompt_tokens = 0, completion_tokens = 0;
+};
+
+Llama& tiny_llama2() {
+  static Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
+  return m;
+}
+
+std::shared_ptr<EngineRequest> make_request(std::vector<int> prompt, uint64_t seed, int max_tokens,
+                                            std::promise<Result>& done, Result& acc) {
+  auto r = std::make_shared<EngineRequest>();
+  r->prompt = std::move(prompt);
+  r->max_tokens = max_tokens;
+  r->sampling.temperature = 0.9f;
+  r->sampling.top_k = 0;
+  r->sampling.top_p = 0.95f;
+  r->sampling.min_p = 0;
+  r->sampling.seed = seed;
+  r->stop_ids = {2};
+  r->on_token = [&acc](int id) { acc.ids.push_back(id); return true; };
+  r->on_finish = [&acc, &done](const std::string& reason, int p, int c) {
+    acc.finish = reason, acc.prompt_tokens = p, acc.completion_tokens = c;
+    done.set_value(acc);
+  };
+  return r;
+}
+
+std::vector<int> prompt_for(int i) {
+  std::vector<int> p = {1};
+  for (int k = 0; k < 3 + 5 * i % 17; ++k) p.push_back(100 + 37 * i + 11 * k);
+  return p;
+}
+
+TEST(Engine, ConcurrentRequestsMatchSequentialRuns) {
+  Llama& m = tiny_llama2();
+  const int N = 16;
+  std::vector<Result> alone(N);
+  {
+    Engine e(m, 1, 128);
+    for (int i = 0; i < N; ++i) {
+      std::promise<Result> done;
+      Result acc;
+      e.submit(make_request(prompt_for(i), 1000 + i, 12 + i % 5, done, acc));
+      alone[i] = done.get_future().get();
+    }
+  }
+  Engine e(m, N, 128);
+  std::vector<std::promise<Result>> done(N);
+  std::vector<Result> acc(N);
+  for (int i = 0; i < N; ++i) e.submit(make_request(prompt_for(i), 1000 + i, 12 + i % 5, done[i], acc[i]));
+  for (int i = 0; i < N; ++i) {
+    Result r = done[i].get_future().get();
+    EXPECT_EQ(r.ids, alone[i].ids) << "request " << i;
+    EXPECT_EQ(r.finish, alone[i].finish);
+    EXPECT_EQ(r.prompt_tokens, int(prompt_for(i).size()));
+    EXPECT_EQ(r.completion_tokens, int(r.ids.size()));
+  }
+  auto st = e.stats();
+  EXPECT_GT(st.decode_rows, st.steps) << "decode steps really were batched";
+}
+
+TEST(Engine, MoreRequestsThanSlotsQueue) {
+  Engine e(tiny_llama2(), 2, 64);
+  const int N = 6;
+  std::vector<std::promise<Result>> done(N);
+  std::vector<Result> acc(N);
+  for (int i = 0; i < N; ++i) e.submit(make_request(prompt_for(i), i, 5, done[i], acc[i]));
+  for (int i = 0; i < N; ++i) {
+    Result r = done[i].get_future().get();
+    EXPECT_TRUE(r.finish == "length" || r.finish == "stop") << r.finish;
+  }
+}
+
+TEST(Engine, CancelFreesTheSlot) {
+  Engine e(tiny_llama2(), 1, 256);
+  std::promise<Result> d1, d2;
+  Result a1, a2;
+  auto r1 = make_request({1, 5, 6}, 1, 200, d1, a1);
+  r1->on_token = [&a1, r = r1.get()](int id) {
+    a1.ids.push_back(id);
+    if (a1.ids.size() == 3) r->cancelled = true;
+    return true;
+  };
+  r1->stop_ids.clear();
+  e.submit(r1);
+  e.submit(make_request({1, 7}, 2, 4, d2, a2));
+  EXPECT_EQ(d1.get_future().get().finish, "cancelled");
+  EXPECT_LE(a1.ids.size(), 4u);
+  Result r2 = d2.get_future().get();
+  EXPECT_EQ(r2.completion_tokens, int(r2.ids.size()));
+  EXPECT_EQ(r2.finish, "length");
+}
+
+TEST(Engine, LengthLimitAndBadPrompts) {
+  Engine e(tiny_llama2(), 1, 16);
+  std::promise<Result> d;
+  Result a;
+  auto r = make_request({1, 5, 6}, 1, 100, d, a);
+  r->stop_ids.clear();
+  e.submit(r);
+  Result got = d.get_future().get();
+  EXPECT_EQ(got.finish, "length");
+  EXPECT_EQ(int(got.ids.size()) + 3, 16 + 1) << "fills the context: the last token needs no slot";
+  std::promise<Result> d2;
+  Result a2;
+  EXPECT_THROW(e.submit(make_request(std::vector<int>(16, 5), 1, 1, d2, a2)), Error);
+  EXPECT_THROW(e.submit(make_request({}, 1, 1, d2, a2)), Error);
+  EXPECT_THROW(e.submit(make_request({1, 40000}, 1, 1, d2, a2)), Error);
+}
+
+}  // namespace
