@@ -4,7 +4,9 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates
       nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libutf8proc-dev
       libgtest-dev libgmock-dev libbenchmark-dev libomp-dev
-      sentencepiece python3 nodejs npm curl)
+      sentencepiece curl)
+# node + npm run the official openai client test; keep a node that is already installed.
+command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

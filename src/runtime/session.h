@@ -1,6 +1,7 @@
 #pragma once
 // One sequence through the model: feeds prompt tokens in chunks (prefill), then one token at a
 // time (decode), and the loops built on that: generation and perplexity.
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -21,6 +22,8 @@ class Session {
   int pos() const { return pos_; }
   int ctx() const { return cache_.ctx(); }
   void reset() { pos_ = 0; }
+  // Forgets everything after the first n tokens (they stay valid in the cache).
+  void rewind(int n) { pos_ = std::max(0, std::min(n, pos_)); }
   Llama& model() { return model_; }
 
  private:
