@@ -22,6 +22,7 @@ namespace {
 struct BenchArgs {
   std::string model, clients = "1,4,16";
   int prompt = 128, gen = 64, threads = 0, reps = 3;
+  bool no_mmap = false;
   bool json = false, serve = false;
 };
 
@@ -31,7 +32,7 @@ double now() {
 
 // Aggregate generation speed of N concurrent requests through the continuous-batching engine.
 void run_serve(const BenchArgs& a) {
-  auto model = load_llama(a.model);
+  auto model = load_llama(a.model, a.no_mmap);
   const int V = model->config().vocab_size;
   nlohmann::json rows = nlohmann::json::array();
   double single = 0;
@@ -75,7 +76,7 @@ void run(const BenchArgs& a) {
   set_threads(a.threads);
   if (a.serve) return run_serve(a);
   if (a.prompt < 1 || a.gen < 1 || a.reps < 1) fail("-p, -n and --reps must be >= 1");
-  auto model = load_llama(a.model);
+  auto model = load_llama(a.model, a.no_mmap);
   const ModelConfig& c = model->config();
   const ModelWeights& w = model->weights();
   // Matmul weights per token (the embedding is a row lookup, not a matmul).
@@ -119,7 +120,7 @@ void run(const BenchArgs& a) {
                       {"prefill_best_tok_s", a.prompt / best_pp},
                       {"decode_tok_s", tg_tok_s}, {"decode_gb_s", tg_gbs},
                       {"decode_best_tok_s", a.gen / best_tg},
-                      {"weight_bytes", w.weight_bytes()}};
+                      {"weight_bytes", w.weight_bytes()}, {"mmap", !a.no_mmap}};
   if (a.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
@@ -138,6 +139,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-n,--gen", a->gen, "generated tokens");
   sub->add_option("--reps", a->reps, "repetitions (mean reported)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--json", a->json, "JSON output");
   sub->add_flag("--serve", a->serve, "aggregate tok/s of concurrent requests through the batching engine");
   sub->add_option("--clients", a->clients, "with --serve: concurrent request counts, comma-separated");

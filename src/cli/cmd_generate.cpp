@@ -16,6 +16,7 @@ struct GenArgs {
   std::string model, ids, prompt;
   int n = 128, threads = 0, ctx = 0;
   SamplingParams sp;
+  bool no_mmap = false;
   bool json = false, ignore_eos = false;
 };
 
@@ -23,7 +24,7 @@ void run_generate(GenArgs& a) {
   set_threads(a.threads);
   a.sp.validate();
   if (a.n < 0) fail("-n must be >= 0");
-  auto model = load_llama(a.model);
+  auto model = load_llama(a.model, a.no_mmap);
   std::vector<int> prompt = parse_ids(a.ids);
   const int ctx = a.ctx > 0 ? a.ctx : int(prompt.size()) + a.n;
   if (int(prompt.size()) + a.n > ctx)
@@ -70,6 +71,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--seed", a->sp.seed, "random seed");
   sub->add_option("--ctx", a->ctx, "context size (default: prompt + n)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
   sub->add_flag("--json", a->json, "print {\"ids\":[...],...}");
   sub->callback([a] { run_generate(*a); });

@@ -18,7 +18,7 @@ namespace {
 struct LogitsArgs {
   std::string model, ids, positions = "all";
   int top = 10, threads = 0, batch = 256;
-  bool full_last = false, json = true;
+  bool full_last = false, json = true, no_mmap = false;
 };
 
 std::set<int> parse_positions(const std::string& spec, int n) {
@@ -50,7 +50,7 @@ std::string position_json(int pos, const float* row, int V, int top) {
 
 void run_logits(const LogitsArgs& a) {
   set_threads(a.threads);
-  auto model = load_llama(a.model);
+  auto model = load_llama(a.model, a.no_mmap);
   const std::vector<int> ids = parse_ids(a.ids);
   const int n = int(ids.size()), V = model->config().vocab_size;
   const std::set<int> want = parse_positions(a.positions, n);
@@ -81,6 +81,7 @@ const bool reg_logits = add_command([](CLI::App& app) {
   sub->add_flag("--full-last", a->full_last, "also print every logit of the last position");
   sub->add_flag("--json", a->json, "JSON lines output (the only format)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "prefill chunk size");
   sub->callback([a] { run_logits(*a); });
 });
@@ -88,7 +89,7 @@ const bool reg_logits = add_command([](CLI::App& app) {
 struct PplArgs {
   std::string model, ids_file, text_file;
   int threads = 0, batch = 256;
-  bool json = false;
+  bool json = false, no_mmap = false;
 };
 
 const bool reg_ppl = add_command([](CLI::App& app) {
@@ -97,12 +98,13 @@ const bool reg_ppl = add_command([](CLI::App& app) {
   sub->add_option("-m,--model", a->model, "model directory or file")->required();
   auto* ids = sub->add_option("--ids-file", a->ids_file, "token ids (JSON array or comma/space separated)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "chunk size");
   sub->add_flag("--json", a->json, "JSON output");
   ids->required();
   sub->callback([a] {
     set_threads(a->threads);
-    auto model = load_llama(a->model);
+    auto model = load_llama(a->model, a->no_mmap);
     const auto r = perplexity(*model, read_ids_file(a->ids_file), a->batch);
     if (a->json)
       std::printf("{\"tokens\":%d,\"mean_nll\":%s,\"ppl\":%s}\n", r.tokens,

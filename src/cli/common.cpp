@@ -10,8 +10,13 @@
 
 namespace camelid::cli {
 
-std::unique_ptr<Llama> load_llama(const std::string& path) {
-  return std::make_unique<Llama>(std::shared_ptr<const ModelWeights>(load_model(path)));
+std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap) {
+  return std::make_unique<Llama>(std::shared_ptr<const ModelWeights>(load_model(path, no_mmap)));
+}
+
+void add_no_mmap_flag(CLI::App* sub, bool& flag) {
+  sub->add_flag("--no-mmap", flag,
+                "read the weights into memory instead of mapping the files (same size; faster decode on some machines)");
 }
 
 std::vector<int> read_ids_file(const std::string& path) {

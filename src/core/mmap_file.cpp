@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -14,7 +15,7 @@
 
 namespace camelid {
 
-MappedFile::MappedFile(const std::string& path) : path_(path) {
+MappedFile::MappedFile(const std::string& path, bool read_into_memory) : path_(path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
   struct stat st {};
@@ -23,8 +24,29 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
     fail(path, ": not a regular file");
   }
   size_ = size_t(st.st_size);
-  if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  if (size_ > 0 && read_into_memory) {
+    const size_t huge = size_t(2) << 20;
+    alloc_ = (size_ + huge - 1) / huge * huge;
+    void* p = ::mmap(nullptr, alloc_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      fail(path, ": cannot allocate ", size_, " bytes: ", std::strerror(errno));
+    }
+    ::madvise(p, alloc_, MADV_HUGEPAGE);
+    size_t done = 0;
+    while (done < size_) {
+      ssize_t n = ::read(fd, static_cast<uint8_t*>(p) + done, std::min(size_ - done, size_t(1) << 30));
+      if (n <= 0) {
+        ::munmap(p, alloc_);
+        ::close(fd);
+        fail(path, ": read failed after ", done, " bytes: ", n < 0 ? std::strerror(errno) : "unexpected end of file");
+      }
+      done += size_t(n);
+    }
+    ::mprotect(p, alloc_, PROT_READ);
+    data_ = static_cast<const uint8_t*>(p);
+  } else if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     if (p == MAP_FAILED) {
       ::close(fd);
       fail(path, ": mmap failed: ", std::strerror(errno));
@@ -35,7 +57,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
 }
 
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), alloc_ ? alloc_ : size_);
 }
 
 std::string read_text_file(const std::string& path) {

@@ -22,13 +22,13 @@ size_t ModelWeights::weight_bytes() const {
   return n;
 }
 
-std::unique_ptr<ModelWeights> load_model(const std::string& path) {
+std::unique_ptr<ModelWeights> load_model(const std::string& path, bool no_mmap) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, ": no such file or directory");
-  if (fs::is_directory(path, ec)) return load_hf_dir(path);
+  if (fs::is_directory(path, ec)) return load_hf_dir(path, no_mmap);
   const std::string ext = fs::path(path).extension().string();
-  if (ext == ".safetensors") return load_hf_dir(fs::path(path).parent_path().string());
-  if (ext == ".bin") return load_llama2c(path);
+  if (ext == ".safetensors") return load_hf_dir(fs::path(path).parent_path().string(), no_mmap);
+  if (ext == ".bin") return load_llama2c(path, no_mmap);
   if (ext == ".gguf") fail(path, ": GGUF is not supported yet");
   fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors or a llama2.c .bin)");
 }

@@ -16,7 +16,7 @@ namespace {
 
 class TensorSource {
  public:
-  TensorSource(const std::string& dir, ModelWeights& w) : dir_(dir), w_(w) {
+  TensorSource(const std::string& dir, ModelWeights& w, bool no_mmap) : dir_(dir), w_(w), no_mmap_(no_mmap) {
     const std::string index = dir + "/model.safetensors.index.json";
     if (fs::exists(index)) {
       nlohmann::json j;
@@ -81,7 +81,7 @@ class TensorSource {
 
  private:
   void add_file(const std::string& path) {
-    auto map = std::make_unique<MappedFile>(path);
+    auto map = std::make_unique<MappedFile>(path, no_mmap_);
     for (auto& [name, e] : parse_safetensors(*map)) {
       if (entries_.count(name)) fail(path, ": tensor '", name, "' appears in two files");
       entries_.emplace(name, std::make_pair(e, path));
@@ -91,12 +91,13 @@ class TensorSource {
 
   std::string dir_;
   ModelWeights& w_;
+  bool no_mmap_;
   std::map<std::string, std::pair<SafetensorsEntry, std::string>> entries_;
 };
 
 }  // namespace
 
-std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir) {
+std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir, bool no_mmap) {
   auto w = std::make_unique<ModelWeights>();
   const std::string cfg_path = dir + "/config.json";
   if (!fs::exists(cfg_path)) fail(dir, ": no config.json (expected a Hugging Face model directory)");
@@ -105,7 +106,7 @@ std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir) {
   w->format = "safetensors";
   const ModelConfig& c = w->config;
 
-  TensorSource src(dir, *w);
+  TensorSource src(dir, *w, no_mmap);
   w->embed = src.get("model.embed_tokens.weight", c.vocab_size, c.dim);
   for (int l = 0; l < c.n_layers; ++l) {
     const std::string p = "model.layers." + std::to_string(l) + ".";

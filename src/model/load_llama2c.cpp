@@ -26,9 +26,9 @@ std::vector<float> interleaved_to_half(const float* w, int n_heads, int head_dim
 
 }  // namespace
 
-std::unique_ptr<ModelWeights> load_llama2c(const std::string& path) {
+std::unique_ptr<ModelWeights> load_llama2c(const std::string& path, bool no_mmap) {
   auto w = std::make_unique<ModelWeights>();
-  w->maps.push_back(std::make_unique<MappedFile>(path));
+  w->maps.push_back(std::make_unique<MappedFile>(path, no_mmap));
   const MappedFile& f = *w->maps.back();
   w->source = path;
   w->format = "llama2c";

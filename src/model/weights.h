@@ -39,10 +39,11 @@ struct ModelWeights {
 
 // Loads a model from a Hugging Face directory (config.json + safetensors, single or sharded),
 // a .safetensors file beside its config.json, or a llama2.c checkpoint (.bin).
-std::unique_ptr<ModelWeights> load_model(const std::string& path);
+// no_mmap: read the files into (huge-page) anonymous memory instead of mapping them; see MappedFile.
+std::unique_ptr<ModelWeights> load_model(const std::string& path, bool no_mmap = false);
 
 // Format loaders behind load_model.
-std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir);
-std::unique_ptr<ModelWeights> load_llama2c(const std::string& path);
+std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir, bool no_mmap = false);
+std::unique_ptr<ModelWeights> load_llama2c(const std::string& path, bool no_mmap = false);
 
 }  // namespace camelid

@@ -1,5 +1,6 @@
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "core/error.h"
@@ -24,6 +25,7 @@ Isa isa_from_name(const std::string& n) {
 }
 
 bool isa_supported(Isa isa) {
+  __builtin_cpu_init();  // needed when first called during static initialization
   switch (isa) {
     case Isa::Portable: return true;
     case Isa::AVX2:
@@ -62,33 +64,41 @@ Isa initial_isa() {
   return best_isa();
 }
 
-Isa g_isa = initial_isa();
-const KernelTable* g_table = &table_for(g_isa);
+// Chosen on first use, not during static initialization (CAMELID_ISA errors must reach main).
+struct Active {
+  Isa isa;
+  const KernelTable* table;
+};
+Active& active() {
+  static Active a = [] {
+    Isa isa = initial_isa();
+    return Active{isa, &table_for(isa)};
+  }();
+  return a;
+}
 }  // namespace
 
-Isa active_isa() { return g_isa; }
+Isa active_isa() { return active().isa; }
 
 void set_isa(Isa isa) {
   if (!isa_supported(isa)) fail("instruction set ", isa_name(isa), " is not supported by this CPU");
-  g_isa = isa;
-  g_table = &table_for(isa);
+  active() = Active{isa, &table_for(isa)};
 }
 
 void matmul(const float* X, int T, const Tensor& W, float* Y) {
   const int O = int(W.rows);
-  const auto* t = g_table;
-  // Split output rows into contiguous blocks per thread: each thread streams its own slice of W.
-#pragma omp parallel
-  {
-    int nt = omp_get_num_threads(), id = omp_get_thread_num();
-    int chunk = (O + nt - 1) / nt;
-    chunk = (chunk + 15) / 16 * 16;
-    int o0 = id * chunk, o1 = std::min(O, o0 + chunk);
-    if (o0 < o1) t->matmul_rows(X, T, W, Y, o0, o1);
-  }
+  const KernelTable* t = active().table;
+  // Rows go out in blocks of ~1/8 of a thread's share, handed out dynamically: a thread slowed by
+  // a busy core or memory contention just takes fewer blocks. Which thread computes a row never
+  // changes its value.
+  const int nt = omp_get_max_threads();
+  const int block = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
+  const int nblocks = (O + block - 1) / block;
+#pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
+  for (int b = 0; b < nblocks; ++b) t->matmul_rows(X, T, W, Y, b * block, std::min(O, (b + 1) * block));
 }
 
-float dot(const float* a, const float* b, int n) { return g_table->dot(a, b, n); }
-void axpy(float a, const float* x, float* y, int n) { g_table->axpy(a, x, y, n); }
+float dot(const float* a, const float* b, int n) { return active().table->dot(a, b, n); }
+void axpy(float a, const float* x, float* y, int n) { active().table->axpy(a, x, y, n); }
 
 }  // namespace camelid::kernels

@@ -1,6 +1,39 @@
-// Placeholder until the SIMD kernels land: same as portable, compiled with avx512 flags.
-#include "kernels/kernels.h"
+// AVX-512 kernels (compiled with -mavx512f/bw/vl/dq -mf16c -mfma; chosen only if the CPU has them).
+#include <immintrin.h>
+
+#include "kernels/cpu/matmul_simd.h"
 
 namespace camelid::kernels {
-const KernelTable& table_avx512() { return table_portable(); }
+namespace {
+
+struct V512 {
+  using vec = __m512;
+  static constexpr int lanes = 16;
+  static constexpr int tile_t = 4, tile_o = 6;  // 24 accumulators + 4 x + 1 w of 32 registers
+  static constexpr int gemv_rows = 6;
+  static vec zero() { return _mm512_setzero_ps(); }
+  static vec set1(float a) { return _mm512_set1_ps(a); }
+  static vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+  static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static float sum(vec v) { return _mm512_reduce_add_ps(v); }
+  template <DType DT>
+  static vec load_w(const uint8_t* row, int k) {
+    if constexpr (DT == DType::F32) {
+      return _mm512_loadu_ps(reinterpret_cast<const float*>(row) + k);
+    } else {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + size_t(k) * 2));
+      if constexpr (DT == DType::F16) return _mm512_cvtph_ps(h);
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+  }
+};
+
+}  // namespace
+
+const KernelTable& table_avx512() {
+  static const KernelTable t{simd::matmul_rows<V512>, simd::dot<V512>, simd::axpy<V512>};
+  return t;
+}
+
 }  // namespace camelid::kernels

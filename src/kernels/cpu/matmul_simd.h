@@ -1,0 +1,136 @@
+#pragma once
+// The SIMD matmul shared by the AVX-512 and AVX2 builds: each ISA file includes this header with
+// a `V` traits type (register width, loads that widen f16/bf16 to f32, FMA, horizontal sum) and
+// is compiled with its own -m flags.
+//
+// Y[t, o] = X[t, :] . W[o, :] is computed "dot-product style": one vector accumulator per output
+// element, running over K in vector-width chunks in order, then one fixed horizontal sum. Every
+// output element therefore sees the same sequence of operations whatever T is and whichever tile
+// it falls in, so a row's logits are bit-identical alone or inside a batch (what continuous
+// batching needs for seed-reproducible output). Register tiles of TT rows of X x TO rows of W
+// share loads; the W tile stays in L1 while all row tiles of X pass over it, so W is read from
+// memory once per call, and X is processed in blocks that fit L2.
+#include <algorithm>
+#include <cstring>
+#include <xmmintrin.h>
+
+#include "kernels/kernels.h"
+
+namespace camelid::kernels::simd {
+
+inline constexpr int kPrefetch = 1024;  // bytes ahead in each W row during decode
+
+template <class V, DType DT>
+struct Tile {
+  using vec = typename V::vec;
+  static constexpr int L = V::lanes;
+
+  // One TT x TO tile of outputs over the whole of K.
+  template <int TT, int TO>
+  static void run(const float* X, int ldx, const uint8_t* W, size_t ldw_bytes, int K, float* Y, int ldy) {
+    vec acc[TT][TO];
+    for (int t = 0; t < TT; ++t)
+      for (int o = 0; o < TO; ++o) acc[t][o] = V::zero();
+    const int Kv = K / L * L;
+    for (int k = 0; k < Kv; k += L) {
+      vec x[TT];
+      for (int t = 0; t < TT; ++t) x[t] = V::load(X + size_t(t) * ldx + k);
+      for (int o = 0; o < TO; ++o) {
+        // Decode streams W from DRAM: ask for it well ahead (no effect on results).
+        if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
+        const vec w = V::template load_w<DT>(W + o * ldw_bytes, k);
+        for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(x[t], w, acc[t][o]);
+      }
+    }
+    if (Kv < K) {  // tail: zero-padded copies keep the same operation sequence for every tile
+      const int n = K - Kv;
+      alignas(64) float xt[TT][L];
+      alignas(64) uint8_t wt[L * 4];
+      vec x[TT];
+      for (int t = 0; t < TT; ++t) {
+        std::memset(xt[t], 0, sizeof xt[t]);
+        std::memcpy(xt[t], X + size_t(t) * ldx + Kv, size_t(n) * 4);
+        x[t] = V::load(xt[t]);
+      }
+      for (int o = 0; o < TO; ++o) {
+        std::memset(wt, 0, sizeof wt);
+        std::memcpy(wt, W + o * ldw_bytes + size_t(Kv) * dtype_size(DT), size_t(n) * dtype_size(DT));
+        const vec w = V::template load_w<DT>(wt, 0);
+        for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(x[t], w, acc[t][o]);
+      }
+    }
+    for (int t = 0; t < TT; ++t)
+      for (int o = 0; o < TO; ++o) Y[size_t(t) * ldy + o] = V::sum(acc[t][o]);
+  }
+
+  // Tiles with TT rows over output rows [o0, o1): full TO-wide tiles, then the remainder.
+  template <int TT, int TO>
+  static void row_tile(const float* X, int K, const uint8_t* W, size_t ldw, int O, float* Y, int o0, int o1) {
+    int o = o0;
+    for (; o + TO <= o1; o += TO) run<TT, TO>(X, K, W + o * ldw, ldw, K, Y + o, O);
+    switch (o1 - o) {
+      case 0: break;
+      case 1: run<TT, 1>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
+      case 2: run<TT, 2>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
+      case 3: run<TT, 3>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
+      case 4: run<TT, 4>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
+      case 5: run<TT, 5>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
+      default: break;  // TO <= 6
+    }
+  }
+
+  static void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
+    const int K = int(W.cols), O = int(W.rows);
+    const uint8_t* w = static_cast<const uint8_t*>(W.data);
+    const size_t ldw = size_t(K) * dtype_size(DT);
+    if (T == 1) {  // decode: stream W once with many rows in flight
+      row_tile<1, V::gemv_rows>(X, K, w, ldw, O, Y, o0, o1);
+      return;
+    }
+    // Block W rows so a block stays in L2 while X row tiles pass over it; block X rows to L2 too.
+    const int ob = std::max(V::tile_o, int((256 << 10) / ldw) / V::tile_o * V::tile_o);
+    const int tb = std::max(V::tile_t, int((512 << 10) / (size_t(K) * 4)) / V::tile_t * V::tile_t);
+    for (int tb0 = 0; tb0 < T; tb0 += tb) {
+      const int tb1 = std::min(T, tb0 + tb);
+      for (int ob0 = o0; ob0 < o1; ob0 += ob) {
+        const int ob1 = std::min(o1, ob0 + ob);
+        for (int oo = ob0; oo < ob1; oo += V::tile_o) {
+          const int oe = std::min(ob1, oo + V::tile_o);
+          int t = tb0;
+          for (; t + V::tile_t <= tb1; t += V::tile_t)
+            row_tile<V::tile_t, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe);
+          for (; t < tb1; ++t) row_tile<1, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe);
+        }
+      }
+    }
+  }
+};
+
+template <class V>
+void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
+  switch (W.dtype) {
+    case DType::F32: Tile<V, DType::F32>::matmul_rows(X, T, W, Y, o0, o1); break;
+    case DType::F16: Tile<V, DType::F16>::matmul_rows(X, T, W, Y, o0, o1); break;
+    case DType::BF16: Tile<V, DType::BF16>::matmul_rows(X, T, W, Y, o0, o1); break;
+  }
+}
+
+template <class V>
+float dot(const float* a, const float* b, int n) {
+  typename V::vec acc = V::zero();
+  int i = 0;
+  for (; i + V::lanes <= n; i += V::lanes) acc = V::fma(V::load(a + i), V::load(b + i), acc);
+  float s = V::sum(acc);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+template <class V>
+void axpy(float a, const float* x, float* y, int n) {
+  const typename V::vec va = V::set1(a);
+  int i = 0;
+  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, V::fma(va, V::load(x + i), V::load(y + i)));
+  for (; i < n; ++i) y[i] += a * x[i];
+}
+
+}  // namespace camelid::kernels::simd

@@ -1,0 +1,176 @@
+// Every kernel ISA the CPU runs against the portable reference (in double), for every weight
+// dtype, odd shapes and unaligned weights; rows are bit-identical whatever the batch size
+// (continuous batching relies on it); dtype conversions are exact.
+#include <gtest/gtest.h>
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/dtype.h"
+#include "kernels/kernels.h"
+
+using namespace camelid;
+using kernels::Isa;
+
+namespace {
+
+struct Weights {
+  std::vector<uint8_t> storage;
+  Tensor t;
+  std::vector<double> values;  // exact widened values
+  Weights(int rows, int cols, DType dt, int misalign, std::mt19937& rng) {
+    const size_t es = dtype_size(dt), n = size_t(rows) * cols;
+    storage.resize(n * es + 64);
+    uint8_t* base = storage.data() + misalign * es;  // only element-aligned, like a packed file
+    std::normal_distribution<float> d(0.f, 1.f);
+    values.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      float v = d(rng);
+      if (dt == DType::F32) {
+        std::memcpy(base + i * 4, &v, 4);
+      } else {
+        uint16_t h = dt == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+        std::memcpy(base + i * 2, &h, 2);
+        v = dt == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+      }
+      values[i] = v;
+    }
+    t = Tensor{base, dt, rows, cols};
+  }
+};
+
+class Kernels : public testing::TestWithParam<std::tuple<Isa, DType>> {
+ protected:
+  void SetUp() override {
+    if (!kernels::isa_supported(std::get<0>(GetParam()))) GTEST_SKIP() << "CPU lacks this ISA";
+    saved_ = kernels::active_isa();
+    kernels::set_isa(std::get<0>(GetParam()));
+  }
+  void TearDown() override { kernels::set_isa(saved_); }
+  Isa saved_ = Isa::Portable;
+};
+
+TEST_P(Kernels, MatmulMatchesDoublePrecision) {
+  const DType dt = std::get<1>(GetParam());
+  std::mt19937 rng(7);
+  const int shapes[][2] = {{1, 1}, {7, 5}, {13, 16}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}};
+  for (auto [O, K] : shapes)
+    for (int T : {1, 2, 3, 5, 8, 17, 64, 130}) {
+      Weights w(O, K, dt, (O + K) % 3, rng);
+      std::vector<float> x(size_t(T) * K), y(size_t(T) * O, -1.f);
+      std::normal_distribution<float> d(0.f, 1.f);
+      for (auto& v : x) v = d(rng);
+      kernels::matmul(x.data(), T, w.t, y.data());
+      for (int t = 0; t < T; ++t)
+        for (int o = 0; o < O; ++o) {
+          double ref = 0, mag = 0;
+          for (int i = 0; i < K; ++i) {
+            ref += double(x[size_t(t) * K + i]) * w.values[size_t(o) * K + i];
+            mag += std::fabs(double(x[size_t(t) * K + i]) * w.values[size_t(o) * K + i]);
+          }
+          ASSERT_NEAR(y[size_t(t) * O + o], ref, 2e-6 * mag + 1e-30)
+              << "O=" << O << " K=" << K << " T=" << T << " t=" << t << " o=" << o;
+        }
+    }
+}
+
+TEST_P(Kernels, RowsAreBitIdenticalWhateverTheBatch) {
+  const DType dt = std::get<1>(GetParam());
+  std::mt19937 rng(3);
+  const int O = 101, K = 203, T = 19;
+  Weights w(O, K, dt, 1, rng);
+  std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (auto& v : x) v = d(rng);
+  kernels::matmul(x.data(), T, w.t, all.data());
+  for (int t = 0; t < T; ++t) {
+    kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
+    ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
+  }
+  for (int sub : {2, 3, 4, 7}) {
+    std::vector<float> part(size_t(sub) * O);
+    kernels::matmul(&x[size_t(5) * K], sub, w.t, part.data());
+    ASSERT_EQ(0, std::memcmp(part.data(), &all[size_t(5) * O], part.size() * 4)) << "batch of " << sub;
+  }
+}
+
+TEST_P(Kernels, ThreadCountDoesNotChangeResults) {
+  const DType dt = std::get<1>(GetParam());
+  std::mt19937 rng(5);
+  const int O = 300, K = 96, T = 9;
+  Weights w(O, K, dt, 0, rng);
+  std::vector<float> x(size_t(T) * K, 0.25f), y1(size_t(T) * O), y2(size_t(T) * O);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i));
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  kernels::matmul(x.data(), T, w.t, y1.data());
+  omp_set_num_threads(2);
+  kernels::matmul(x.data(), T, w.t, y2.data());
+  omp_set_num_threads(saved);
+  EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4));
+}
+
+TEST_P(Kernels, DotAndAxpy) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (int n : {1, 7, 16, 64, 100}) {
+    std::vector<float> a(n), b(n), y(n), y0;
+    for (int i = 0; i < n; ++i) a[i] = d(rng), b[i] = d(rng), y[i] = d(rng);
+    double ref = 0, mag = 0;
+    for (int i = 0; i < n; ++i) ref += double(a[i]) * b[i], mag += std::fabs(double(a[i]) * b[i]);
+    EXPECT_NEAR(kernels::dot(a.data(), b.data(), n), ref, 1e-6 * mag);
+    y0 = y;
+    kernels::axpy(0.5f, a.data(), y.data(), n);
+    for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], y0[i] + 0.5 * a[i], 1e-6 * (std::fabs(y0[i]) + std::fabs(a[i])));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, Kernels,
+                         testing::Combine(testing::Values(Isa::Portable, Isa::AVX2, Isa::AVX512),
+                                          testing::Values(DType::F32, DType::F16, DType::BF16)),
+                         [](const testing::TestParamInfo<std::tuple<Isa, DType>>& i) {
+                           return std::string(kernels::isa_name(std::get<0>(i.param))) + "_" + dtype_name(std::get<1>(i.param));
+                         });
+
+__attribute__((target("f16c"))) uint16_t hardware_f16(float f) {
+  return uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+}
+
+TEST(DType, HalfConversionsAreExactAndRoundToNearestEven) {
+  const bool f16c = __builtin_cpu_supports("f16c");
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const float f = f16_to_f32(uint16_t(h));
+    if (std::isnan(f)) {
+      EXPECT_TRUE(std::isnan(f16_to_f32(f32_to_f16(f))));
+      continue;
+    }
+    EXPECT_EQ(f32_to_f16(f), h == 0x8000 ? 0x8000 : h) << h;  // round trip
+    EXPECT_EQ(f32_to_bf16(bf16_to_f32(uint16_t(h))), ((h & 0x7fff) > 0x7f80) ? (h | 0x40) : h) << h;
+  }
+  if (f16c) {  // against the hardware converter on random floats, including ties and subnormals
+    std::mt19937 rng(1);
+    for (int i = 0; i < 200000; ++i) {
+      uint32_t u = rng();
+      float f;
+      std::memcpy(&f, &u, 4);
+      if (std::isnan(f)) continue;
+      const uint16_t hw = hardware_f16(f);
+      ASSERT_EQ(f32_to_f16(f), hw) << f;
+    }
+  }
+  EXPECT_EQ(f32_to_bf16(1.0f + 1.0f / 256), 0x3f80) << "tie rounds to even";
+  EXPECT_EQ(f32_to_bf16(1.0f + 3.0f / 256), 0x3f82);
+}
+
+TEST(Isa, NamesAndForcing) {
+  EXPECT_EQ(kernels::isa_from_name("avx2"), Isa::AVX2);
+  EXPECT_THROW(kernels::isa_from_name("sse9"), std::exception);
+  EXPECT_TRUE(kernels::isa_supported(Isa::Portable));
+  EXPECT_TRUE(kernels::isa_supported(kernels::best_isa()));
+}
+
+}  // namespace
