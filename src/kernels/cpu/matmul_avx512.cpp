@@ -10,7 +10,7 @@ struct V512 {
   using vec = __m512;
   static constexpr int lanes = 16;
   static constexpr int tile_t = 4, tile_o = 6;  // 24 accumulators + 4 x + 1 w of 32 registers
-  static constexpr int gemv_rows = 6;
+  static constexpr int gemv_rows = 8;
   static vec zero() { return _mm512_setzero_ps(); }
   static vec set1(float a) { return _mm512_set1_ps(a); }
   static vec load(const float* p) { return _mm512_loadu_ps(p); }

@@ -12,6 +12,7 @@
 // memory once per call, and X is processed in blocks that fit L2.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <xmmintrin.h>
 
 #include "kernels/kernels.h"
@@ -63,20 +64,19 @@ struct Tile {
       for (int o = 0; o < TO; ++o) Y[size_t(t) * ldy + o] = V::sum(acc[t][o]);
   }
 
+  using TileFn = void (*)(const float*, int, const uint8_t*, size_t, int, float*, int);
+  template <int TT, int... R>
+  static constexpr TileFn remainder_fn(int r, std::integer_sequence<int, R...>) {
+    constexpr TileFn fns[] = {nullptr, &run<TT, R + 1>...};
+    return fns[r];
+  }
+
   // Tiles with TT rows over output rows [o0, o1): full TO-wide tiles, then the remainder.
   template <int TT, int TO>
   static void row_tile(const float* X, int K, const uint8_t* W, size_t ldw, int O, float* Y, int o0, int o1) {
     int o = o0;
     for (; o + TO <= o1; o += TO) run<TT, TO>(X, K, W + o * ldw, ldw, K, Y + o, O);
-    switch (o1 - o) {
-      case 0: break;
-      case 1: run<TT, 1>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
-      case 2: run<TT, 2>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
-      case 3: run<TT, 3>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
-      case 4: run<TT, 4>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
-      case 5: run<TT, 5>(X, K, W + o * ldw, ldw, K, Y + o, O); break;
-      default: break;  // TO <= 6
-    }
+    if (o < o1) remainder_fn<TT>(o1 - o, std::make_integer_sequence<int, TO - 1>{})(X, K, W + o * ldw, ldw, K, Y + o, O);
   }
 
   static void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
