@@ -46,11 +46,25 @@ MappedFile::MappedFile(const std::string& path, bool read_into_memory) : path_(p
     ::mprotect(p, alloc_, PROT_READ);
     data_ = static_cast<const uint8_t*>(p);
   } else if (size_ > 0) {
-    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    // Map at a 2 MiB-aligned address: where the page cache holds the file in 2 MiB folios the
+    // kernel can then map them with huge pages, which saves a TLB miss every 4 KiB while the
+    // weights stream past.
+    const size_t huge = size_t(2) << 20;
+    void* area = ::mmap(nullptr, size_ + huge, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* p = MAP_FAILED;
+    if (area != MAP_FAILED) {
+      uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(area) + huge - 1) / huge * huge);
+      p = ::mmap(aligned, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0);
+      // Give back the unused head and tail of the reservation.
+      if (aligned > area) ::munmap(area, size_t(aligned - static_cast<uint8_t*>(area)));
+      const size_t tail = size_t(static_cast<uint8_t*>(area) + size_ + huge - (aligned + size_));
+      if (tail) ::munmap(aligned + size_, tail);
+    }
     if (p == MAP_FAILED) {
       ::close(fd);
       fail(path, ": mmap failed: ", std::strerror(errno));
     }
+    ::madvise(p, size_, MADV_HUGEPAGE);
     data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);

@@ -2,6 +2,7 @@
 // CPU compute kernels. The model calls these; an implementation per instruction set lives in
 // kernels/cpu/*_{portable,avx2,avx512}.cpp and one is chosen at run time (best the CPU supports,
 // or forced with set_isa / CAMELID_ISA=portable|avx2|avx512 for tests and comparisons).
+#include <initializer_list>
 #include <string>
 
 #include "core/tensor.h"
@@ -20,6 +21,14 @@ void set_isa(Isa isa);  // throws Error if the CPU cannot run it
 // Y[t, o] = sum_i X[t, i] * W[o, i] for t < T, o < W.rows; X is [T, W.cols] f32 row-major,
 // Y is [T, W.rows]. W may be f32, f16 or bf16; accumulation is f32. Multi-threaded (OpenMP).
 void matmul(const float* X, int T, const Tensor& W, float* Y);
+
+// Several matmuls of the same X (Q/K/V, gate/up) in one parallel region: one barrier instead of
+// one per matrix, and threads flow from one matrix into the next while memory stays busy.
+struct MatmulOut {
+  const Tensor& W;
+  float* Y;
+};
+void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs);
 
 // Single-threaded helpers for attention.
 float dot(const float* a, const float* b, int n);

@@ -47,9 +47,7 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
     const LayerWeights& L = w_->layers[l];
     // Attention: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
     ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.attn_norm.data), T, D, c.norm_eps);
-    kernels::matmul(xb_.data(), T, L.wq, q_.data());   // [T, Q]
-    kernels::matmul(xb_.data(), T, L.wk, k_.data());   // [T, KV]
-    kernels::matmul(xb_.data(), T, L.wv, v_.data());   // [T, KV]
+    kernels::matmul(xb_.data(), T, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});  // [T, Q], [T, KV] x2
     ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_);
     ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_);
     for (int t = 0; t < T; ++t) {
@@ -62,8 +60,7 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
 
     // Feed-forward: x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
     ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.ffn_norm.data), T, D, c.norm_eps);
-    kernels::matmul(xb_.data(), T, L.w_gate, hb_.data());  // [T, H]
-    kernels::matmul(xb_.data(), T, L.w_up, hb2_.data());   // [T, H]
+    kernels::matmul(xb_.data(), T, {{L.w_gate, hb_.data()}, {L.w_up, hb2_.data()}});  // [T, H] x2
     ops::silu_mul(hb_.data(), hb2_.data(), hb_.size());
     kernels::matmul(hb_.data(), T, L.w_down, xb2_.data()); // [T, D]
     ops::add(x_.data(), xb2_.data(), x_.size());

@@ -85,17 +85,31 @@ void set_isa(Isa isa) {
   active() = Active{isa, &table_for(isa)};
 }
 
-void matmul(const float* X, int T, const Tensor& W, float* Y) {
-  const int O = int(W.rows);
+void matmul(const float* X, int T, const Tensor& W, float* Y) { matmul(X, T, {MatmulOut{W, Y}}); }
+
+void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   const KernelTable* t = active().table;
   // Rows go out in blocks of ~1/8 of a thread's share, handed out dynamically: a thread slowed by
   // a busy core or memory contention just takes fewer blocks. Which thread computes a row never
   // changes its value.
   const int nt = omp_get_max_threads();
-  const int block = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
-  const int nblocks = (O + block - 1) / block;
+  constexpr int kMaxOuts = 4;
+  if (outs.size() > kMaxOuts) fail("kernels::matmul: at most ", kMaxOuts, " outputs per call");
+  int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
+  const MatmulOut* o = outs.begin();
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const int O = int(o[i].W.rows);
+    block[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
+    first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
+  }
+  const int nblocks = first_block[outs.size()];
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
-  for (int b = 0; b < nblocks; ++b) t->matmul_rows(X, T, W, Y, b * block, std::min(O, (b + 1) * block));
+  for (int b = 0; b < nblocks; ++b) {
+    int i = 0;
+    while (b >= first_block[i + 1]) ++i;
+    const int r0 = (b - first_block[i]) * block[i];
+    t->matmul_rows(X, T, o[i].W, o[i].Y, r0, std::min(int(o[i].W.rows), r0 + block[i]));
+  }
 }
 
 float dot(const float* a, const float* b, int n) { return active().table->dot(a, b, n); }
