@@ -1,4 +1,4 @@
-// `camelid generate`: prompt (token ids, or text once a tokenizer is present) -> new tokens.
+// `camelid generate`: prompt (text, or token ids) -> new tokens, streamed as text when a tokenizer is present.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -8,12 +8,13 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "runtime/session.h"
+#include "tokenizer/tokenizer.h"
 
 namespace camelid::cli {
 namespace {
 
 struct GenArgs {
-  std::string model, ids, prompt;
+  std::string model, ids, prompt, tokenizer;
   int n = 128, threads = 0, ctx = 0;
   SamplingParams sp;
   bool no_mmap = false;
@@ -24,8 +25,16 @@ void run_generate(GenArgs& a) {
   set_threads(a.threads);
   a.sp.validate();
   if (a.n < 0) fail("-n must be >= 0");
+  if (a.ids.empty() == a.prompt.empty()) fail("give the prompt as -p TEXT or as --ids 1,2,3 (one of them)");
   auto model = load_llama(a.model, a.no_mmap);
-  std::vector<int> prompt = parse_ids(a.ids);
+  // Text needs the tokenizer; its special-token text (e.g. "<|eot_id|>") is parsed, as in a raw
+  // prompt the user wrote.
+  std::unique_ptr<Tokenizer> tok;
+  if (!a.prompt.empty() || !a.tokenizer.empty()) tok = load_tokenizer_for(a.model, a.tokenizer);
+  std::vector<int> prompt = a.prompt.empty() ? parse_ids(a.ids) : tok->encode(a.prompt, true, true);
+  if (prompt.empty()) fail("empty prompt");
+  if (tok && tok->vocab_size() > model->config().vocab_size)
+    fail("the tokenizer has ", tok->vocab_size(), " tokens but the model only ", model->config().vocab_size);
   const int ctx = a.ctx > 0 ? a.ctx : int(prompt.size()) + a.n;
   if (int(prompt.size()) + a.n > ctx)
     fail("prompt (", prompt.size(), " tokens) + -n ", a.n, " exceeds --ctx ", ctx);
@@ -38,19 +47,28 @@ void run_generate(GenArgs& a) {
   opt.stop_at_eos = !a.ignore_eos;
   const auto t0 = std::chrono::steady_clock::now();
   GenerateResult r;
+  std::unique_ptr<StreamDecoder> dec;
+  if (tok) dec = std::make_unique<StreamDecoder>(*tok);
+  if (tok && !a.json) std::printf("%s", a.prompt.c_str());
   if (a.n > 0) {
     r = generate(s, prompt, opt, [&](int id) {
-      if (!a.json) std::printf("%d ", id), std::fflush(stdout);
+      if (a.json) return true;
+      if (dec) std::printf("%s", dec->push(id).c_str());
+      else std::printf("%d ", id);
+      std::fflush(stdout);
       return true;
     });
   }
+  std::string text;
+  if (tok) text = a.json ? tok->decode(r.ids, true, true) : dec->flush();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (a.json) {
     nlohmann::json j = {{"ids", r.ids}, {"prompt_tokens", prompt.size()},
                         {"finish_reason", r.finish_reason}, {"seconds", secs}};
+    if (tok) j["text"] = text;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("\n");
+    std::printf("%s\n", text.c_str());
     std::fprintf(stderr, "[%zu tokens in %.2f s, finish: %s]\n", r.ids.size(), secs, r.finish_reason.c_str());
   }
 }
@@ -60,7 +78,9 @@ const bool reg = add_command([](CLI::App& app) {
   auto* sub = app.add_subcommand("generate", "Generate a continuation of a prompt");
   sub->add_option("-m,--model", a->model, "model directory or file")->required();
   auto* ids = sub->add_option("--ids", a->ids, "prompt token ids, comma-separated");
-  ids->required();
+  auto* text = sub->add_option("-p,--prompt", a->prompt, "prompt text (needs the model's tokenizer)");
+  ids->excludes(text);
+  add_tokenizer_option(sub, a->tokenizer);
   sub->add_option("-n,--n-predict", a->n, "tokens to generate");
   sub->add_option("--temp", a->sp.temperature, "temperature (0 = greedy)");
   sub->add_option("--top-k", a->sp.top_k, "top-k (0 = off)");
@@ -73,7 +93,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
-  sub->add_flag("--json", a->json, "print {\"ids\":[...],...}");
+  sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
   sub->callback([a] { run_generate(*a); });
 });
 

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/mmap_file.h"
 #include "runtime/sampler.h"
 #include "runtime/session.h"
 
@@ -87,7 +88,7 @@ const bool reg_logits = add_command([](CLI::App& app) {
 });
 
 struct PplArgs {
-  std::string model, ids_file, text_file;
+  std::string model, ids_file, text_file, tokenizer;
   int threads = 0, batch = 256;
   bool json = false, no_mmap = false;
 };
@@ -97,15 +98,21 @@ const bool reg_ppl = add_command([](CLI::App& app) {
   auto* sub = app.add_subcommand("perplexity", "Mean negative log-likelihood of a token sequence");
   sub->add_option("-m,--model", a->model, "model directory or file")->required();
   auto* ids = sub->add_option("--ids-file", a->ids_file, "token ids (JSON array or comma/space separated)");
+  auto* text = sub->add_option("-f,--file", a->text_file, "text file (tokenized with the model's tokenizer, BOS added)");
+  ids->excludes(text);
+  add_tokenizer_option(sub, a->tokenizer);
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "chunk size");
   sub->add_flag("--json", a->json, "JSON output");
-  ids->required();
   sub->callback([a] {
     set_threads(a->threads);
+    if (a->ids_file.empty() == a->text_file.empty()) fail("give the tokens as --ids-file FILE or the text as -f FILE (one of them)");
     auto model = load_llama(a->model, a->no_mmap);
-    const auto r = perplexity(*model, read_ids_file(a->ids_file), a->batch);
+    std::vector<int> tokens;
+    if (!a->text_file.empty()) tokens = load_tokenizer_for(a->model, a->tokenizer)->encode(read_text_file(a->text_file), true, false);
+    else tokens = read_ids_file(a->ids_file);
+    const auto r = perplexity(*model, tokens, a->batch);
     if (a->json)
       std::printf("{\"tokens\":%d,\"mean_nll\":%s,\"ppl\":%s}\n", r.tokens,
                   json_float(r.mean_nll).c_str(), json_float(r.ppl).c_str());

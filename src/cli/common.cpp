@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
@@ -17,6 +18,19 @@ std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap) {
 void add_no_mmap_flag(CLI::App* sub, bool& flag) {
   sub->add_flag("--no-mmap", flag,
                 "read the weights into memory instead of mapping the files (same size; faster decode on some machines)");
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path) {
+  if (!override_path.empty()) return Tokenizer::load(override_path);
+  namespace fs = std::filesystem;
+  const std::string dir = fs::is_directory(model_path) ? model_path : fs::path(model_path).parent_path().string();
+  if (!Tokenizer::available(dir.empty() ? "." : dir))
+    fail(model_path, ": no tokenizer.json or tokenizer.model next to the model (use --tokenizer PATH, or token ids)");
+  return Tokenizer::load(dir.empty() ? "." : dir);
+}
+
+void add_tokenizer_option(CLI::App* sub, std::string& path) {
+  sub->add_option("--tokenizer", path, "tokenizer.json / tokenizer.model / directory (default: the model's directory)");
 }
 
 std::vector<int> read_ids_file(const std::string& path) {

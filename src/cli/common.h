@@ -6,12 +6,18 @@
 
 #include "cli/commands.h"
 #include "model/llama.h"
+#include "tokenizer/tokenizer.h"
 
 namespace camelid::cli {
 
 std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap = false);
 // Adds --no-mmap to a subcommand.
 void add_no_mmap_flag(CLI::App* sub, bool& flag);
+
+// The tokenizer for a model: `override` if given, else the model's directory (or the directory
+// holding a model file). Throws an Error that says how to point at one.
+std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path);
+void add_tokenizer_option(CLI::App* sub, std::string& path);
 
 // Token ids from a file: a JSON array, or integers separated by commas/whitespace.
 std::vector<int> read_ids_file(const std::string& path);

@@ -1,0 +1,1 @@
+// The chat layer: Jinja chat templates (chat_template.h) and chat prompts.

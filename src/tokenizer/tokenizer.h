@@ -1,0 +1,96 @@
+#pragma once
+// Text <-> token ids for the Llama family: SentencePiece-style BPE (Llama 2, Code Llama) and
+// byte-level BPE (Llama 3.x), loaded from tokenizer.json or tokenizer.model. Immutable once
+// built, so one instance serves any number of threads.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "tokenizer/bpe.h"
+#include "tokenizer/regex_split.h"
+#include "tokenizer/tokenizer_spec.h"
+
+namespace camelid {
+
+class Tokenizer {
+ public:
+  // A model directory (tokenizer.json preferred over tokenizer.model, plus tokenizer_config.json
+  // when present) or one of those files. Throws Error naming the file.
+  static std::unique_ptr<Tokenizer> load(const std::string& path);
+  static bool available(const std::string& path);  // whether load() would find a tokenizer file
+  explicit Tokenizer(TokenizerSpec spec);
+
+  // add_special: the BOS/EOS the tokenizer's config asks for. parse_special: whether the text of
+  // a special token (e.g. "<|eot_id|>") becomes that token (Hugging Face's default) or stays
+  // plain text (the safe choice for untrusted input). Invalid UTF-8 is replaced by U+FFFD first.
+  std::vector<int> encode(std::string_view text, bool add_special = true, bool parse_special = false) const;
+  struct Segment {
+    std::string text;
+    bool parse_special;
+  };
+  // Concatenated segments with their own special-token rule (chat prompts: template text parsed,
+  // message contents not). Segment boundaries are token boundaries.
+  std::vector<int> encode_segments(const std::vector<Segment>& segments, bool add_special) const;
+
+  // ids -> text as the reference decoders do (invalid byte sequences become U+FFFD).
+  // `continuation`: the ids follow earlier output, so the first space is not stripped.
+  std::string decode(const std::vector<int>& ids, bool skip_special = false, bool continuation = false) const;
+
+  int vocab_size() const { return int(spec_.tokens.size()); }
+  const std::string& token_text(int id) const;  // as stored in the vocabulary; throws if out of range
+  int token_id(std::string_view text) const;    // -1 if the vocabulary has no such token
+  bool is_special(int id) const;
+  int bos_id() const { return spec_.bos_id; }
+  const std::vector<int>& eos_ids() const { return eos_ids_; }
+  bool adds_bos() const { return !spec_.prefix_ids.empty(); }
+  bool contains_special_text(std::string_view text) const;  // any special token's content in text
+  const TokenizerSpec& spec() const { return spec_; }
+
+  // From tokenizer_config.json, empty when absent.
+  const std::string& chat_template() const { return chat_template_; }
+  const std::string& bos_token() const { return bos_token_; }
+  const std::string& eos_token() const { return eos_token_; }
+
+ private:
+  friend class StreamDecoder;
+  struct Cache;
+  void apply_config(const std::string& config_path);
+  void encode_text(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
+  void encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
+  void encode_byte_level(std::string_view text, Cache& cache, std::vector<int>& out) const;
+  void emit_word(std::string_view word, std::vector<int>& ids, std::vector<int>& lens, std::vector<int>& out) const;
+  void split_added(std::string_view text, bool parse_special, bool first_segment, Cache& cache, std::vector<int>& out) const;
+  std::string decode_bytes(const std::vector<int>& ids, bool skip_special, bool continuation, bool sanitize) const;
+
+  TokenizerSpec spec_;
+  std::unordered_map<std::string, int> ids_;      // vocabulary text -> id
+  std::unordered_map<std::string, int> raw_ids_;  // byte-level: raw bytes -> id
+  std::vector<std::string> raw_text_;             // id -> bytes it stands for (decoding)
+  int byte_ids_[256];                             // byte fallback / byte-level unit ids
+  BpeMerges merges_;
+  std::vector<RegexSplit> splits_;
+  bool split_words_ = false;                      // SentencePiece: words can be merged one by one
+  std::vector<AddedToken> added_sorted_;          // longest content first
+  bool added_first_byte_[256] = {};
+  std::vector<int> eos_ids_;
+  std::string chat_template_, bos_token_, eos_token_;
+};
+
+// Incremental decoding for streamed generation: push() returns the text completed by each new
+// token, never half a UTF-8 character, and the pieces concatenate to decode(all ids).
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(&tok), skip_special_(skip_special) {}
+  std::string push(int id);
+  std::string flush();  // whatever is held back (an unfinished character becomes U+FFFD)
+
+ private:
+  const Tokenizer* tok_;
+  bool skip_special_;
+  bool started_ = false;
+  std::vector<int> pending_;
+};
+
+}  // namespace camelid
