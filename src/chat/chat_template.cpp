@@ -1,0 +1,99 @@
+#include "chat/chat_template.h"
+
+#include <filesystem>
+
+#include "core/error.h"
+#include "core/mmap_file.h"
+
+namespace camelid {
+namespace {
+
+// Used only when a model ships no template: the published formats of the two families.
+const char* kLlama2Chat =
+    "{% if messages[0]['role'] == 'system' %}{% set loop_messages = messages[1:] %}"
+    "{% set system_message = messages[0]['content'] %}{% else %}{% set loop_messages = messages %}"
+    "{% set system_message = false %}{% endif %}"
+    "{% for message in loop_messages %}"
+    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
+    "{% if loop.index0 == 0 and system_message != false %}"
+    "{% set content = '<<SYS>>\\n' + system_message + '\\n<</SYS>>\\n\\n' + message['content'] %}"
+    "{% else %}{% set content = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'user' %}{{ bos_token + '[INST] ' + content.strip() + ' [/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}{{ ' ' + content.strip() + ' ' + eos_token }}{% endif %}"
+    "{% endfor %}";
+
+const char* kLlama3Chat =
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
+
+std::string token_string(const nlohmann::json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
+  return {};
+}
+
+}  // namespace
+
+ChatTemplate::ChatTemplate(const std::string& source, std::string bos, std::string eos)
+    : source_(source), bos_(std::move(bos)), eos_(std::move(eos)), tmpl_(source) {}
+
+ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
+  namespace fs = std::filesystem;
+  const fs::path config = fs::path(dir) / "tokenizer_config.json";
+  nlohmann::json j = nlohmann::json::object();
+  if (fs::is_regular_file(config)) {
+    try {
+      j = nlohmann::json::parse(read_text_file(config.string()));
+    } catch (const nlohmann::json::exception& e) {
+      fail(config.string(), ": invalid JSON: ", e.what());
+    }
+    if (!j.is_object()) fail(config.string(), ": expected a JSON object");
+  }
+  std::string source;
+  if (j.contains("chat_template")) {
+    const auto& t = j["chat_template"];
+    if (t.is_string()) source = t.get<std::string>();
+    else if (t.is_array())
+      for (const auto& e : t)
+        if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
+          source = e["template"].get<std::string>();
+  }
+  // A separate chat_template.jinja (newer transformers) counts too.
+  if (source.empty() && fs::is_regular_file(fs::path(dir) / "chat_template.jinja"))
+    source = read_text_file((fs::path(dir) / "chat_template.jinja").string());
+  std::string bos = token_string(j.value("bos_token", nlohmann::json()));
+  std::string eos = token_string(j.value("eos_token", nlohmann::json()));
+  bool fallback = false;
+  if (source.empty()) {
+    fallback = true;
+    const bool llama3 = bos == "<|begin_of_text|>" ||
+                        (fs::is_regular_file(fs::path(dir) / "tokenizer.json") &&
+                         read_text_file((fs::path(dir) / "tokenizer.json").string()).find("<|begin_of_text|>") != std::string::npos);
+    source = llama3 ? kLlama3Chat : kLlama2Chat;
+    if (bos.empty()) bos = llama3 ? "<|begin_of_text|>" : "<s>";
+    if (eos.empty()) eos = llama3 ? "<|eot_id|>" : "</s>";
+  }
+  try {
+    ChatTemplate t(source, bos, eos);
+    t.fallback_ = fallback;
+    return t;
+  } catch (const jinja::TemplateError& e) {
+    fail(config.string(), ": chat_template: ", e.what());
+  }
+}
+
+std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
+  jinja::Dict vars;
+  vars.emplace_back("messages", jinja::Value::from_json(in.messages));
+  if (!in.tools.is_null()) vars.emplace_back("tools", jinja::Value::from_json(in.tools));
+  vars.emplace_back("add_generation_prompt", jinja::Value(in.add_generation_prompt));
+  vars.emplace_back("bos_token", jinja::Value(bos_));
+  vars.emplace_back("eos_token", jinja::Value(eos_));
+  if (in.extra.is_object())
+    for (auto it = in.extra.begin(); it != in.extra.end(); ++it) vars.emplace_back(it.key(), jinja::Value::from_json(it.value()));
+  return tmpl_.render(vars);
+}
+
+}  // namespace camelid

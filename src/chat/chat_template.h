@@ -1,0 +1,40 @@
+#pragma once
+// A model's chat template: messages -> the prompt text the model was trained on.
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "chat/jinja.h"
+
+namespace camelid {
+
+struct ChatTemplateInputs {
+  // Ordered JSON: tojson in templates prints keys in the order the client sent them.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{"role": ..., "content": ...}, ...]
+  nlohmann::ordered_json tools = nullptr;                             // list of tool schemas, or null
+  bool add_generation_prompt = true;
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();   // more template variables (e.g. date_string)
+};
+
+class ChatTemplate {
+ public:
+  ChatTemplate(const std::string& source, std::string bos_token, std::string eos_token);
+  // tokenizer_config.json's chat_template (and bos/eos tokens); without one, the family's
+  // standard format (Llama 3 if the vocabulary's BOS is <|begin_of_text|>, else Llama 2 chat).
+  static ChatTemplate from_model_dir(const std::string& dir);
+
+  // Throws jinja::RaisedError with the template's own message (e.g. roles must alternate), or
+  // jinja::TemplateError for other template failures.
+  std::string render(const ChatTemplateInputs& in) const;
+
+  const std::string& source() const { return source_; }
+  const std::string& bos_token() const { return bos_; }
+  const std::string& eos_token() const { return eos_; }
+  bool is_fallback() const { return fallback_; }
+
+ private:
+  std::string source_, bos_, eos_;
+  jinja::Template tmpl_;
+  bool fallback_ = false;
+};
+
+}  // namespace camelid
