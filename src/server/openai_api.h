@@ -10,7 +10,7 @@
 
 namespace camelid::api {
 
-using json = nlohmann::json;
+using json = nlohmann::ordered_json;  // keeps key order: responses read like OpenAI's, tools reach templates as sent
 
 class ApiError : public Error {
  public:

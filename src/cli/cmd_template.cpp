@@ -1,0 +1,61 @@
+// `camelid template`: render a model's chat template for a conversation, without the model.
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "chat/chat_template.h"
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/mmap_file.h"
+
+namespace camelid::cli {
+namespace {
+
+struct TemplateArgs {
+  std::string model, messages, tools, date;
+  bool no_generation_prompt = false, json = false;
+};
+
+void run_template(const TemplateArgs& a) {
+  using ojson = nlohmann::ordered_json;
+  ChatTemplateInputs in;
+  try {
+    const ojson m = ojson::parse(read_text_file(a.messages));
+    // Either a list of messages or {"messages": [...], "tools": [...]} as an API request has it.
+    in.messages = m.is_object() && m.contains("messages") ? m["messages"] : m;
+    if (m.is_object() && m.contains("tools")) in.tools = m["tools"];
+    if (!a.tools.empty()) in.tools = ojson::parse(read_text_file(a.tools));
+  } catch (const ojson::exception& e) {
+    fail(a.messages, ": invalid JSON: ", e.what());
+  }
+  if (!in.messages.is_array()) fail(a.messages, ": expected a JSON array of messages");
+  in.add_generation_prompt = !a.no_generation_prompt;
+  if (!a.date.empty()) in.extra["date_string"] = a.date;
+  const ChatTemplate t = ChatTemplate::from_model_dir(a.model);
+  if (!a.json) {
+    std::printf("%s", t.render(in).c_str());
+    return;
+  }
+  ojson out;
+  try {
+    out["rendered"] = t.render(in);
+  } catch (const jinja::TemplateError& e) {
+    out["error"] = e.what();
+  }
+  std::printf("%s\n", out.dump().c_str());
+}
+
+const bool reg = add_command([](CLI::App& app) {
+  auto a = std::make_shared<TemplateArgs>();
+  auto* sub = app.add_subcommand("template", "Render a model's chat template for a conversation");
+  sub->add_option("-m,--model", a->model, "model directory (its tokenizer_config.json)")->required();
+  sub->add_option("--messages", a->messages, "JSON file: [{\"role\":..., \"content\":...}, ...]")->required();
+  sub->add_option("--tools", a->tools, "JSON file with a list of tool schemas");
+  sub->add_option("--date", a->date, "date_string for templates that print today's date");
+  sub->add_flag("--no-generation-prompt", a->no_generation_prompt, "do not open the assistant's turn");
+  sub->add_flag("--json", a->json, "print {\"rendered\": ...} or {\"error\": ...}");
+  sub->callback([a] { run_template(*a); });
+});
+
+}  // namespace
+}  // namespace camelid::cli

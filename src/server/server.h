@@ -1,0 +1,39 @@
+#pragma once
+// OpenAI-compatible HTTP server (cpp-httplib) in front of the continuous-batching engine.
+// Handlers only parse, tokenize and stream; all model work happens on the engine thread.
+#include <memory>
+#include <string>
+
+#include "chat/chat_template.h"
+#include "model/llama.h"
+#include "runtime/engine.h"
+#include "tokenizer/tokenizer.h"
+
+namespace httplib { class Server; }
+
+namespace camelid {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;            // 0: any free port
+  std::string api_key;        // empty: no authentication
+  int parallel = 4;           // sequences decoded together
+  int ctx = 4096;             // context per sequence
+  std::string model_name;     // id reported by /v1/models and accepted in "model"
+};
+
+class Server {
+ public:
+  Server(Llama& model, const Tokenizer& tok, const ChatTemplate& tmpl, ServerOptions opt);
+  ~Server();
+
+  int bind();   // binds the socket; returns the port (useful with port 0)
+  void run();   // serves until stop()
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace camelid
