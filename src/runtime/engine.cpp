@@ -1,6 +1,7 @@
 #include "runtime/engine.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "core/error.h"
 
@@ -67,7 +68,7 @@ void Engine::loop() {
       }
       stats_.queued = int(queue_.size());
     }
-    for (int i : admitted) prefill(i);
+    if (!admitted.empty()) prefill(admitted);
     decode_step();
     std::lock_guard<std::mutex> lk(mu_);
     stats_.active = int(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }));
@@ -105,36 +106,59 @@ bool Engine::accept(Slot& s, float* logits) {
   return true;
 }
 
-void Engine::prefill(int i) {
-  Slot& s = slots_[i];
-  try {
+// New prompts are packed together into forward passes of up to n_batch tokens: short prompts
+// then share one matmul instead of each streaming the weights alone. Rows are computed
+// independently (batch-invariant kernels), so packing does not change any result.
+void Engine::prefill(const std::vector<int>& admitted) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<int> todo;
+  for (int i : admitted) {
+    Slot& s = slots_[i];
     s.sampler = std::make_unique<Sampler>(s.req->sampling);
     s.history = s.req->prompt;
-    if (s.req->max_tokens <= 0) {
-      finish(s, "length");
-      return;
-    }
-    const auto& p = s.req->prompt;
-    Batch b;
-    for (size_t k = 0; k < p.size(); k += n_batch_) {
+    if (s.req->max_tokens <= 0) finish(s, "length");
+    else todo.push_back(i);
+  }
+  const int V = model_.config().vocab_size;
+  size_t cur = 0, off = 0;  // next prompt to feed and how much of it is already in the cache
+  long fed = 0;
+  Batch b;
+  while (cur < todo.size()) {
+    b.clear();
+    std::vector<int> touched, ends;  // slots in this batch; those whose prompt ends in it
+    while (cur < todo.size() && b.size() < n_batch_) {
+      Slot& s = slots_[todo[cur]];
       if (s.req->cancelled) {
         finish(s, "cancelled");
-        return;
+        ++cur, off = 0;
+        continue;
       }
-      const size_t end = std::min(p.size(), k + n_batch_);
-      b.clear();
-      for (size_t j = k; j < end; ++j) b.add(p[j], int(j), i, j + 1 == p.size());
+      const auto& p = s.req->prompt;
+      const size_t take = std::min(p.size() - off, size_t(n_batch_ - b.size()));
+      for (size_t j = off; j < off + take; ++j) b.add(p[j], int(j), todo[cur], j + 1 == p.size());
+      touched.push_back(todo[cur]);
+      off += take;
+      if (off == p.size()) ends.push_back(todo[cur]), ++cur, off = 0;
+    }
+    if (b.size() == 0) break;
+    try {
       model_.forward(b, cache_, logits_);
+    } catch (const std::exception& e) {
+      for (int i : touched)
+        if (slots_[i].req) finish(slots_[i], std::string("error: ") + e.what());
+      if (ends.empty() || ends.back() != touched.back()) ++cur, off = 0;  // the unfinished prompt failed too
+      continue;
     }
-    s.pos = int(p.size());
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      stats_.prefill_tokens += long(p.size());
+    fed += b.size();
+    for (size_t k = 0; k < ends.size(); ++k) {
+      Slot& s = slots_[ends[k]];
+      s.pos = int(s.req->prompt.size());
+      accept(s, &logits_[k * size_t(V)]);
     }
-    accept(s, logits_.data());
-  } catch (const std::exception& e) {
-    finish(s, std::string("error: ") + e.what());
   }
+  std::lock_guard<std::mutex> lk(mu_);
+  stats_.prefill_tokens += fed;
+  stats_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 void Engine::decode_step() {
@@ -151,6 +175,7 @@ void Engine::decode_step() {
     rows.push_back(int(i));
   }
   if (rows.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
   try {
     model_.forward(b, cache_, logits_);
   } catch (const std::exception& e) {
@@ -166,6 +191,7 @@ void Engine::decode_step() {
   std::lock_guard<std::mutex> lk(mu_);
   ++stats_.steps;
   stats_.decode_rows += long(rows.size());
+  stats_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace camelid

@@ -39,6 +39,7 @@ struct EngineRequest {
 
 struct EngineStats {
   long steps = 0, decode_rows = 0, prefill_tokens = 0;
+  double decode_seconds = 0, prefill_seconds = 0;  // time inside the forward passes of each phase
   int active = 0, queued = 0;
 };
 
@@ -64,7 +65,7 @@ class Engine {
   };
 
   void loop();
-  void prefill(int slot_index);
+  void prefill(const std::vector<int>& slot_indices);
   void decode_step();
   // Samples from logits, reports the token and returns false when the slot finished.
   bool accept(Slot& s, float* logits);
