@@ -16,12 +16,11 @@ using StmtPtr = std::unique_ptr<Stmt>;
 using Body = std::vector<StmtPtr>;
 
 struct Expr {
-  enum class Kind { Literal, Name, Attr, Item, Slice, Call, Filter, Test, Unary, Binary, Compare, Cond, List, Dict };
+  enum class Kind { Literal, Name, Attr, Item, Slice, Call, Filter, Test, Unary, Binary, Cond, List, Dict };
   Kind kind;
   int line = 0;
   Value value;                 // Literal
-  std::string name;            // Name, Attr, Filter, Test; operator of Unary/Binary; "tuple" for a tuple List
-  std::vector<std::string> ops;  // Compare: the operators between args[0], args[1], ... (a < b <= c)
+  std::string name;            // Name, Attr, Filter, Test; operator of Unary/Binary
   bool negated = false;        // Test: "is not"
   // Attr/Item/Slice/Call/Filter/Test: args[0] is the object; Slice: start, stop, step (may be null);
   // Unary: operand; Binary: lhs, rhs; Cond: then, condition, else (may be null); List: elements;

@@ -1,13 +1,203 @@
-// Jinja template text -> Body: the segments and tokens of jinja_lexer.cpp, parsed by recursive
-// descent with Jinja2's operator precedence.
+// Jinja template text -> Body. Two steps: split the source into text and tags (applying
+// whitespace control and the trim_blocks/lstrip_blocks settings transformers renders with),
+// then parse each tag's tokens by recursive descent with Jinja2's operator precedence.
 #include <cctype>
 #include <cstdlib>
 
 #include "chat/jinja_ast.h"
-#include "chat/jinja_lexer.h"
 
 namespace camelid::jinja {
 namespace {
+
+[[noreturn]] void syntax_error(int line, const std::string& msg) {
+  throw TemplateError("template syntax error (line " + std::to_string(line) + "): " + msg);
+}
+
+struct Segment {
+  enum Kind { Text, Var, Block } kind;
+  std::string text;  // text, or a tag's inside
+  int line;
+};
+
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+std::vector<Segment> split_source(const std::string& src) {
+  std::vector<Segment> out;
+  size_t i = 0;
+  int line = 1;
+  bool strip_next = false, trim_newline = false;
+  auto count_lines = [](const std::string& s, size_t b, size_t e) {
+    int n = 0;
+    for (size_t k = b; k < e; ++k) n += s[k] == '\n';
+    return n;
+  };
+  while (i <= src.size()) {
+    size_t open = src.find('{', i);
+    while (open != std::string::npos && open + 1 < src.size() && src[open + 1] != '{' && src[open + 1] != '%' && src[open + 1] != '#')
+      open = src.find('{', open + 1);
+    if (open != std::string::npos && open + 1 >= src.size()) open = std::string::npos;
+    std::string text = src.substr(i, open == std::string::npos ? std::string::npos : open - i);
+    const int text_line = line;
+    line += count_lines(src, i, open == std::string::npos ? src.size() : open);
+    // Jinja2's "line starting" state: the template's start, or a tag whose trailing newline was
+    // just removed; lstrip_blocks strips indentation only at the start of a line.
+    bool line_start = out.empty() && i == 0;
+    if (strip_next) {
+      size_t k = 0;
+      while (k < text.size() && is_ws(text[k])) ++k;
+      line_start = k > 0 && text[k - 1] == '\n';
+      text.erase(0, k);
+    } else if (trim_newline) {
+      if (text.compare(0, 1, "\n") == 0) text.erase(0, 1), line_start = true;
+      else if (text.compare(0, 2, "\r\n") == 0) text.erase(0, 2), line_start = true;
+    }
+    if (open == std::string::npos) {
+      if (!text.empty()) out.push_back({Segment::Text, text, text_line});
+      break;
+    }
+    const char kind = src[open + 1];
+    size_t p = open + 2;
+    const bool minus_before = p < src.size() && src[p] == '-';
+    const bool plus_before = p < src.size() && src[p] == '+';
+    if (minus_before || plus_before) ++p;
+    if (minus_before) {
+      size_t e = text.size();
+      while (e > 0 && is_ws(text[e - 1])) --e;
+      text.resize(e);
+    } else if (kind != '{' && !plus_before) {
+      const size_t l_pos = text.rfind('\n') + 1;  // 0 when there is no newline
+      if ((l_pos > 0 || line_start) && text.find_first_not_of(" \t", l_pos) == std::string::npos) text.resize(l_pos);
+    }
+    if (!text.empty()) out.push_back({Segment::Text, text, text_line});
+    const char* close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
+    size_t end = src.find(close, p);
+    if (end == std::string::npos) syntax_error(line, std::string("unclosed '{") + kind + "'");
+    const bool minus_after = end > p && src[end - 1] == '-';
+    std::string inner = src.substr(p, (minus_after ? end - 1 : end) - p);
+    const int tag_line = line;
+    line += count_lines(src, open, end + 2);
+    i = end + 2;
+    strip_next = minus_after;
+    trim_newline = kind != '{';  // trim_blocks
+    if (kind == '#') continue;
+    // {% raw %}...{% endraw %}: the inside is text, tags and all.
+    size_t a = 0;
+    while (a < inner.size() && is_ws(inner[a])) ++a;
+    size_t b = inner.size();
+    while (b > a && is_ws(inner[b - 1])) --b;
+    if (kind == '%' && inner.substr(a, b - a) == "raw") {
+      size_t search = i, endraw = std::string::npos, endraw_close = 0;
+      while ((endraw = src.find("{%", search)) != std::string::npos) {
+        size_t q = endraw + 2;
+        if (q < src.size() && (src[q] == '-' || src[q] == '+')) ++q;
+        while (q < src.size() && is_ws(src[q])) ++q;
+        if (src.compare(q, 6, "endraw") == 0) {
+          endraw_close = src.find("%}", q);
+          break;
+        }
+        search = endraw + 2;
+      }
+      if (endraw == std::string::npos || endraw_close == std::string::npos) syntax_error(tag_line, "missing {% endraw %}");
+      std::string raw = src.substr(i, endraw - i);
+      if (strip_next) { size_t k = 0; while (k < raw.size() && is_ws(raw[k])) ++k; raw.erase(0, k); }
+      if (src[endraw + 2] == '-') { size_t e = raw.size(); while (e > 0 && is_ws(raw[e - 1])) --e; raw.resize(e); }
+      if (!raw.empty()) out.push_back({Segment::Text, raw, line});
+      line += count_lines(src, i, endraw_close + 2);
+      strip_next = src[endraw_close - 1] == '-';
+      trim_newline = true;
+      i = endraw_close + 2;
+      continue;
+    }
+    out.push_back({kind == '{' ? Segment::Var : Segment::Block, inner, tag_line});
+  }
+  return out;
+}
+
+// ---- tokens inside a tag ----
+
+struct Token {
+  enum Kind { Name, String, Int, Float, Op, End } kind;
+  std::string text;
+  int64_t i = 0;
+  double d = 0;
+};
+
+std::vector<Token> lex(const std::string& s, int line) {
+  std::vector<Token> out;
+  size_t i = 0;
+  while (i < s.size()) {
+    const char c = s[i];
+    if (is_ws(c)) { ++i; continue; }
+    if (std::isalpha(uint8_t(c)) || c == '_') {
+      size_t b = i;
+      while (i < s.size() && (std::isalnum(uint8_t(s[i])) || s[i] == '_')) ++i;
+      out.push_back({Token::Name, s.substr(b, i - b)});
+    } else if (std::isdigit(uint8_t(c))) {
+      size_t b = i;
+      bool is_float = false;
+      while (i < s.size() && (std::isdigit(uint8_t(s[i])) || s[i] == '_')) ++i;
+      if (i + 1 < s.size() && s[i] == '.' && std::isdigit(uint8_t(s[i + 1]))) {
+        is_float = true;
+        ++i;
+        while (i < s.size() && std::isdigit(uint8_t(s[i]))) ++i;
+      }
+      if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+        size_t k = i + 1;
+        if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
+        if (k < s.size() && std::isdigit(uint8_t(s[k]))) {
+          is_float = true;
+          i = k;
+          while (i < s.size() && std::isdigit(uint8_t(s[i]))) ++i;
+        }
+      }
+      std::string num;
+      for (size_t k = b; k < i; ++k) if (s[k] != '_') num += s[k];
+      Token t{is_float ? Token::Float : Token::Int, num};
+      if (is_float) t.d = std::strtod(num.c_str(), nullptr);
+      else t.i = std::strtoll(num.c_str(), nullptr, 10);
+      out.push_back(t);
+    } else if (c == '"' || c == '\'') {
+      std::string v;
+      ++i;
+      while (i < s.size() && s[i] != c) {
+        if (s[i] == '\\' && i + 1 < s.size()) {
+          const char e = s[++i];
+          switch (e) {
+            case 'n': v += '\n'; break;
+            case 't': v += '\t'; break;
+            case 'r': v += '\r'; break;
+            case '\\': v += '\\'; break;
+            case '\'': v += '\''; break;
+            case '"': v += '"'; break;
+            default: v += '\\'; v += e;
+          }
+          ++i;
+        } else {
+          v += s[i++];
+        }
+      }
+      if (i >= s.size()) syntax_error(line, "unterminated string");
+      ++i;
+      out.push_back({Token::String, v});
+    } else {
+      static const char* ops[] = {"//", "**", "==", "!=", "<=", ">=", "(", ")", "[", "]", "{", "}", ".", ",", ":",
+                                  "|", "~", "+", "-", "*", "/", "%", "<", ">", "="};
+      bool found = false;
+      for (const char* op : ops) {
+        const size_t n = std::char_traits<char>::length(op);
+        if (s.compare(i, n, op) == 0) {
+          out.push_back({Token::Op, op});
+          i += n;
+          found = true;
+          break;
+        }
+      }
+      if (!found) syntax_error(line, std::string("unexpected character '") + c + "'");
+    }
+  }
+  out.push_back({Token::End, ""});
+  return out;
+}
 
 // ---- parser ----
 
@@ -61,7 +251,6 @@ class Parser {
   }
 
   StmtPtr statement(const std::string& kw) {
-    DepthGuard guard(this);
     auto st = make_stmt(Stmt::Kind::Text, line_);
     std::string stop;
     if (kw == "if") {
@@ -103,7 +292,7 @@ class Parser {
       if (accept_op("=")) {
         st->expr = expression();
         if (peek_op(",")) {  // a, b = 1, 2
-          auto tuple = tuple_expr();
+          auto tuple = make(Expr::Kind::List);
           tuple->args.push_back(std::move(st->expr));
           while (accept_op(",")) tuple->args.push_back(expression());
           st->expr = std::move(tuple);
@@ -187,30 +376,22 @@ class Parser {
     }
     return compare();
   }
-  // Comparisons chain as in Python: a < b <= c means a < b and b <= c (b evaluated once).
   ExprPtr compare() {
     ExprPtr e = math1();
-    ExprPtr chain;
     while (true) {
-      std::string op;
       if (peek().kind == Token::Op && (peek().text == "==" || peek().text == "!=" || peek().text == "<" ||
                                        peek().text == ">" || peek().text == "<=" || peek().text == ">=")) {
-        op = toks_[t_++].text;
+        const std::string op = toks_[t_++].text;
+        e = binary(op, std::move(e), math1());
       } else if (accept_name("in")) {
-        op = "in";
+        e = binary("in", std::move(e), math1());
       } else if (peek().kind == Token::Name && peek().text == "not" && t_ + 1 < toks_.size() &&
                  toks_[t_ + 1].kind == Token::Name && toks_[t_ + 1].text == "in") {
         t_ += 2;
-        op = "not in";
+        e = binary("not in", std::move(e), math1());
       } else {
-        return chain ? std::move(chain) : std::move(e);
+        return e;
       }
-      if (!chain) {
-        chain = make(Expr::Kind::Compare);
-        chain->args.push_back(std::move(e));
-      }
-      chain->ops.push_back(op);
-      chain->args.push_back(math1());
     }
   }
   ExprPtr math1() {
@@ -240,7 +421,6 @@ class Parser {
     return e;
   }
   ExprPtr unary(bool with_filter) {
-    DepthGuard guard(this);
     ExprPtr e;
     if (peek_op("-") || peek_op("+")) {
       auto u = make(Expr::Kind::Unary);
@@ -274,10 +454,10 @@ class Parser {
       return n;
     }
     if (tok.text == "(") {
-      if (accept_op(")")) return tuple_expr();  // empty tuple
+      if (accept_op(")")) return make(Expr::Kind::List);  // empty tuple
       ExprPtr e = expression();
       if (peek_op(",")) {
-        auto tuple = tuple_expr();
+        auto tuple = make(Expr::Kind::List);
         tuple->args.push_back(std::move(e));
         while (accept_op(",") && !peek_op(")")) tuple->args.push_back(expression());
         e = std::move(tuple);
@@ -308,15 +488,8 @@ class Parser {
   ExprPtr postfix(ExprPtr e) {
     while (true) {
       if (accept_op(".")) {
-        if (peek().kind == Token::Int) {  // x.0 is x[0]
-          auto it = make(Expr::Kind::Item);
-          it->args.push_back(std::move(e));
-          it->args.push_back(literal(Value(toks_[t_++].i)));
-          e = std::move(it);
-          continue;
-        }
         auto a = make(Expr::Kind::Attr);
-        a->name = name("an attribute name");
+        a->name = peek().kind == Token::Int ? std::to_string(toks_[t_++].i) : name("an attribute name");
         a->args.push_back(std::move(e));
         e = std::move(a);
       } else if (accept_op("[")) {
@@ -357,25 +530,14 @@ class Parser {
         t->negated = accept_name("not");
         t->name = name("a test name");
         t->args.push_back(std::move(e));
-        if (peek_op("(")) {
-          call_args(*t);
-        } else if (test_arg_follows()) {  // x is divisibleby 3, x is sameas none
-          t->args.push_back(postfix(primary()));
-        }
+        if (peek_op("(")) call_args(*t);
+        else if (peek().kind == Token::String || peek().kind == Token::Int || peek().kind == Token::Float)
+          t->args.push_back(primary());
         e = std::move(t);
       } else {
         return e;
       }
     }
-  }
-  bool test_arg_follows() const {
-    const Token& k = peek();
-    if (k.kind == Token::String || k.kind == Token::Int || k.kind == Token::Float) return true;
-    if (k.kind == Token::Op) return k.text == "[" || k.text == "{";
-    if (k.kind != Token::Name) return false;
-    for (const char* w : {"else", "or", "and", "if", "is", "in", "not"})
-      if (k.text == w) return false;
-    return true;
   }
   void call_args(Expr& call) {
     expect_op("(");
@@ -398,20 +560,6 @@ class Parser {
     e->line = line_;
     return e;
   }
-  ExprPtr tuple_expr() {
-    auto e = make(Expr::Kind::List);
-    e->name = "tuple";
-    return e;
-  }
-  // Deeply nested expressions or blocks would overflow the stack: refuse them.
-  struct DepthGuard {
-    explicit DepthGuard(Parser* p) : p_(p) {
-      if (++p_->depth_ > kMaxDepth) syntax_error(p_->line_, "template nested too deeply");
-    }
-    ~DepthGuard() { --p_->depth_; }
-    Parser* p_;
-  };
-  static constexpr int kMaxDepth = 200;
   ExprPtr literal(Value v) {
     auto e = make(Expr::Kind::Literal);
     e->value = std::move(v);
@@ -452,7 +600,6 @@ class Parser {
   std::vector<Token> toks_;
   size_t t_ = 0;
   int line_ = 1;
-  int depth_ = 0;
 };
 
 }  // namespace

@@ -75,7 +75,7 @@ const char* Value::type_name() const {
     case Kind::Int: return "int";
     case Kind::Float: return "float";
     case Kind::String: return "str";
-    case Kind::List: return ns_ ? "tuple" : "list";
+    case Kind::List: return "list";
     case Kind::Dict: return ns_ ? "Namespace" : "dict";
     case Kind::Function: return "function";
   }
@@ -85,36 +85,14 @@ const char* Value::type_name() const {
 std::string format_float(double d) {
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-  // The shortest digits that read back as the same double, laid out as Python's repr() does:
-  // positional for exponents -4..15 ("1e+16", "0.0001", "1e-05", "100.0").
-  char buf[48];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*e", prec - 1, d);
+  char buf[40];
+  for (int prec = 1; prec <= 17; ++prec) {  // shortest text that reads back the same double
+    std::snprintf(buf, sizeof buf, "%.*g", prec, d);
     if (std::strtod(buf, nullptr) == d) break;
   }
   std::string s = buf;
-  const bool neg = s[0] == '-';
-  if (neg) s.erase(0, 1);
-  const size_t epos = s.find('e');
-  const int exp = std::atoi(s.c_str() + epos + 1);
-  std::string digits;
-  for (size_t i = 0; i < epos; ++i)
-    if (s[i] != '.') digits += s[i];
-  while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
-  std::string out = neg ? "-" : "";
-  if (exp < -4 || exp >= 16) {
-    out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
-    char e[16];
-    std::snprintf(e, sizeof e, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    return out + e;
-  }
-  if (exp >= 0) {
-    const size_t int_len = size_t(exp) + 1;
-    if (digits.size() <= int_len) return out + digits + std::string(int_len - digits.size(), '0') + ".0";
-    return out + digits.substr(0, int_len) + "." + digits.substr(int_len);
-  }
-  return out + "0." + std::string(size_t(-exp - 1), '0') + digits;
+  if (s.find_first_of(".en") == std::string::npos) s += ".0";
+  return s;
 }
 
 std::string Value::to_str() const {
@@ -161,7 +139,7 @@ void json_string(const std::string& s, std::string& out) {
       case '\b': out += "\\b"; break;
       case '\f': out += "\\f"; break;
       default:
-        if (c < 0x20) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
+        if (c < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
         else out += char(c);
     }
   }
@@ -226,9 +204,8 @@ std::string Value::repr() const {
   switch (kind_) {
     case Kind::String: return py_quote(*s_);
     case Kind::List: {
-      std::string out = ns_ ? "(" : "[";
+      std::string out = "[";
       for (size_t i = 0; i < l_->size(); ++i) out += (i ? ", " : "") + (*l_)[i].repr();
-      if (ns_) return out + (l_->size() == 1 ? ",)" : ")");
       return out + "]";
     }
     case Kind::Dict: {

@@ -57,9 +57,6 @@ class Value {
   bool is_callable() const { return kind_ == Kind::Function; }
   bool is_namespace() const { return kind_ == Kind::Dict && ns_; }
   void mark_namespace() { ns_ = true; }
-  bool is_tuple() const { return kind_ == Kind::List && ns_; }  // a list that prints as (a, b)
-  void mark_tuple() { ns_ = true; }
-  static Value tuple(List l) { Value v(std::move(l)); v.mark_tuple(); return v; }
 
   bool as_bool() const { return i_ != 0; }
   int64_t as_int() const;  // int, float or bool
@@ -81,7 +78,7 @@ class Value {
 
  private:
   Kind kind_ = Kind::Undefined;
-  bool ns_ = false;  // Dict: a namespace(); List: a tuple
+  bool ns_ = false;
   int64_t i_ = 0;
   double d_ = 0;
   std::shared_ptr<std::string> s_;
