@@ -2,7 +2,8 @@
 # ctest entry: starts `camelid serve` on a free loopback port and runs client_test.mjs against it.
 # Exit 77 (skipped) when node or the openai package is unavailable.
 set -u
-bin=$1 model=$2
+# The fixtures directory: $CAMELID_FIXTURES at run time, else the one CMake was given.
+bin=$1 model=${CAMELID_FIXTURES:-$2}/$3
 here=$(cd "$(dirname "$0")" && pwd)
 command -v node >/dev/null || { echo "node not found"; exit 77; }
 if [ ! -d "$here/node_modules/openai" ]; then
