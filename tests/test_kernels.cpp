@@ -114,19 +114,31 @@ TEST_P(Kernels, ThreadCountDoesNotChangeResults) {
   EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4));
 }
 
-TEST_P(Kernels, DotAndAxpy) {
+TEST_P(Kernels, AttendMatchesDoublePrecision) {
   std::mt19937 rng(9);
   std::normal_distribution<float> d(0.f, 1.f);
-  for (int n : {1, 7, 16, 64, 100}) {
-    std::vector<float> a(n), b(n), y(n), y0;
-    for (int i = 0; i < n; ++i) a[i] = d(rng), b[i] = d(rng), y[i] = d(rng);
-    double ref = 0, mag = 0;
-    for (int i = 0; i < n; ++i) ref += double(a[i]) * b[i], mag += std::fabs(double(a[i]) * b[i]);
-    EXPECT_NEAR(kernels::dot(a.data(), b.data(), n), ref, 1e-6 * mag);
-    y0 = y;
-    kernels::axpy(0.5f, a.data(), y.data(), n);
-    for (int i = 0; i < n; ++i) EXPECT_NEAR(y[i], y0[i] + 0.5 * a[i], 1e-6 * (std::fabs(y0[i]) + std::fabs(a[i])));
-  }
+  for (int hd : {1, 7, 16, 64, 100, 128, 256})
+    for (int n : {1, 5, 33}) {
+      const size_t ld = size_t(hd) + 3;  // rows of a wider cache line-up, as with several kv heads
+      std::vector<float> q(hd), k(n * ld), v(n * ld), scores(n), out(hd, 99.f);
+      for (auto* a : {&q, &k, &v})
+        for (auto& x : *a) x = d(rng);
+      const float scale = 1.f / std::sqrt(float(hd));
+      kernels::attend(q.data(), k.data(), v.data(), ld, n, hd, scale, scores.data(), out.data());
+      std::vector<double> p(n);
+      double mx = -1e300, sum = 0;
+      for (int j = 0; j < n; ++j) {
+        double s = 0;
+        for (int i = 0; i < hd; ++i) s += double(q[i]) * k[j * ld + i];
+        mx = std::max(mx, p[j] = s * scale);
+      }
+      for (auto& x : p) sum += (x = std::exp(x - mx));
+      for (int i = 0; i < hd; ++i) {
+        double ref = 0, mag = 0;
+        for (int j = 0; j < n; ++j) ref += p[j] / sum * v[j * ld + i], mag += std::fabs(p[j] / sum * v[j * ld + i]);
+        EXPECT_NEAR(out[i], ref, 1e-5 * (mag + 1)) << "hd " << hd << " n " << n << " i " << i;
+      }
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Kernels,

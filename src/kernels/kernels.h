@@ -30,16 +30,18 @@ struct MatmulOut {
 };
 void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs);
 
-// Single-threaded helpers for attention.
-float dot(const float* a, const float* b, int n);
-void axpy(float a, const float* x, float* y, int n);  // y += a * x
+// One query head's attention over n cached positions (single-threaded):
+//   out[hd] = sum_p softmax_p(scale * q . k_p) v_p, with k_p = k + p*ld and v_p = v + p*ld.
+// scores: n floats of scratch. A row's result depends only on its own inputs (batch-invariant).
+void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
+            float* scores, float* out);
 
 // The per-ISA entry points behind the dispatch.
 struct KernelTable {
   // Rows [o0, o1) of the output only; dispatch splits rows across threads.
   void (*matmul_rows)(const float* X, int T, const Tensor& W, float* Y, int o0, int o1);
-  float (*dot)(const float* a, const float* b, int n);
-  void (*axpy)(float a, const float* x, float* y, int n);
+  void (*attend)(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
+                 float* scores, float* out);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

@@ -94,12 +94,8 @@ void Llama::attention(const Batch& b, KVCache& cache, int layer) {
       for (int h = 0; h < c.n_heads; ++h) {
         const int seq = b.seq[t], n = b.pos[t] + 1, kvh = h / group;
         const float* q = &q_[(size_t(t) * c.n_heads + h) * hd];
-        for (int p = 0; p < n; ++p)
-          scores[p] = kernels::dot(q, cache.k(layer, seq, p) + kvh * hd, hd) * scale;
-        ops::softmax(scores.data(), n);
-        float* out = &att_[(size_t(t) * c.n_heads + h) * hd];
-        std::fill_n(out, hd, 0.f);
-        for (int p = 0; p < n; ++p) kernels::axpy(scores[p], cache.v(layer, seq, p) + kvh * hd, out, hd);
+        kernels::attend(q, cache.k(layer, seq, 0) + kvh * hd, cache.v(layer, seq, 0) + kvh * hd, size_t(c.kv_dim()),
+                        n, hd, scale, scores.data(), &att_[(size_t(t) * c.n_heads + h) * hd]);
       }
     }
   }

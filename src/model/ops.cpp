@@ -49,16 +49,4 @@ void add(float* y, const float* x, size_t n) {
   for (size_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-void softmax(float* x, int n) {
-  float mx = x[0];
-  for (int i = 1; i < n; ++i) mx = std::max(mx, x[i]);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const float inv = float(1.0 / sum);
-  for (int i = 0; i < n; ++i) x[i] *= inv;
-}
-
 }  // namespace camelid::ops

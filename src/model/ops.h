@@ -19,7 +19,5 @@ void silu_mul(float* a, const float* b, size_t n);
 // y += x
 void add(float* y, const float* x, size_t n);
 
-// In-place softmax of x[0..n); returns nothing, x sums to 1.
-void softmax(float* x, int n);
 
 }  // namespace camelid::ops

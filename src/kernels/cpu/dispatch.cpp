@@ -112,7 +112,9 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   }
 }
 
-float dot(const float* a, const float* b, int n) { return active().table->dot(a, b, n); }
-void axpy(float a, const float* x, float* y, int n) { active().table->axpy(a, x, y, n); }
+void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
+            float* scores, float* out) {
+  active().table->attend(q, k, v, ld, n, hd, scale, scores, out);
+}
 
 }  // namespace camelid::kernels

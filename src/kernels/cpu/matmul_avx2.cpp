@@ -37,7 +37,7 @@ struct V256 {
 }  // namespace
 
 const KernelTable& table_avx2() {
-  static const KernelTable t{simd::matmul_rows<V256>, simd::dot<V256>, simd::axpy<V256>};
+  static const KernelTable t{simd::matmul_rows<V256>, simd::attend<V256>};
   return t;
 }
 

@@ -32,7 +32,7 @@ struct V512 {
 }  // namespace
 
 const KernelTable& table_avx512() {
-  static const KernelTable t{simd::matmul_rows<V512>, simd::dot<V512>, simd::axpy<V512>};
+  static const KernelTable t{simd::matmul_rows<V512>, simd::attend<V512>};
   return t;
 }
 

@@ -1,6 +1,8 @@
 // Reference kernels in plain C++: any CPU, and the baseline the SIMD versions are tested against.
+#include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/softmax.h"
 #include "kernels/kernels.h"
 
 namespace camelid::kernels {
@@ -24,20 +26,24 @@ void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o
   }
 }
 
-float dot_(const float* a, const float* b, int n) {
-  float s = 0.f;
-  for (int i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-void axpy_(float a, const float* x, float* y, int n) {
-  for (int i = 0; i < n; ++i) y[i] += a * x[i];
+void attend_(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale, float* s,
+            float* out) {
+  for (int p = 0; p < n; ++p) {
+    const float* kp = k + p * ld;
+    float d = 0.f;
+    for (int i = 0; i < hd; ++i) d += q[i] * kp[i];
+    s[p] = d * scale;
+  }
+  softmax(s, n);
+  std::fill_n(out, hd, 0.f);
+  for (int p = 0; p < n; ++p)
+    for (int i = 0; i < hd; ++i) out[i] += s[p] * v[p * ld + i];
 }
 
 }  // namespace
 
 const KernelTable& table_portable() {
-  static const KernelTable t{matmul_rows, dot_, axpy_};
+  static const KernelTable t{matmul_rows, attend_};
   return t;
 }
 

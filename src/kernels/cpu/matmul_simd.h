@@ -16,6 +16,7 @@
 #include <xmmintrin.h>
 
 #include "kernels/kernels.h"
+#include "kernels/cpu/softmax.h"
 
 namespace camelid::kernels::simd {
 
@@ -123,7 +124,7 @@ void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o
 }
 
 template <class V>
-float dot(const float* a, const float* b, int n) {
+inline float dot(const float* a, const float* b, int n) {
   typename V::vec acc = V::zero();
   int i = 0;
   for (; i + V::lanes <= n; i += V::lanes) acc = V::fma(V::load(a + i), V::load(b + i), acc);
@@ -132,12 +133,36 @@ float dot(const float* a, const float* b, int n) {
   return s;
 }
 
+// Inlined per position (a call per 64-float dot cost as much as the dot itself). The weighted
+// sum of values keeps a head of up to 8 vectors in registers; every output element sees the
+// same operations as the plain loop y += s_p * v_p would give.
 template <class V>
-void axpy(float a, const float* x, float* y, int n) {
-  const typename V::vec va = V::set1(a);
-  int i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) V::store(y + i, V::fma(va, V::load(x + i), V::load(y + i)));
-  for (; i < n; ++i) y[i] += a * x[i];
+void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
+            float* s, float* out) {
+  for (int p = 0; p < n; ++p) s[p] = dot<V>(q, k + p * ld, hd) * scale;
+  softmax(s, n);
+  constexpr int L = V::lanes, R = 8;
+  if (hd % L == 0 && hd <= R * L) {
+    const int nv = hd / L;
+    typename V::vec acc[R];
+    for (int j = 0; j < R; ++j) acc[j] = V::zero();
+    for (int p = 0; p < n; ++p) {
+      const typename V::vec a = V::set1(s[p]);
+      const float* vp = v + p * ld;
+      for (int j = 0; j < R; ++j)
+        if (j < nv) acc[j] = V::fma(a, V::load(vp + j * L), acc[j]);
+    }
+    for (int j = 0; j < nv; ++j) V::store(out + j * L, acc[j]);
+    return;
+  }
+  std::fill_n(out, hd, 0.f);
+  for (int p = 0; p < n; ++p) {
+    const typename V::vec a = V::set1(s[p]);
+    const float* vp = v + p * ld;
+    int i = 0;
+    for (; i + L <= hd; i += L) V::store(out + i, V::fma(a, V::load(vp + i), V::load(out + i)));
+    for (; i < hd; ++i) out[i] += s[p] * vp[i];
+  }
 }
 
 }  // namespace camelid::kernels::simd
