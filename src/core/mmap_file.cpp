@@ -54,7 +54,7 @@ MappedFile::MappedFile(const std::string& path, bool read_into_memory) : path_(p
     void* p = MAP_FAILED;
     if (area != MAP_FAILED) {
       uint8_t* aligned = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(area) + huge - 1) / huge * huge);
-      p = ::mmap(aligned, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, 0);
+      p = ::mmap(aligned, size_, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
       // Give back the unused head and tail of the reservation.
       if (aligned > area) ::munmap(area, size_t(aligned - static_cast<uint8_t*>(area)));
       const size_t tail = size_t(static_cast<uint8_t*>(area) + size_ + huge - (aligned + size_));
@@ -64,7 +64,14 @@ MappedFile::MappedFile(const std::string& path, bool read_into_memory) : path_(p
       ::close(fd);
       fail(path, ": mmap failed: ", std::strerror(errno));
     }
+    // Ask for huge pages before the first touch: pages the kernel reads in for a VM_HUGEPAGE
+    // mapping come as 2 MiB folios (pages already cached stay as they are). Then fault it all
+    // in now rather than during the first forward pass.
     ::madvise(p, size_, MADV_HUGEPAGE);
+    if (::madvise(p, size_, MADV_POPULATE_READ) != 0) {  // before Linux 5.14: touch every page
+      volatile uint8_t sink = 0;
+      for (size_t i = 0; i < size_; i += 4096) sink = sink + static_cast<const uint8_t*>(p)[i];
+    }
     data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);

@@ -27,11 +27,11 @@ struct Tile {
   using vec = typename V::vec;
   static constexpr int L = V::lanes;
 
-  // One TT x TO tile of outputs over the whole of K. `next`: the W rows of the following tile, to
-  // prefetch during this pass, so batched decode does not wait on DRAM tile after tile.
+  // One TT x TO tile of outputs over the whole of K. `next`: `n_next` W rows of the following
+  // tile, to prefetch during this pass, so batched decode does not wait on DRAM tile after tile.
   template <int TT, int TO>
   static void run(const float* X, int ldx, const uint8_t* W, size_t ldw_bytes, int K, float* Y, int ldy,
-                  const uint8_t* next) {
+                  const uint8_t* next, int n_next) {
     vec acc[TT][TO];
     for (int t = 0; t < TT; ++t)
       for (int o = 0; o < TO; ++o) acc[t][o] = V::zero();
@@ -39,8 +39,8 @@ struct Tile {
     for (int k = 0; k < Kv; k += L) {
       vec x[TT];
       for (int t = 0; t < TT; ++t) x[t] = V::load(X + size_t(t) * ldx + k);
-      if (TT > 1 && next && (size_t(k) * dtype_size(DT)) % 64 == 0)
-        for (int o = 0; o < TO; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T0);
+      if (TT > 1 && (size_t(k) * dtype_size(DT)) % 64 == 0)
+        for (int o = 0; o < n_next; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T0);
       for (int o = 0; o < TO; ++o) {
         // Decode streams W from DRAM: ask for it well ahead (no effect on results).
         if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
@@ -69,7 +69,7 @@ struct Tile {
       for (int o = 0; o < TO; ++o) Y[size_t(t) * ldy + o] = V::sum(acc[t][o]);
   }
 
-  using TileFn = void (*)(const float*, int, const uint8_t*, size_t, int, float*, int, const uint8_t*);
+  using TileFn = void (*)(const float*, int, const uint8_t*, size_t, int, float*, int, const uint8_t*, int);
   template <int TT, int... R>
   static constexpr TileFn remainder_fn(int r, std::integer_sequence<int, R...>) {
     constexpr TileFn fns[] = {nullptr, &run<TT, R + 1>...};
@@ -79,10 +79,10 @@ struct Tile {
   // Tiles with TT rows over output rows [o0, o1): full TO-wide tiles, then the remainder.
   template <int TT, int TO>
   static void row_tile(const float* X, int K, const uint8_t* W, size_t ldw, int O, float* Y, int o0, int o1,
-                       const uint8_t* next = nullptr) {
+                       const uint8_t* next = nullptr, int n_next = 0) {
     int o = o0;
-    for (; o + TO <= o1; o += TO) run<TT, TO>(X, K, W + o * ldw, ldw, K, Y + o, O, next);
-    if (o < o1) remainder_fn<TT>(o1 - o, std::make_integer_sequence<int, TO - 1>{})(X, K, W + o * ldw, ldw, K, Y + o, O, next);
+    for (; o + TO <= o1; o += TO) run<TT, TO>(X, K, W + o * ldw, ldw, K, Y + o, O, next, n_next);
+    if (o < o1) remainder_fn<TT>(o1 - o, std::make_integer_sequence<int, TO - 1>{})(X, K, W + o * ldw, ldw, K, Y + o, O, next, n_next);
   }
 
   static void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
@@ -102,11 +102,16 @@ struct Tile {
         const int ob1 = std::min(o1, ob0 + ob);
         for (int oo = ob0; oo < ob1; oo += V::tile_o) {
           const int oe = std::min(ob1, oo + V::tile_o);
-          // The first pass over this W tile prefetches the next one (only whole tiles, in range).
-          const uint8_t* next = oe + V::tile_o <= o1 ? w + size_t(oe) * ldw : nullptr;
+          // The passes over this W tile prefetch the next one (only whole tiles, in range), a few
+          // of its rows each: spread out, the prefetches do not crowd out the loads of the pass.
+          const int n_pass = (tb1 - tb0) / V::tile_t;
+          const int per_pass = oe + V::tile_o <= o1 && n_pass > 0 ? (V::tile_o + n_pass - 1) / n_pass : 0;
           int t = tb0;
-          for (; t + V::tile_t <= tb1; t += V::tile_t, next = nullptr)
-            row_tile<V::tile_t, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe, next);
+          for (int pass = 0; t + V::tile_t <= tb1; t += V::tile_t, ++pass) {
+            const int r0 = std::min(V::tile_o, pass * per_pass), r1 = std::min(V::tile_o, r0 + per_pass);
+            row_tile<V::tile_t, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe,
+                                           w + size_t(oe + r0) * ldw, r1 - r0);
+          }
           for (; t < tb1; ++t) row_tile<1, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe);
         }
       }
