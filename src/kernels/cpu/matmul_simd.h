@@ -40,7 +40,7 @@ struct Tile {
       vec x[TT];
       for (int t = 0; t < TT; ++t) x[t] = V::load(X + size_t(t) * ldx + k);
       if (TT > 1 && (size_t(k) * dtype_size(DT)) % 64 == 0)
-        for (int o = 0; o < n_next; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T0);
+        for (int o = 0; o < n_next; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T1);
       for (int o = 0; o < TO; ++o) {
         // Decode streams W from DRAM: ask for it well ahead (no effect on results).
         if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
