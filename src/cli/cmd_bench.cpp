@@ -6,12 +6,14 @@
 #include <condition_variable>
 #include <mutex>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/mmap_file.h"
 #include "kernels/kernels.h"
 #include "runtime/engine.h"
 #include "runtime/session.h"
@@ -22,9 +24,19 @@ namespace {
 struct BenchArgs {
   std::string model, clients = "1,4,16";
   int prompt = 128, gen = 64, threads = 0, reps = 3;
-  bool no_mmap = false;
+  bool no_mmap = false, cold = false;
   bool json = false, serve = false;
 };
+
+// --cold: the model's weight files leave the page cache, so loading reads them back in 2 MiB folios.
+void evict_weights(const std::string& model) {
+  namespace fs = std::filesystem;
+  if (!fs::is_directory(model)) return evict_from_page_cache(model);
+  for (const auto& e : fs::directory_iterator(model)) {
+    const std::string ext = e.path().extension().string();
+    if (e.is_regular_file() && (ext == ".safetensors" || ext == ".bin" || ext == ".gguf")) evict_from_page_cache(e.path().string());
+  }
+}
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -99,6 +111,7 @@ void run_serve(const BenchArgs& a) {
 
 void run(const BenchArgs& a) {
   set_threads(a.threads);
+  if (a.cold) evict_weights(a.model);
   if (a.serve) return run_serve(a);
   if (a.prompt < 1 || a.gen < 1 || a.reps < 1) fail("-p, -n and --reps must be >= 1");
   auto model = load_llama(a.model, a.no_mmap);
@@ -165,6 +178,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--reps", a->reps, "repetitions (mean reported)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
   add_no_mmap_flag(sub, a->no_mmap);
+  sub->add_flag("--cold", a->cold, "drop the weight files from the page cache first, so they load in huge pages");
   sub->add_flag("--json", a->json, "JSON output");
   sub->add_flag("--serve", a->serve, "aggregate tok/s of concurrent requests through the batching engine");
   sub->add_option("--clients", a->clients, "with --serve: concurrent request counts, comma-separated");

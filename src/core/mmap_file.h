@@ -28,4 +28,9 @@ class MappedFile {
 
 std::string read_text_file(const std::string& path);  // throws Error naming the path
 
+// Drops the file's clean pages from the page cache (a no-op where the OS declines). A later
+// MappedFile then reads it back from disk in 2 MiB folios and maps them with huge pages, which
+// pages cached earlier by read() or by another mapping may not allow. For benchmarks.
+void evict_from_page_cache(const std::string& path);
+
 }  // namespace camelid
