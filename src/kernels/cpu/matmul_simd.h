@@ -85,6 +85,13 @@ struct Tile {
     if (o < o1) remainder_fn<TT>(o1 - o, std::make_integer_sequence<int, TO - 1>{})(X, K, W + o * ldw, ldw, K, Y + o, O, next, n_next);
   }
 
+  using RowTileFn = void (*)(const float*, int, const uint8_t*, size_t, int, float*, int, int, const uint8_t*, int);
+  template <int TO, int... R>
+  static constexpr RowTileFn rows_fn(int r, std::integer_sequence<int, R...>) {
+    constexpr RowTileFn fns[] = {nullptr, &row_tile<R + 1, TO>...};
+    return fns[r];
+  }
+
   static void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
     const int K = int(W.cols), O = int(W.rows);
     const uint8_t* w = static_cast<const uint8_t*>(W.data);
@@ -112,7 +119,9 @@ struct Tile {
             row_tile<V::tile_t, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe,
                                            w + size_t(oe + r0) * ldw, r1 - r0);
           }
-          for (; t < tb1; ++t) row_tile<1, V::tile_o>(X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe);
+          if (t < tb1)  // the last rows: one narrower tile, not a row at a time
+            rows_fn<V::tile_o>(tb1 - t, std::make_integer_sequence<int, V::tile_t - 1>{})(
+                X + size_t(t) * K, K, w, ldw, O, Y + size_t(t) * O, oo, oe, nullptr, 0);
         }
       }
     }
