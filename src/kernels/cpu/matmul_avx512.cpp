@@ -16,7 +16,20 @@ struct V512 {
   static vec load(const float* p) { return _mm512_loadu_ps(p); }
   static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
   static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
   static float sum(vec v) { return _mm512_reduce_add_ps(v); }
+  // The sums of 16 vectors as one vector (lane j = sum of a[j]): fold each to 8 lanes, then
+  // two 8-way transposing reductions.
+  static vec sums(const vec* a) {
+    __m256 y[16];
+    for (int k = 0; k < 16; ++k) y[k] = _mm256_add_ps(_mm512_castps512_ps256(a[k]), _mm512_extractf32x8_ps(a[k], 1));
+    auto sum8 = [](const __m256* b) {
+      const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
+      const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(b[4], b[5]), _mm256_hadd_ps(b[6], b[7]));
+      return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+    };
+    return _mm512_insertf32x8(_mm512_castps256_ps512(sum8(y)), sum8(y + 8), 1);
+  }
   template <DType DT>
   static vec load_w(const uint8_t* row, int k) {
     if constexpr (DT == DType::F32) {

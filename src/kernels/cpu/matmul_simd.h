@@ -147,20 +147,32 @@ inline float dot(const float* a, const float* b, int n) {
   return s;
 }
 
-// Inlined per position (a call per 64-float dot cost as much as the dot itself). The weighted
-// sum of values keeps a head of up to 8 vectors in registers; every output element sees the
-// same operations as the plain loop y += s_p * v_p would give.
+// Scores go L positions at a time so their horizontal sums share one transposing reduction (one
+// reduction per position cost more than the dot products); the weighted sum of values keeps a
+// head of up to 8 vectors in registers. Results depend only on q and positions 0..n-1, so a row
+// gets the same bits in a prefill, a decode step or any batch.
 template <class V>
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
             float* s, float* out) {
-  for (int p = 0; p < n; ++p) s[p] = dot<V>(q, k + p * ld, hd) * scale;
-  softmax(s, n);
   constexpr int L = V::lanes, R = 8;
+  int p = 0;
+  if (hd % L == 0)  // L positions at a time: their L dot products reduce together in one pass
+    for (; p + L <= n; p += L) {
+      typename V::vec acc[L];
+      for (int j = 0; j < L; ++j) acc[j] = V::zero();
+      for (int i = 0; i < hd; i += L) {
+        const typename V::vec qi = V::load(q + i);
+        for (int j = 0; j < L; ++j) acc[j] = V::fma(qi, V::load(k + (p + j) * ld + i), acc[j]);
+      }
+      V::store(s + p, V::mul(V::sums(acc), V::set1(scale)));
+    }
+  for (; p < n; ++p) s[p] = dot<V>(q, k + p * ld, hd) * scale;
+  softmax(s, n);
   if (hd % L == 0 && hd <= R * L) {
     const int nv = hd / L;
     typename V::vec acc[R];
     for (int j = 0; j < R; ++j) acc[j] = V::zero();
-    for (int p = 0; p < n; ++p) {
+    for (p = 0; p < n; ++p) {
       const typename V::vec a = V::set1(s[p]);
       const float* vp = v + p * ld;
       for (int j = 0; j < R; ++j)
@@ -170,7 +182,7 @@ void attend(const float* q, const float* k, const float* v, size_t ld, int n, in
     return;
   }
   std::fill_n(out, hd, 0.f);
-  for (int p = 0; p < n; ++p) {
+  for (p = 0; p < n; ++p) {
     const typename V::vec a = V::set1(s[p]);
     const float* vp = v + p * ld;
     int i = 0;

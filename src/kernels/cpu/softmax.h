@@ -5,7 +5,9 @@
 
 namespace camelid::kernels {
 
-inline void softmax(float* x, int n) {
+// static: each instruction-set file gets its own copy (an inline one could be merged across
+// them at link time, running AVX-512 code on a CPU without it).
+static inline void softmax(float* x, int n) {
   float mx = x[0];
   for (int i = 1; i < n; ++i) mx = std::max(mx, x[i]);
   double sum = 0;
