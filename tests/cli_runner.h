@@ -1,8 +1,12 @@
 #pragma once
 // Runs the built `camelid` command in a shell and captures what it prints.
-#include <cstdio>
-#include <string>
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 #include "fixtures.h"
 
@@ -24,6 +28,16 @@ inline CmdResult run_camelid(const std::string& args, bool merge_stderr = false)
   int st = pclose(p);
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
+}
+
+// Single-quoted for the shell.
+inline std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// Writes `content` to a file in the temp directory, named after the test binary's pid.
+inline std::string write_temp(const std::string& name, const std::string& content) {
+  const auto path = std::filesystem::temp_directory_path() / ("camelid_test_" + std::to_string(::getpid()) + "_" + name);
+  std::ofstream(path, std::ios::binary) << content;
+  return path.string();
 }
 
 }  // namespace camelid::test

@@ -12,14 +12,6 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string q(const std::string& s) { return "'" + s + "'"; }
-
-std::string write_temp(const std::string& name, const std::string& content) {
-  const auto path = std::filesystem::temp_directory_path() / ("camelid_cli_tok_" + std::to_string(::getpid()) + "_" + name);
-  std::ofstream(path, std::ios::binary) << content;
-  return path.string();
-}
-
 TEST(CliTokenizer, BatchMatchesReferenceIds) {
   for (const char* name : {"llama2", "llama3"}) {
     std::ifstream in(fixture(std::string("reference/public-tok-") + name + ".json"));

@@ -114,12 +114,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--system", a->system, "system prompt");
   sub->add_option("--ctx", a->ctx, "context size");
   sub->add_option("-n,--max-tokens", a->max_tokens, "longest reply");
-  sub->add_option("--temp", a->sp.temperature, "temperature (0 = greedy)");
-  sub->add_option("--top-k", a->sp.top_k, "top-k (0 = off)");
-  sub->add_option("--top-p", a->sp.top_p, "top-p (1 = off)");
-  sub->add_option("--min-p", a->sp.min_p, "min-p (0 = off)");
-  sub->add_option("--repeat-penalty", a->sp.repeat_penalty, "repetition penalty (1 = off)");
-  sub->add_option("--seed", a->sp.seed, "random seed");
+  add_sampling_options(sub, a->sp);
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
   sub->callback([a] { run(*a); });
 });

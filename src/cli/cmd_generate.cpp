@@ -82,13 +82,8 @@ const bool reg = add_command([](CLI::App& app) {
   ids->excludes(text);
   add_tokenizer_option(sub, a->tokenizer);
   sub->add_option("-n,--n-predict", a->n, "tokens to generate");
-  sub->add_option("--temp", a->sp.temperature, "temperature (0 = greedy)");
-  sub->add_option("--top-k", a->sp.top_k, "top-k (0 = off)");
-  sub->add_option("--top-p", a->sp.top_p, "top-p (1 = off)");
-  sub->add_option("--min-p", a->sp.min_p, "min-p (0 = off)");
-  sub->add_option("--repeat-penalty", a->sp.repeat_penalty, "repetition penalty (1 = off)");
+  add_sampling_options(sub, a->sp);
   sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "tokens the penalty looks back on");
-  sub->add_option("--seed", a->sp.seed, "random seed");
   sub->add_option("--ctx", a->ctx, "context size (default: prompt + n)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
   add_no_mmap_flag(sub, a->no_mmap);

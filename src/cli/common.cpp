@@ -33,6 +33,15 @@ void add_tokenizer_option(CLI::App* sub, std::string& path) {
   sub->add_option("--tokenizer", path, "tokenizer.json / tokenizer.model / directory (default: the model's directory)");
 }
 
+void add_sampling_options(CLI::App* sub, SamplingParams& sp) {
+  sub->add_option("--temp", sp.temperature, "temperature (0 = greedy)");
+  sub->add_option("--top-k", sp.top_k, "top-k (0 = off)");
+  sub->add_option("--top-p", sp.top_p, "top-p (1 = off)");
+  sub->add_option("--min-p", sp.min_p, "min-p (0 = off)");
+  sub->add_option("--repeat-penalty", sp.repeat_penalty, "repetition penalty (1 = off)");
+  sub->add_option("--seed", sp.seed, "random seed");
+}
+
 std::vector<int> read_ids_file(const std::string& path) {
   std::string text = read_text_file(path);
   size_t i = text.find_first_not_of(" \t\r\n");

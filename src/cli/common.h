@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "model/llama.h"
+#include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
 namespace camelid::cli {
@@ -18,6 +19,9 @@ void add_no_mmap_flag(CLI::App* sub, bool& flag);
 // holding a model file). Throws an Error that says how to point at one.
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path);
 void add_tokenizer_option(CLI::App* sub, std::string& path);
+
+// --temp --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
+void add_sampling_options(CLI::App* sub, SamplingParams& sp);
 
 // Token ids from a file: a JSON array, or integers separated by commas/whitespace.
 std::vector<int> read_ids_file(const std::string& path);
