@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "core/mmap_file.h"
+#include "tokenizer/tokenizer_config.h"
 
 namespace camelid {
 namespace {
@@ -28,12 +29,6 @@ const char* kLlama3Chat =
     "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
 
-std::string token_string(const nlohmann::json& j) {
-  if (j.is_string()) return j.get<std::string>();
-  if (j.is_object() && j.contains("content") && j["content"].is_string()) return j["content"].get<std::string>();
-  return {};
-}
-
 }  // namespace
 
 ChatTemplate::ChatTemplate(const std::string& source, std::string bos, std::string eos)
@@ -42,29 +37,12 @@ ChatTemplate::ChatTemplate(const std::string& source, std::string bos, std::stri
 ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   const fs::path config = fs::path(dir) / "tokenizer_config.json";
-  nlohmann::json j = nlohmann::json::object();
-  if (fs::is_regular_file(config)) {
-    try {
-      j = nlohmann::json::parse(read_text_file(config.string()));
-    } catch (const nlohmann::json::exception& e) {
-      fail(config.string(), ": invalid JSON: ", e.what());
-    }
-    if (!j.is_object()) fail(config.string(), ": expected a JSON object");
-  }
-  std::string source;
-  if (j.contains("chat_template")) {
-    const auto& t = j["chat_template"];
-    if (t.is_string()) source = t.get<std::string>();
-    else if (t.is_array())
-      for (const auto& e : t)
-        if (e.is_object() && e.value("name", "") == "default" && e.contains("template") && e["template"].is_string())
-          source = e["template"].get<std::string>();
-  }
+  const TokenizerConfig cfg = fs::is_regular_file(config) ? read_tokenizer_config(config.string()) : TokenizerConfig{};
+  std::string source = cfg.chat_template;
   // A separate chat_template.jinja (newer transformers) counts too.
   if (source.empty() && fs::is_regular_file(fs::path(dir) / "chat_template.jinja"))
     source = read_text_file((fs::path(dir) / "chat_template.jinja").string());
-  std::string bos = token_string(j.value("bos_token", nlohmann::json()));
-  std::string eos = token_string(j.value("eos_token", nlohmann::json()));
+  std::string bos = cfg.bos_token, eos = cfg.eos_token;
   bool fallback = false;
   if (source.empty()) {
     fallback = true;

@@ -19,5 +19,4 @@ void silu_mul(float* a, const float* b, size_t n);
 // y += x
 void add(float* y, const float* x, size_t n);
 
-
 }  // namespace camelid::ops

@@ -14,6 +14,8 @@
 
 namespace camelid {
 
+struct TokenizerConfig;
+
 class Tokenizer {
  public:
   // A model directory (tokenizer.json preferred over tokenizer.model, plus tokenizer_config.json
@@ -48,15 +50,10 @@ class Tokenizer {
   bool contains_special_text(std::string_view text) const;  // any special token's content in text
   const TokenizerSpec& spec() const { return spec_; }
 
-  // From tokenizer_config.json, empty when absent.
-  const std::string& chat_template() const { return chat_template_; }
-  const std::string& bos_token() const { return bos_token_; }
-  const std::string& eos_token() const { return eos_token_; }
-
  private:
   friend class StreamDecoder;
   struct Cache;
-  void apply_config(const std::string& config_path);
+  void apply_config(const TokenizerConfig& cfg);
   void encode_text(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
   void encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
   void encode_byte_level(std::string_view text, Cache& cache, std::vector<int>& out) const;
@@ -75,7 +72,6 @@ class Tokenizer {
   std::vector<AddedToken> added_sorted_;          // longest content first
   bool added_first_byte_[256] = {};
   std::vector<int> eos_ids_;
-  std::string chat_template_, bos_token_, eos_token_;
 };
 
 // Incremental decoding for streamed generation: push() returns the text completed by each new

@@ -24,11 +24,7 @@ struct V256 {
     return _mm_cvtss_f32(s);
   }
   // The sums of 8 vectors as one vector (lane j = sum of a[j]).
-  static vec sums(const vec* a) {
-    const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-    const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-    return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
-  }
+  static vec sums(const vec* a) { return simd::sums8(a); }
   template <DType DT>
   static vec load_w(const uint8_t* row, int k) {
     if constexpr (DT == DType::F32) {

@@ -23,12 +23,7 @@ struct V512 {
   static vec sums(const vec* a) {
     __m256 y[16];
     for (int k = 0; k < 16; ++k) y[k] = _mm256_add_ps(_mm512_castps512_ps256(a[k]), _mm512_extractf32x8_ps(a[k], 1));
-    auto sum8 = [](const __m256* b) {
-      const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(b[0], b[1]), _mm256_hadd_ps(b[2], b[3]));
-      const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(b[4], b[5]), _mm256_hadd_ps(b[6], b[7]));
-      return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
-    };
-    return _mm512_insertf32x8(_mm512_castps256_ps512(sum8(y)), sum8(y + 8), 1);
+    return _mm512_insertf32x8(_mm512_castps256_ps512(simd::sums8(y)), simd::sums8(y + 8), 1);
   }
   template <DType DT>
   static vec load_w(const uint8_t* row, int k) {

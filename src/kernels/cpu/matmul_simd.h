@@ -13,12 +13,20 @@
 #include <algorithm>
 #include <cstring>
 #include <utility>
-#include <xmmintrin.h>
+#include <immintrin.h>
 
 #include "kernels/kernels.h"
 #include "kernels/cpu/softmax.h"
 
 namespace camelid::kernels::simd {
+
+// The sums of 8 AVX vectors as one (lane j = sum of a[j]); both SIMD files are built with AVX2.
+// static: each file keeps its own copy, compiled with its own flags.
+static inline __m256 sums8(const __m256* a) {
+  const __m256 t0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 t1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
+}
 
 inline constexpr int kPrefetch = 1024;  // bytes ahead in each W row during decode
 
