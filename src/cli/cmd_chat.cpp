@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -26,9 +25,8 @@ void run(ChatArgs& a) {
   set_threads(a.threads);
   a.sp.validate();
   auto model = load_llama(a.model);
-  const std::string dir = std::filesystem::is_directory(a.model) ? a.model : std::filesystem::path(a.model).parent_path().string();
-  auto tok = Tokenizer::load(dir);
-  ChatTemplate tmpl = ChatTemplate::from_model_dir(dir);
+  auto tok = load_tokenizer_for(a.model, "");
+  ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));
   Session session(*model, a.ctx);
   std::vector<int> stop_ids = model->config().eos_ids;
   for (int e : tok->eos_ids()) stop_ids.push_back(e);

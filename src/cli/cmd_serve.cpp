@@ -26,10 +26,8 @@ void run(ServeArgs& a) {
   if (a.opt.ctx < 8) fail("--ctx must be >= 8, got ", a.opt.ctx);
   if (a.opt.port < 0 || a.opt.port > 65535) fail("--port must be in 0..65535");
   auto model = load_llama(a.model);
-  auto tok = Tokenizer::load(std::filesystem::is_directory(a.model) ? a.model
-                                                                    : std::filesystem::path(a.model).parent_path().string());
-  ChatTemplate tmpl = ChatTemplate::from_model_dir(std::filesystem::is_directory(a.model) ? a.model
-                                                   : std::filesystem::path(a.model).parent_path().string());
+  auto tok = load_tokenizer_for(a.model, "");
+  ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
   a.opt.ctx = std::min(a.opt.ctx, model->config().max_seq_len);

@@ -20,13 +20,19 @@ void add_no_mmap_flag(CLI::App* sub, bool& flag) {
                 "read the weights into memory instead of mapping the files (same size; faster decode on some machines)");
 }
 
+std::string model_dir(const std::string& model_path) {
+  namespace fs = std::filesystem;
+  if (fs::is_directory(model_path)) return model_path;
+  const std::string dir = fs::path(model_path).parent_path().string();
+  return dir.empty() ? "." : dir;
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path) {
   if (!override_path.empty()) return Tokenizer::load(override_path);
-  namespace fs = std::filesystem;
-  const std::string dir = fs::is_directory(model_path) ? model_path : fs::path(model_path).parent_path().string();
-  if (!Tokenizer::available(dir.empty() ? "." : dir))
+  const std::string dir = model_dir(model_path);
+  if (!Tokenizer::available(dir))
     fail(model_path, ": no tokenizer.json or tokenizer.model next to the model (use --tokenizer PATH, or token ids)");
-  return Tokenizer::load(dir.empty() ? "." : dir);
+  return Tokenizer::load(dir);
 }
 
 void add_tokenizer_option(CLI::App* sub, std::string& path) {

@@ -15,8 +15,12 @@ std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap = false)
 // Adds --no-mmap to a subcommand.
 void add_no_mmap_flag(CLI::App* sub, bool& flag);
 
-// The tokenizer for a model: `override` if given, else the model's directory (or the directory
-// holding a model file). Throws an Error that says how to point at one.
+// The directory of a model: the path itself, or the directory holding a model file ("." for a
+// bare file name). Tokenizer and chat template files are looked for there.
+std::string model_dir(const std::string& model_path);
+
+// The tokenizer for a model: `override` if given, else the one in model_dir(model_path).
+// Throws an Error that says how to point at one.
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path);
 void add_tokenizer_option(CLI::App* sub, std::string& path);
 
