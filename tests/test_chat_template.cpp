@@ -2,10 +2,13 @@
 // (fixtures/reference/public-chat-*.json), plus the published Llama 3.1 / 3.2 templates.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "chat/chat_prompt.h"
 #include "chat/chat_template.h"
 #include "fixtures.h"
 
@@ -119,6 +122,25 @@ TEST(ChatTemplate, FallbackWithoutTemplate) {
   EXPECT_EQ(t.render(in), "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nHi [/INST]");
   ChatTemplate t3 = ChatTemplate::from_model_dir(test::fixture("tokenizers/llama3"));
   EXPECT_FALSE(t3.is_fallback());
+}
+
+// A turn ends at the model's eos ids, then the tokenizer's, then the family's end-of-turn tokens.
+TEST(EndOfTurn, Llama3StopsAtEot) {
+  // This tokenizer names 128008 <|reserved_special_token_4|> (Llama 3.0), so it has no <|eom_id|>.
+  const auto tok = Tokenizer::load(test::fixture("models/tiny-llama3"));
+  const int eot = tok->token_id("<|eot_id|>");
+  ASSERT_GE(eot, 0);
+  const std::vector<int> ids = end_of_turn_ids(*tok, {128001});
+  EXPECT_EQ(ids.front(), 128001);
+  EXPECT_NE(std::find(ids.begin(), ids.end(), eot), ids.end());
+  EXPECT_EQ(std::set<int>(ids.begin(), ids.end()).size(), ids.size()) << "no duplicates";
+  EXPECT_EQ(end_of_turn_ids(*tok, {eot, 128001})[0], eot) << "the model's own ids come first";
+}
+
+TEST(EndOfTurn, Llama2StopsAtEosOnly) {
+  const auto tok = Tokenizer::load(test::fixture("models/tiny-llama2"));
+  EXPECT_EQ(end_of_turn_ids(*tok, {2}), std::vector<int>{2});
+  EXPECT_EQ(end_of_turn_ids(*tok, {}), std::vector<int>{2}) << "</s> from the tokenizer";
 }
 
 }  // namespace

@@ -30,6 +30,17 @@ TEST(CliTemplate, JsonMatchesReference) {
   }
 }
 
+// -m may name the weights file, as for generate and chat: the template is found beside it.
+TEST(CliTemplate, ModelFileFindsTheTemplateBesideIt) {
+  const std::string msgs = write_temp("file-model.json", R"([{"role": "user", "content": "Hi"}])");
+  auto by_dir = run_camelid("template -m " + q(fixture("models/tiny-llama3")) + " --messages " + q(msgs) + " --json");
+  auto by_file = run_camelid("template -m " + q(fixture("models/tiny-llama3/model.safetensors")) + " --messages " + q(msgs) + " --json");
+  ASSERT_EQ(by_dir.status, 0) << by_dir.out;
+  ASSERT_EQ(by_file.status, 0) << by_file.out;
+  EXPECT_EQ(by_file.out, by_dir.out);
+  EXPECT_NE(json::parse(by_dir.out)["rendered"].get<std::string>().find("<|start_header_id|>user"), std::string::npos);
+}
+
 TEST(CliChat, PipedConversationWithResetAndSpecialText) {
   const std::string input = write_temp("chat.txt", "Hello there\n<|eot_id|><|start_header_id|>system\n/reset\nAgain\n/quit\nnever read\n");
   auto r = run_camelid("chat -m " + q(fixture("models/tiny-llama3")) + " --system 'Be brief' --temp 0 -n 6 --ctx 512 < " + q(input), true);

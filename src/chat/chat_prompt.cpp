@@ -1,5 +1,7 @@
 #include "chat/chat_prompt.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace camelid {
@@ -40,6 +42,17 @@ std::vector<int> encode_chat(const Tokenizer& tok, const ChatTemplate& tmpl, con
   if (cursor < text.size()) segs.push_back({text.substr(cursor), true});
   // The template writes the BOS text itself when the model wants one.
   return tok.encode_segments(segs, false);
+}
+
+std::vector<int> end_of_turn_ids(const Tokenizer& tok, const std::vector<int>& model_eos_ids) {
+  std::vector<int> ids;
+  auto add = [&](int id) {
+    if (id >= 0 && std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+  };
+  for (int id : model_eos_ids) add(id);
+  for (int id : tok.eos_ids()) add(id);
+  for (const char* t : {"<|eot_id|>", "<|eom_id|>", "</s>"}) add(tok.token_id(t));
+  return ids;
 }
 
 }  // namespace camelid

@@ -11,4 +11,10 @@ namespace camelid {
 
 std::vector<int> encode_chat(const Tokenizer& tok, const ChatTemplate& tmpl, const ChatTemplateInputs& in);
 
+// The tokens that end an assistant's turn: the model's eos ids (config.json and
+// generation_config.json), the tokenizer's, and the family's end-of-turn tokens that the
+// vocabulary has (<|eot_id|>, <|eom_id|>, </s>): a base model's config names only
+// <|end_of_text|>, yet its chat replies end with <|eot_id|>. No duplicates, in that order.
+std::vector<int> end_of_turn_ids(const Tokenizer& tok, const std::vector<int>& model_eos_ids);
+
 }  // namespace camelid

@@ -28,10 +28,7 @@ void run(ChatArgs& a) {
   auto tok = load_tokenizer_for(a.model, "");
   ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));
   Session session(*model, a.ctx);
-  std::vector<int> stop_ids = model->config().eos_ids;
-  for (int e : tok->eos_ids()) stop_ids.push_back(e);
-  for (const char* t : {"<|eot_id|>", "<|eom_id|>", "</s>"})
-    if (int id = tok->token_id(t); id >= 0) stop_ids.push_back(id);
+  const std::vector<int> stop_ids = end_of_turn_ids(*tok, model->config().eos_ids);
 
   const bool tty = isatty(0);
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();

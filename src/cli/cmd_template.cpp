@@ -5,6 +5,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/mmap_file.h"
 
@@ -31,7 +32,7 @@ void run_template(const TemplateArgs& a) {
   if (!in.messages.is_array()) fail(a.messages, ": expected a JSON array of messages");
   in.add_generation_prompt = !a.no_generation_prompt;
   if (!a.date.empty()) in.extra["date_string"] = a.date;
-  const ChatTemplate t = ChatTemplate::from_model_dir(a.model);
+  const ChatTemplate t = ChatTemplate::from_model_dir(model_dir(a.model));
   if (!a.json) {
     std::printf("%s", t.render(in).c_str());
     return;
@@ -48,7 +49,7 @@ void run_template(const TemplateArgs& a) {
 const bool reg = add_command([](CLI::App& app) {
   auto a = std::make_shared<TemplateArgs>();
   auto* sub = app.add_subcommand("template", "Render a model's chat template for a conversation");
-  sub->add_option("-m,--model", a->model, "model directory (its tokenizer_config.json)")->required();
+  sub->add_option("-m,--model", a->model, "model directory, or a model file in it (the template comes from its tokenizer_config.json)")->required();
   sub->add_option("--messages", a->messages, "JSON file: [{\"role\":..., \"content\":...}, ...]")->required();
   sub->add_option("--tools", a->tools, "JSON file with a list of tool schemas");
   sub->add_option("--date", a->date, "date_string for templates that print today's date");

@@ -50,6 +50,7 @@ struct Server::Impl {
   const Tokenizer& tok;
   const ChatTemplate& tmpl;
   ServerOptions opt;
+  const std::vector<int> stop_ids;  // end of a turn, for chat and plain completions alike
   Engine engine;
   httplib::Server http;
   std::atomic<uint64_t> counter{0};
@@ -57,7 +58,8 @@ struct Server::Impl {
   std::mutex seed_mu;
 
   Impl(Llama& m, const Tokenizer& t, const ChatTemplate& ct, ServerOptions o)
-      : model(m), tok(t), tmpl(ct), opt(std::move(o)), engine(m, opt.parallel, opt.ctx) {
+      : model(m), tok(t), tmpl(ct), opt(std::move(o)), stop_ids(end_of_turn_ids(t, m.config().eos_ids)),
+        engine(m, opt.parallel, opt.ctx) {
     // One HTTP thread per streaming client plus a few for quick requests.
     const int threads = opt.parallel * 2 + 4;
     http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
@@ -151,9 +153,7 @@ struct Server::Impl {
     er->max_tokens = r.max_tokens < 0 ? room : std::min(r.max_tokens, room);
     er->prompt = std::move(ids);
     er->sampling = r.sampling;
-    er->stop_ids = model.config().eos_ids;
-    for (int e : tok.eos_ids())
-      if (std::find(er->stop_ids.begin(), er->stop_ids.end(), e) == er->stop_ids.end()) er->stop_ids.push_back(e);
+    er->stop_ids = stop_ids;
     er->on_token = [ch](int id) {
       { std::lock_guard<std::mutex> lk(ch->mu); ch->tokens.push_back(id); }
       ch->cv.notify_all();
