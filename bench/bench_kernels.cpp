@@ -1,6 +1,7 @@
 // Matmul kernels on the bench-450m shapes: GFLOP/s (prefill) and GB/s of weights (decode).
 #include <benchmark/benchmark.h>
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <random>
@@ -39,6 +40,64 @@ void BM_matmul(benchmark::State& st) {
   st.SetLabel(std::string(dtype_name(dt)) + " " + kernels::isa_name(isa) + " threads=" + std::to_string(omp_get_max_threads()));
 }
 
+// bf16 weights times activations rounded to bf16 (--bf16-dot), AVX512-BF16 only.
+void BM_matmul_bf16_dot(benchmark::State& st) {
+  const int O = int(st.range(0)), K = int(st.range(1)), T = int(st.range(2));
+  kernels::set_isa(kernels::best_isa());
+  if (!kernels::set_bf16_dot(true)) return st.SkipWithError("CPU lacks AVX512-BF16");
+  Weights w(O, K, DType::BF16);
+  std::vector<float> x(size_t(T) * K, 0.5f), y(size_t(T) * O);
+  for (auto _ : st) {
+    kernels::matmul(x.data(), T, w.t, y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  kernels::set_bf16_dot(false);
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * O * K * T * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.counters["GB/s"] = benchmark::Counter(double(w.bytes.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel("bf16 dot threads=" + std::to_string(omp_get_max_threads()));
+}
+
+// The compute ceiling the batched matmuls are measured against: independent AVX-512 FMAs (f32)
+// or vdpbf16ps (bf16 pairs) on every thread, 12 chains to cover the latency.
+template <bool Bf16>
+__attribute__((target("avx512f,avx512bf16"))) float peak_loop(long n) {
+  // Different starting values, so the compiler cannot merge the chains.
+  __m512 a0 = _mm512_set1_ps(0.f), a1 = _mm512_set1_ps(1.f), a2 = _mm512_set1_ps(2.f), a3 = _mm512_set1_ps(3.f),
+         a4 = _mm512_set1_ps(4.f), a5 = _mm512_set1_ps(5.f), a6 = _mm512_set1_ps(6.f), a7 = _mm512_set1_ps(7.f),
+         a8 = _mm512_set1_ps(8.f), a9 = _mm512_set1_ps(9.f), a10 = _mm512_set1_ps(10.f), a11 = _mm512_set1_ps(11.f);
+  const __m512 x = _mm512_set1_ps(0.5f), y = _mm512_set1_ps(0.25f);
+  const __m512bh xb = (__m512bh)_mm512_set1_epi16(0x3f00), yb = (__m512bh)_mm512_set1_epi16(0x3e80);
+  for (long i = 0; i < n; ++i) {
+#define STEP(a) a = Bf16 ? _mm512_dpbf16_ps(a, xb, yb) : _mm512_fmadd_ps(a, x, y)
+    STEP(a0); STEP(a1); STEP(a2); STEP(a3); STEP(a4); STEP(a5); STEP(a6); STEP(a7); STEP(a8); STEP(a9); STEP(a10); STEP(a11);
+#undef STEP
+  }
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                                 _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)),
+                                               _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11))));
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, s);
+  float total = 0;
+  for (float v : lanes) total += v;
+  return total;
+}
+
+template <bool Bf16>
+void BM_peak(benchmark::State& st) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f") || (Bf16 && !__builtin_cpu_supports("avx512bf16")))
+    return st.SkipWithError("CPU lacks the instructions");
+  const long n = 1 << 22;
+  for (auto _ : st) {
+    float total = 0;
+#pragma omp parallel reduction(+ : total)
+    total += peak_loop<Bf16>(n);
+    benchmark::DoNotOptimize(total);
+  }
+  st.counters["GFLOP/s"] = benchmark::Counter(double(n) * 12 * 16 * 2 * (Bf16 ? 2 : 1) * omp_get_max_threads() * 1e-9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void shapes(benchmark::internal::Benchmark* b) {
   const int shapes[][2] = {{1536, 1536}, {512, 1536}, {4096, 1536}, {1536, 4096}, {32000, 1536}};
   for (int isa : {int(kernels::Isa::AVX512), int(kernels::Isa::AVX2)})
@@ -66,5 +125,12 @@ void BM_memory_read(benchmark::State& st) {
 }  // namespace
 
 BENCHMARK(BM_matmul)->Apply(shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_matmul_bf16_dot)->Apply([](benchmark::internal::Benchmark* b) {
+  const int shapes[][2] = {{1536, 1536}, {512, 1536}, {4096, 1536}, {1536, 4096}, {32000, 1536}};
+  for (int T : {1, 16, 128})
+    for (auto& s : shapes) b->Args({s[0], s[1], T});
+})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_peak<false>)->Name("BM_peak_fma_f32")->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_peak<true>)->Name("BM_peak_dpbf16")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_memory_read)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();

@@ -75,13 +75,27 @@ TEST(Cli, GenRandomThenBenchJson) {
   auto r = run_camelid("gen-random -o " + dir + " --preset tiny --dtype bf16 --layers 1");
   ASSERT_EQ(r.status, 0) << r.out;
   r = run_camelid("bench -m " + dir + " -p 8 -n 4 --reps 1 --json");
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(r.status, 0) << r.out;
   json j = json::parse(r.out);
   EXPECT_GT(j["prefill_tok_s"].get<double>(), 0);
   EXPECT_GT(j["decode_tok_s"].get<double>(), 0);
   EXPECT_GT(j["decode_gb_s"].get<double>(), 0);
   EXPECT_EQ(j["dtype"], "bf16");
+  EXPECT_EQ(j["bf16_dot"], false);
+
+  // --bf16-dot is in use exactly where info says the CPU supports it; --serve reports each count.
+  r = run_camelid("info -m " + dir + " --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const bool supported = json::parse(r.out)["bf16_dot_supported"];
+  r = run_camelid("bench -m " + dir + " --serve --clients 1,3 -p 4 -n 3 --reps 1 --json --bf16-dot");
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(r.status, 0) << r.out;
+  j = json::parse(r.out);
+  EXPECT_EQ(j["bf16_dot"], supported);
+  ASSERT_EQ(j["serve"].size(), 2u);
+  EXPECT_EQ(j["serve"][1]["clients"], 3);
+  EXPECT_EQ(j["serve"][1]["generated"], 9);
+  EXPECT_GT(j["serve"][1]["decode_matmul_gflop_s"].get<double>(), 0);
 }
 
 TEST(Cli, ErrorsAreOneClearLine) {

@@ -49,8 +49,7 @@ std::vector<int> prompt_for(int i) {
   return p;
 }
 
-TEST(Engine, ConcurrentRequestsMatchSequentialRuns) {
-  Llama& m = tiny_llama2();
+void expect_concurrent_runs_match_sequential(Llama& m) {
   const int N = 16;
   std::vector<Result> alone(N);
   {
@@ -75,6 +74,18 @@ TEST(Engine, ConcurrentRequestsMatchSequentialRuns) {
   }
   auto st = e.stats();
   EXPECT_GT(st.decode_rows, st.steps) << "decode steps really were batched";
+}
+
+TEST(Engine, ConcurrentRequestsMatchSequentialRuns) { expect_concurrent_runs_match_sequential(tiny_llama2()); }
+
+// With bf16 weights multiplied in bf16 (--bf16-dot), batching must not change any token either.
+TEST(Engine, ConcurrentRequestsMatchSequentialRunsWithBf16Dot) {
+  if (!kernels::bf16_dot_supported()) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama3"))));
+  ASSERT_EQ(m.weights().main_dtype(), DType::BF16);
+  kernels::set_bf16_dot(true);
+  expect_concurrent_runs_match_sequential(m);
+  kernels::set_bf16_dot(false);
 }
 
 TEST(Engine, MoreRequestsThanSlotsQueue) {

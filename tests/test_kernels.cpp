@@ -148,6 +148,84 @@ INSTANTIATE_TEST_SUITE_P(All, Kernels,
                            return std::string(kernels::isa_name(std::get<0>(i.param))) + "_" + dtype_name(std::get<1>(i.param));
                          });
 
+// bf16 dot (AVX512-BF16): activations are rounded to bf16 and bf16 x bf16 products are exact in
+// f32, so the result is the f32-accumulated dot product of the rounded activations: it meets the
+// bound of MatmulMatchesDoublePrecision against a reference computed from the rounded values.
+class Bf16Dot : public testing::Test {
+ protected:
+  void SetUp() override {
+    saved_ = kernels::active_isa();
+    kernels::set_isa(kernels::best_isa());
+    if (!kernels::set_bf16_dot(true)) GTEST_SKIP() << "CPU lacks AVX512-BF16";
+  }
+  void TearDown() override {
+    kernels::set_bf16_dot(false);
+    kernels::set_isa(saved_);
+  }
+  Isa saved_ = Isa::Portable;
+};
+
+TEST_F(Bf16Dot, MatchesDoublePrecisionOfRoundedActivations) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0.f, 1.f);
+  const int shapes[][2] = {{1, 1}, {7, 5}, {13, 32}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}};
+  for (auto [O, K] : shapes)
+    for (int T : {1, 2, 3, 5, 8, 17, 64, 130}) {
+      Weights w(O, K, DType::BF16, (O + K) % 3, rng);
+      std::vector<float> x(size_t(T) * K), y(size_t(T) * O, -1.f);
+      for (auto& v : x) v = d(rng);
+      kernels::matmul(x.data(), T, w.t, y.data());
+      for (int t = 0; t < T; ++t)
+        for (int o = 0; o < O; ++o) {
+          double ref = 0, mag = 0;
+          for (int i = 0; i < K; ++i) {
+            const double p = double(bf16_to_f32(f32_to_bf16(x[size_t(t) * K + i]))) * w.values[size_t(o) * K + i];
+            ref += p, mag += std::fabs(p);
+          }
+          ASSERT_NEAR(y[size_t(t) * O + o], ref, 2e-6 * mag + 1e-30)
+              << "O=" << O << " K=" << K << " T=" << T << " t=" << t << " o=" << o;
+        }
+    }
+}
+
+TEST_F(Bf16Dot, RowsAreBitIdenticalWhateverTheBatchOrThreads) {
+  std::mt19937 rng(13);
+  const int O = 101, K = 203, T = 19;  // K % 32 != 0: the zero-padded tail too
+  Weights w(O, K, DType::BF16, 1, rng);
+  std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O), one_thread(size_t(T) * O);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (auto& v : x) v = d(rng);
+  kernels::matmul(x.data(), T, w.t, all.data());
+  for (int t = 0; t < T; ++t) {
+    kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
+    ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
+  }
+  const int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  kernels::matmul(x.data(), T, w.t, one_thread.data());
+  omp_set_num_threads(saved);
+  EXPECT_EQ(0, std::memcmp(one_thread.data(), all.data(), all.size() * 4));
+}
+
+TEST_F(Bf16Dot, LeavesOtherWeightsAndInstructionSetsAlone) {
+  std::mt19937 rng(17);
+  const int O = 40, K = 70, T = 5;
+  std::vector<float> x(size_t(T) * K), on(size_t(T) * O), off(size_t(T) * O);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i));
+  for (DType dt : {DType::F32, DType::F16}) {  // only bf16 weights take the bf16 path
+    Weights w(O, K, dt, 0, rng);
+    kernels::matmul(x.data(), T, w.t, on.data());
+    kernels::set_bf16_dot(false);
+    kernels::matmul(x.data(), T, w.t, off.data());
+    kernels::set_bf16_dot(true);
+    EXPECT_EQ(0, std::memcmp(on.data(), off.data(), on.size() * 4)) << dtype_name(dt);
+  }
+  kernels::set_isa(Isa::AVX2);  // no bf16 dot there: bf16 weights are widened again
+  EXPECT_FALSE(kernels::bf16_dot_active());
+  kernels::set_isa(kernels::best_isa());
+  EXPECT_TRUE(kernels::bf16_dot_active()) << "the request is kept across instruction set changes";
+}
+
 __attribute__((target("f16c"))) uint16_t hardware_f16(float f) {
   return uint16_t(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
 }

@@ -78,9 +78,30 @@ ServeRun serve_once(Llama& model, int n, int prompt, int gen) {
   return {secs, generated / secs, st.decode_seconds > 0 ? st.decode_rows / st.decode_seconds : 0, generated, st};
 }
 
+// Weights a token is multiplied by (the embedding is a row lookup, not a matmul).
+double matmul_params(const ModelWeights& w) {
+  return double(w.weight_bytes() - w.embed.nbytes() + (w.lm_head.data == w.embed.data ? w.lm_head.nbytes() : 0)) /
+         dtype_size(w.main_dtype());
+}
+
+// What every report starts with: which model, and which kernels ran it.
+nlohmann::json run_info(const BenchArgs& a, const ModelWeights& w) {
+  return {{"model", a.model}, {"dtype", dtype_name(w.main_dtype())}, {"isa", kernels::isa_name(kernels::active_isa())},
+          {"bf16_dot", kernels::bf16_dot_active()}, {"threads", omp_get_max_threads()}};
+}
+
+void print_info(const nlohmann::json& info) {
+  std::printf("model %s  dtype %s  isa %s%s  threads %d\n", info["model"].get<std::string>().c_str(),
+              info["dtype"].get<std::string>().c_str(), info["isa"].get<std::string>().c_str(),
+              info["bf16_dot"].get<bool>() ? " (bf16 dot)" : "", info["threads"].get<int>());
+}
+
 // Aggregate generation speed of N concurrent requests through the continuous-batching engine.
 void run_serve(const BenchArgs& a) {
   auto model = load_llama(a.model, a.no_mmap);
+  const nlohmann::json info = run_info(a, model->weights());
+  if (!a.json) print_info(info);
+  const double flop_per_token = 2 * matmul_params(model->weights());
   nlohmann::json rows = nlohmann::json::array();
   double single = 0, single_decode = 0;
   for (int n : parse_ids(a.clients)) {
@@ -98,15 +119,18 @@ void run_serve(const BenchArgs& a) {
     rows.push_back({{"clients", n}, {"generated", generated}, {"seconds", secs}, {"aggregate_tok_s", tok_s},
                     {"speedup_vs_1", single > 0 ? tok_s / single : 0.0}, {"prefill_seconds", st.prefill_seconds},
                     {"decode_seconds", st.decode_seconds}, {"decode_steps", st.steps}, {"decode_tok_s", dec_s},
-                    {"decode_speedup_vs_1", single_decode > 0 ? dec_s / single_decode : 0.0}});
+                    {"decode_speedup_vs_1", single_decode > 0 ? dec_s / single_decode : 0.0},
+                    {"decode_matmul_gflop_s", dec_s * flop_per_token / 1e9}});
     if (!a.json)
-      std::printf("clients %3d: %6ld tokens in %6.2f s = %8.1f tok/s aggregate (%.2fx single); decode phase %8.1f tok/s (%.2fx)\n",
+      std::printf("clients %3d: %6ld tokens in %6.2f s = %8.1f tok/s aggregate (%.2fx single); decode phase %8.1f tok/s (%.2fx, %.0f GFLOP/s)\n",
                   n, generated, secs, tok_s, single > 0 ? tok_s / single : 0.0, dec_s,
-                  single_decode > 0 ? dec_s / single_decode : 0.0);
+                  single_decode > 0 ? dec_s / single_decode : 0.0, dec_s * flop_per_token / 1e9);
   }
-  if (a.json)
-    std::printf("%s\n", nlohmann::json({{"model", a.model}, {"prompt_tokens", a.prompt}, {"gen_tokens", a.gen},
-                                       {"reps", a.reps}, {"threads", omp_get_max_threads()}, {"serve", rows}}).dump().c_str());
+  if (a.json) {
+    nlohmann::json j = info;
+    j.update({{"prompt_tokens", a.prompt}, {"gen_tokens", a.gen}, {"reps", a.reps}, {"serve", rows}});
+    std::printf("%s\n", j.dump().c_str());
+  }
 }
 
 void run(const BenchArgs& a) {
@@ -117,10 +141,6 @@ void run(const BenchArgs& a) {
   auto model = load_llama(a.model, a.no_mmap);
   const ModelConfig& c = model->config();
   const ModelWeights& w = model->weights();
-  // Matmul weights per token (the embedding is a row lookup, not a matmul).
-  const double matmul_params = double(w.weight_bytes() - w.embed.nbytes() +
-                                      (w.lm_head.data == w.embed.data ? w.lm_head.nbytes() : 0)) /
-                               dtype_size(w.main_dtype());
   std::vector<int> prompt(a.prompt);
   for (int i = 0; i < a.prompt; ++i) prompt[i] = 1 + (i * 7919) % (c.vocab_size - 1);
 
@@ -146,24 +166,18 @@ void run(const BenchArgs& a) {
   const double pp_tok_s = a.prompt / pp_s, tg_tok_s = a.gen / tg_s;
   // Attention flops are small next to the matmuls at these lengths but counted anyway.
   const double attn_flops = 4.0 * c.n_layers * c.q_dim() * (a.prompt * (a.prompt + 1) / 2.0);
-  const double pp_gflops = (2.0 * matmul_params * a.prompt + attn_flops) / pp_s / 1e9;
-  const double bytes_per_token = double(w.weight_bytes() - w.embed.nbytes() +
-                                        (w.lm_head.data == w.embed.data ? w.lm_head.nbytes() : 0));
+  const double pp_gflops = (2.0 * matmul_params(w) * a.prompt + attn_flops) / pp_s / 1e9;
+  const double bytes_per_token = matmul_params(w) * dtype_size(w.main_dtype());
   const double tg_gbs = bytes_per_token * tg_tok_s / 1e9;
-  nlohmann::json j = {{"model", a.model}, {"dtype", dtype_name(w.main_dtype())},
-                      {"isa", kernels::isa_name(kernels::active_isa())},
-                      {"threads", omp_get_max_threads()}, {"prompt_tokens", a.prompt},
-                      {"gen_tokens", a.gen}, {"reps", a.reps},
-                      {"prefill_tok_s", pp_tok_s}, {"prefill_gflop_s", pp_gflops},
-                      {"prefill_best_tok_s", a.prompt / best_pp},
-                      {"decode_tok_s", tg_tok_s}, {"decode_gb_s", tg_gbs},
-                      {"decode_best_tok_s", a.gen / best_tg},
-                      {"weight_bytes", w.weight_bytes()}, {"mmap", !a.no_mmap}};
+  nlohmann::json j = run_info(a, w);
+  j.update({{"prompt_tokens", a.prompt}, {"gen_tokens", a.gen}, {"reps", a.reps},
+            {"prefill_tok_s", pp_tok_s}, {"prefill_gflop_s", pp_gflops}, {"prefill_best_tok_s", a.prompt / best_pp},
+            {"decode_tok_s", tg_tok_s}, {"decode_gb_s", tg_gbs}, {"decode_best_tok_s", a.gen / best_tg},
+            {"weight_bytes", w.weight_bytes()}, {"mmap", !a.no_mmap}});
   if (a.json) {
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("model %s  dtype %s  isa %s  threads %d\n", a.model.c_str(), dtype_name(w.main_dtype()),
-                kernels::isa_name(kernels::active_isa()), omp_get_max_threads());
+    print_info(j);
     std::printf("prefill %4d tokens: %8.1f tok/s  %7.1f GFLOP/s\n", a.prompt, pp_tok_s, pp_gflops);
     std::printf("decode  %4d tokens: %8.1f tok/s  %7.1f GB/s\n", a.gen, tg_tok_s, tg_gbs);
   }
@@ -177,6 +191,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-n,--gen", a->gen, "generated tokens");
   sub->add_option("--reps", a->reps, "repetitions (mean reported)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_bf16_dot_flag(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--cold", a->cold, "drop the weight files from the page cache first, so they load in huge pages");
   sub->add_flag("--json", a->json, "JSON output");

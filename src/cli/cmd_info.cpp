@@ -27,7 +27,8 @@ const bool reg = add_command([](CLI::App& app) {
     nlohmann::json j = {{"path", *model}, {"format", w->format}, {"dtype", dtype_name(w->main_dtype())},
                         {"parameters", params}, {"weight_bytes", w->weight_bytes()},
                         {"config", w->config.to_json()},
-                        {"cpu_isa", kernels::isa_name(kernels::active_isa())}};
+                        {"cpu_isa", kernels::isa_name(kernels::active_isa())},
+                        {"bf16_dot_supported", kernels::bf16_dot_supported()}};
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
     } else {

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "kernels/kernels.h"
 #include "server/server.h"
 
 namespace camelid::cli {
@@ -36,8 +37,9 @@ void run(ServeArgs& a) {
   g_server = &server;
   std::signal(SIGINT, [](int) { if (g_server) g_server->stop(); });
   std::signal(SIGTERM, [](int) { if (g_server) g_server->stop(); });
-  std::printf("camelid: serving %s (%d parallel, %d-token context) - listening on http://%s:%d\n",
-              a.opt.model_name.c_str(), a.opt.parallel, a.opt.ctx, a.opt.host.c_str(), port);
+  std::printf("camelid: serving %s (%d parallel, %d-token context%s) - listening on http://%s:%d\n",
+              a.opt.model_name.c_str(), a.opt.parallel, a.opt.ctx, kernels::bf16_dot_active() ? ", bf16 dot" : "",
+              a.opt.host.c_str(), port);
   std::fflush(stdout);
   server.run();
   g_server = nullptr;
@@ -54,6 +56,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--ctx", a->opt.ctx, "context size per sequence");
   sub->add_option("--name", a->name, "model id reported to clients (default: directory name)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_bf16_dot_flag(sub);
   sub->callback([a] { run(*a); });
 });
 

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/mmap_file.h"
+#include "kernels/kernels.h"
 
 namespace camelid::cli {
 
@@ -18,6 +19,17 @@ std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap) {
 void add_no_mmap_flag(CLI::App* sub, bool& flag) {
   sub->add_flag("--no-mmap", flag,
                 "read the weights into memory instead of mapping the files (same size; faster decode on some machines)");
+}
+
+void add_bf16_dot_flag(CLI::App* sub) {
+  sub->add_flag_callback(
+      "--bf16-dot",
+      [] {
+        if (!kernels::set_bf16_dot(true))
+          std::fprintf(stderr, "note: --bf16-dot needs the AVX-512 kernels on a CPU with AVX512-BF16: bf16 weights are widened to f32\n");
+      },
+      "bf16 weights: multiply by activations rounded to bf16 (AVX512-BF16): about 1.6x the batched and "
+      "prefill speed, logits within ~0.1 of f32; same as CAMELID_BF16_DOT=1");
 }
 
 std::string model_dir(const std::string& model_path) {

@@ -15,6 +15,9 @@ std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap = false)
 // Adds --no-mmap to a subcommand.
 void add_no_mmap_flag(CLI::App* sub, bool& flag);
 
+// Adds --bf16-dot (kernels::set_bf16_dot) to a subcommand; a note on stderr where the CPU lacks it.
+void add_bf16_dot_flag(CLI::App* sub);
+
 // The directory of a model: the path itself, or the directory holding a model file ("." for a
 // bare file name). Tokenizer and chat template files are looked for there.
 std::string model_dir(const std::string& model_path);

@@ -30,6 +30,16 @@ struct MatmulOut {
 };
 void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs);
 
+// bf16 weights multiplied by activations rounded to bf16 (AVX512-BF16 vdpbf16ps), accumulating in
+// f32: twice the multiply rate where compute is the bound (batched decode, prefill), at bf16
+// precision for the activations of those matmuls, as llama.cpp and GPU engines run bf16 models.
+// Off by default (the fixtures' tolerances assume f32 activations); CAMELID_BF16_DOT=1 turns it
+// on at start. It runs only with the AVX-512 kernels on a CPU with AVX512-BF16; elsewhere bf16
+// weights are widened to f32 as usual. Rows stay bit-identical whatever the batch.
+bool bf16_dot_supported();   // by this CPU with the active instruction set
+bool set_bf16_dot(bool on);  // returns whether it is in use now
+bool bf16_dot_active();
+
 // One query head's attention over n cached positions (single-threaded):
 //   out[hd] = sum_p softmax_p(scale * q . k_p) v_p, with k_p = k + p*ld and v_p = v + p*ld.
 // scores: n floats of scratch. A row's result depends only on its own inputs (batch-invariant).
@@ -42,6 +52,9 @@ struct KernelTable {
   void (*matmul_rows)(const float* X, int T, const Tensor& W, float* Y, int o0, int o1);
   void (*attend)(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
                  float* scores, float* out);
+  // bf16 dot (null where the ISA has none): X already rounded to bf16, W bf16.
+  void (*matmul_rows_bf16)(const uint16_t* X, int T, const Tensor& W, float* Y, int o0, int o1);
+  void (*round_to_bf16)(const float* X, int T, int K, uint16_t* out);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/kernels.h"
@@ -64,15 +66,25 @@ Isa initial_isa() {
   return best_isa();
 }
 
+bool cpu_has_bf16_dot(const KernelTable& t) {
+  __builtin_cpu_init();
+  return t.matmul_rows_bf16 && __builtin_cpu_supports("avx512bf16");
+}
+
 // Chosen on first use, not during static initialization (CAMELID_ISA errors must reach main).
 struct Active {
   Isa isa;
   const KernelTable* table;
+  bool want_bf16_dot = false, bf16_dot = false;  // asked for; in use (asked for and supported)
 };
 Active& active() {
   static Active a = [] {
     Isa isa = initial_isa();
-    return Active{isa, &table_for(isa)};
+    Active a{isa, &table_for(isa)};
+    const char* env = std::getenv("CAMELID_BF16_DOT");
+    a.want_bf16_dot = env && *env && std::string(env) != "0";
+    a.bf16_dot = a.want_bf16_dot && cpu_has_bf16_dot(*a.table);
+    return a;
   }();
   return a;
 }
@@ -82,7 +94,18 @@ Isa active_isa() { return active().isa; }
 
 void set_isa(Isa isa) {
   if (!isa_supported(isa)) fail("instruction set ", isa_name(isa), " is not supported by this CPU");
-  active() = Active{isa, &table_for(isa)};
+  Active& a = active();
+  a.isa = isa;
+  a.table = &table_for(isa);
+  a.bf16_dot = a.want_bf16_dot && cpu_has_bf16_dot(*a.table);
+}
+
+bool bf16_dot_supported() { return cpu_has_bf16_dot(*active().table); }
+bool bf16_dot_active() { return active().bf16_dot; }
+bool set_bf16_dot(bool on) {
+  Active& a = active();
+  a.want_bf16_dot = on;
+  return a.bf16_dot = on && cpu_has_bf16_dot(*a.table);
 }
 
 void matmul(const float* X, int T, const Tensor& W, float* Y) { matmul(X, T, {MatmulOut{W, Y}}); }
@@ -103,12 +126,22 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
     first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
   }
   const int nblocks = first_block[outs.size()];
+  // bf16 dot: X is rounded once here, not once per block.
+  const uint16_t* xb = nullptr;
+  if (active().bf16_dot && std::any_of(o, outs.end(), [](const MatmulOut& m) { return m.W.dtype == DType::BF16; })) {
+    static thread_local std::vector<uint16_t> buf;
+    const int K = int(o[0].W.cols);
+    buf.resize(size_t(T) * K);
+    t->round_to_bf16(X, T, K, buf.data());
+    xb = buf.data();
+  }
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
   for (int b = 0; b < nblocks; ++b) {
     int i = 0;
     while (b >= first_block[i + 1]) ++i;
-    const int r0 = (b - first_block[i]) * block[i];
-    t->matmul_rows(X, T, o[i].W, o[i].Y, r0, std::min(int(o[i].W.rows), r0 + block[i]));
+    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i].W.rows), r0 + block[i]);
+    if (xb && o[i].W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i].W, o[i].Y, r0, r1);
+    else t->matmul_rows(X, T, o[i].W, o[i].Y, r0, r1);
   }
 }
 

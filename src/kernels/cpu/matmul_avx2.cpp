@@ -9,6 +9,9 @@ namespace {
 struct V256 {
   using vec = __m256;
   static constexpr int lanes = 8;
+  using xvec = vec;  // X and W are widened to f32
+  using xelem = float;
+  static constexpr int kstep = lanes;
   static constexpr int tile_t = 2, tile_o = 5;  // 10 accumulators + 2 x + 1 w of 16 registers
   static constexpr int gemv_rows = 4;
   static vec zero() { return _mm256_setzero_ps(); }
@@ -40,7 +43,7 @@ struct V256 {
 }  // namespace
 
 const KernelTable& table_avx2() {
-  static const KernelTable t{simd::matmul_rows<V256>, simd::attend<V256>};
+  static const KernelTable t{simd::matmul_rows<V256>, simd::attend<V256>, nullptr, nullptr};
   return t;
 }
 

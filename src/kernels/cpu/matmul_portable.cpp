@@ -43,7 +43,7 @@ void attend_(const float* q, const float* k, const float* v, size_t ld, int n, i
 }  // namespace
 
 const KernelTable& table_portable() {
-  static const KernelTable t{matmul_rows, attend_};
+  static const KernelTable t{matmul_rows, attend_, nullptr, nullptr};
   return t;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // The SIMD matmul shared by the AVX-512 and AVX2 builds: each ISA file includes this header with
 // a `V` traits type (register width, loads that widen f16/bf16 to f32, FMA, horizontal sum) and
-// is compiled with its own -m flags.
+// is compiled with its own -m flags. A `V` whose X elements are bf16 (V512Bf16Dot) multiplies
+// pairs of bf16 directly: `kstep` K elements per step, `xvec` the type of X and W vectors.
 //
 // Y[t, o] = X[t, :] . W[o, :] is computed "dot-product style": one vector accumulator per output
 // element, running over K in vector-width chunks in order, then one fixed horizontal sum. Every
@@ -33,43 +34,45 @@ inline constexpr int kPrefetch = 1024;  // bytes ahead in each W row during deco
 template <class V, DType DT>
 struct Tile {
   using vec = typename V::vec;
-  static constexpr int L = V::lanes;
+  using xvec = typename V::xvec;    // X and W values of one step
+  using xelem = typename V::xelem;  // element type of X
+  static constexpr int L = V::kstep;
 
   // One TT x TO tile of outputs over the whole of K. `next`: `n_next` W rows of the following
   // tile, to prefetch during this pass, so batched decode does not wait on DRAM tile after tile.
   template <int TT, int TO>
-  static void run(const float* X, int ldx, const uint8_t* W, size_t ldw_bytes, int K, float* Y, int ldy,
+  static void run(const xelem* X, int ldx, const uint8_t* W, size_t ldw_bytes, int K, float* Y, int ldy,
                   const uint8_t* next, int n_next) {
     vec acc[TT][TO];
     for (int t = 0; t < TT; ++t)
       for (int o = 0; o < TO; ++o) acc[t][o] = V::zero();
     const int Kv = K / L * L;
     for (int k = 0; k < Kv; k += L) {
-      vec x[TT];
+      xvec x[TT];
       for (int t = 0; t < TT; ++t) x[t] = V::load(X + size_t(t) * ldx + k);
       if (TT > 1 && (size_t(k) * dtype_size(DT)) % 64 == 0)
         for (int o = 0; o < n_next; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T1);
       for (int o = 0; o < TO; ++o) {
         // Decode streams W from DRAM: ask for it well ahead (no effect on results).
         if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
-        const vec w = V::template load_w<DT>(W + o * ldw_bytes, k);
+        const xvec w = V::template load_w<DT>(W + o * ldw_bytes, k);
         for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(x[t], w, acc[t][o]);
       }
     }
     if (Kv < K) {  // tail: zero-padded copies keep the same operation sequence for every tile
       const int n = K - Kv;
-      alignas(64) float xt[TT][L];
+      alignas(64) xelem xt[TT][L];
       alignas(64) uint8_t wt[L * 4];
-      vec x[TT];
+      xvec x[TT];
       for (int t = 0; t < TT; ++t) {
         std::memset(xt[t], 0, sizeof xt[t]);
-        std::memcpy(xt[t], X + size_t(t) * ldx + Kv, size_t(n) * 4);
+        std::memcpy(xt[t], X + size_t(t) * ldx + Kv, size_t(n) * sizeof(xelem));
         x[t] = V::load(xt[t]);
       }
       for (int o = 0; o < TO; ++o) {
         std::memset(wt, 0, sizeof wt);
         std::memcpy(wt, W + o * ldw_bytes + size_t(Kv) * dtype_size(DT), size_t(n) * dtype_size(DT));
-        const vec w = V::template load_w<DT>(wt, 0);
+        const xvec w = V::template load_w<DT>(wt, 0);
         for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(x[t], w, acc[t][o]);
       }
     }
@@ -77,7 +80,7 @@ struct Tile {
       for (int o = 0; o < TO; ++o) Y[size_t(t) * ldy + o] = V::sum(acc[t][o]);
   }
 
-  using TileFn = void (*)(const float*, int, const uint8_t*, size_t, int, float*, int, const uint8_t*, int);
+  using TileFn = void (*)(const xelem*, int, const uint8_t*, size_t, int, float*, int, const uint8_t*, int);
   template <int TT, int... R>
   static constexpr TileFn remainder_fn(int r, std::integer_sequence<int, R...>) {
     constexpr TileFn fns[] = {nullptr, &run<TT, R + 1>...};
@@ -86,21 +89,21 @@ struct Tile {
 
   // Tiles with TT rows over output rows [o0, o1): full TO-wide tiles, then the remainder.
   template <int TT, int TO>
-  static void row_tile(const float* X, int K, const uint8_t* W, size_t ldw, int O, float* Y, int o0, int o1,
+  static void row_tile(const xelem* X, int K, const uint8_t* W, size_t ldw, int O, float* Y, int o0, int o1,
                        const uint8_t* next = nullptr, int n_next = 0) {
     int o = o0;
     for (; o + TO <= o1; o += TO) run<TT, TO>(X, K, W + o * ldw, ldw, K, Y + o, O, next, n_next);
     if (o < o1) remainder_fn<TT>(o1 - o, std::make_integer_sequence<int, TO - 1>{})(X, K, W + o * ldw, ldw, K, Y + o, O, next, n_next);
   }
 
-  using RowTileFn = void (*)(const float*, int, const uint8_t*, size_t, int, float*, int, int, const uint8_t*, int);
+  using RowTileFn = void (*)(const xelem*, int, const uint8_t*, size_t, int, float*, int, int, const uint8_t*, int);
   template <int TO, int... R>
   static constexpr RowTileFn rows_fn(int r, std::integer_sequence<int, R...>) {
     constexpr RowTileFn fns[] = {nullptr, &row_tile<R + 1, TO>...};
     return fns[r];
   }
 
-  static void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
+  static void matmul_rows(const xelem* X, int T, const Tensor& W, float* Y, int o0, int o1) {
     const int K = int(W.cols), O = int(W.rows);
     const uint8_t* w = static_cast<const uint8_t*>(W.data);
     const size_t ldw = size_t(K) * dtype_size(DT);
