@@ -23,12 +23,8 @@ struct Weights {
   }
 };
 
-void BM_matmul(benchmark::State& st) {
-  const int O = int(st.range(0)), K = int(st.range(1)), T = int(st.range(2));
-  const DType dt = DType(st.range(3));
-  const auto isa = kernels::Isa(st.range(4));
-  if (!kernels::isa_supported(isa)) return st.SkipWithError("ISA not supported");
-  kernels::set_isa(isa);
+// Times Y = X W^T with the active kernels; GFLOP/s and GB/s of weights.
+void time_matmul(benchmark::State& st, int O, int K, int T, DType dt) {
   Weights w(O, K, dt);
   std::vector<float> x(size_t(T) * K, 0.5f), y(size_t(T) * O);
   for (auto _ : st) {
@@ -37,6 +33,15 @@ void BM_matmul(benchmark::State& st) {
   }
   st.counters["GFLOP/s"] = benchmark::Counter(2.0 * O * K * T * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   st.counters["GB/s"] = benchmark::Counter(double(w.bytes.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_matmul(benchmark::State& st) {
+  const int O = int(st.range(0)), K = int(st.range(1)), T = int(st.range(2));
+  const DType dt = DType(st.range(3));
+  const auto isa = kernels::Isa(st.range(4));
+  if (!kernels::isa_supported(isa)) return st.SkipWithError("ISA not supported");
+  kernels::set_isa(isa);
+  time_matmul(st, O, K, T, dt);
   st.SetLabel(std::string(dtype_name(dt)) + " " + kernels::isa_name(isa) + " threads=" + std::to_string(omp_get_max_threads()));
 }
 
@@ -45,15 +50,8 @@ void BM_matmul_bf16_dot(benchmark::State& st) {
   const int O = int(st.range(0)), K = int(st.range(1)), T = int(st.range(2));
   kernels::set_isa(kernels::best_isa());
   if (!kernels::set_bf16_dot(true)) return st.SkipWithError("CPU lacks AVX512-BF16");
-  Weights w(O, K, DType::BF16);
-  std::vector<float> x(size_t(T) * K, 0.5f), y(size_t(T) * O);
-  for (auto _ : st) {
-    kernels::matmul(x.data(), T, w.t, y.data());
-    benchmark::DoNotOptimize(y.data());
-  }
+  time_matmul(st, O, K, T, DType::BF16);
   kernels::set_bf16_dot(false);
-  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * O * K * T * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  st.counters["GB/s"] = benchmark::Counter(double(w.bytes.size()) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
   st.SetLabel("bf16 dot threads=" + std::to_string(omp_get_max_threads()));
 }
 

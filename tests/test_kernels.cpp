@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "core/dtype.h"
@@ -54,10 +55,9 @@ class Kernels : public testing::TestWithParam<std::tuple<Isa, DType>> {
   Isa saved_ = Isa::Portable;
 };
 
-TEST_P(Kernels, MatmulMatchesDoublePrecision) {
-  const DType dt = std::get<1>(GetParam());
-  std::mt19937 rng(7);
-  const int shapes[][2] = {{1, 1}, {7, 5}, {13, 16}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}};
+// Every output against a double-precision reference over odd shapes and batch sizes. With
+// `bf16_x` the reference takes the activations rounded to bf16, as the bf16-dot kernel does.
+void expect_matmul_matches_double(DType dt, bool bf16_x, std::mt19937& rng, const std::vector<std::pair<int, int>>& shapes) {
   for (auto [O, K] : shapes)
     for (int T : {1, 2, 3, 5, 8, 17, 64, 130}) {
       Weights w(O, K, dt, (O + K) % 3, rng);
@@ -69,13 +69,20 @@ TEST_P(Kernels, MatmulMatchesDoublePrecision) {
         for (int o = 0; o < O; ++o) {
           double ref = 0, mag = 0;
           for (int i = 0; i < K; ++i) {
-            ref += double(x[size_t(t) * K + i]) * w.values[size_t(o) * K + i];
-            mag += std::fabs(double(x[size_t(t) * K + i]) * w.values[size_t(o) * K + i]);
+            const float xi = x[size_t(t) * K + i];
+            const double p = double(bf16_x ? bf16_to_f32(f32_to_bf16(xi)) : xi) * w.values[size_t(o) * K + i];
+            ref += p, mag += std::fabs(p);
           }
           ASSERT_NEAR(y[size_t(t) * O + o], ref, 2e-6 * mag + 1e-30)
               << "O=" << O << " K=" << K << " T=" << T << " t=" << t << " o=" << o;
         }
     }
+}
+
+TEST_P(Kernels, MatmulMatchesDoublePrecision) {
+  std::mt19937 rng(7);
+  expect_matmul_matches_double(std::get<1>(GetParam()), false, rng,
+                               {{1, 1}, {7, 5}, {13, 16}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}});
 }
 
 TEST_P(Kernels, RowsAreBitIdenticalWhateverTheBatch) {
@@ -167,25 +174,8 @@ class Bf16Dot : public testing::Test {
 
 TEST_F(Bf16Dot, MatchesDoublePrecisionOfRoundedActivations) {
   std::mt19937 rng(11);
-  std::normal_distribution<float> d(0.f, 1.f);
-  const int shapes[][2] = {{1, 1}, {7, 5}, {13, 32}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}};
-  for (auto [O, K] : shapes)
-    for (int T : {1, 2, 3, 5, 8, 17, 64, 130}) {
-      Weights w(O, K, DType::BF16, (O + K) % 3, rng);
-      std::vector<float> x(size_t(T) * K), y(size_t(T) * O, -1.f);
-      for (auto& v : x) v = d(rng);
-      kernels::matmul(x.data(), T, w.t, y.data());
-      for (int t = 0; t < T; ++t)
-        for (int o = 0; o < O; ++o) {
-          double ref = 0, mag = 0;
-          for (int i = 0; i < K; ++i) {
-            const double p = double(bf16_to_f32(f32_to_bf16(x[size_t(t) * K + i]))) * w.values[size_t(o) * K + i];
-            ref += p, mag += std::fabs(p);
-          }
-          ASSERT_NEAR(y[size_t(t) * O + o], ref, 2e-6 * mag + 1e-30)
-              << "O=" << O << " K=" << K << " T=" << T << " t=" << t << " o=" << o;
-        }
-    }
+  expect_matmul_matches_double(DType::BF16, true, rng,
+                               {{1, 1}, {7, 5}, {13, 32}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}});
 }
 
 TEST_F(Bf16Dot, RowsAreBitIdenticalWhateverTheBatchOrThreads) {

@@ -72,18 +72,21 @@ bool cpu_has_bf16_dot(const KernelTable& t) {
 }
 
 // Chosen on first use, not during static initialization (CAMELID_ISA errors must reach main).
+// `bf16_dot` caches "asked for and supported" so matmul does not query the CPU on every call.
 struct Active {
   Isa isa;
   const KernelTable* table;
-  bool want_bf16_dot = false, bf16_dot = false;  // asked for; in use (asked for and supported)
+  bool want_bf16_dot = false, bf16_dot = false;
+  void set(Isa i, bool want) {
+    isa = i, table = &table_for(i), want_bf16_dot = want;
+    bf16_dot = want && cpu_has_bf16_dot(*table);
+  }
 };
 Active& active() {
   static Active a = [] {
-    Isa isa = initial_isa();
-    Active a{isa, &table_for(isa)};
     const char* env = std::getenv("CAMELID_BF16_DOT");
-    a.want_bf16_dot = env && *env && std::string(env) != "0";
-    a.bf16_dot = a.want_bf16_dot && cpu_has_bf16_dot(*a.table);
+    Active a;
+    a.set(initial_isa(), env && *env && std::string(env) != "0");
     return a;
   }();
   return a;
@@ -94,18 +97,14 @@ Isa active_isa() { return active().isa; }
 
 void set_isa(Isa isa) {
   if (!isa_supported(isa)) fail("instruction set ", isa_name(isa), " is not supported by this CPU");
-  Active& a = active();
-  a.isa = isa;
-  a.table = &table_for(isa);
-  a.bf16_dot = a.want_bf16_dot && cpu_has_bf16_dot(*a.table);
+  active().set(isa, active().want_bf16_dot);
 }
 
 bool bf16_dot_supported() { return cpu_has_bf16_dot(*active().table); }
 bool bf16_dot_active() { return active().bf16_dot; }
 bool set_bf16_dot(bool on) {
-  Active& a = active();
-  a.want_bf16_dot = on;
-  return a.bf16_dot = on && cpu_has_bf16_dot(*a.table);
+  active().set(active().isa, on);
+  return active().bf16_dot;
 }
 
 void matmul(const float* X, int T, const Tensor& W, float* Y) { matmul(X, T, {MatmulOut{W, Y}}); }
