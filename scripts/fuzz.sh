@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) into ./build-fuzz and runs each for a while.
+#   ./scripts/fuzz.sh [SECONDS_PER_TARGET] [fuzz_target ...]     (default: 20 s, every target)
+# Seeds: fuzz/corpus/<target>/ plus the fixture files on the target's `// seeds:` line. What a run
+# learns stays in build-fuzz/corpus/<target>/ (so long runs resume); crashing inputs land in
+# build-fuzz/crashes/<target>/: copy each into fuzz/corpus/<target>/ once fixed, where the Release
+# and sanitizer test suites replay it. Exit status 1 if any target crashed. Long runs:
+#   ./scripts/fuzz.sh 3600 fuzz_chat_template
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-20}; shift || true
+fixtures=${CAMELID_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
+
+need=()
+command -v clang++ >/dev/null || need+=(clang)
+ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || need+=(libclang-rt-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+./scripts/install-deps.sh
+
+if [ ! -f build-fuzz/CMakeCache.txt ]; then
+  cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCAMELID_FUZZ=ON -DCAMELID_TESTS=OFF -DCAMELID_BENCH=OFF -DCAMELID_FIXTURES="$fixtures" >/dev/null
+fi
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_all
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=($(cd fuzz && ls fuzz_*.cpp | sed 's/\.cpp$//'))
+status=0
+printf '%-28s %12s %10s %8s\n' target executions exec/s crashes > build-fuzz/summary.txt
+for t in "${targets[@]}"; do
+  corpus=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t
+  mkdir -p "$corpus" "$crashes"
+  seeds=()
+  [ -d "fuzz/corpus/$t" ] && seeds+=("fuzz/corpus/$t")
+  for s in $(sed -n 's|^// seeds:||p' "fuzz/$t.cpp"); do seeds+=("$fixtures/$s"); done
+  # Seed files may be directories or single files; libFuzzer wants directories of inputs.
+  seeddir=build-fuzz/seeds/$t; rm -rf "$seeddir"; mkdir -p "$seeddir"
+  for s in "${seeds[@]}"; do
+    if [ -d "$s" ]; then cp "$s"/* "$seeddir"/ 2>/dev/null || true; else cp "$s" "$seeddir"/; fi
+  done
+  log=build-fuzz/$t.log
+  echo "== $t: ${secs} s"
+  rc=0
+  CAMELID_FIXTURES="$fixtures" OMP_NUM_THREADS=1 ./build-fuzz/fuzz/$t "$corpus" "$seeddir" \
+    -max_total_time="$secs" -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
+    -artifact_prefix="$crashes/" >"$log" 2>&1 || rc=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  n_crash=$(find "$crashes" -type f | wc -l)
+  printf '%-28s %12s %10s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "$n_crash" >> build-fuzz/summary.txt
+  if [ "$rc" -ne 0 ] || [ "$n_crash" -gt 0 ]; then
+    status=1
+    echo "!! $t failed (exit $rc); last lines of $log:"; tail -40 "$log"
+  fi
+done
+cat build-fuzz/summary.txt
+exit $status
