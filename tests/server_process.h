@@ -45,12 +45,41 @@ class ServerProcess {
     if (port_ <= 0) throw std::runtime_error("camelid serve did not start: " + args);
   }
   ~ServerProcess() {
-    kill(pid_, SIGTERM);
-    int st;
-    waitpid(pid_, &st, 0);
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int st;
+      waitpid(pid_, &st, 0);
+    }
     if (out_) fclose(out_);
   }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  // Resident memory of the server process in MiB (from /proc).
+  long rss_mib() const {
+    FILE* f = fopen(("/proc/" + std::to_string(pid_) + "/status").c_str(), "r");
+    if (!f) return -1;
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024;
+  }
+  // Sends SIGTERM and waits up to `seconds`; true if it exited in time (else it is killed).
+  bool terminate_within(double seconds) {
+    if (pid_ <= 0) return true;
+    kill(pid_, SIGTERM);
+    const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    int st;
+    while (std::chrono::steady_clock::now() < end) {
+      if (waitpid(pid_, &st, WNOHANG) == pid_) return pid_ = -1, true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &st, 0);
+    pid_ = -1;
+    return false;
+  }
   bool alive() const { return waitpid(pid_, nullptr, WNOHANG) == 0; }
 
  private:

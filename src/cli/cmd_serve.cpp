@@ -1,8 +1,13 @@
 // `camelid serve`: the OpenAI-compatible HTTP server.
+#include <pthread.h>
+
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -17,31 +22,72 @@ struct ServeArgs {
   std::string model, name;
   ServerOptions opt;
   int threads = 0;
+  double timeout_s = 10;
+  int max_body_mb = 16;
 };
 
-Server* g_server = nullptr;
+std::mutex g_server_mu;
+Server* g_server = nullptr;  // under g_server_mu
+
+// SIGINT/SIGTERM are blocked in every thread and taken by one thread that waits for them: a
+// signal handler could not safely stop the server (locks, joins). The first signal cancels what is
+// in flight and stops serving; a second one, or one during loading, exits at once.
+void take_signals() {
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);  // threads started later (OpenMP, HTTP) inherit it
+  std::thread([set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    {
+      std::lock_guard<std::mutex> lk(g_server_mu);
+      if (!g_server) std::_Exit(128 + sig);
+      std::fprintf(stderr, "camelid: stopping (cancelling requests in flight; again to exit now)\n");
+      g_server->stop();
+    }
+    sigwait(&set, &sig);
+    std::_Exit(128 + sig);
+  }).detach();
+}
 
 void run(ServeArgs& a) {
+  take_signals();
   set_threads(a.threads);
   if (a.opt.parallel < 1 || a.opt.parallel > 256) fail("--parallel must be in 1..256, got ", a.opt.parallel);
   if (a.opt.ctx < 8) fail("--ctx must be >= 8, got ", a.opt.ctx);
   if (a.opt.port < 0 || a.opt.port > 65535) fail("--port must be in 0..65535");
+  HttpLimits& lim = a.opt.limits;
+  // Each connection holds a thread and a descriptor; httplib 0.11 can't use descriptors >= 1024.
+  if (lim.max_connections < 1 || lim.max_connections > 900) fail("--max-connections must be in 1..900, got ", lim.max_connections);
+  if (!(a.timeout_s >= 0.1 && a.timeout_s <= 3600)) fail("--timeout must be in 0.1..3600 seconds, got ", a.timeout_s);
+  if (a.max_body_mb < 1 || a.max_body_mb > 1024) fail("--max-body-mb must be in 1..1024, got ", a.max_body_mb);
+  lim.head_timeout_ms = int(a.timeout_s * 1000);
+  lim.idle_timeout_ms = std::min(lim.head_timeout_ms, 5000);
+  lim.write_timeout_ms = 3 * lim.head_timeout_ms;
+  lim.body_timeout_ms = 6 * lim.head_timeout_ms;
+  lim.max_body_bytes = size_t(a.max_body_mb) << 20;
+
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
-  ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));
+  ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));  // a template that can't parse stops us here
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
   a.opt.ctx = std::min(a.opt.ctx, model->config().max_seq_len);
   Server server(*model, *tok, tmpl, a.opt);
   const int port = server.bind();
-  g_server = &server;
-  std::signal(SIGINT, [](int) { if (g_server) g_server->stop(); });
-  std::signal(SIGTERM, [](int) { if (g_server) g_server->stop(); });
+  {
+    std::lock_guard<std::mutex> lk(g_server_mu);
+    g_server = &server;
+  }
   std::printf("camelid: serving %s (%d parallel, %d-token context%s) - listening on http://%s:%d\n",
               a.opt.model_name.c_str(), a.opt.parallel, a.opt.ctx, kernels::bf16_dot_active() ? ", bf16 dot" : "",
               a.opt.host.c_str(), port);
   std::fflush(stdout);
   server.run();
+  std::lock_guard<std::mutex> lk(g_server_mu);
   g_server = nullptr;
 }
 
@@ -56,6 +102,11 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--ctx", a->opt.ctx, "context size per sequence");
   sub->add_option("--name", a->name, "model id reported to clients (default: directory name)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  sub->add_option("--max-connections", a->opt.limits.max_connections,
+                  "connections served at once (default 512); past it: 503, and only /health is answered");
+  sub->add_option("--timeout", a->timeout_s,
+                  "seconds for a request head to arrive (default 10); the body gets 6x, a client that stops reading 3x");
+  sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 16)");
   add_bf16_dot_flag(sub);
   sub->callback([a] { run(*a); });
 });

@@ -1,5 +1,7 @@
 #include "server/openai_api.h"
 
+#include "core/json.h"
+
 namespace camelid::api {
 
 json ApiError::to_json() const {
@@ -68,14 +70,9 @@ json normalize_messages(json msgs) {
 
 }  // namespace
 
-CompletionRequest parse_completion_request(const std::string& body, bool chat, uint64_t default_seed) {
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::exception& e) {
-    bad("", std::string("the body is not valid JSON: ") + e.what());
-  }
-  if (!j.is_object()) bad("", "the body must be a JSON object");
+namespace {
+
+CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) {
   CompletionRequest r;
   r.chat = chat;
   if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
@@ -113,7 +110,8 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat, u
       bad(key, std::string("'") + key + "' must be a non-negative integer");
     r.max_tokens = it->get<int>();
   }
-  if (auto n = j.find("n"); n != j.end() && !n->is_null() && *n != 1) bad("n", "only n = 1 is supported");
+  if (auto n = j.find("n"); n != j.end() && !n->is_null() && !(n->is_number_integer() && *n == 1))
+    bad("n", "only n = 1 is supported");
 
   // OpenAI semantics: pure temperature + nucleus sampling unless the client asks for more.
   SamplingParams& s = r.sampling;
@@ -139,14 +137,42 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat, u
     } else {
       bad("stop", "'stop' must be a string or an array of up to 16 strings");
     }
+    // The filter compares every prefix of every stop string at each token: keep that small.
+    for (auto& s : r.stop)
+      if (s.size() > 256) bad("stop", "'stop' strings must be at most 256 bytes");
   }
   if (auto st = j.find("stream"); st != j.end() && !st->is_null()) {
     if (!st->is_boolean()) bad("stream", "'stream' must be a boolean");
     r.stream = *st;
   }
-  if (auto so = j.find("stream_options"); so != j.end() && so->is_object())
-    r.include_usage = so->value("include_usage", false);
+  if (auto so = j.find("stream_options"); so != j.end() && !so->is_null()) {
+    if (!so->is_object()) bad("stream_options", "'stream_options' must be an object");
+    if (auto iu = so->find("include_usage"); iu != so->end() && !iu->is_null()) {
+      if (!iu->is_boolean()) bad("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
+      r.include_usage = *iu;
+    }
+  }
   return r;
+}
+
+}  // namespace
+
+CompletionRequest parse_completion_request(const std::string& body, bool chat, uint64_t default_seed) {
+  json j;
+  try {
+    // 64 levels hold any real tool schema; deeper nesting only costs us recursion later.
+    j = parse_ordered_json(body, "request body", {64, true});
+  } catch (const Error& e) {
+    bad("", e.what());
+  }
+  if (!j.is_object()) bad("", "the body must be a JSON object");
+  try {
+    return parse_fields(j, chat, default_seed);
+  } catch (const json::exception& e) {  // a field of an unexpected type that a check missed
+    std::string m = e.what();
+    if (auto p = m.find("] "); p != std::string::npos) m = m.substr(p + 2);  // "[json.exception.type_error.302] "
+    bad("", "invalid request: " + m);
+  }
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include "chat/chat_template.h"
 #include "model/llama.h"
 #include "runtime/engine.h"
+#include "server/http_limits.h"
 #include "tokenizer/tokenizer.h"
 
 namespace httplib { class Server; }
@@ -20,6 +21,7 @@ struct ServerOptions {
   int parallel = 4;           // sequences decoded together
   int ctx = 4096;             // context per sequence
   std::string model_name;     // id reported by /v1/models and accepted in "model"
+  HttpLimits limits;          // what one client may cost (connections, sizes, timeouts)
 };
 
 class Server {
@@ -29,7 +31,7 @@ class Server {
 
   int bind();   // binds the socket; returns the port (useful with port 0)
   void run();   // serves until stop()
-  void stop();
+  void stop();  // from any thread: cancels every request in flight; run() returns within ~1 s
 
  private:
   struct Impl;
