@@ -1,3 +1,4 @@
+#include <cpuid.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -26,13 +27,20 @@ Isa isa_from_name(const std::string& n) {
   fail("unknown instruction set '", n, "' (expected portable, avx2 or avx512)");
 }
 
+namespace {
+// clang has no __builtin_cpu_supports("f16c"); CPUID leaf 1 says it for both compilers.
+bool has_f16c() {
+  unsigned a, b, c, d;
+  return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+}  // namespace
+
 bool isa_supported(Isa isa) {
   __builtin_cpu_init();  // needed when first called during static initialization
   switch (isa) {
     case Isa::Portable: return true;
     case Isa::AVX2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::AVX512:
       return isa_supported(Isa::AVX2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
