@@ -231,7 +231,8 @@ TEST(HostileShards, IndexMustMatchTheShards) {
 
   // Shard names that leave the directory, or are no safetensors file name at all.
   for (const std::string& bad : std::vector<std::string>{"../x.safetensors", "/etc/passwd", "sub/x.safetensors",
-                                                         std::string("x\0.safetensors", 14), "..", "", "model.bin"}) {
+                                                         std::string("x\0.safetensors", 14), "..", "", "model.bin",
+                                                         "\x1b[2J.safetensors", ".safetensors"}) {
     json m = map;
     m["model.norm.weight"] = bad;
     with_map(m);

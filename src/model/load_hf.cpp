@@ -22,18 +22,13 @@ namespace {
 constexpr size_t kMaxConfigBytes = size_t(16) << 20;
 constexpr size_t kMaxIndexBytes = size_t(64) << 20;
 
-// Tensor names from the file, printable and bounded, for messages.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? char(c) : '?';
-  return s.size() > 200 ? out + "..." : out;
-}
-
 // A shard must be a plain file of the model directory: no path (a stranger's index must not
-// make us open ../../anything or /dev/...), no NUL (it would cut the name short).
+// make us open ../../anything or /dev/...), printable ASCII only (a NUL would cut the name short,
+// control characters would reach the terminal in messages), and a .safetensors name.
 bool plain_shard_name(const std::string& f) {
-  return !f.empty() && f != "." && f != ".." && f.find('/') == std::string::npos &&
-         f.find('\0') == std::string::npos && f.size() > 12 && f.ends_with(".safetensors");
+  for (unsigned char c : f)
+    if (c < 0x20 || c > 0x7e || c == '/') return false;
+  return f.size() > 12 && f.ends_with(".safetensors");
 }
 
 // model.safetensors.index.json: tensor name -> shard file name.
@@ -43,10 +38,10 @@ std::map<std::string, std::string> read_shard_index(const std::string& index) {
     fail(index, ": missing object field 'weight_map'");
   std::map<std::string, std::string> map;
   for (auto& [name, file] : j["weight_map"].items()) {
-    if (!file.is_string()) fail(index, ": weight_map['", printable(name), "'] is not a file name");
+    if (!file.is_string()) fail(index, ": weight_map['", printable_name(name), "'] is not a file name");
     const std::string f = file.get<std::string>();
     if (!plain_shard_name(f))
-      fail(index, ": weight_map['", printable(name), "'] = '", printable(f),
+      fail(index, ": weight_map['", printable_name(name), "'] = '", printable_name(f),
            "' is not a file in the directory (expected a name like model-00001-of-00002.safetensors)");
     map.emplace(name, f);
   }
@@ -76,7 +71,7 @@ class TensorSource {
     for (auto& [name, e] : entries) {
       auto [it, fresh] = entries_.emplace(name, Source{e, file, false});
       if (!fresh)
-        fail(file, ": tensor '", printable(name), "' also appears in ", it->second.file, " (a tensor must be in one file)");
+        fail(file, ": tensor '", printable_name(name), "' also appears in ", it->second.file, " (a tensor must be in one file)");
     }
   }
 
@@ -85,12 +80,12 @@ class TensorSource {
     for (auto& [name, shard] : map) {
       auto it = entries_.find(name);
       if (it == entries_.end())
-        fail(index, ": tensor '", printable(name), "' is listed in ", shard, ", which does not contain it");
+        fail(index, ": tensor '", printable_name(name), "' is listed in ", shard, ", which does not contain it");
       if (fs::path(it->second.file).filename().string() != shard)
-        fail(index, ": tensor '", printable(name), "' is listed in ", shard, " but found in ", it->second.file);
+        fail(index, ": tensor '", printable_name(name), "' is listed in ", shard, " but found in ", it->second.file);
     }
     for (auto& [name, src] : entries_)
-      if (!map.count(name)) fail(src.file, ": tensor '", printable(name), "' is not listed in ", index);
+      if (!map.count(name)) fail(src.file, ": tensor '", printable_name(name), "' is not listed in ", index);
   }
 
   bool has(const std::string& name) const { return entries_.count(name) != 0; }
@@ -107,7 +102,7 @@ class TensorSource {
     try {
       t.dtype = dtype_from_name(s.e.dtype);
     } catch (const Error&) {
-      fail(where, ": unsupported dtype '", printable(s.e.dtype), "' (expected F32, F16 or BF16)");
+      fail(where, ": unsupported dtype '", printable_name(s.e.dtype), "' (expected F32, F16 or BF16)");
     }
     std::vector<int64_t> want = vector ? std::vector<int64_t>{cols} : std::vector<int64_t>{rows, cols};
     if (s.e.shape != want) {
@@ -154,7 +149,7 @@ class TensorSource {
   void check_unused(const ModelConfig& c) const {
     for (auto& [name, s] : entries_) {
       if (s.used) continue;
-      const std::string where = s.file + ": tensor '" + printable(name) + "'";
+      const std::string where = s.file + ": tensor '" + printable_name(name) + "'";
       if (long l = layer_of(name); name.starts_with("model.layers.") && (l < 0 || l >= c.n_layers))
         fail(where, " belongs to no layer of the model (config.json: num_hidden_layers = ", c.n_layers, ")");
       // transformers before 4.32 saved RoPE's inverse frequencies; they are recomputed from the config.

@@ -26,14 +26,13 @@ unsigned element_bits(const std::string& dtype) {
   return 0;
 }
 
-// A name from the file, printable and bounded, for messages.
-std::string printable(const std::string& s) {
+}  // namespace
+
+std::string printable_name(const std::string& s) {
   std::string out;
   for (unsigned char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? char(c) : '?';
   return s.size() > 200 ? out + "..." : out;
 }
-
-}  // namespace
 
 std::map<std::string, SafetensorsEntry> parse_safetensors(const uint8_t* data, size_t size, const std::string& path) {
   if (size < 8) fail(path, ": truncated safetensors file (", size, " bytes, no header)");
@@ -56,17 +55,17 @@ std::map<std::string, SafetensorsEntry> parse_safetensors(const uint8_t* data, s
     if (name == "__metadata__") {
       if (!e.is_object()) fail(path, ": __metadata__ must be an object of strings");
       for (auto& [k, v] : e.items())
-        if (!v.is_string()) fail(path, ": __metadata__ value of '", printable(k), "' is not a string");
+        if (!v.is_string()) fail(path, ": __metadata__ value of '", printable_name(k), "' is not a string");
       continue;
     }
-    const std::string where = path + ": tensor '" + printable(name) + "'";
+    const std::string where = path + ": tensor '" + printable_name(name) + "'";
     if (!e.is_object() || !e.contains("dtype") || !e.contains("shape") || !e.contains("data_offsets"))
       fail(where, ": entry needs dtype, shape and data_offsets");
     SafetensorsEntry t;
     if (!e["dtype"].is_string()) fail(where, ": dtype is not a string");
     t.dtype = e["dtype"].get<std::string>();
     const unsigned bits = element_bits(t.dtype);
-    if (bits == 0) fail(where, ": unknown dtype '", printable(t.dtype), "'");
+    if (bits == 0) fail(where, ": unknown dtype '", printable_name(t.dtype), "'");
     if (!e["shape"].is_array()) fail(where, ": shape is not an array");
     CheckedSize count = 1;
     for (auto& d : e["shape"]) {
@@ -104,11 +103,11 @@ std::map<std::string, SafetensorsEntry> parse_safetensors(const uint8_t* data, s
   const std::string* prev = nullptr;
   for (auto& [b, end, name] : spans) {
     if (b != at) {
-      const std::string where = path + ": tensor '" + printable(*name) + "'";
+      const std::string where = path + ": tensor '" + printable_name(*name) + "'";
       if (b < at)
-        fail(where, ": data_offsets [", b, ", ", end, "] overlap tensor '", printable(*prev), "' (which ends at ", at, ")");
+        fail(where, ": data_offsets [", b, ", ", end, "] overlap tensor '", printable_name(*prev), "' (which ends at ", at, ")");
       fail(where, ": data_offsets [", b, ", ", end, "] leave a gap of ", b - at, " bytes after ",
-           prev ? "tensor '" + printable(*prev) + "'" : std::string("the header"),
+           prev ? "tensor '" + printable_name(*prev) + "'" : std::string("the header"),
            " (tensors must cover the data section contiguously)");
     }
     at = end;

@@ -33,6 +33,10 @@ inline std::map<std::string, SafetensorsEntry> parse_safetensors(const MappedFil
   return parse_safetensors(file.data(), file.size(), file.path());
 }
 
+// A name read from a file, for an error message: printable ASCII ('?' for other bytes), at most
+// 200 characters (a hostile name must not flood a log or a terminal).
+std::string printable_name(const std::string& s);
+
 }  // namespace camelid
 
 namespace camelid {
