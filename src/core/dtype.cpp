@@ -58,4 +58,37 @@ void to_f32(DType t, const void* src, float* dst, size_t n) {
   }
 }
 
+namespace {
+
+// An element is NaN or Inf when its exponent bits are all ones. Counted in lanes as wide as the
+// element (a block's count fits), so the loop vectorizes; memcpy keeps unaligned data defined.
+template <class U, U kExp>
+size_t count_exp_all_ones(const void* src, size_t n) {
+  const uint8_t* p = static_cast<const uint8_t*>(src);
+  size_t count = 0;
+  constexpr size_t kBlock = 4096;
+  for (size_t i = 0; i < n; i += kBlock) {
+    const size_t m = n - i < kBlock ? n - i : kBlock;
+    U acc = 0;
+    for (size_t j = 0; j < m; ++j) {
+      U x;
+      std::memcpy(&x, p + (i + j) * sizeof(U), sizeof(U));
+      acc = U(acc + U((x & kExp) == kExp));
+    }
+    count += acc;
+  }
+  return count;
+}
+
+}  // namespace
+
+size_t count_nonfinite(DType t, const void* src, size_t n) {
+  switch (t) {
+    case DType::F32: return count_exp_all_ones<uint32_t, 0x7f800000u>(src, n);
+    case DType::BF16: return count_exp_all_ones<uint16_t, uint16_t(0x7f80)>(src, n);
+    case DType::F16: return count_exp_all_ones<uint16_t, uint16_t(0x7c00)>(src, n);
+  }
+  return 0;
+}
+
 }  // namespace camelid

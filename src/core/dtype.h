@@ -53,4 +53,7 @@ uint16_t f32_to_f16(float f);  // round to nearest even
 // Widens n elements of type t starting at src into dst.
 void to_f32(DType t, const void* src, float* dst, size_t n);
 
+// How many of the n elements of type t at src are NaN or ±Inf (a scan at memory speed).
+size_t count_nonfinite(DType t, const void* src, size_t n);
+
 }  // namespace camelid

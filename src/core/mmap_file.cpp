@@ -8,21 +8,36 @@
 #include <cerrno>
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "core/error.h"
 
 namespace camelid {
 
-MappedFile::MappedFile(const std::string& path, bool read_into_memory) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY);
+namespace {
+
+// Opens a regular file for reading. O_NONBLOCK: opening a FIFO would otherwise wait for a writer
+// forever; anything that is not a regular file (FIFO, device, directory, socket) is refused
+// before a byte is read (/dev/zero would never end, /dev/stdin would wait).
+int open_regular(const std::string& path, struct stat& st) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail(path, ": cannot open: ", std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
     ::close(fd);
-    fail(path, ": not a regular file");
+    fail(path, ": cannot stat: ", std::strerror(err));
   }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, S_ISDIR(st.st_mode) ? ": is a directory, not a file" : ": not a regular file");
+  }
+  return fd;
+}
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path, bool read_into_memory, bool populate_now) : path_(path) {
+  struct stat st {};
+  int fd = open_regular(path, st);
   size_ = size_t(st.st_size);
   if (size_ > 0 && read_into_memory) {
     const size_t huge = size_t(2) << 20;
@@ -65,16 +80,31 @@ MappedFile::MappedFile(const std::string& path, bool read_into_memory) : path_(p
       fail(path, ": mmap failed: ", std::strerror(errno));
     }
     // Ask for huge pages before the first touch: pages the kernel reads in for a VM_HUGEPAGE
-    // mapping come as 2 MiB folios (pages already cached stay as they are). Then fault it all
-    // in now rather than during the first forward pass.
+    // mapping come as 2 MiB folios (pages already cached stay as they are).
     ::madvise(p, size_, MADV_HUGEPAGE);
-    if (::madvise(p, size_, MADV_POPULATE_READ) != 0) {  // before Linux 5.14: touch every page
-      volatile uint8_t sink = 0;
-      for (size_t i = 0; i < size_; i += 4096) sink = sink + static_cast<const uint8_t*>(p)[i];
-    }
     data_ = static_cast<const uint8_t*>(p);
   }
   ::close(fd);
+  if (populate_now) {
+    try {
+      populate();
+    } catch (...) {
+      ::munmap(const_cast<uint8_t*>(data_), size_);  // the destructor does not run for a throwing constructor
+      throw;
+    }
+  }
+}
+
+void MappedFile::populate() {
+  if (!data_ || alloc_ || populated_) return;
+  populated_ = true;
+  void* p = const_cast<uint8_t*>(data_);
+  if (::madvise(p, size_, MADV_POPULATE_READ) == 0) return;
+  // EFAULT: pages past the end of the file; it shrank since it was opened, and touching them
+  // would raise SIGBUS. Otherwise (EINVAL before Linux 5.14) touch every page instead.
+  if (errno == EFAULT) fail(path_, ": cannot read the mapped file (it shrank while loading?)");
+  volatile uint8_t sink = 0;
+  for (size_t i = 0; i < size_; i += 4096) sink = sink + data_[i];
 }
 
 MappedFile::~MappedFile() {
@@ -82,18 +112,36 @@ MappedFile::~MappedFile() {
 }
 
 void evict_from_page_cache(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block us
   if (fd < 0) return;
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   ::close(fd);
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) fail(path, ": cannot open");
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+std::string read_text_file(const std::string& path, size_t max_bytes) {
+  struct stat st {};
+  const int fd = open_regular(path, st);
+  // Read to the end rather than trusting st_size (files in /proc say 0), up to the limit.
+  std::string out;
+  if (size_t(st.st_size) <= max_bytes) out.reserve(size_t(st.st_size));
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      fail(path, ": read failed: ", std::strerror(err));
+    }
+    if (n == 0) break;
+    if (size_t(n) > max_bytes - out.size()) {
+      ::close(fd);
+      fail(path, ": larger than the ", max_bytes, "-byte limit for this file");
+    }
+    out.append(buf, size_t(n));
+  }
+  ::close(fd);
+  return out;
 }
 
 }  // namespace camelid

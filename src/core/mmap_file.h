@@ -11,10 +11,18 @@ namespace camelid {
 
 class MappedFile {
  public:
-  explicit MappedFile(const std::string& path, bool read_into_memory = false);  // throws Error naming the path
+  // Throws Error naming the path; refuses anything but a regular file (a FIFO would block, a
+  // device never end). A 0-byte file gives size() 0 and data() nullptr. populate_now = false
+  // leaves the pages unread until populate() or first use (a loader checks the structure of a
+  // file first, so that a corrupt 100 GB file is refused without reading it).
+  explicit MappedFile(const std::string& path, bool read_into_memory = false, bool populate_now = true);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
+
+  // Faults the whole map in now rather than during the first forward pass (a no-op when the
+  // bytes were read into memory, or already populated). Throws if the file shrank meanwhile.
+  void populate();
 
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
@@ -24,9 +32,12 @@ class MappedFile {
   std::string path_;
   const uint8_t* data_ = nullptr;
   size_t size_ = 0, alloc_ = 0;  // alloc_ > 0: anonymous memory, not a map of the file
+  bool populated_ = false;
 };
 
-std::string read_text_file(const std::string& path);  // throws Error naming the path
+// The whole of a regular file (FIFOs, devices and directories are refused). Throws Error naming
+// the path, also when the file holds more than max_bytes (a text file that big is no config).
+std::string read_text_file(const std::string& path, size_t max_bytes = size_t(1) << 30);
 
 // Drops the file's clean pages from the page cache (a no-op where the OS declines). A later
 // MappedFile then reads it back from disk in 2 MiB folios and maps them with huge pages, which

@@ -1,9 +1,13 @@
 #include "model/config.h"
 
+#include <climits>
 #include <cmath>
+#include <cfloat>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace camelid {
 
@@ -11,34 +15,52 @@ using json = nlohmann::json;
 
 namespace {
 
-// Reads an integer field, with a default when absent; a present field of the wrong type fails.
+// Field readers: absent or null gives the default, a present field of the wrong type fails (a
+// config that says "hidden_size": "big" is broken, not defaulted).
 int get_int(const json& j, const char* key, const std::string& src, int def, bool required) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
     if (required) fail(src, ": missing field '", key, "'");
     return def;
   }
-  if (!it->is_number_integer()) fail(src, ": field '", key, "' must be an integer, got ", it->dump());
-  long long v = it->get<long long>();
-  if (v < 0 || v > (1ll << 31) - 1) fail(src, ": field '", key, "' = ", v, " is out of range");
-  return int(v);
+  if (!it->is_number_integer()) fail(src, ": field '", key, "' must be an integer, got ", dump_json(*it).substr(0, 100));
+  if (it->is_number_unsigned() ? it->get<uint64_t>() > uint64_t(INT32_MAX)
+                               : (it->get<int64_t>() < 0 || it->get<int64_t>() > INT32_MAX))
+    fail(src, ": field '", key, "' = ", dump_json(*it), " is out of range");
+  return int(it->get<int64_t>());
 }
 
 double get_num(const json& j, const char* key, const std::string& src, double def) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number()) fail(src, ": field '", key, "' must be a number, got ", it->dump());
+  if (!it->is_number()) fail(src, ": field '", key, "' must be a number, got ", dump_json(*it).substr(0, 100));
   return it->get<double>();
 }
 
+bool get_bool(const json& j, const char* key, const std::string& src, bool def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_boolean()) fail(src, ": field '", key, "' must be true or false, got ", dump_json(*it).substr(0, 100));
+  return it->get<bool>();
+}
+
+std::string get_str(const json& j, const char* key, const std::string& src, const std::string& def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_string()) fail(src, ": field '", key, "' must be a string, got ", dump_json(*it).substr(0, 100));
+  return it->get<std::string>();
+}
+
+// A token id or a list of them; each must fit an int (vocab_size is checked in validate).
 std::vector<int> get_ids(const json& j, const char* key, const std::string& src) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return {};
   std::vector<int> ids;
   auto add = [&](const json& v) {
-    if (!v.is_number_integer() || v.get<long long>() < 0)
-      fail(src, ": field '", key, "' must be a token id or a list of them, got ", it->dump());
-    ids.push_back(v.get<int>());
+    const bool ok = v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT32_MAX)
+                                           : v.is_number_integer() && v.get<int64_t>() >= 0 && v.get<int64_t>() <= INT32_MAX;
+    if (!ok) fail(src, ": field '", key, "' must be a token id or a list of them, got ", dump_json(*it).substr(0, 100));
+    ids.push_back(int(v.get<int64_t>()));
   };
   if (it->is_array()) {
     for (auto& v : *it) add(v);
@@ -48,28 +70,26 @@ std::vector<int> get_ids(const json& j, const char* key, const std::string& src)
   return ids;
 }
 
+// Quoted, printable and short, for messages about strings from the file.
+std::string shown(const json& v) { return dump_json(v).substr(0, 100); }
+
 }  // namespace
 
 ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    fail(src, ": invalid JSON: ", e.what());
-  }
+  const json j = parse_json(text, src);
   if (!j.is_object()) fail(src, ": expected a JSON object");
 
-  std::string mt = j.value("model_type", "llama");
-  if (mt != "llama") fail(src, ": unsupported model_type '", mt, "' (camelid runs llama)");
+  std::string mt = get_str(j, "model_type", src, "llama");
+  if (mt != "llama") fail(src, ": unsupported model_type ", shown(mt), " (camelid runs llama)");
   if (auto a = j.find("architectures"); a != j.end() && a->is_array()) {
     for (auto& name : *a)
       if (!name.is_string() || name.get<std::string>() != "LlamaForCausalLM")
-        fail(src, ": unsupported architecture ", name.dump(), " (expected LlamaForCausalLM)");
+        fail(src, ": unsupported architecture ", shown(name), " (expected LlamaForCausalLM)");
   }
-  if (j.value("attention_bias", false) || j.value("mlp_bias", false))
+  if (get_bool(j, "attention_bias", src, false) || get_bool(j, "mlp_bias", src, false))
     fail(src, ": attention_bias/mlp_bias are not supported by Llama models");
-  if (auto act = j.value("hidden_act", std::string("silu")); act != "silu")
-    fail(src, ": unsupported hidden_act '", act, "' (expected silu)");
+  if (auto act = get_str(j, "hidden_act", src, "silu"); act != "silu")
+    fail(src, ": unsupported hidden_act ", shown(act), " (expected silu)");
 
   ModelConfig c;
   c.vocab_size = get_int(j, "vocab_size", src, 0, true);
@@ -82,31 +102,28 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
   c.max_seq_len = get_int(j, "max_position_embeddings", src, 2048, false);
   c.rope_theta = get_num(j, "rope_theta", src, 10000.0);
   c.norm_eps = get_num(j, "rms_norm_eps", src, 1e-6);
-  c.tied_embeddings = j.value("tie_word_embeddings", false);
+  c.tied_embeddings = get_bool(j, "tie_word_embeddings", src, false);
   auto bos = get_ids(j, "bos_token_id", src);
   c.bos_id = bos.empty() ? -1 : bos[0];
   c.eos_ids = get_ids(j, "eos_token_id", src);
 
   if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
     if (!rs->is_object()) fail(src, ": field 'rope_scaling' must be an object");
-    std::string type = rs->value("rope_type", rs->value("type", std::string()));
     const std::string field = src + ": rope_scaling";
+    std::string type = get_str(*rs, "rope_type", field, get_str(*rs, "type", field, ""));
     auto& r = c.rope_scaling;
     r.factor = get_num(*rs, "factor", field, 1.0);
-    if (r.factor <= 0) fail(field, ".factor must be > 0");
     if (type == "llama3") {
       r.type = RopeScaling::Type::Llama3;
       r.low_freq_factor = get_num(*rs, "low_freq_factor", field, 1.0);
       r.high_freq_factor = get_num(*rs, "high_freq_factor", field, 4.0);
       r.original_max_position = get_int(*rs, "original_max_position_embeddings", field, 8192, false);
-      if (r.high_freq_factor <= r.low_freq_factor)
-        fail(field, ": high_freq_factor must exceed low_freq_factor");
     } else if (type == "linear") {
       r.type = RopeScaling::Type::Linear;
     } else if (type == "default" || type.empty()) {
       r.type = RopeScaling::Type::None;
     } else {
-      fail(field, ": unsupported rope type '", type, "' (expected llama3 or linear)");
+      fail(field, ": unsupported rope type ", shown(type), " (expected llama3 or linear)");
     }
   }
   c.validate(src);
@@ -114,23 +131,41 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
 }
 
 void ModelConfig::validate(const std::string& src) const {
-  auto positive = [&](const char* name, int v) {
-    if (v <= 0) fail(src, ": ", name, " must be > 0, got ", v);
+  auto in_range = [&](const char* name, int v, int max) {
+    if (v <= 0 || v > max) fail(src, ": ", name, " = ", v, " is out of range (1..", max, ")");
   };
-  positive("vocab_size", vocab_size);
-  positive("hidden_size", dim);
-  positive("intermediate_size", hidden_dim);
-  positive("num_hidden_layers", n_layers);
-  positive("num_attention_heads", n_heads);
-  positive("num_key_value_heads", n_kv_heads);
-  positive("head_dim", head_dim);
-  positive("max_position_embeddings", max_seq_len);
+  in_range("vocab_size", vocab_size, ConfigLimits::vocab);
+  in_range("hidden_size", dim, ConfigLimits::dim);
+  in_range("intermediate_size", hidden_dim, ConfigLimits::hidden);
+  in_range("num_hidden_layers", n_layers, ConfigLimits::layers);
+  in_range("num_attention_heads", n_heads, ConfigLimits::heads);
+  in_range("num_key_value_heads", n_kv_heads, ConfigLimits::heads);
+  in_range("head_dim", head_dim, ConfigLimits::head_dim);
+  in_range("max_position_embeddings", max_seq_len, ConfigLimits::positions);
+  // Both factors are below 2^12, so the product cannot overflow.
+  if (n_heads * head_dim > ConfigLimits::q_dim)
+    fail(src, ": num_attention_heads x head_dim = ", n_heads * head_dim, " is out of range (1..",
+         ConfigLimits::q_dim, ")");
   if (n_heads % n_kv_heads != 0)
     fail(src, ": num_attention_heads (", n_heads, ") is not a multiple of num_key_value_heads (",
          n_kv_heads, ")");
   if (head_dim % 2 != 0) fail(src, ": head_dim must be even for RoPE, got ", head_dim);
-  if (!(rope_theta > 0)) fail(src, ": rope_theta must be > 0");
-  if (!(norm_eps > 0)) fail(src, ": rms_norm_eps must be > 0");
+  // Both are used as float: beyond FLT_MAX the conversion is undefined.
+  if (!(rope_theta > 0 && rope_theta <= FLT_MAX)) fail(src, ": rope_theta must be a finite number > 0, got ", rope_theta);
+  if (!(norm_eps > 0 && norm_eps <= FLT_MAX)) fail(src, ": rms_norm_eps must be a finite number > 0, got ", norm_eps);
+  const auto& r = rope_scaling;
+  if (r.type != RopeScaling::Type::None) {
+    // Real factors are 2..64; the bounds keep every scaled frequency a float.
+    if (!(r.factor >= 1e-6 && r.factor <= 1e6))
+      fail(src, ": rope_scaling.factor must be a number in [1e-6, 1e6], got ", r.factor);
+  }
+  if (r.type == RopeScaling::Type::Llama3) {
+    if (!(r.low_freq_factor > 0) || !std::isfinite(r.low_freq_factor) || !std::isfinite(r.high_freq_factor))
+      fail(src, ": rope_scaling.low_freq_factor/high_freq_factor must be finite numbers > 0");
+    if (r.high_freq_factor <= r.low_freq_factor)
+      fail(src, ": rope_scaling: high_freq_factor must exceed low_freq_factor");
+    in_range("rope_scaling.original_max_position_embeddings", r.original_max_position, ConfigLimits::positions);
+  }
   if (bos_id >= vocab_size) fail(src, ": bos_token_id ", bos_id, " >= vocab_size ", vocab_size);
   for (int e : eos_ids)
     if (e >= vocab_size) fail(src, ": eos_token_id ", e, " >= vocab_size ", vocab_size);

@@ -8,6 +8,24 @@
 
 namespace camelid {
 
+// Upper bounds on the size fields of a config (config.json or a llama2.c header). Generous: the
+// largest Llama (3.1 405B) has hidden 16384, intermediate 53248, 126 layers, 128 heads of 128,
+// vocab 128256 and a 128K context; other families reach vocab 256K, head_dim 256 and
+// million-token contexts. Tight enough that no product of two fields overflows an int where the
+// code keeps one (q_dim, kv_dim), and that a hostile config alone cannot ask for absurd memory:
+// every weight is checked against the file it lives in, and what is sized by the context
+// (the KV cache) is sized by the context the user asks for, capped by max_position_embeddings.
+struct ConfigLimits {
+  static constexpr int vocab = 1 << 22;          // 4M tokens
+  static constexpr int dim = 1 << 17;            // hidden_size
+  static constexpr int hidden = 1 << 20;         // intermediate_size
+  static constexpr int layers = 1 << 12;
+  static constexpr int heads = 1 << 12;          // attention heads (and kv heads)
+  static constexpr int head_dim = 1 << 12;
+  static constexpr int q_dim = 1 << 20;          // heads x head_dim
+  static constexpr int positions = 1 << 24;      // max_position_embeddings: 16M
+};
+
 struct RopeScaling {
   enum class Type { None, Linear, Llama3 } type = Type::None;
   double factor = 1.0;
@@ -37,7 +55,9 @@ struct ModelConfig {
   // Per-pair inverse frequencies (head_dim / 2 of them) with rope_scaling applied.
   std::vector<float> rope_inv_freq() const;
 
-  void validate(const std::string& source) const;  // throws Error naming source and field
+  // Throws Error naming source and field: a field out of its range (ConfigLimits), heads that do
+  // not group, an odd head_dim, non-finite or non-positive rope/norm numbers, ids >= vocab_size.
+  void validate(const std::string& source) const;
   nlohmann::json to_json() const;
 };
 

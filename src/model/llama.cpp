@@ -1,10 +1,12 @@
 #include "model/llama.h"
 
 #include <omp.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/checked_size.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/ops.h"
@@ -14,9 +16,17 @@ namespace camelid {
 KVCache::KVCache(const ModelConfig& c, int n_seqs, int ctx)
     : n_seqs_(n_seqs), ctx_(ctx), kv_dim_(c.kv_dim()) {
   if (n_seqs <= 0 || ctx <= 0) fail("KV cache: need n_seqs > 0 and ctx > 0, got ", n_seqs, ", ", ctx);
-  const size_t n = size_t(c.n_layers) * n_seqs * ctx * kv_dim_;
-  k_.assign(n, 0.f);
-  v_.assign(n, 0.f);
+  // Sized by the model's shape (from a file) times what the user asked for: refuse clearly what
+  // this machine cannot hold, rather than die zero-filling it or wrap around the size.
+  const CheckedSize n = CheckedSize(c.n_layers) * n_seqs * ctx * kv_dim_;
+  const CheckedSize bytes = n * 2 * sizeof(float);
+  const uint64_t phys = uint64_t(::sysconf(_SC_PHYS_PAGES)) * uint64_t(::sysconf(_SC_PAGESIZE));
+  if (!bytes.fits(phys))
+    fail("KV cache: ", n_seqs, " sequence(s) x ", ctx, " positions x ", c.n_layers, " layers x ", kv_dim_,
+         " keys/values needs ", bytes.overflowed() ? std::string("more than 2^64") : std::to_string(bytes.value() >> 20),
+         " MiB, more than this machine's ", phys >> 20, " MiB of memory: use a smaller context (--ctx)");
+  k_.assign(size_t(n.value()), 0.f);
+  v_.assign(size_t(n.value()), 0.f);
 }
 
 Llama::Llama(std::shared_ptr<const ModelWeights> weights)
@@ -29,6 +39,9 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
   for (int t = 0; t < T; ++t) {
     if (b.tokens[t] < 0 || b.tokens[t] >= c.vocab_size)
       fail("token id ", b.tokens[t], " is out of range (vocab size ", c.vocab_size, ")");
+    if (!w_->bad_embed_rows.empty() &&
+        std::binary_search(w_->bad_embed_rows.begin(), w_->bad_embed_rows.end(), b.tokens[t]))
+      fail("token id ", b.tokens[t], " cannot be used: its embedding row holds NaN/Inf (corrupt checkpoint)");
     if (b.pos[t] < 0 || b.pos[t] >= cache.ctx())
       fail("position ", b.pos[t], " is beyond the context size ", cache.ctx());
     if (b.seq[t] < 0 || b.seq[t] >= cache.n_seqs())

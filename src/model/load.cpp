@@ -1,3 +1,5 @@
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
@@ -12,6 +14,12 @@ Tensor ModelWeights::own(std::vector<float> values, int64_t rows, int64_t cols) 
   return Tensor{owned.back()->data(), DType::F32, rows, cols};
 }
 
+Tensor ModelWeights::own_copy(const Tensor& t) {
+  owned.push_back(std::make_unique<std::vector<float>>((t.nbytes() + 3) / 4));
+  if (t.nbytes()) std::memcpy(owned.back()->data(), t.data, t.nbytes());
+  return Tensor{owned.back()->data(), t.dtype, t.rows, t.cols};
+}
+
 size_t ModelWeights::weight_bytes() const {
   size_t n = embed.nbytes() + final_norm.nbytes();
   if (lm_head.data != embed.data) n += lm_head.nbytes();
@@ -22,15 +30,29 @@ size_t ModelWeights::weight_bytes() const {
   return n;
 }
 
-std::unique_ptr<ModelWeights> load_model(const std::string& path, bool no_mmap) {
+namespace {
+
+std::unique_ptr<ModelWeights> load_any(const std::string& path, bool no_mmap) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, ": no such file or directory");
   if (fs::is_directory(path, ec)) return load_hf_dir(path, no_mmap);
   const std::string ext = fs::path(path).extension().string();
-  if (ext == ".safetensors") return load_hf_dir(fs::path(path).parent_path().string(), no_mmap);
+  if (ext == ".safetensors") {
+    // "model.safetensors" alone means the current directory, not "/config.json".
+    const std::string dir = fs::path(path).parent_path().string();
+    return load_hf_dir(dir.empty() ? "." : dir, no_mmap);
+  }
   if (ext == ".bin") return load_llama2c(path, no_mmap);
   if (ext == ".gguf") fail(path, ": GGUF is not supported yet");
   fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors or a llama2.c .bin)");
+}
+
+}  // namespace
+
+std::unique_ptr<ModelWeights> load_model(const std::string& path, bool no_mmap) {
+  auto w = load_any(path, no_mmap);
+  for (auto& msg : w->warnings) std::fprintf(stderr, "warning: %s\n", msg.c_str());
+  return w;
 }
 
 }  // namespace camelid

@@ -64,7 +64,7 @@ SafetensorsOut make(const std::string& name, DType dt, std::vector<int64_t> shap
 
 }  // namespace
 
-void write_random_model(const std::string& dir, const RandomModelSpec& spec) {
+void write_random_config(const std::string& dir, const RandomModelSpec& spec) {
   const ModelConfig& c = spec.config;
   c.validate("random model spec");
   std::error_code ec;
@@ -76,12 +76,13 @@ void write_random_model(const std::string& dir, const RandomModelSpec& spec) {
   cfg["model_type"] = "llama";
   cfg["hidden_act"] = "silu";
   cfg["torch_dtype"] = spec.dtype == DType::F32 ? "float32" : spec.dtype == DType::BF16 ? "bfloat16" : "float16";
-  {
-    std::ofstream f(dir + "/config.json");
-    if (!f) fail(dir, "/config.json: cannot create");
-    f << cfg.dump(2) << "\n";
-  }
+  std::ofstream f(dir + "/config.json");
+  if (!f) fail(dir, "/config.json: cannot create");
+  f << cfg.dump(2) << "\n";
+}
 
+std::vector<SafetensorsOut> random_model_tensors(const RandomModelSpec& spec) {
+  const ModelConfig& c = spec.config;
   Rng rng{spec.seed};
   const DType dt = spec.dtype;
   const float sd = std::sqrt(3.f / c.dim), sh = std::sqrt(3.f / c.hidden_dim), sq = std::sqrt(3.f / c.q_dim());
@@ -101,7 +102,12 @@ void write_random_model(const std::string& dir, const RandomModelSpec& spec) {
   }
   ts.push_back(make("model.norm.weight", dt, {c.dim}, rng, 0.1f, 1.f));
   if (!c.tied_embeddings) ts.push_back(make("lm_head.weight", dt, {c.vocab_size, c.dim}, rng, sd * 4));
-  write_safetensors(dir + "/model.safetensors", ts);
+  return ts;
+}
+
+void write_random_model(const std::string& dir, const RandomModelSpec& spec) {
+  write_random_config(dir, spec);
+  write_safetensors(dir + "/model.safetensors", random_model_tensors(spec));
 }
 
 }  // namespace camelid

@@ -27,12 +27,19 @@ struct ModelWeights {
   Tensor final_norm;              // [dim]            f32
   Tensor lm_head;                 // [vocab, dim] (the embedding when tied)
 
+  // Token ids whose embedding row holds NaN/Inf (sorted): refused as input by Llama::forward.
+  std::vector<int> bad_embed_rows;
+  // What the loader found suspicious but usable (load_model also prints each to stderr).
+  std::vector<std::string> warnings;
+
   // Storage behind the views.
   std::vector<std::unique_ptr<MappedFile>> maps;
   std::vector<std::unique_ptr<std::vector<float>>> owned;
 
   // Keeps `values` alive with the model and returns a [rows, cols] f32 view of it.
   Tensor own(std::vector<float> values, int64_t rows, int64_t cols);
+  // A copy of t's bytes in owned (4-byte aligned) storage, same dtype and shape.
+  Tensor own_copy(const Tensor& t);
   size_t weight_bytes() const;    // bytes of all weight views (lm_head counted once when tied)
   DType main_dtype() const { return layers.empty() ? embed.dtype : layers[0].wq.dtype; }
 };
@@ -40,10 +47,20 @@ struct ModelWeights {
 // Loads a model from a Hugging Face directory (config.json + safetensors, single or sharded),
 // a .safetensors file beside its config.json, or a llama2.c checkpoint (.bin).
 // no_mmap: read the files into (huge-page) anonymous memory instead of mapping them; see MappedFile.
+// Files are hostile until checked: every size is checked against the file before use, and any
+// defect throws Error naming the file and tensor/field. Warnings go to stderr (and ->warnings).
 std::unique_ptr<ModelWeights> load_model(const std::string& path, bool no_mmap = false);
 
 // Format loaders behind load_model.
 std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir, bool no_mmap = false);
 std::unique_ptr<ModelWeights> load_llama2c(const std::string& path, bool no_mmap = false);
+
+// In-memory forms of the loaders (for fuzzing): the same checks, with views into `data`, which
+// must outlive the result. `path` names the input in errors.
+// A Hugging Face model from config.json text and the bytes of one model.safetensors.
+std::unique_ptr<ModelWeights> load_hf_memory(const std::string& config_json, const uint8_t* data, size_t size,
+                                             const std::string& path);
+// A llama2.c checkpoint (data 4-byte aligned).
+std::unique_ptr<ModelWeights> load_llama2c_memory(const uint8_t* data, size_t size, const std::string& path);
 
 }  // namespace camelid
