@@ -44,6 +44,7 @@ TEST(CoreJson, ErrorsArePlainTextWithoutRawBytes) {
   for (unsigned char c : e) EXPECT_TRUE(c >= 0x20 && c < 0x7f) << e;
   EXPECT_NE(error_of("{\"a\":1} trailing").find("invalid JSON"), std::string::npos);
   EXPECT_NE(error_of("").find("invalid JSON"), std::string::npos);
+  EXPECT_EQ(error_of("[1e400]"), "x.json: invalid JSON at byte 6: number overflow parsing '1e400'");
 }
 
 TEST(CoreJson, DumpNeverThrowsOnInvalidUtf8) {

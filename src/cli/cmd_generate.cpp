@@ -35,8 +35,10 @@ void run_generate(GenArgs& a) {
   if (prompt.empty()) fail("empty prompt");
   if (tok && tok->vocab_size() > model->config().vocab_size)
     fail("the tokenizer has ", tok->vocab_size(), " tokens but the model only ", model->config().vocab_size);
-  const int ctx = a.ctx > 0 ? a.ctx : int(prompt.size()) + a.n;
-  if (int(prompt.size()) + a.n > ctx)
+  const long long need = (long long)prompt.size() + a.n;
+  if (need > (1 << 30)) fail("prompt (", prompt.size(), " tokens) + -n ", a.n, " is too long");
+  const int ctx = a.ctx > 0 ? a.ctx : int(need);
+  if (need > ctx)
     fail("prompt (", prompt.size(), " tokens) + -n ", a.n, " exceeds --ctx ", ctx);
   if (int(prompt.size()) > model->config().max_seq_len)
     fail("prompt of ", prompt.size(), " tokens exceeds the model's context ", model->config().max_seq_len);

@@ -61,7 +61,10 @@ class LimitedSax {
   // "[json.exception.parse_error.101] parse error at line 1, column 9: syntax error while parsing
   // value - invalid literal; last read: '<raw bytes>'" -> "syntax error ... - invalid literal".
   static std::string reason(std::string m) {
-    if (auto p = m.find(": "); p != std::string::npos) m = m.substr(p + 2);
+    if (m.rfind("[json.exception.", 0) == 0)
+      if (auto p = m.find("] "); p != std::string::npos) m = m.substr(p + 2);
+    if (m.rfind("parse error", 0) == 0)
+      if (auto p = m.find(": "); p != std::string::npos) m = m.substr(p + 2);
     if (auto p = m.find("; last read"); p != std::string::npos) m.resize(p);
     return printable(m);
   }

@@ -37,11 +37,7 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
   const int T = b.size();
   if (T == 0) fail("forward: empty batch");
   for (int t = 0; t < T; ++t) {
-    if (b.tokens[t] < 0 || b.tokens[t] >= c.vocab_size)
-      fail("token id ", b.tokens[t], " is out of range (vocab size ", c.vocab_size, ")");
-    if (!w_->bad_embed_rows.empty() &&
-        std::binary_search(w_->bad_embed_rows.begin(), w_->bad_embed_rows.end(), b.tokens[t]))
-      fail("token id ", b.tokens[t], " cannot be used: its embedding row holds NaN/Inf (corrupt checkpoint)");
+    check_token(b.tokens[t]);
     if (b.pos[t] < 0 || b.pos[t] >= cache.ctx())
       fail("position ", b.pos[t], " is beyond the context size ", cache.ctx());
     if (b.seq[t] < 0 || b.seq[t] >= cache.n_seqs())
@@ -91,6 +87,15 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
   ops::rmsnorm(xb_.data(), xb2_.data(), static_cast<const float*>(w_->final_norm.data), n_out, D,
                c.norm_eps);
   kernels::matmul(xb_.data(), n_out, w_->lm_head, logits.data());  // [n_out, vocab]
+  for (int id : w_->bad_embed_rows)  // tokens that could not be fed back are never predicted
+    for (int r = 0; r < n_out; ++r) logits[size_t(r) * c.vocab_size + id] = -INFINITY;
+}
+
+void Llama::check_token(int id) const {
+  if (id < 0 || id >= w_->config.vocab_size)
+    fail("token id ", id, " is out of range (vocab size ", w_->config.vocab_size, ")");
+  if (!w_->bad_embed_rows.empty() && std::binary_search(w_->bad_embed_rows.begin(), w_->bad_embed_rows.end(), id))
+    fail("token id ", id, " cannot be used: its embedding row holds NaN/Inf (corrupt checkpoint)");
 }
 
 // Causal attention of each entry over its own sequence's cached positions 0..pos, with grouped

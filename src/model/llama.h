@@ -29,6 +29,9 @@ class Llama {
 
   const ModelConfig& config() const { return w_->config; }
   const ModelWeights& weights() const { return *w_; }
+  // Throws Error unless `id` can be fed: in the vocabulary, and its embedding row finite (a corrupt
+  // checkpoint's NaN/Inf rows are refused here and never predicted, so no batch ever holds one).
+  void check_token(int id) const;
 
   // Runs every entry of the batch through the model, writing its keys/values to the cache at
   // (seq, pos). Entries of one sequence must come in increasing position order and all earlier

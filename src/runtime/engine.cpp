@@ -32,9 +32,7 @@ void Engine::submit(std::shared_ptr<EngineRequest> req) {
   if (req->prompt.empty()) fail("the prompt is empty");
   if (int(req->prompt.size()) >= cache_.ctx())
     fail("the prompt has ", req->prompt.size(), " tokens but the context is ", cache_.ctx(), " tokens");
-  const int V = model_.config().vocab_size;
-  for (int id : req->prompt)
-    if (id < 0 || id >= V) fail("token id ", id, " is out of range (vocab size ", V, ")");
+  for (int id : req->prompt) model_.check_token(id);  // here, not in a batch shared with others
   req->sampling.validate();
   {
     std::lock_guard<std::mutex> lk(mu_);
