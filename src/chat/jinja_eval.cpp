@@ -1,5 +1,7 @@
-// Template rendering: statements write to the output, expressions evaluate to Values.
-#include <cmath>
+// Template rendering: statements write to the output, expressions evaluate to Values. Every
+// statement, expression and loop iteration is a step of the render's budget and one level of
+// its depth limit (jinja_sandbox.h), so no template renders forever or overflows the stack.
+#include <algorithm>
 #include <unordered_map>
 
 #include "chat/jinja.h"
@@ -10,14 +12,39 @@ namespace {
 struct BreakLoop {};
 struct ContinueLoop {};
 
+// Rendered text (the template's output, or what a macro or {% set %} block captures): counted
+// against the render's memory and max_string as it grows.
+class Output {
+ public:
+  explicit Output(Budget& b) : budget_(b) {}
+  ~Output() { budget_.release(charged_); }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  void append(const std::string& s) {
+    const size_t max = budget_.limits().max_string;
+    if (s.size() > max - text_.size()) throw LimitError("output longer than " + mib(max));
+    budget_.tick(1 + int64_t(s.size() >> 8));
+    budget_.charge(s.size());
+    charged_ += s.size();
+    text_ += s;
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  Budget& budget_;
+  std::string text_;
+  size_t charged_ = 0;
+};
+
 class Interp {
  public:
-  explicit Interp(const Dict& vars) {
+  Interp(const Dict& vars, Budget& budget) : budget_(budget) {
     scopes_.emplace_back();
     for (auto& [k, v] : vars) scopes_[0][k] = v;
   }
 
-  void exec(const Body& body, std::string& out) {
+  void exec(const Body& body, Output& out) {
     for (const StmtPtr& s : body) exec(*s, out);
   }
 
@@ -35,11 +62,13 @@ class Interp {
   }
   void assign(const std::string& name, Value v) { scopes_.back()[name] = std::move(v); }
 
-  void exec(const Stmt& s, std::string& out) {
+  void exec(const Stmt& s, Output& out) {
+    DepthGuard guard;
+    budget_.tick(1);
     line = s.line;
     switch (s.kind) {
-      case Stmt::Kind::Text: out += s.text; return;
-      case Stmt::Kind::Output: out += eval(*s.expr).to_str(); return;
+      case Stmt::Kind::Text: out.append(s.text); return;
+      case Stmt::Kind::Output: out.append(eval(*s.expr).to_str()); return;
       case Stmt::Kind::If:
         for (auto& [cond, body] : s.branches)
           if (!cond || eval(*cond).truthy()) { exec(body, out); return; }
@@ -57,9 +86,9 @@ class Interp {
         return;
       }
       case Stmt::Kind::SetBlock: {
-        std::string captured;
+        Output captured(budget_);
         exec(s.body, captured);
-        assign(s.targets[0], Value(captured));
+        assign(s.targets[0], Value(captured.take()));
         return;
       }
       case Stmt::Kind::Macro: define_macro(s); return;
@@ -76,26 +105,30 @@ class Interp {
     for (size_t i = 0; i < names.size(); ++i) assign(names[i], v.list()[i]);
   }
 
-  void exec_for(const Stmt& s, std::string& out) {
-    List items = iterate(eval(*s.expr));
+  void exec_for(const Stmt& s, Output& out) {
+    // The items live in a Value so that the render's memory counts them for the whole loop.
+    Value items(iterate(eval(*s.expr)));
     scopes_.emplace_back();
     if (s.filter) {  // {% for x in xs if cond %}: loop.* counts only the kept items
       List kept;
-      for (Value& v : items) {
+      for (const Value& v : items.list()) {
+        budget_.tick(1);
         unpack(s.targets, v);
         if (eval(*s.filter).truthy()) kept.push_back(v);
       }
-      items.swap(kept);
+      items = Value(std::move(kept));
     }
-    const int64_t n = int64_t(items.size());
+    const List& l = items.list();
+    const int64_t n = int64_t(l.size());
     try {
       for (int64_t i = 0; i < n; ++i) {
-        unpack(s.targets, items[size_t(i)]);
+        budget_.tick(1);
+        unpack(s.targets, l[size_t(i)]);
         Value loop(Dict{{"index", Value(i + 1)}, {"index0", Value(i)}, {"revindex", Value(n - i)},
                         {"revindex0", Value(n - i - 1)}, {"first", Value(i == 0)}, {"last", Value(i == n - 1)},
-                        {"length", Value(n)}, {"previtem", i > 0 ? items[size_t(i - 1)] : Value()},
-                        {"nextitem", i + 1 < n ? items[size_t(i + 1)] : Value()}});
-        loop.set("cycle", Value(Function([i](Args& a) { return a.pos.empty() ? Value() : a.pos[size_t(i) % a.pos.size()]; })));
+                        {"length", Value(n)}, {"previtem", i > 0 ? l[size_t(i - 1)] : Value()},
+                        {"nextitem", i + 1 < n ? l[size_t(i + 1)] : Value()},
+                        {"cycle", Value(Function([i](Args& a) { return a.pos.empty() ? Value() : a.pos[size_t(i) % a.pos.size()]; }))}});
         assign("loop", loop);
         try {
           exec(s.body, out);
@@ -111,6 +144,7 @@ class Interp {
   void define_macro(const Stmt& s) {
     const Stmt* m = &s;
     assign(s.text, Value(Function([this, m](Args& a) {
+      DepthGuard guard;  // a macro calling itself ends at the depth limit
       Scope frame;
       for (size_t i = 0; i < m->params.size(); ++i) {
         const Value* v = a.get(i, m->params[i].first.c_str());
@@ -119,17 +153,18 @@ class Interp {
       // A macro sees the template's globals and its own arguments, not the caller's locals.
       std::vector<Scope> saved;
       saved.swap(scopes_);
-      scopes_.push_back(saved.front());
-      scopes_.push_back(std::move(frame));
-      std::string out;
+      budget_.tick(1 + int64_t(saved.front().size() >> 3));
+      Output out(budget_);
       try {
+        scopes_.push_back(saved.front());
+        scopes_.push_back(std::move(frame));
         exec(m->body, out);
       } catch (...) {
         scopes_.swap(saved);
         throw;
       }
       scopes_.swap(saved);
-      return Value(out);
+      return Value(out.take());
     })));
   }
 
@@ -141,6 +176,8 @@ class Interp {
   }
 
   Value eval(const Expr& e) {
+    DepthGuard guard;
+    budget_.tick(1);
     line = e.line;
     switch (e.kind) {
       case Expr::Kind::Literal: return e.value;
@@ -162,18 +199,26 @@ class Interp {
         return apply_filter(e.name, v, a);
       }
       case Expr::Kind::Test: {
-        Value v = e.name == "defined" || e.name == "undefined" ? eval_maybe_undefined(*e.args[0]) : eval(*e.args[0]);
+        Value v = eval(*e.args[0]);
         Args a = eval_args(e, 1);
         return Value(apply_test(e.name, v, a) != e.negated);
       }
       case Expr::Kind::Unary: {
         Value v = eval(*e.args[0]);
         if (e.name == "not") return Value(!v.truthy());
+        if (e.name == "-") return negate(v);
         if (!v.is_number() && v.kind() != Value::Kind::Bool) throw TemplateError(std::string("bad operand type for unary ") + e.name + ": '" + v.type_name() + "'");
-        if (e.name == "+") return v;
-        return v.kind() == Value::Kind::Float ? Value(-v.as_double()) : Value(-v.as_int());
+        return v;
       }
-      case Expr::Kind::Binary: return binary(e);
+      case Expr::Kind::Binary: {
+        const std::string& op = e.name;
+        if (op == "and" || op == "or") {
+          Value a = eval(*e.args[0]);
+          return a.truthy() == (op == "and") ? eval(*e.args[1]) : a;
+        }
+        const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
+        return binary_op(op, a, b);
+      }
       case Expr::Kind::Cond:
         if (eval(*e.args[1]).truthy()) return eval(*e.args[0]);
         return e.args[2] ? eval(*e.args[2]) : Value();
@@ -183,19 +228,19 @@ class Interp {
         return Value(std::move(l));
       }
       case Expr::Kind::Dict: {
-        Value d(Dict{});
+        Dict d;  // a key given twice keeps its first place and its last value, as in Python
         for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
-          Value k = eval(*e.args[i]);
-          d.set(k.to_str(), eval(*e.args[i + 1]));
+          std::string k = eval(*e.args[i]).to_str();
+          Value v = eval(*e.args[i + 1]);
+          auto it = std::find_if(d.begin(), d.end(), [&](auto& kv) { return kv.first == k; });
+          if (it != d.end()) it->second = std::move(v);
+          else d.emplace_back(std::move(k), std::move(v));
         }
-        return d;
+        return Value(std::move(d));
       }
     }
     return Value();
   }
-
-  // `x is defined` must not fail on x.y.z chains; everything else is evaluated normally.
-  Value eval_maybe_undefined(const Expr& e) { return eval(e); }
 
   Value call(const Expr& e) {
     const Expr& callee = *e.args[0];
@@ -216,86 +261,55 @@ class Interp {
     return f.function()(a);
   }
 
-  Value binary(const Expr& e) {
-    const std::string& op = e.name;
-    if (op == "and") {
-      Value a = eval(*e.args[0]);
-      return a.truthy() ? eval(*e.args[1]) : a;
-    }
-    if (op == "or") {
-      Value a = eval(*e.args[0]);
-      return a.truthy() ? a : eval(*e.args[1]);
-    }
-    const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
-    if (op == "==") return Value(equal(a, b));
-    if (op == "!=") return Value(!equal(a, b));
-    if (op == "<") return Value(compare(a, b) < 0);
-    if (op == ">") return Value(compare(a, b) > 0);
-    if (op == "<=") return Value(compare(a, b) <= 0);
-    if (op == ">=") return Value(compare(a, b) >= 0);
-    if (op == "in") return Value(contains(b, a));
-    if (op == "not in") return Value(!contains(b, a));
-    if (op == "~") return Value(a.to_str() + b.to_str());
-    if (op == "+") {
-      if (a.is_string() && b.is_string()) return Value(a.str() + b.str());
-      if (a.is_list() && b.is_list()) {
-        List l = a.list();
-        l.insert(l.end(), b.list().begin(), b.list().end());
-        return Value(std::move(l));
-      }
-    }
-    if (op == "*" && a.is_string() && b.kind() == Value::Kind::Int) {
-      std::string s;
-      for (int64_t i = 0; i < b.as_int(); ++i) s += a.str();
-      return Value(s);
-    }
-    const bool numeric = (a.is_number() || a.kind() == Value::Kind::Bool) && (b.is_number() || b.kind() == Value::Kind::Bool);
-    if (!numeric)
-      throw TemplateError("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
-    const bool ints = a.kind() != Value::Kind::Float && b.kind() != Value::Kind::Float;
-    const double x = a.as_double(), y = b.as_double();
-    if ((op == "/" || op == "//" || op == "%") && y == 0) throw TemplateError("division by zero");
-    if (op == "+") return ints ? Value(a.as_int() + b.as_int()) : Value(x + y);
-    if (op == "-") return ints ? Value(a.as_int() - b.as_int()) : Value(x - y);
-    if (op == "*") return ints ? Value(a.as_int() * b.as_int()) : Value(x * y);
-    if (op == "/") return Value(x / y);
-    if (op == "//") return ints ? Value(int64_t(std::floor(x / y))) : Value(std::floor(x / y));
-    if (op == "%") {
-      if (ints) {
-        int64_t r = a.as_int() % b.as_int();
-        if (r != 0 && ((r < 0) != (b.as_int() < 0))) r += b.as_int();  // Python's sign rule
-        return Value(r);
-      }
-      double r = std::fmod(x, y);
-      if (r != 0 && ((r < 0) != (y < 0))) r += y;
-      return Value(r);
-    }
-    if (op == "**") return ints && b.as_int() >= 0 ? Value(int64_t(std::llround(std::pow(x, y)))) : Value(std::pow(x, y));
-    throw TemplateError("unknown operator " + op);
-  }
-
+  Budget& budget_;
   std::vector<Scope> scopes_;
 };
 
 }  // namespace
 
-Template::Template(const std::string& source) : body_(std::make_shared<Body>(parse_template(source))) {}
-
-std::string Template::render(const Dict& vars) const {
-  Interp in(vars);
-  std::string out;
+Template::Template(const std::string& source) {
   try {
-    in.exec(*body_, out);
+    body_ = std::make_shared<Body>(parse_template(source));
+  } catch (const TemplateError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw LimitError("template syntax error: out of memory while parsing");
+  } catch (const std::exception& e) {
+    throw TemplateError(std::string("template syntax error: ") + e.what());
+  }
+}
+
+std::string Template::render(const Dict& vars, const Limits& limits, RenderStats* stats) const {
+  Budget budget(limits);
+  std::string text;
+  int line = 0;
+  try {
+    Interp in(vars, budget);
+    try {
+      Output out(budget);
+      in.exec(*body_, out);
+      text = out.take();
+    } catch (...) {
+      line = in.line;
+      throw;
+    }
   } catch (const RaisedError&) {
     throw;
   } catch (const BreakLoop&) {
     throw TemplateError("'break' outside a loop");
   } catch (const ContinueLoop&) {
     throw TemplateError("'continue' outside a loop");
+  } catch (const LimitError& e) {
+    throw LimitError("template error (line " + std::to_string(line) + "): " + e.what());
   } catch (const TemplateError& e) {
-    throw TemplateError("template error (line " + std::to_string(in.line) + "): " + e.what());
+    throw TemplateError("template error (line " + std::to_string(line) + "): " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw LimitError("template error (line " + std::to_string(line) + "): out of memory");
+  } catch (const std::exception& e) {
+    throw TemplateError("template error (line " + std::to_string(line) + "): " + e.what());
   }
-  return out;
+  if (stats) stats->steps = budget.steps(), stats->peak_bytes = budget.peak_bytes();
+  return text;
 }
 
 }  // namespace camelid::jinja
