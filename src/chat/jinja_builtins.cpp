@@ -90,165 +90,240 @@ Value sum(const List& l) {
   return acc;
 }
 
+// Each filter is a function of its own: map(filter) applies filters by name, so a chain of them
+// is a recursion, and its frames stay small (one filter's locals, not all of them).
+using Filter = Value (*)(const std::string& f, const Value& v, Args& a);
+
+Value f_trim(const std::string& f, const Value& v, Args& a) {
+  return Value(strip(v.to_str(), a.get(0, "chars") ? a.get(0, "chars")->to_str() : kWs, true, true));
+}
+Value f_tojson(const std::string& f, const Value& v, Args& a) {
+  const Value* ind = a.get(0, "indent");
+  const Value* sk = a.get(Args::kKeywordOnly, "sort_keys");
+  return Value(v.to_json(ind && ind->is_number() ? ind->as_int() : -1, sk && sk->truthy()));
+}
+Value f_length(const std::string& f, const Value& v, Args& a) {
+  if (v.is_string()) return Value(int64_t(char_count(v.str())));
+  if (v.is_list()) return Value(int64_t(v.list().size()));
+  if (v.is_dict()) return Value(int64_t(v.dict().size()));
+  if (v.is_undefined()) return Value(int64_t(0));
+  bad(std::string("object of type '") + v.type_name() + "' has no len()");
+}
+Value f_string(const std::string& f, const Value& v, Args& a) {
+  return Value(v.to_str());
+}
+Value f_int(const std::string& f, const Value& v, Args& a) {
+  return to_int(v, a);
+}
+Value f_float(const std::string& f, const Value& v, Args& a) {
+  if (v.is_number() || v.kind() == Value::Kind::Bool) return Value(v.as_double());
+  if (v.is_string()) {
+    char* end = nullptr;
+    const double d = std::strtod(v.str().c_str(), &end);
+    if (!v.str().empty() && end && *end == 0) return Value(d);
+  }
+  const Value* d = a.get(0, "default");
+  return d ? Value(d->as_double()) : Value(0.0);
+}
+Value f_lower(const std::string& f, const Value& v, Args& a) {
+  return Value(lower(v.to_str()));
+}
+Value f_upper(const std::string& f, const Value& v, Args& a) {
+  return Value(upper(v.to_str()));
+}
+Value f_title(const std::string& f, const Value& v, Args& a) {
+  return Value(title(v.to_str()));
+}
+Value f_capitalize(const std::string& f, const Value& v, Args& a) {
+  return Value(capitalize(v.to_str()));
+}
+Value f_first(const std::string& f, const Value& v, Args& a) {
+  if (v.is_list()) return v.list().empty() ? Value() : f == "first" ? v.list().front() : v.list().back();
+  const List items = iterate(v);
+  if (items.empty()) return Value();
+  return f == "first" ? items.front() : items.back();
+}
+Value f_join(const std::string& f, const Value& v, Args& a) {
+  const Value* attr = a.get(Args::kKeywordOnly, "attribute");
+  const std::string sep = a.get(0, "d") ? a.get(0, "d")->to_str() : "";
+  List items = iterate(v);
+  if (attr)
+    for (Value& x : items) x = attribute(x, attr->to_str());
+  return Value(join(items, sep));
+}
+Value f_default(const std::string& f, const Value& v, Args& a) {
+  const Value* b = a.get(1, "boolean");
+  const bool use_default = v.is_undefined() || (b && b->truthy() && !v.truthy());
+  if (!use_default) return v;
+  const Value* d = a.get(0, "default_value");
+  return d ? *d : Value("");
+}
+Value f_list(const std::string& f, const Value& v, Args& a) {
+  return Value(iterate(v));
+}
+Value f_items(const std::string& f, const Value& v, Args& a) {
+  if (!v.is_dict()) bad("items filter needs a mapping");
+  List out;
+  for (auto& [k, x] : v.dict()) out.push_back(Value(List{Value(k), x}));
+  return Value(std::move(out));
+}
+Value f_replace(const std::string& f, const Value& v, Args& a) {
+  return Value(replace(v.to_str(), str_arg(a, 0, "old"), str_arg(a, 1, "new"), int_arg(a, 2, "count", -1)));
+}
+Value f_selectattr(const std::string& f, const Value& v, Args& a) {
+  return Value(select(v, a, true, true));
+}
+Value f_rejectattr(const std::string& f, const Value& v, Args& a) {
+  return Value(select(v, a, true, false));
+}
+Value f_select(const std::string& f, const Value& v, Args& a) {
+  return Value(select(v, a, false, true));
+}
+Value f_reject(const std::string& f, const Value& v, Args& a) {
+  return Value(select(v, a, false, false));
+}
+Value f_map(const std::string& f, const Value& v, Args& a) {
+  List out;
+  const Value* attr = a.get(Args::kKeywordOnly, "attribute");
+  if (!attr && a.pos.empty()) bad("map() needs a filter name or attribute=");
+  const std::string filter = attr ? "" : str_arg(a, 0, "filter");
+  for (const Value& x : iterate(v)) {
+    tick(1);
+    if (attr) {
+      Value r = attribute(x, attr->to_str());
+      const Value* def = a.get(Args::kKeywordOnly, "default");
+      out.push_back(r.is_undefined() && def ? *def : r);
+    } else {
+      tick_items(a.pos.size());
+      Args rest;
+      rest.pos.assign(a.pos.begin() + 1, a.pos.end());
+      out.push_back(apply_filter(filter, x, rest));
+    }
+  }
+  return Value(std::move(out));
+}
+Value f_indent(const std::string& f, const Value& v, Args& a) {
+  const Value* fl = a.get(1, "first");
+  const Value* bl = a.get(2, "blank");
+  return Value(indent(v.to_str(), int_arg(a, 0, "width", 4), fl && fl->truthy(), bl && bl->truthy()));
+}
+Value f_round(const std::string& f, const Value& v, Args& a) {
+  const int64_t prec = std::clamp<int64_t>(int_arg(a, 0, "precision", 0), -400, 400);
+  const Value* m = a.get(1, "method");
+  const std::string method = m ? m->to_str() : "common";
+  const double scale = std::pow(10.0, double(prec)), x = v.as_double() * scale;
+  if (!std::isfinite(x) || !std::isfinite(scale) || scale == 0) return Value(v.as_double());
+  const double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
+  return Value(r / scale);
+}
+Value f_abs(const std::string& f, const Value& v, Args& a) {
+  return v.kind() == Value::Kind::Float ? Value(std::fabs(v.as_double())) : Value(checked_abs(v.as_int()));
+}
+Value f_unique(const std::string& f, const Value& v, Args& a) {
+  List out;
+  for (const Value& x : iterate(v))
+    if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return equal(x, y); })) out.push_back(x);
+  return Value(std::move(out));
+}
+Value f_reverse(const std::string& f, const Value& v, Args& a) {
+  if (v.is_string()) return slice(v, Value::none(), Value::none(), Value(int64_t(-1)));
+  List l = iterate(v);
+  std::reverse(l.begin(), l.end());
+  return Value(std::move(l));
+}
+Value f_sort(const std::string& f, const Value& v, Args& a) {
+  List l = iterate(v);
+  const Value* rev = a.get(0, "reverse");
+  const Value* attr = a.get(Args::kKeywordOnly, "attribute");
+  // compare() is deterministic (NaN compares equal to everything), which is all stable_sort
+  // needs to stay in bounds; it throws for unorderable items, which stable_sort passes on.
+  std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
+    return attr ? compare(attribute(x, attr->to_str()), attribute(y, attr->to_str())) < 0 : compare(x, y) < 0;
+  });
+  if (rev && rev->truthy()) std::reverse(l.begin(), l.end());
+  return Value(std::move(l));
+}
+Value f_dictsort(const std::string& f, const Value& v, Args& a) {
+  if (!v.is_dict()) bad("dictsort filter needs a mapping");
+  Dict d = v.dict();
+  tick_items(d.size());
+  std::stable_sort(d.begin(), d.end(), [](auto& x, auto& y) {
+    tick_bytes(std::min(x.first.size(), y.first.size()));
+    return x.first < y.first;
+  });
+  List out;
+  for (auto& [k, x] : d) out.push_back(Value(List{Value(k), x}));
+  return Value(std::move(out));
+}
+Value f_sum(const std::string& f, const Value& v, Args& a) {
+  const List l = iterate(v);
+  if (f == "sum") return sum(l);
+  if (l.empty()) return Value();
+  Value best = l[0];
+  for (const Value& x : l)
+    if (f == "min" ? compare(x, best) < 0 : compare(x, best) > 0) best = x;
+  return best;
+}
+Value f_safe(const std::string& f, const Value& v, Args& a) {
+  return v;
+}
+Value f_escape(const std::string& f, const Value& v, Args& a) {
+  const std::string s = v.to_str();
+  check_string_size(s.size());
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&#34;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return Value(std::move(out));
+}
+
+const std::pair<const char*, Filter> kFilters[] = {
+    {"trim", f_trim},
+    {"tojson", f_tojson},
+    {"length", f_length}, {"count", f_length},
+    {"string", f_string},
+    {"int", f_int},
+    {"float", f_float},
+    {"lower", f_lower},
+    {"upper", f_upper},
+    {"title", f_title},
+    {"capitalize", f_capitalize},
+    {"first", f_first}, {"last", f_first},
+    {"join", f_join},
+    {"default", f_default}, {"d", f_default},
+    {"list", f_list},
+    {"items", f_items},
+    {"replace", f_replace},
+    {"selectattr", f_selectattr},
+    {"rejectattr", f_rejectattr},
+    {"select", f_select},
+    {"reject", f_reject},
+    {"map", f_map},
+    {"indent", f_indent},
+    {"round", f_round},
+    {"abs", f_abs},
+    {"unique", f_unique},
+    {"reverse", f_reverse},
+    {"sort", f_sort},
+    {"dictsort", f_dictsort},
+    {"sum", f_sum}, {"min", f_sum}, {"max", f_sum},
+    {"safe", f_safe},
+    {"escape", f_escape}, {"e", f_escape},
+};
+
 }  // namespace
 
 Value apply_filter(const std::string& f, const Value& v, Args& a) {
-  DepthGuard guard;  // map(filter) applies filters by name: a chain of them is a recursion
-  if (f == "trim") return Value(strip(v.to_str(), a.get(0, "chars") ? a.get(0, "chars")->to_str() : kWs, true, true));
-  if (f == "tojson") {
-    const Value* ind = a.get(0, "indent");
-    const Value* sk = a.get(99, "sort_keys");
-    return Value(v.to_json(ind && ind->is_number() ? ind->as_int() : -1, sk && sk->truthy()));
-  }
-  if (f == "length" || f == "count") {
-    if (v.is_string()) return Value(int64_t(char_count(v.str())));
-    if (v.is_list()) return Value(int64_t(v.list().size()));
-    if (v.is_dict()) return Value(int64_t(v.dict().size()));
-    if (v.is_undefined()) return Value(int64_t(0));
-    bad(std::string("object of type '") + v.type_name() + "' has no len()");
-  }
-  if (f == "string") return Value(v.to_str());
-  if (f == "int") return to_int(v, a);
-  if (f == "float") {
-    if (v.is_number() || v.kind() == Value::Kind::Bool) return Value(v.as_double());
-    if (v.is_string()) {
-      char* end = nullptr;
-      const double d = std::strtod(v.str().c_str(), &end);
-      if (!v.str().empty() && end && *end == 0) return Value(d);
-    }
-    const Value* d = a.get(0, "default");
-    return d ? Value(d->as_double()) : Value(0.0);
-  }
-  if (f == "lower") return Value(lower(v.to_str()));
-  if (f == "upper") return Value(upper(v.to_str()));
-  if (f == "title") return Value(title(v.to_str()));
-  if (f == "capitalize") return Value(capitalize(v.to_str()));
-  if (f == "first" || f == "last") {
-    if (v.is_list()) return v.list().empty() ? Value() : f == "first" ? v.list().front() : v.list().back();
-    const List items = iterate(v);
-    if (items.empty()) return Value();
-    return f == "first" ? items.front() : items.back();
-  }
-  if (f == "join") {
-    const Value* attr = a.get(99, "attribute");
-    const std::string sep = a.get(0, "d") ? a.get(0, "d")->to_str() : "";
-    List items = iterate(v);
-    if (attr)
-      for (Value& x : items) x = attribute(x, attr->to_str());
-    return Value(join(items, sep));
-  }
-  if (f == "default" || f == "d") {
-    const Value* b = a.get(1, "boolean");
-    const bool use_default = v.is_undefined() || (b && b->truthy() && !v.truthy());
-    if (!use_default) return v;
-    const Value* d = a.get(0, "default_value");
-    return d ? *d : Value("");
-  }
-  if (f == "list") return Value(iterate(v));
-  if (f == "items") {
-    if (!v.is_dict()) bad("items filter needs a mapping");
-    List out;
-    for (auto& [k, x] : v.dict()) out.push_back(Value(List{Value(k), x}));
-    return Value(std::move(out));
-  }
-  if (f == "replace") return Value(replace(v.to_str(), str_arg(a, 0, "old"), str_arg(a, 1, "new"), int_arg(a, 2, "count", -1)));
-  if (f == "selectattr") return Value(select(v, a, true, true));
-  if (f == "rejectattr") return Value(select(v, a, true, false));
-  if (f == "select") return Value(select(v, a, false, true));
-  if (f == "reject") return Value(select(v, a, false, false));
-  if (f == "map") {
-    List out;
-    const Value* attr = a.get(99, "attribute");
-    if (!attr && a.pos.empty()) bad("map() needs a filter name or attribute=");
-    const std::string filter = attr ? "" : str_arg(a, 0, "filter");
-    for (const Value& x : iterate(v)) {
-      tick(1);
-      if (attr) {
-        Value r = attribute(x, attr->to_str());
-        const Value* def = a.get(99, "default");
-        out.push_back(r.is_undefined() && def ? *def : r);
-      } else {
-        Args rest;
-        rest.pos.assign(a.pos.begin() + 1, a.pos.end());
-        out.push_back(apply_filter(filter, x, rest));
-      }
-    }
-    return Value(std::move(out));
-  }
-  if (f == "indent") {
-    const Value* fl = a.get(1, "first");
-    const Value* bl = a.get(2, "blank");
-    return Value(indent(v.to_str(), int_arg(a, 0, "width", 4), fl && fl->truthy(), bl && bl->truthy()));
-  }
-  if (f == "round") {
-    const int64_t prec = std::clamp<int64_t>(int_arg(a, 0, "precision", 0), -400, 400);
-    const Value* m = a.get(1, "method");
-    const std::string method = m ? m->to_str() : "common";
-    const double scale = std::pow(10.0, double(prec)), x = v.as_double() * scale;
-    if (!std::isfinite(x) || !std::isfinite(scale) || scale == 0) return Value(v.as_double());
-    const double r = method == "ceil" ? std::ceil(x) : method == "floor" ? std::floor(x) : std::round(x);
-    return Value(r / scale);
-  }
-  if (f == "abs") return v.kind() == Value::Kind::Float ? Value(std::fabs(v.as_double())) : Value(checked_abs(v.as_int()));
-  if (f == "unique") {
-    List out;
-    for (const Value& x : iterate(v))
-      if (std::none_of(out.begin(), out.end(), [&](const Value& y) { return equal(x, y); })) out.push_back(x);
-    return Value(std::move(out));
-  }
-  if (f == "reverse") {
-    if (v.is_string()) return slice(v, Value::none(), Value::none(), Value(int64_t(-1)));
-    List l = iterate(v);
-    std::reverse(l.begin(), l.end());
-    return Value(std::move(l));
-  }
-  if (f == "sort") {
-    List l = iterate(v);
-    const Value* rev = a.get(0, "reverse");
-    const Value* attr = a.get(99, "attribute");
-    // compare() is deterministic (NaN compares equal to everything), which is all stable_sort
-    // needs to stay in bounds; it throws for unorderable items, which stable_sort passes on.
-    std::stable_sort(l.begin(), l.end(), [&](const Value& x, const Value& y) {
-      return attr ? compare(attribute(x, attr->to_str()), attribute(y, attr->to_str())) < 0 : compare(x, y) < 0;
-    });
-    if (rev && rev->truthy()) std::reverse(l.begin(), l.end());
-    return Value(std::move(l));
-  }
-  if (f == "dictsort") {
-    if (!v.is_dict()) bad("dictsort filter needs a mapping");
-    Dict d = v.dict();
-    tick_items(d.size() * 8);
-    std::stable_sort(d.begin(), d.end(), [](auto& x, auto& y) { return x.first < y.first; });
-    List out;
-    for (auto& [k, x] : d) out.push_back(Value(List{Value(k), x}));
-    return Value(std::move(out));
-  }
-  if (f == "sum" || f == "min" || f == "max") {
-    const List l = iterate(v);
-    if (f == "sum") return sum(l);
-    if (l.empty()) return Value();
-    Value best = l[0];
-    for (const Value& x : l)
-      if (f == "min" ? compare(x, best) < 0 : compare(x, best) > 0) best = x;
-    return best;
-  }
-  if (f == "safe") return v;
-  if (f == "escape" || f == "e") {
-    const std::string s = v.to_str();
-    check_string_size(s.size());
-    std::string out;
-    for (char c : s) {
-      switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&#34;"; break;
-        case '\'': out += "&#39;"; break;
-        default: out += c;
-      }
-    }
-    return Value(std::move(out));
-  }
+  DepthGuard guard;
+  for (const auto& [name, fn] : kFilters)
+    if (f == name) return fn(f, v, a);
   bad("no filter named '" + f + "'");
 }
 

@@ -596,7 +596,10 @@ class Parser {
     if (e->depth > kMaxParseDepth) too_deep();
     return e;
   }
-  [[noreturn]] void too_deep() { syntax_error(line_, "nested deeper than " + std::to_string(kMaxParseDepth) + " levels"); }
+  [[noreturn]] void too_deep() {
+    throw LimitError("template syntax error (line " + std::to_string(line_) + "): nested deeper than " +
+                     std::to_string(kMaxParseDepth) + " levels");
+  }
   // One level of the parser's recursion (a statement inside a block, a parenthesised expression,
   // a unary operator): bounded so that the parser's own stack is.
   struct Nest {

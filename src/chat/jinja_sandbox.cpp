@@ -4,15 +4,15 @@
 
 namespace camelid::jinja {
 
-thread_local Budget* Budget::current_ = nullptr;
-thread_local int DepthGuard::depth_ = 0;
-
 namespace {
 std::atomic<uint64_t> next_budget_id{1};
-}
+thread_local Budget* current_budget = nullptr;
+thread_local int depth = 0;  // of DepthGuards on this thread
+}  // namespace
 
-Budget::Budget(const Limits& lim) : lim_(lim), id_(next_budget_id++), outer_(current_) { current_ = this; }
-Budget::~Budget() { current_ = outer_; }
+Budget::Budget(const Limits& lim) : lim_(lim), id_(next_budget_id++), outer_(current_budget) { current_budget = this; }
+Budget::~Budget() { current_budget = outer_; }
+Budget* Budget::current() { return current_budget; }
 
 void Budget::charge(size_t bytes) {
   if (bytes > lim_.max_memory - live_)  // live_ <= max_memory always
@@ -42,10 +42,13 @@ void check_memory(size_t bytes) {
     throw LimitError("render needs more than " + mib(b->limits().max_memory) + " of memory");
 }
 
-void DepthGuard::too_deep() {
-  --depth_;
-  throw LimitError("recursion deeper than " + std::to_string(active_limits().max_depth) + " levels");
+DepthGuard::DepthGuard() {
+  if (++depth > active_limits().max_depth) {
+    --depth;
+    throw LimitError("recursion deeper than " + std::to_string(active_limits().max_depth) + " levels");
+  }
 }
+DepthGuard::~DepthGuard() { --depth; }
 
 std::string mib(size_t bytes) {
   return bytes % (size_t(1) << 20) == 0 ? std::to_string(bytes >> 20) + " MiB" : std::to_string(bytes) + " bytes";

@@ -31,7 +31,7 @@ class LimitError : public TemplateError {
 // Llama 3.1's template uses ~1% of the steps and ~2% of the memory; see tests/test_jinja_sandbox.cpp)
 // while a hostile render still ends within about a second.
 struct Limits {
-  int64_t max_steps = 20'000'000;     // evaluated nodes and loop iterations, plus builtin work (1 per ~8 items or ~256 bytes)
+  int64_t max_steps = 10'000'000;     // evaluated nodes and loop iterations, plus builtin work (1 per ~8 items or ~256 bytes)
   size_t max_memory = size_t(256) << 20;  // live bytes of strings, lists, dicts and output the render created
   size_t max_string = size_t(64) << 20;   // the rendered output, and any one string a render builds
   int max_depth = 1000;               // nested evaluation: statements, expressions, macro calls, nested values
@@ -50,7 +50,7 @@ class Budget {
   Budget(const Budget&) = delete;
   Budget& operator=(const Budget&) = delete;
 
-  static Budget* current() { return current_; }
+  static Budget* current();  // out of line: thread_local access stays in one translation unit
   const Limits& limits() const { return lim_; }
   uint64_t id() const { return id_; }
 
@@ -68,7 +68,6 @@ class Budget {
  private:
   [[noreturn]] void out_of_steps() const;
 
-  static thread_local Budget* current_;
   Limits lim_;
   uint64_t id_;
   Budget* outer_;
@@ -119,16 +118,10 @@ class Charge {
 // past max_depth, so no template or value can overflow the stack.
 class DepthGuard {
  public:
-  DepthGuard() {
-    if (++depth_ > active_limits().max_depth) too_deep();
-  }
-  ~DepthGuard() { --depth_; }
+  DepthGuard();
+  ~DepthGuard();
   DepthGuard(const DepthGuard&) = delete;
   DepthGuard& operator=(const DepthGuard&) = delete;
-
- private:
-  [[noreturn]] static void too_deep();
-  static thread_local int depth_;
 };
 
 std::string mib(size_t bytes);  // "64 MiB", for messages

@@ -1,6 +1,7 @@
 #include "chat/jinja_value.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -109,7 +110,7 @@ int64_t Value::as_int() const {
   if (kind_ != Kind::Float) return i_;
   // int64 holds [-2^63, 2^63); NaN fails both comparisons.
   if (!(d_ >= -9223372036854775808.0 && d_ < 9223372036854775808.0))
-    throw TemplateError("cannot convert float " + format_float(d_) + " to an integer");
+    throw LimitError("cannot convert float " + format_float(d_) + " to an integer (64 bits)");
   return int64_t(d_);
 }
 double Value::as_double() const { return kind_ == Kind::Float ? d_ : double(i_); }
@@ -129,9 +130,12 @@ bool Value::truthy() const {
   return false;
 }
 
+// Dict lookups scan: n entries, each compared with a key that may be long.
+static void tick_scan(size_t n, const std::string& key) { tick(1 + int64_t((n * (32 + key.size())) >> 8)); }
+
 Value Value::get(const std::string& key) const {
   if (kind_ != Kind::Dict) return Value();
-  tick_items(m_->items.size());
+  tick_scan(m_->items.size(), key);
   for (auto& [k, v] : m_->items)
     if (k == key) return v;
   return Value();
@@ -160,7 +164,7 @@ bool Value::contains_box(const void* box) const {
 void Value::set(const std::string& key, Value v) const {
   if (kind_ != Kind::Dict) throw TemplateError(std::string("cannot set attribute '") + key + "' on a " + type_name());
   if (v.m_ == m_ || (m_->contained && v.contains_box(m_.get()))) throw TemplateError("cannot put a dict inside itself");
-  tick_items(m_->items.size());
+  tick_scan(m_->items.size(), key);
   v.mark_contained();
   for (auto& [k, old] : m_->items)
     if (k == key) { old = std::move(v); return; }
@@ -192,17 +196,31 @@ const char* Value::type_name() const {
   return "?";
 }
 
+// Python's repr(float): the shortest digits that read back the same double, in fixed notation
+// for exponents -4..15 (always with a '.'), else d.ddde+XX.
 std::string format_float(double d) {
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-  char buf[40];
-  for (int prec = 1; prec <= 17; ++prec) {  // shortest text that reads back the same double
-    std::snprintf(buf, sizeof buf, "%.*g", prec, d);
-    if (std::strtod(buf, nullptr) == d) break;
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);  // [-]d[.ddd]e[+-]XX
+  std::string sci(buf, res.ptr), out;
+  if (sci[0] == '-') out = "-", sci.erase(0, 1);
+  const size_t e = sci.find('e');
+  const int exp = std::atoi(sci.c_str() + e + 1);
+  std::string digits = sci.substr(0, e);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) out += "0." + std::string(size_t(-exp - 1), '0') + digits;
+    else if (digits.size() <= size_t(exp) + 1) out += digits + std::string(size_t(exp) + 1 - digits.size(), '0') + ".0";
+    else out += digits.substr(0, size_t(exp) + 1) + "." + digits.substr(size_t(exp) + 1);
+  } else {
+    out += digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char eb[16];
+    std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    out += eb;
   }
-  std::string s = buf;
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s;
+  return out;
 }
 
 std::string Value::to_str() const {
@@ -342,7 +360,11 @@ void json_dump(const Value& v, int64_t indent, bool sort_keys, int64_t depth, st
       if (v.dict().empty()) { grow(out, "{}"); return; }
       Dict items = v.dict();
       tick_items(items.size());
-      if (sort_keys) std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
+      if (sort_keys)
+        std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) {
+          tick_bytes(std::min(a.first.size(), b.first.size()));
+          return a.first < b.first;
+        });
       grow(out, "{");
       bool first = true;
       for (const auto& [k, e] : items) {

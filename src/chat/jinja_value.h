@@ -25,6 +25,7 @@ struct Args {
   std::vector<Value> pos;
   std::vector<std::pair<std::string, Value>> kw;
   const Value* get(size_t i, const char* name) const;  // positional i or keyword name; null if absent
+  static constexpr size_t kKeywordOnly = SIZE_MAX;     // as i: the keyword only
 };
 using Function = std::function<Value(Args&)>;
 
