@@ -56,6 +56,7 @@ void expect_error(const std::string& src, const std::string& want, bool limit = 
     EXPECT_TRUE(o.limit) << shown << ": not a LimitError: " << o.text.substr(0, 200);
   }
   EXPECT_LT(o.seconds, kQuickSeconds) << shown;
+  if (o.seconds > 0.25) std::printf("%.2f s: %.80s -> %.80s\n", o.seconds, shown.c_str(), o.text.c_str());
 }
 
 std::string render_ok(const std::string& src, const std::string& vars = "{}") {
@@ -94,7 +95,9 @@ TEST(JinjaSandbox, DeepParsingIsASyntaxError) {
   expect_error("{{ " + repeat("{'a': ", 100000) + "1" + repeat("}", 100000) + " }}", too_deep);
   expect_error("{{ " + repeat("1 if x else ", 10000) + "1 }}", too_deep);
   expect_error("{{ " + repeat("f(", 100000) + repeat(")", 100000) + " }}", too_deep);
-  // A 10^6-term sum is over the source limit before it is parsed.
+  // 100,000 nested blocks, or a 10^6-term sum, are over the source limit before they are parsed.
+  expect_error(repeat("{% if true %}", 100000) + repeat("{% endif %}", 100000), "template source is longer than 1 MiB");
+  expect_error(repeat("{% for x in [1] %}", 100000) + repeat("{% endfor %}", 100000), "template source is longer than 1 MiB");
   expect_error("{{ 1" + repeat("+1", 1000000) + " }}", "template source is longer than 1 MiB");
   // Nesting real templates use (and a bit more) is fine.
   EXPECT_EQ(render_ok("{{ " + repeat("(", 50) + "1" + repeat(")", 50) + " }}" + repeat("{% if true %}", 50) + "y" + repeat("{% endif %}", 50)),
@@ -183,6 +186,14 @@ TEST(JinjaSandbox, StepBudgetEndsLongRenders) {
                "render took more than");
   expect_error("{% set ns = namespace(f=[]) %}{% for i in range(100000) %}{{ ns.f.append(i / 7) }}{% endfor %}"
                "{% for i in range(100000) %}{% set x = ns.f | string %}{% endfor %}",
+               "render took more than");
+  // Substring search is linear whatever the texts ('aaa...a' searched for 'aaa...ab').
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(render_ok("{% set h = 'a' * 1000000 %}{% set n = 'a' * 500000 ~ 'b' %}{{ n in h }} {{ h.find(n) }} {{ h.count(n) }} "
+                      "{{ h.split(n) | length }} {{ h.replace(n, 'x') | length }} {{ h.strip(n) | length }}"),
+            "False -1 0 1 1000000 0");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), kQuickSeconds);
+  expect_error("{% set h = 'a' * 1000000 %}{% set n = 'a' * 500000 ~ 'b' %}{% for i in range(100000) %}{{ n in h }}{% endfor %}",
                "render took more than");
   // A smaller budget ends sooner, with its own number.
   Limits small;

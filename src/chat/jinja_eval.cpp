@@ -25,7 +25,7 @@ class Output {
   void append(const std::string& s) {
     const size_t max = budget_.limits().max_string;
     if (s.size() > max - text_.size()) throw LimitError("output longer than " + mib(max));
-    budget_.tick(1 + int64_t(s.size() >> 8));
+    budget_.tick(1 + int64_t(s.size() >> 5));
     budget_.charge(s.size());
     charged_ += s.size();
     text_ += s;
@@ -59,7 +59,7 @@ class Interp {
   // Names come from the template's source: hashing a long one, in each of many nested scopes,
   // is work the budget counts.
   Value lookup(const std::string& name) {
-    budget_.tick(1 + int64_t((scopes_.size() * (16 + name.size())) >> 8));
+    budget_.tick(1 + int64_t(scopes_.size() >> 3) + int64_t((scopes_.size() * name.size()) >> 5));
     for (size_t i = scopes_.size(); i-- > 0;) {
       auto it = scopes_[i].find(name);
       if (it != scopes_[i].end()) return it->second;
@@ -67,7 +67,7 @@ class Interp {
     return builtin_global(name);
   }
   void assign(const std::string& name, Value v) {
-    budget_.tick(1 + int64_t(name.size() >> 8));
+    budget_.tick(1 + int64_t(name.size() >> 5));
     scopes_.back()[name] = std::move(v);
   }
 

@@ -79,8 +79,7 @@ List iterate(const Value& v) {
 bool contains(const Value& c, const Value& item) {
   if (c.is_string()) {
     if (!item.is_string()) bad("'in <string>' requires string as left operand");
-    tick_bytes(c.str().size());
-    return c.str().find(item.str()) != std::string::npos;
+    return TextFinder(item.str()).find(c.str()) != std::string::npos;
   }
   if (c.is_dict()) return item.is_string() && !c.get(item.str()).is_undefined();
   if (c.is_list()) return std::any_of(c.list().begin(), c.list().end(), [&](const Value& x) { return equal(x, item); });
@@ -172,14 +171,14 @@ bool call_method(const Value& obj, const std::string& m, Args& a, Value* r) {
     } else if (m == "split") *r = Value(split(s, a.get(0, "sep"), int_arg(a, 1, "maxsplit", -1)));
     else if (m == "replace") *r = Value(replace(s, str_arg(a, 0, "old"), str_arg(a, 1, "new"), int_arg(a, 2, "count", -1)));
     else if (m == "find") {
-      tick_bytes(s.size());
-      const size_t at = s.find(str_arg(a, 0, "sub"));
+      const std::string sub = str_arg(a, 0, "sub");
+      const size_t at = TextFinder(sub).find(s);
       *r = Value(at == std::string::npos ? int64_t(-1) : int64_t(char_count(s.substr(0, at))));
     } else if (m == "count") {
       const std::string x = str_arg(a, 0, "x");
-      tick_bytes(s.size());
+      const TextFinder finder(x);
       int64_t n = 0;
-      for (size_t at = s.find(x); !x.empty() && at != std::string::npos; at = s.find(x, at + x.size())) ++n;
+      for (size_t at = finder.find(s); !x.empty() && at != std::string::npos; at = finder.find(s, at + x.size())) ++n;
       *r = Value(x.empty() ? int64_t(char_count(s)) + 1 : n);
     } else if (m == "join") *r = Value(join(iterate(a.pos.empty() ? Value() : a.pos[0]), s));
     else if (m == "splitlines") *r = Value(splitlines(s));

@@ -31,7 +31,7 @@ class LimitError : public TemplateError {
 // Llama 3.1's template uses ~1% of the steps and ~2% of the memory; see tests/test_jinja_sandbox.cpp)
 // while a hostile render still ends within about a second.
 struct Limits {
-  int64_t max_steps = 10'000'000;     // evaluated nodes and loop iterations, plus builtin work (1 per ~8 items or ~256 bytes)
+  int64_t max_steps = 10'000'000;     // evaluated nodes and loop iterations, plus builtin work (1 per ~8 items or ~32 bytes)
   size_t max_memory = size_t(256) << 20;  // live bytes of strings, lists, dicts and output the render created
   size_t max_string = size_t(64) << 20;   // the rendered output, and any one string a render builds
   int max_depth = 1000;               // nested evaluation: statements, expressions, macro calls, nested values
@@ -82,7 +82,7 @@ inline void tick(int64_t n = 1) {
   if (Budget* b = Budget::current()) b->tick(n);
 }
 inline void tick_items(size_t n) { tick(1 + int64_t(n >> 3)); }   // copying or scanning n values
-inline void tick_bytes(size_t n) { tick(1 + int64_t(n >> 8)); }   // copying or scanning n bytes
+inline void tick_bytes(size_t n) { tick(1 + int64_t(n >> 5)); }   // copying or scanning n bytes
 
 // Throws LimitError if a string of `bytes` would pass max_string. Call before building one.
 void check_string_size(size_t bytes);

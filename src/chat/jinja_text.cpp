@@ -12,6 +12,40 @@ namespace {
 bool is_lead(char c) { return (uint8_t(c) & 0xC0) != 0x80; }
 }  // namespace
 
+TextFinder::TextFinder(const std::string& needle) : needle_(needle) {
+  if (needle.size() <= kShort) return;
+  check_memory(needle.size() * sizeof(uint32_t));
+  tick_bytes(needle.size());
+  border_.assign(needle.size() + 1, 0);
+  uint32_t k = 0;
+  for (size_t i = 1; i < needle.size(); ++i) {
+    while (k > 0 && needle[i] != needle[k]) k = border_[k];
+    if (needle[i] == needle[k]) ++k;
+    border_[i + 1] = k;
+  }
+}
+
+size_t TextFinder::find(const std::string& hay, size_t from) const {
+  const std::string& x = needle_;
+  if (from > hay.size()) return std::string::npos;
+  if (border_.empty()) {  // short needle: at most kShort comparisons per byte
+    const size_t at = hay.find(x, from);
+    tick_bytes(((at == std::string::npos ? hay.size() : at + x.size()) - from) * (1 + x.size() / 4));
+    return at;
+  }
+  uint32_t k = 0;
+  for (size_t i = from; i < hay.size(); ++i) {
+    while (k > 0 && hay[i] != x[k]) k = border_[k];
+    if (hay[i] == x[k]) ++k;
+    if (k == x.size()) {
+      tick_bytes(i - from);
+      return i + 1 - x.size();
+    }
+  }
+  tick_bytes(hay.size() - from);
+  return std::string::npos;
+}
+
 size_t char_count(const std::string& s) {
   tick_bytes(s.size());
   return size_t(std::count_if(s.begin(), s.end(), is_lead));
@@ -26,10 +60,12 @@ size_t char_offset(const std::string& s, size_t index) {
 }
 
 std::string strip(const std::string& s, const std::string& chars, bool left, bool right) {
-  tick_bytes(s.size());
+  tick_bytes(s.size() + chars.size());
+  bool strip_it[256] = {};
+  for (unsigned char c : chars) strip_it[c] = true;
   size_t b = 0, e = s.size();
-  if (left) while (b < e && chars.find(s[b]) != std::string::npos) ++b;
-  if (right) while (e > b && chars.find(s[e - 1]) != std::string::npos) --e;
+  if (left) while (b < e && strip_it[uint8_t(s[b])]) ++b;
+  if (right) while (e > b && strip_it[uint8_t(s[e - 1])]) --e;
   return s.substr(b, e - b);
 }
 
@@ -63,8 +99,9 @@ std::string capitalize(std::string s) {
 std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
   tick_bytes(s.size());
   if (from.empty()) return s;
+  const TextFinder finder(from);
   size_t n = 0;
-  for (size_t at = s.find(from); at != std::string::npos && (count < 0 || int64_t(n) < count); at = s.find(from, at + from.size())) ++n;
+  for (size_t at = finder.find(s); at != std::string::npos && (count < 0 || int64_t(n) < count); at = finder.find(s, at + from.size())) ++n;
   const size_t max = active_limits().max_string;
   if (to.size() > from.size() && n > 0 && (to.size() - from.size()) > (max - std::min(max, s.size())) / n)
     throw LimitError("string longer than " + mib(max));
@@ -72,7 +109,7 @@ std::string replace(const std::string& s, const std::string& from, const std::st
   out.reserve(s.size() - n * from.size() + n * to.size());
   size_t i = 0;
   for (size_t k = 0; k < n; ++k) {
-    const size_t at = s.find(from, i);
+    const size_t at = finder.find(s, i);
     out.append(s, i, at - i);
     out += to;
     i = at + from.size();
@@ -101,8 +138,9 @@ List split(const std::string& s, const Value* sep, int64_t maxsplit) {
   if (!sep->is_string()) throw TemplateError("must be str or None, not " + std::string(sep->type_name()));
   const std::string& d = sep->str();
   if (d.empty()) throw TemplateError("empty separator");
+  const TextFinder finder(d);
   size_t i = 0, at;
-  while ((maxsplit < 0 || int64_t(out.size()) < maxsplit) && (at = s.find(d, i)) != std::string::npos) {
+  while ((maxsplit < 0 || int64_t(out.size()) < maxsplit) && (at = finder.find(s, i)) != std::string::npos) {
     out.push_back(Value(s.substr(i, at - i)));
     i = at + d.size();
   }

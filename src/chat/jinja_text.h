@@ -3,12 +3,26 @@
 // its input and output, charging the render's budget and sized before it builds (jinja_sandbox.h).
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "chat/jinja_value.h"
 
 namespace camelid::jinja {
 
 extern const char* const kWs;  // Python's whitespace for strip() and split()
+
+// Substring search in linear time whatever the texts (std::string::find is O(n*m) at worst:
+// 'aaa...a' searched for 'aaa...ab'), charging the budget for what it reads.
+class TextFinder {
+ public:
+  explicit TextFinder(const std::string& needle);
+  size_t find(const std::string& hay, size_t from = 0) const;  // npos if absent; needle "" is found at `from`
+
+ private:
+  const std::string& needle_;
+  std::vector<uint32_t> border_;  // KMP failure function, for needles longer than kShort
+  static constexpr size_t kShort = 16;
+};
 
 size_t char_count(const std::string& s);                 // code points
 size_t char_offset(const std::string& s, size_t index);  // byte offset of code point `index` (or s.size())
