@@ -38,7 +38,9 @@ INSTANTIATE_TEST_SUITE_P(Expressions, Renders, ::testing::Values(
   Case{"{{ ' x '.strip() }}|{{ 'ab'.upper() }}|{{ 'a,b'.split(',') }}|{{ 'xAx'.lstrip('x') }}", "{}", "x|AB|['a', 'b']|Ax"},
   Case{"{{ 'hello world'.title() }} {{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }}", "{}", "Hello World True True"},
   Case{"{{ 'a-b-c'.replace('-', '+') }} {{ d.get('x', 5) }} {{ d.items() }}", R"({"d":{"k":1}})", "a+b+c 5 [['k', 1]]"},
-  Case{"{{ 1.0 }} {{ 0.1 + 0.2 }} {{ 3 / 1 }} {{ 1e20 }}", "{}", "1.0 0.30000000000000004 3.0 1e+20"}));
+  Case{"{{ 1.0 }} {{ 0.1 + 0.2 }} {{ 3 / 1 }} {{ 1e20 }}", "{}", "1.0 0.30000000000000004 3.0 1e+20"},
+  Case{"{{ 100.0 }} {{ 1e15 }} {{ 1e16 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.0 }} {{ 1234.5 }} {{ 1.5e-300 }} {{ [2.0] | tojson }}", "{}",
+       "100.0 1000000000000000.0 1e+16 0.0001 1e-05 -0.0 1234.5 1.5e-300 [2.0]"}));
 
 INSTANTIATE_TEST_SUITE_P(Filters, Renders, ::testing::Values(
   Case{"{{ '  a  ' | trim }}|{{ 'abc' | length }}|{{ l | length }}|{{ 'héllo' | length }}", R"({"l":[1,2]})", "a|3|2|5"},

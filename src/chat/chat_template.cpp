@@ -62,7 +62,7 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
   }
 }
 
-std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
+std::string ChatTemplate::render(const ChatTemplateInputs& in, const jinja::Limits& limits, jinja::RenderStats* stats) const {
   jinja::Dict vars;
   vars.emplace_back("messages", jinja::Value::from_json(in.messages));
   if (!in.tools.is_null()) vars.emplace_back("tools", jinja::Value::from_json(in.tools));
@@ -71,7 +71,7 @@ std::string ChatTemplate::render(const ChatTemplateInputs& in) const {
   vars.emplace_back("eos_token", jinja::Value(eos_));
   if (in.extra.is_object())
     for (auto it = in.extra.begin(); it != in.extra.end(); ++it) vars.emplace_back(it.key(), jinja::Value::from_json(it.value()));
-  return tmpl_.render(vars);
+  return tmpl_.render(vars, limits, stats);
 }
 
 }  // namespace camelid

@@ -22,9 +22,14 @@ class ChatTemplate {
   // standard format (Llama 3 if the vocabulary's BOS is <|begin_of_text|>, else Llama 2 chat).
   static ChatTemplate from_model_dir(const std::string& dir);
 
-  // Throws jinja::RaisedError with the template's own message (e.g. roles must alternate), or
-  // jinja::TemplateError for other template failures.
-  std::string render(const ChatTemplateInputs& in) const;
+  // Templates come with downloaded models, so they are untrusted: the constructor (and so
+  // from_model_dir, which wraps the message as Error "<file>: chat_template: ...") throws
+  // jinja::TemplateError on a syntax error, jinja::LimitError (a TemplateError) for a source too
+  // large or too deeply nested. render() throws jinja::RaisedError with the template's own
+  // message (e.g. roles must alternate), jinja::LimitError when the render passes a sandbox limit
+  // (steps, memory, output, depth, integer range), jinja::TemplateError for other failures; all
+  // are camelid::Error, nothing else escapes, and every render ends (the step budget).
+  std::string render(const ChatTemplateInputs& in, const jinja::Limits& limits = {}, jinja::RenderStats* stats = nullptr) const;
 
   const std::string& source() const { return source_; }
   const std::string& bos_token() const { return bos_; }

@@ -19,6 +19,7 @@ struct Expr {
   enum class Kind { Literal, Name, Attr, Item, Slice, Call, Filter, Test, Unary, Binary, Cond, List, Dict };
   Kind kind;
   int line = 0;
+  int depth = 1;               // of the tree below (bounded by kMaxParseDepth, so evaluation is too)
   Value value;                 // Literal
   std::string name;            // Name, Attr, Filter, Test; operator of Unary/Binary
   bool negated = false;        // Test: "is not"
@@ -43,7 +44,8 @@ struct Stmt {
   std::vector<std::pair<std::string, ExprPtr>> params;  // Macro: name and default (may be null)
 };
 
-// Throws TemplateError with the line number on a syntax error.
+// Throws TemplateError with the line number on a syntax error, and for a source longer than
+// kMaxSourceBytes or nested deeper than kMaxParseDepth (statements and expressions together).
 Body parse_template(const std::string& source);
 
 }  // namespace camelid::jinja

@@ -1,5 +1,7 @@
-// Template rendering: statements write to the output, expressions evaluate to Values.
-#include <cmath>
+// Template rendering: statements write to the output, expressions evaluate to Values. Every
+// statement, expression and loop iteration is a step of the render's budget and one level of
+// its depth limit (jinja_sandbox.h), so no template renders forever or overflows the stack.
+#include <algorithm>
 #include <unordered_map>
 
 #include "chat/jinja.h"
@@ -7,18 +9,46 @@
 namespace camelid::jinja {
 namespace {
 
-struct BreakLoop {};
-struct ContinueLoop {};
+// What a statement asks of the loop around it. Plain return values rather than exceptions: a
+// `continue` in every iteration (under 190 nested blocks) would otherwise unwind the stack each time.
+enum class Flow { Normal, Break, Continue };
+
+// Rendered text (the template's output, or what a macro or {% set %} block captures): counted
+// against the render's memory and max_string as it grows.
+class Output {
+ public:
+  explicit Output(Budget& b) : budget_(b) {}
+  ~Output() { budget_.release(charged_); }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  void append(const std::string& s) {
+    const size_t max = budget_.limits().max_string;
+    if (s.size() > max - text_.size()) throw LimitError("output longer than " + mib(max));
+    budget_.tick(1 + int64_t(s.size() >> 5));
+    budget_.charge(s.size());
+    charged_ += s.size();
+    text_ += s;
+  }
+  std::string take() { return std::move(text_); }
+
+ private:
+  Budget& budget_;
+  std::string text_;
+  size_t charged_ = 0;
+};
 
 class Interp {
  public:
-  explicit Interp(const Dict& vars) {
+  Interp(const Dict& vars, Budget& budget) : budget_(budget) {
     scopes_.emplace_back();
     for (auto& [k, v] : vars) scopes_[0][k] = v;
   }
 
-  void exec(const Body& body, std::string& out) {
-    for (const StmtPtr& s : body) exec(*s, out);
+  Flow exec(const Body& body, Output& out) {
+    for (const StmtPtr& s : body)
+      if (Flow f = exec(*s, out); f != Flow::Normal) return f;
+    return Flow::Normal;
   }
 
   int line = 0;
@@ -26,47 +56,78 @@ class Interp {
  private:
   using Scope = std::unordered_map<std::string, Value>;
 
+  // Names come from the template's source: hashing a long one, in each of many nested scopes,
+  // is work the budget counts.
   Value lookup(const std::string& name) {
+    budget_.tick(1 + int64_t(scopes_.size() >> 3) + int64_t((scopes_.size() * name.size()) >> 5));
     for (size_t i = scopes_.size(); i-- > 0;) {
       auto it = scopes_[i].find(name);
       if (it != scopes_[i].end()) return it->second;
     }
     return builtin_global(name);
   }
-  void assign(const std::string& name, Value v) { scopes_.back()[name] = std::move(v); }
+  void assign(const std::string& name, Value v) {
+    budget_.tick(1 + int64_t(name.size() >> 5));
+    scopes_.back()[name] = std::move(v);
+  }
 
-  void exec(const Stmt& s, std::string& out) {
+  Flow exec(const Stmt& s, Output& out) {
+    DepthGuard guard;
+    budget_.tick(1);
     line = s.line;
     switch (s.kind) {
-      case Stmt::Kind::Text: out += s.text; return;
-      case Stmt::Kind::Output: out += eval(*s.expr).to_str(); return;
+      case Stmt::Kind::Text: out.append(s.text); return Flow::Normal;
+      case Stmt::Kind::Output: out.append(eval(*s.expr).to_str()); return Flow::Normal;
       case Stmt::Kind::If:
         for (auto& [cond, body] : s.branches)
-          if (!cond || eval(*cond).truthy()) { exec(body, out); return; }
-        return;
-      case Stmt::Kind::For: exec_for(s, out); return;
-      case Stmt::Kind::Set: {
-        Value v = eval(*s.expr);
-        if (s.set_attr) {
-          Value obj = lookup(s.targets[0]);
-          if (!obj.is_namespace()) throw TemplateError("cannot assign attribute on non-namespace object '" + s.targets[0] + "'");
-          obj.set(s.targets[1], std::move(v));
-        } else {
-          unpack(s.targets, std::move(v));
-        }
-        return;
-      }
-      case Stmt::Kind::SetBlock: {
-        std::string captured;
-        exec(s.body, captured);
-        assign(s.targets[0], Value(captured));
-        return;
-      }
-      case Stmt::Kind::Macro: define_macro(s); return;
-      case Stmt::Kind::Break: throw BreakLoop{};
-      case Stmt::Kind::Continue: throw ContinueLoop{};
-      case Stmt::Kind::Scope: exec(s.body, out); return;
+          if (!cond || eval(*cond).truthy()) return exec(body, out);
+        return Flow::Normal;
+      case Stmt::Kind::For: return exec_for(s, out);
+      case Stmt::Kind::Set: exec_set(s); return Flow::Normal;
+      case Stmt::Kind::SetBlock: return exec_set_block(s);
+      case Stmt::Kind::Macro: define_macro(s); return Flow::Normal;
+      case Stmt::Kind::Break: return Flow::Break;
+      case Stmt::Kind::Continue: return Flow::Continue;
+      case Stmt::Kind::Scope: return exec(s.body, out);
     }
+    return Flow::Normal;
+  }
+
+  // exec() and eval() recurse as deep as max_depth allows, so they keep small frames: the work
+  // of each kind of node, with its locals, is in a function of its own, never inlined.
+  [[gnu::noinline]] void exec_set(const Stmt& s) {
+    Value v = eval(*s.expr);
+    if (s.set_attr) {
+      Value obj = lookup(s.targets[0]);
+      if (!obj.is_namespace()) throw TemplateError("cannot assign attribute on non-namespace object '" + s.targets[0] + "'");
+      obj.set(s.targets[1], std::move(v));
+    } else {
+      unpack(s.targets, std::move(v));
+    }
+  }
+
+  [[gnu::noinline]] Flow exec_set_block(const Stmt& s) {
+    Output captured(budget_);
+    const Flow f = exec(s.body, captured);
+    assign(s.targets[0], Value(captured.take()));
+    return f;
+  }
+
+  [[gnu::noinline]] static Value loop_info(const List& l, int64_t i) {
+    const int64_t n = int64_t(l.size());
+    Dict d;
+    d.reserve(10);
+    d.emplace_back("index", Value(i + 1));
+    d.emplace_back("index0", Value(i));
+    d.emplace_back("revindex", Value(n - i));
+    d.emplace_back("revindex0", Value(n - i - 1));
+    d.emplace_back("first", Value(i == 0));
+    d.emplace_back("last", Value(i == n - 1));
+    d.emplace_back("length", Value(n));
+    d.emplace_back("previtem", i > 0 ? l[size_t(i - 1)] : Value());
+    d.emplace_back("nextitem", i + 1 < n ? l[size_t(i + 1)] : Value());
+    d.emplace_back("cycle", Value(Function([i](Args& a) { return a.pos.empty() ? Value() : a.pos[size_t(i) % a.pos.size()]; })));
+    return Value(std::move(d));
   }
 
   void unpack(const std::vector<std::string>& names, Value v) {
@@ -76,41 +137,35 @@ class Interp {
     for (size_t i = 0; i < names.size(); ++i) assign(names[i], v.list()[i]);
   }
 
-  void exec_for(const Stmt& s, std::string& out) {
-    List items = iterate(eval(*s.expr));
+  [[gnu::noinline]] Flow exec_for(const Stmt& s, Output& out) {
+    // The items live in a Value so that the render's memory counts them for the whole loop.
+    Value items(iterate(eval(*s.expr)));
     scopes_.emplace_back();
     if (s.filter) {  // {% for x in xs if cond %}: loop.* counts only the kept items
       List kept;
-      for (Value& v : items) {
+      for (const Value& v : items.list()) {
+        budget_.tick(1);
         unpack(s.targets, v);
         if (eval(*s.filter).truthy()) kept.push_back(v);
       }
-      items.swap(kept);
+      items = Value(std::move(kept));
     }
-    const int64_t n = int64_t(items.size());
-    try {
-      for (int64_t i = 0; i < n; ++i) {
-        unpack(s.targets, items[size_t(i)]);
-        Value loop(Dict{{"index", Value(i + 1)}, {"index0", Value(i)}, {"revindex", Value(n - i)},
-                        {"revindex0", Value(n - i - 1)}, {"first", Value(i == 0)}, {"last", Value(i == n - 1)},
-                        {"length", Value(n)}, {"previtem", i > 0 ? items[size_t(i - 1)] : Value()},
-                        {"nextitem", i + 1 < n ? items[size_t(i + 1)] : Value()}});
-        loop.set("cycle", Value(Function([i](Args& a) { return a.pos.empty() ? Value() : a.pos[size_t(i) % a.pos.size()]; })));
-        assign("loop", loop);
-        try {
-          exec(s.body, out);
-        } catch (const ContinueLoop&) {
-        }
-      }
-    } catch (const BreakLoop&) {
+    const List& l = items.list();
+    const int64_t n = int64_t(l.size());
+    for (int64_t i = 0; i < n; ++i) {
+      budget_.tick(1);
+      unpack(s.targets, l[size_t(i)]);
+      assign("loop", loop_info(l, i));
+      if (exec(s.body, out) == Flow::Break) break;
     }
     scopes_.pop_back();
-    if (n == 0) exec(s.else_body, out);
+    return n == 0 ? exec(s.else_body, out) : Flow::Normal;  // a break in the else block is the outer loop's
   }
 
   void define_macro(const Stmt& s) {
     const Stmt* m = &s;
     assign(s.text, Value(Function([this, m](Args& a) {
+      DepthGuard guard;  // a macro calling itself ends at the depth limit
       Scope frame;
       for (size_t i = 0; i < m->params.size(); ++i) {
         const Value* v = a.get(i, m->params[i].first.c_str());
@@ -119,17 +174,18 @@ class Interp {
       // A macro sees the template's globals and its own arguments, not the caller's locals.
       std::vector<Scope> saved;
       saved.swap(scopes_);
-      scopes_.push_back(saved.front());
-      scopes_.push_back(std::move(frame));
-      std::string out;
+      budget_.tick(1 + int64_t(saved.front().size() >> 3));
+      Output out(budget_);
       try {
-        exec(m->body, out);
+        scopes_.push_back(saved.front());
+        scopes_.push_back(std::move(frame));
+        if (exec(m->body, out) != Flow::Normal) throw TemplateError("'break' or 'continue' outside a loop");
       } catch (...) {
         scopes_.swap(saved);
         throw;
       }
       scopes_.swap(saved);
-      return Value(out);
+      return Value(out.take());
     })));
   }
 
@@ -141,161 +197,153 @@ class Interp {
   }
 
   Value eval(const Expr& e) {
+    DepthGuard guard;
+    budget_.tick(1);
     line = e.line;
     switch (e.kind) {
       case Expr::Kind::Literal: return e.value;
       case Expr::Kind::Name: return lookup(e.name);
-      case Expr::Kind::Attr: {
-        Value obj = eval(*e.args[0]);
-        if (obj.is_dict()) return obj.get(e.name);
-        return subscript(obj, Value(e.name));
-      }
-      case Expr::Kind::Item: return subscript(eval(*e.args[0]), eval(*e.args[1]));
-      case Expr::Kind::Slice: {
-        auto opt = [&](size_t i) { return e.args[i] ? eval(*e.args[i]) : Value::none(); };
-        return slice(eval(*e.args[0]), opt(1), opt(2), opt(3));
-      }
+      case Expr::Kind::Attr: return eval_attr(e);
+      case Expr::Kind::Item: return eval_item(e);
+      case Expr::Kind::Slice: return eval_slice(e);
       case Expr::Kind::Call: return call(e);
-      case Expr::Kind::Filter: {
-        Value v = eval(*e.args[0]);
-        Args a = eval_args(e, 1);
-        return apply_filter(e.name, v, a);
-      }
-      case Expr::Kind::Test: {
-        Value v = e.name == "defined" || e.name == "undefined" ? eval_maybe_undefined(*e.args[0]) : eval(*e.args[0]);
-        Args a = eval_args(e, 1);
-        return Value(apply_test(e.name, v, a) != e.negated);
-      }
-      case Expr::Kind::Unary: {
-        Value v = eval(*e.args[0]);
-        if (e.name == "not") return Value(!v.truthy());
-        if (!v.is_number() && v.kind() != Value::Kind::Bool) throw TemplateError(std::string("bad operand type for unary ") + e.name + ": '" + v.type_name() + "'");
-        if (e.name == "+") return v;
-        return v.kind() == Value::Kind::Float ? Value(-v.as_double()) : Value(-v.as_int());
-      }
-      case Expr::Kind::Binary: return binary(e);
+      case Expr::Kind::Filter:
+      case Expr::Kind::Test: return eval_filter_or_test(e);
+      case Expr::Kind::Unary: return eval_unary(e);
+      case Expr::Kind::Binary: return eval_binary(e);
       case Expr::Kind::Cond:
         if (eval(*e.args[1]).truthy()) return eval(*e.args[0]);
         return e.args[2] ? eval(*e.args[2]) : Value();
-      case Expr::Kind::List: {
-        List l;
-        for (auto& x : e.args) l.push_back(eval(*x));
-        return Value(std::move(l));
-      }
-      case Expr::Kind::Dict: {
-        Value d(Dict{});
-        for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
-          Value k = eval(*e.args[i]);
-          d.set(k.to_str(), eval(*e.args[i + 1]));
-        }
-        return d;
-      }
+      case Expr::Kind::List: return eval_list(e);
+      case Expr::Kind::Dict: return eval_dict(e);
     }
     return Value();
   }
 
-  // `x is defined` must not fail on x.y.z chains; everything else is evaluated normally.
-  Value eval_maybe_undefined(const Expr& e) { return eval(e); }
-
-  Value call(const Expr& e) {
-    const Expr& callee = *e.args[0];
-    if (callee.kind == Expr::Kind::Attr) {
-      Value obj = eval(*callee.args[0]);
-      Args a = eval_args(e, 1);
-      Value r;
-      if (call_method(obj, callee.name, a, &r)) return r;
-      Value f = obj.is_dict() ? obj.get(callee.name) : Value();
-      if (f.is_callable()) return f.function()(a);
-      throw TemplateError(std::string("'") + obj.type_name() + "' object has no attribute '" + callee.name + "'");
-    }
-    Value f = eval(callee);
-    Args a = eval_args(e, 1);
-    if (!f.is_callable())
-      throw TemplateError((callee.kind == Expr::Kind::Name ? "'" + callee.name + "'" : std::string("value")) +
-                          (f.is_undefined() ? " is undefined" : " is not callable"));
-    return f.function()(a);
+  [[gnu::noinline]] Value eval_attr(const Expr& e) {
+    Value obj = eval(*e.args[0]);
+    if (obj.is_dict()) return obj.get(e.name);
+    return subscript(obj, Value(e.name));
   }
-
-  Value binary(const Expr& e) {
+  [[gnu::noinline]] Value eval_item(const Expr& e) {
+    const Value obj = eval(*e.args[0]), key = eval(*e.args[1]);
+    return subscript(obj, key);
+  }
+  [[gnu::noinline]] Value eval_slice(const Expr& e) {
+    auto opt = [&](size_t i) { return e.args[i] ? eval(*e.args[i]) : Value::none(); };
+    const Value obj = eval(*e.args[0]), a = opt(1), b = opt(2), c = opt(3);
+    return slice(obj, a, b, c);
+  }
+  [[gnu::noinline]] Value eval_filter_or_test(const Expr& e) {
+    Value v = eval(*e.args[0]);
+    Args a = eval_args(e, 1);
+    if (e.kind == Expr::Kind::Filter) return apply_filter(e.name, v, a);
+    return Value(apply_test(e.name, v, a) != e.negated);
+  }
+  [[gnu::noinline]] Value eval_unary(const Expr& e) {
+    Value v = eval(*e.args[0]);
+    if (e.name == "not") return Value(!v.truthy());
+    if (e.name == "-") return negate(v);
+    if (!v.is_number() && v.kind() != Value::Kind::Bool) throw TemplateError(std::string("bad operand type for unary ") + e.name + ": '" + v.type_name() + "'");
+    return v;
+  }
+  [[gnu::noinline]] Value eval_binary(const Expr& e) {
     const std::string& op = e.name;
-    if (op == "and") {
+    if (op == "and" || op == "or") {
       Value a = eval(*e.args[0]);
-      return a.truthy() ? eval(*e.args[1]) : a;
-    }
-    if (op == "or") {
-      Value a = eval(*e.args[0]);
-      return a.truthy() ? a : eval(*e.args[1]);
+      return a.truthy() == (op == "and") ? eval(*e.args[1]) : a;
     }
     const Value a = eval(*e.args[0]), b = eval(*e.args[1]);
-    if (op == "==") return Value(equal(a, b));
-    if (op == "!=") return Value(!equal(a, b));
-    if (op == "<") return Value(compare(a, b) < 0);
-    if (op == ">") return Value(compare(a, b) > 0);
-    if (op == "<=") return Value(compare(a, b) <= 0);
-    if (op == ">=") return Value(compare(a, b) >= 0);
-    if (op == "in") return Value(contains(b, a));
-    if (op == "not in") return Value(!contains(b, a));
-    if (op == "~") return Value(a.to_str() + b.to_str());
-    if (op == "+") {
-      if (a.is_string() && b.is_string()) return Value(a.str() + b.str());
-      if (a.is_list() && b.is_list()) {
-        List l = a.list();
-        l.insert(l.end(), b.list().begin(), b.list().end());
-        return Value(std::move(l));
-      }
+    return binary_op(op, a, b);
+  }
+  [[gnu::noinline]] Value eval_list(const Expr& e) {
+    List l;
+    l.reserve(e.args.size());
+    for (auto& x : e.args) l.push_back(eval(*x));
+    return Value(std::move(l));
+  }
+  [[gnu::noinline]] Value eval_dict(const Expr& e) {
+    Dict d;  // a key given twice keeps its first place and its last value, as in Python
+    for (size_t i = 0; i + 1 < e.args.size(); i += 2) {
+      std::string k = eval(*e.args[i]).to_str();
+      Value v = eval(*e.args[i + 1]);
+      tick_items(d.size());
+      auto it = std::find_if(d.begin(), d.end(), [&](auto& kv) { return kv.first == k; });
+      if (it != d.end()) it->second = std::move(v);
+      else d.emplace_back(std::move(k), std::move(v));
     }
-    if (op == "*" && a.is_string() && b.kind() == Value::Kind::Int) {
-      std::string s;
-      for (int64_t i = 0; i < b.as_int(); ++i) s += a.str();
-      return Value(s);
-    }
-    const bool numeric = (a.is_number() || a.kind() == Value::Kind::Bool) && (b.is_number() || b.kind() == Value::Kind::Bool);
-    if (!numeric)
-      throw TemplateError("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
-    const bool ints = a.kind() != Value::Kind::Float && b.kind() != Value::Kind::Float;
-    const double x = a.as_double(), y = b.as_double();
-    if ((op == "/" || op == "//" || op == "%") && y == 0) throw TemplateError("division by zero");
-    if (op == "+") return ints ? Value(a.as_int() + b.as_int()) : Value(x + y);
-    if (op == "-") return ints ? Value(a.as_int() - b.as_int()) : Value(x - y);
-    if (op == "*") return ints ? Value(a.as_int() * b.as_int()) : Value(x * y);
-    if (op == "/") return Value(x / y);
-    if (op == "//") return ints ? Value(int64_t(std::floor(x / y))) : Value(std::floor(x / y));
-    if (op == "%") {
-      if (ints) {
-        int64_t r = a.as_int() % b.as_int();
-        if (r != 0 && ((r < 0) != (b.as_int() < 0))) r += b.as_int();  // Python's sign rule
-        return Value(r);
-      }
-      double r = std::fmod(x, y);
-      if (r != 0 && ((r < 0) != (y < 0))) r += y;
-      return Value(r);
-    }
-    if (op == "**") return ints && b.as_int() >= 0 ? Value(int64_t(std::llround(std::pow(x, y)))) : Value(std::pow(x, y));
-    throw TemplateError("unknown operator " + op);
+    return Value(std::move(d));
   }
 
+  [[gnu::noinline]] Value call(const Expr& e) {
+    const Expr& callee = *e.args[0];
+    if (callee.kind == Expr::Kind::Attr) return call_attr(e);
+    Value f = eval(callee);
+    Args a = eval_args(e, 1);
+    if (!f.is_callable()) not_callable(callee, f);
+    return f.function()(a);
+  }
+  [[gnu::noinline]] Value call_attr(const Expr& e) {  // obj.method(...)
+    const Expr& callee = *e.args[0];
+    Value obj = eval(*callee.args[0]);
+    Args a = eval_args(e, 1);
+    Value r;
+    if (call_method(obj, callee.name, a, &r)) return r;
+    Value f = obj.is_dict() ? obj.get(callee.name) : Value();
+    if (!f.is_callable()) throw TemplateError(std::string("'") + obj.type_name() + "' object has no attribute '" + callee.name + "'");
+    return f.function()(a);
+  }
+  [[noreturn, gnu::noinline]] static void not_callable(const Expr& callee, const Value& f) {
+    throw TemplateError((callee.kind == Expr::Kind::Name ? "'" + callee.name + "'" : std::string("value")) +
+                        (f.is_undefined() ? " is undefined" : " is not callable"));
+  }
+
+
+  Budget& budget_;
   std::vector<Scope> scopes_;
 };
 
 }  // namespace
 
-Template::Template(const std::string& source) : body_(std::make_shared<Body>(parse_template(source))) {}
-
-std::string Template::render(const Dict& vars) const {
-  Interp in(vars);
-  std::string out;
+Template::Template(const std::string& source) {
   try {
-    in.exec(*body_, out);
+    body_ = std::make_shared<Body>(parse_template(source));
+  } catch (const TemplateError&) {
+    throw;
+  } catch (const std::bad_alloc&) {
+    throw LimitError("template syntax error: out of memory while parsing");
+  } catch (const std::exception& e) {
+    throw TemplateError(std::string("template syntax error: ") + e.what());
+  }
+}
+
+std::string Template::render(const Dict& vars, const Limits& limits, RenderStats* stats) const {
+  Budget budget(limits);
+  std::string text;
+  int line = 0;
+  try {
+    Interp in(vars, budget);
+    try {
+      Output out(budget);
+      if (in.exec(*body_, out) != Flow::Normal) throw TemplateError("'break' or 'continue' outside a loop");
+      text = out.take();
+    } catch (...) {
+      line = in.line;
+      throw;
+    }
   } catch (const RaisedError&) {
     throw;
-  } catch (const BreakLoop&) {
-    throw TemplateError("'break' outside a loop");
-  } catch (const ContinueLoop&) {
-    throw TemplateError("'continue' outside a loop");
+  } catch (const LimitError& e) {
+    throw LimitError("template error (line " + std::to_string(line) + "): " + e.what());
   } catch (const TemplateError& e) {
-    throw TemplateError("template error (line " + std::to_string(in.line) + "): " + e.what());
+    throw TemplateError("template error (line " + std::to_string(line) + "): " + e.what());
+  } catch (const std::bad_alloc&) {
+    throw LimitError("template error (line " + std::to_string(line) + "): out of memory");
+  } catch (const std::exception& e) {
+    throw TemplateError("template error (line " + std::to_string(line) + "): " + e.what());
   }
-  return out;
+  if (stats) stats->steps = budget.steps(), stats->peak_bytes = budget.peak_bytes();
+  return text;
 }
 
 }  // namespace camelid::jinja

@@ -1,7 +1,11 @@
 // Jinja template text -> Body. Two steps: split the source into text and tags (applying
 // whitespace control and the trim_blocks/lstrip_blocks settings transformers renders with),
-// then parse each tag's tokens by recursive descent with Jinja2's operator precedence.
+// then parse each tag's tokens by recursive descent with Jinja2's operator precedence. The
+// recursion and the trees it builds are depth-limited (kMaxParseDepth): a hostile template of
+// 100,000 nested parentheses or a 10^6-term sum is a syntax error, not a stack overflow.
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 
 #include "chat/jinja_ast.h"
@@ -153,8 +157,13 @@ std::vector<Token> lex(const std::string& s, int line) {
       std::string num;
       for (size_t k = b; k < i; ++k) if (s[k] != '_') num += s[k];
       Token t{is_float ? Token::Float : Token::Int, num};
-      if (is_float) t.d = std::strtod(num.c_str(), nullptr);
-      else t.i = std::strtoll(num.c_str(), nullptr, 10);
+      if (is_float) {
+        t.d = std::strtod(num.c_str(), nullptr);
+      } else {
+        errno = 0;
+        t.i = std::strtoll(num.c_str(), nullptr, 10);
+        if (errno == ERANGE) syntax_error(line, "integer literal " + num.substr(0, 30) + " does not fit in 64 bits");
+      }
       out.push_back(t);
     } else if (c == '"' || c == '\'') {
       std::string v;
@@ -244,6 +253,7 @@ class Parser {
       const std::string kw = name("a statement keyword");
       for (const std::string& e : ends)
         if (kw == e) { *stop = kw; return body; }
+      Nest nest(this);
       body.push_back(statement(kw));
     }
     if (!ends.empty()) syntax_error(line_, "unexpected end of template, expected '" + ends.front() + "'");
@@ -295,7 +305,7 @@ class Parser {
           auto tuple = make(Expr::Kind::List);
           tuple->args.push_back(std::move(st->expr));
           while (accept_op(",")) tuple->args.push_back(expression());
-          st->expr = std::move(tuple);
+          st->expr = sealed(std::move(tuple));
         }
         expect_end();
       } else {
@@ -344,6 +354,7 @@ class Parser {
 
   // ---- expressions, lowest precedence first ----
   ExprPtr expression() {
+    Nest nest(this);
     ExprPtr e = ternary_free_or();
     if (accept_name("if")) {
       auto c = make(Expr::Kind::Cond);
@@ -353,7 +364,7 @@ class Parser {
       c->args.push_back(std::move(e));
       c->args.push_back(std::move(cond));
       c->args.push_back(std::move(other));
-      return c;
+      return sealed(std::move(c));
     }
     return e;
   }
@@ -369,10 +380,11 @@ class Parser {
   }
   ExprPtr not_expr() {
     if (accept_name("not")) {
+      Nest nest(this);
       auto u = make(Expr::Kind::Unary);
       u->name = "not";
       u->args.push_back(not_expr());
-      return u;
+      return sealed(std::move(u));
     }
     return compare();
   }
@@ -423,10 +435,11 @@ class Parser {
   ExprPtr unary(bool with_filter) {
     ExprPtr e;
     if (peek_op("-") || peek_op("+")) {
+      Nest nest(this);
       auto u = make(Expr::Kind::Unary);
       u->name = toks_[t_++].text;
       u->args.push_back(unary(false));
-      e = std::move(u);
+      e = sealed(std::move(u));
     } else {
       e = primary();
     }
@@ -460,7 +473,7 @@ class Parser {
         auto tuple = make(Expr::Kind::List);
         tuple->args.push_back(std::move(e));
         while (accept_op(",") && !peek_op(")")) tuple->args.push_back(expression());
-        e = std::move(tuple);
+        e = sealed(std::move(tuple));
       }
       expect_op(")");
       return e;
@@ -471,7 +484,7 @@ class Parser {
         l->args.push_back(expression());
         if (!accept_op(",")) { expect_op("]"); break; }
       }
-      return l;
+      return sealed(std::move(l));
     }
     if (tok.text == "{") {
       auto d = make(Expr::Kind::Dict);
@@ -481,7 +494,7 @@ class Parser {
         d->args.push_back(expression());
         if (!accept_op(",")) { expect_op("}"); break; }
       }
-      return d;
+      return sealed(std::move(d));
     }
     syntax_error(line_, "unexpected '" + tok.text + "'");
   }
@@ -491,7 +504,7 @@ class Parser {
         auto a = make(Expr::Kind::Attr);
         a->name = peek().kind == Token::Int ? std::to_string(toks_[t_++].i) : name("an attribute name");
         a->args.push_back(std::move(e));
-        e = std::move(a);
+        e = sealed(std::move(a));
       } else if (accept_op("[")) {
         ExprPtr parts[3];
         bool slice = false;
@@ -506,12 +519,12 @@ class Parser {
         if (!slice && !parts[0]) syntax_error(line_, "empty subscript");
         it->args.push_back(std::move(parts[0]));
         if (slice) it->args.push_back(std::move(parts[1])), it->args.push_back(std::move(parts[2]));
-        e = std::move(it);
+        e = sealed(std::move(it));
       } else if (peek_op("(")) {
         auto c = make(Expr::Kind::Call);
         c->args.push_back(std::move(e));
         call_args(*c);
-        e = std::move(c);
+        e = sealed(std::move(c));
       } else {
         return e;
       }
@@ -524,7 +537,7 @@ class Parser {
         f->name = name("a filter name");
         f->args.push_back(std::move(e));
         if (peek_op("(")) call_args(*f);
-        e = std::move(f);
+        e = sealed(std::move(f));
       } else if (accept_name("is")) {
         auto t = make(Expr::Kind::Test);
         t->negated = accept_name("not");
@@ -533,7 +546,7 @@ class Parser {
         if (peek_op("(")) call_args(*t);
         else if (peek().kind == Token::String || peek().kind == Token::Int || peek().kind == Token::Float)
           t->args.push_back(primary());
-        e = std::move(t);
+        e = sealed(std::move(t));
       } else {
         return e;
       }
@@ -570,8 +583,32 @@ class Parser {
     e->name = op;
     e->args.push_back(std::move(a));
     e->args.push_back(std::move(b));
+    return sealed(std::move(e));
+  }
+  // A finished node: its depth, which bounds the evaluator's recursion (and the destructor's).
+  // Chains (a+b+..., x|f|g|..., a.b.c...) are parsed by loops, so this is their only limit.
+  ExprPtr sealed(ExprPtr e) {
+    int d = 0;
+    for (const ExprPtr& c : e->args)
+      if (c) d = std::max(d, c->depth);
+    for (const auto& kv : e->kwargs) d = std::max(d, kv.second->depth);
+    e->depth = d + 1;
+    if (e->depth > kMaxParseDepth) too_deep();
     return e;
   }
+  [[noreturn]] void too_deep() {
+    throw LimitError("template syntax error (line " + std::to_string(line_) + "): nested deeper than " +
+                     std::to_string(kMaxParseDepth) + " levels");
+  }
+  // One level of the parser's recursion (a statement inside a block, a parenthesised expression,
+  // a unary operator): bounded so that the parser's own stack is.
+  struct Nest {
+    explicit Nest(Parser* p) : p(p) {
+      if (++p->depth_ > kMaxParseDepth) p->too_deep();
+    }
+    ~Nest() { --p->depth_; }
+    Parser* p;
+  };
   const Token& peek() const { return toks_[t_]; }
   bool peek_op(const char* op) const { return peek().kind == Token::Op && peek().text == op; }
   bool accept_op(const char* op) {
@@ -600,10 +637,15 @@ class Parser {
   std::vector<Token> toks_;
   size_t t_ = 0;
   int line_ = 1;
+  int depth_ = 0;
 };
 
 }  // namespace
 
-Body parse_template(const std::string& source) { return Parser(split_source(source)).parse_all(); }
+Body parse_template(const std::string& source) {
+  if (source.size() > kMaxSourceBytes)
+    throw LimitError("template source is longer than " + mib(kMaxSourceBytes) + " (" + std::to_string(source.size()) + " bytes)");
+  return Parser(split_source(source)).parse_all();
+}
 
 }  // namespace camelid::jinja

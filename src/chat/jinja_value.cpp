@@ -1,11 +1,26 @@
 #include "chat/jinja_value.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <unordered_set>
 
 namespace camelid::jinja {
+
+namespace {
+// What one entry costs a render, beyond its text: the shared box and its control block.
+constexpr size_t kBoxBytes = 64;
+constexpr size_t kEntryBytes = sizeof(std::pair<std::string, Value>);
+
+// Containers whose destruction is deferred (see release_containers).
+struct Graveyard {
+  std::vector<std::shared_ptr<void>> pending;
+  bool draining = false;
+};
+thread_local Graveyard graveyard;
+}  // namespace
 
 const Value* Args::get(size_t i, const char* name) const {
   for (auto& [k, v] : kw)
@@ -13,21 +28,77 @@ const Value* Args::get(size_t i, const char* name) const {
   return i < pos.size() ? &pos[i] : nullptr;
 }
 
+Value::Value(std::string s) : kind_(Kind::String) {
+  tick_bytes(s.size());
+  check_string_size(s.size());
+  auto box = std::make_shared<StrBox>();
+  box->s = std::move(s);
+  box->charge.add(box->s.size() + kBoxBytes);
+  s_ = std::move(box);
+}
+
+Value::Value(List l) : kind_(Kind::List), l_(std::make_shared<ListBox>()) {
+  tick_items(l.size());
+  l_->items = std::move(l);
+  l_->charge.add(l_->items.size() * sizeof(Value) + kBoxBytes);
+  for (const Value& x : l_->items) x.mark_contained();
+}
+
+Value::Value(Dict d) : kind_(Kind::Dict), m_(std::make_shared<DictBox>()) {
+  tick_items(d.size());
+  size_t bytes = kBoxBytes + d.size() * kEntryBytes;
+  for (const auto& [k, x] : d) bytes += k.size(), x.mark_contained();
+  m_->items = std::move(d);
+  m_->charge.add(bytes);
+}
+
+void Value::mark_contained() const {
+  if (l_) l_->contained = true;
+  if (m_) m_->contained = true;
+}
+
+// Destroying a list frees its items, which may free their lists, and so on: recursion as deep as
+// the value. Instead the first destructor on the stack drains a queue of the boxes that nested
+// destructors hand it, so the stack stays flat for any depth.
+void Value::release_containers() noexcept {
+  Graveyard& g = graveyard;
+  if (g.draining) {
+    if (l_) g.pending.push_back(std::move(l_));
+    if (m_) g.pending.push_back(std::move(m_));
+    return;
+  }
+  g.draining = true;
+  l_.reset();
+  m_.reset();
+  while (!g.pending.empty()) {
+    std::shared_ptr<void> box = std::move(g.pending.back());
+    g.pending.pop_back();
+    box.reset();
+  }
+  g.draining = false;
+}
+
 Value Value::from_json(const nlohmann::ordered_json& j) {
+  DepthGuard guard;
   switch (j.type()) {
     case nlohmann::ordered_json::value_t::null: return none();
     case nlohmann::ordered_json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::ordered_json::value_t::number_integer:
-    case nlohmann::ordered_json::value_t::number_unsigned: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::ordered_json::value_t::number_unsigned: {
+      const uint64_t u = j.get<uint64_t>();  // past int64: a float, as nothing here has big ints
+      return u <= uint64_t(INT64_MAX) ? Value(int64_t(u)) : Value(double(u));
+    }
     case nlohmann::ordered_json::value_t::number_float: return Value(j.get<double>());
     case nlohmann::ordered_json::value_t::string: return Value(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
       List l;
+      l.reserve(j.size());
       for (const auto& e : j) l.push_back(from_json(e));
       return Value(std::move(l));
     }
     case nlohmann::ordered_json::value_t::object: {
       Dict d;
+      d.reserve(j.size());
       for (auto it = j.begin(); it != j.end(); ++it) d.emplace_back(it.key(), from_json(it.value()));
       return Value(std::move(d));
     }
@@ -35,7 +106,13 @@ Value Value::from_json(const nlohmann::ordered_json& j) {
   }
 }
 
-int64_t Value::as_int() const { return kind_ == Kind::Float ? int64_t(d_) : i_; }
+int64_t Value::as_int() const {
+  if (kind_ != Kind::Float) return i_;
+  // int64 holds [-2^63, 2^63); NaN fails both comparisons.
+  if (!(d_ >= -9223372036854775808.0 && d_ < 9223372036854775808.0))
+    throw LimitError("cannot convert float " + format_float(d_) + " to an integer (64 bits)");
+  return int64_t(d_);
+}
 double Value::as_double() const { return kind_ == Kind::Float ? d_ : double(i_); }
 
 bool Value::truthy() const {
@@ -45,26 +122,63 @@ bool Value::truthy() const {
     case Kind::Bool:
     case Kind::Int: return i_ != 0;
     case Kind::Float: return d_ != 0.0;
-    case Kind::String: return !s_->empty();
-    case Kind::List: return !l_->empty();
-    case Kind::Dict: return !m_->empty();
+    case Kind::String: return !s_->s.empty();
+    case Kind::List: return !l_->items.empty();
+    case Kind::Dict: return !m_->items.empty();
     case Kind::Function: return true;
   }
   return false;
 }
 
+// Dict lookups scan: n entries, each compared with a key that may be long.
+static void tick_scan(size_t n, const std::string& key) { tick(1 + int64_t((n * (32 + key.size())) >> 8)); }  // memcmp-fast
+
 Value Value::get(const std::string& key) const {
-  if (kind_ == Kind::Dict)
-    for (auto& [k, v] : *m_)
-      if (k == key) return v;
+  if (kind_ != Kind::Dict) return Value();
+  tick_scan(m_->items.size(), key);
+  for (auto& [k, v] : m_->items)
+    if (k == key) return v;
   return Value();
+}
+
+// Whether this value holds `box` (a ListBox or DictBox) at any depth. Iterative, each box once.
+bool Value::contains_box(const void* box) const {
+  std::vector<const Value*> todo{this};
+  std::unordered_set<const void*> seen;
+  while (!todo.empty()) {
+    const Value* v = todo.back();
+    todo.pop_back();
+    const void* b = v->l_ ? static_cast<const void*>(v->l_.get()) : static_cast<const void*>(v->m_.get());
+    if (!b) continue;
+    if (b == box) return true;
+    if (!seen.insert(b).second) continue;
+    tick(1);
+    if (v->l_)
+      for (const Value& x : v->l_->items) todo.push_back(&x);
+    else
+      for (const auto& [k, x] : v->m_->items) todo.push_back(&x);
+  }
+  return false;
 }
 
 void Value::set(const std::string& key, Value v) const {
   if (kind_ != Kind::Dict) throw TemplateError(std::string("cannot set attribute '") + key + "' on a " + type_name());
-  for (auto& [k, old] : *m_)
+  if (v.m_ == m_ || (m_->contained && v.contains_box(m_.get()))) throw TemplateError("cannot put a dict inside itself");
+  tick_scan(m_->items.size(), key);
+  v.mark_contained();
+  for (auto& [k, old] : m_->items)
     if (k == key) { old = std::move(v); return; }
-  m_->emplace_back(key, std::move(v));
+  m_->charge.add(kEntryBytes + key.size());
+  m_->items.emplace_back(key, std::move(v));
+}
+
+void Value::append(Value v) const {
+  if (kind_ != Kind::List) throw TemplateError(std::string("'") + type_name() + "' object has no attribute 'append'");
+  if (v.l_ == l_ || (l_->contained && v.contains_box(l_.get()))) throw TemplateError("cannot put a list inside itself");
+  tick(1);
+  l_->charge.add(sizeof(Value));
+  v.mark_contained();
+  l_->items.push_back(std::move(v));
 }
 
 const char* Value::type_name() const {
@@ -82,17 +196,31 @@ const char* Value::type_name() const {
   return "?";
 }
 
+// Python's repr(float): the shortest digits that read back the same double, in fixed notation
+// for exponents -4..15 (always with a '.'), else d.ddde+XX.
 std::string format_float(double d) {
   if (std::isnan(d)) return "nan";
   if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
-  char buf[40];
-  for (int prec = 1; prec <= 17; ++prec) {  // shortest text that reads back the same double
-    std::snprintf(buf, sizeof buf, "%.*g", prec, d);
-    if (std::strtod(buf, nullptr) == d) break;
+  char buf[64];
+  const auto res = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);  // [-]d[.ddd]e[+-]XX
+  std::string sci(buf, res.ptr), out;
+  if (sci[0] == '-') out = "-", sci.erase(0, 1);
+  const size_t e = sci.find('e');
+  const int exp = std::atoi(sci.c_str() + e + 1);
+  std::string digits = sci.substr(0, e);
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  if (exp >= -4 && exp < 16) {
+    if (exp < 0) out += "0." + std::string(size_t(-exp - 1), '0') + digits;
+    else if (digits.size() <= size_t(exp) + 1) out += digits + std::string(size_t(exp) + 1 - digits.size(), '0') + ".0";
+    else out += digits.substr(0, size_t(exp) + 1) + "." + digits.substr(size_t(exp) + 1);
+  } else {
+    out += digits.substr(0, 1);
+    if (digits.size() > 1) out += "." + digits.substr(1);
+    char eb[16];
+    std::snprintf(eb, sizeof eb, "e%c%02d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
+    out += eb;
   }
-  std::string s = buf;
-  if (s.find_first_of(".en") == std::string::npos) s += ".0";
-  return s;
+  return out;
 }
 
 std::string Value::to_str() const {
@@ -102,7 +230,7 @@ std::string Value::to_str() const {
     case Kind::Bool: return i_ ? "True" : "False";
     case Kind::Int: return std::to_string(i_);
     case Kind::Float: return format_float(d_);
-    case Kind::String: return *s_;
+    case Kind::String: return s_->s;
     case Kind::Function: return "<function>";
     case Kind::List:
     case Kind::Dict: return repr();
@@ -111,89 +239,144 @@ std::string Value::to_str() const {
 }
 
 namespace {
-std::string py_quote(const std::string& s) {
+// Appends to a text that a render builds piece by piece (repr, tojson): within max_string.
+void grow(std::string& out, const std::string& more) {
+  check_string_size(out.size() + more.size());
+  out += more;
+}
+
+void py_quote(const std::string& s, std::string& out) {
+  tick_bytes(s.size());
+  check_string_size(out.size() + s.size() + 2);
   // Python prefers single quotes, double when the text has a ' but no ".
   const char q = s.find('\'') != std::string::npos && s.find('"') == std::string::npos ? '"' : '\'';
-  std::string out(1, q);
+  std::string quoted(1, q);
   for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == q) out += std::string("\\") + char(q);
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\x%02x", c); out += b; }
-    else out += char(c);
+    if (c == '\\') quoted += "\\\\";
+    else if (c == q) quoted += std::string("\\") + char(q);
+    else if (c == '\n') quoted += "\\n";
+    else if (c == '\r') quoted += "\\r";
+    else if (c == '\t') quoted += "\\t";
+    else if (c < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\x%02x", c); quoted += b; }
+    else quoted += char(c);
   }
-  return out + q;
+  grow(out, quoted += q);
+}
+
+void repr_into(const Value& v, std::string& out) {
+  DepthGuard guard;
+  tick(1);
+  switch (v.kind()) {
+    case Value::Kind::String: py_quote(v.str(), out); return;
+    case Value::Kind::List: {
+      grow(out, "[");
+      bool first = true;
+      for (const Value& x : v.list()) {
+        if (!first) grow(out, ", ");
+        first = false;
+        repr_into(x, out);
+      }
+      grow(out, "]");
+      return;
+    }
+    case Value::Kind::Dict: {
+      grow(out, "{");
+      bool first = true;
+      for (const auto& [k, x] : v.dict()) {
+        if (!first) grow(out, ", ");
+        first = false;
+        py_quote(k, out);
+        grow(out, ": ");
+        repr_into(x, out);
+      }
+      grow(out, "}");
+      return;
+    }
+    default: grow(out, v.to_str());
+  }
 }
 
 void json_string(const std::string& s, std::string& out) {
-  out += '"';
+  tick_bytes(s.size());
+  check_string_size(out.size() + s.size() + 2);
+  std::string q = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"': q += "\\\""; break;
+      case '\\': q += "\\\\"; break;
+      case '\n': q += "\\n"; break;
+      case '\r': q += "\\r"; break;
+      case '\t': q += "\\t"; break;
+      case '\b': q += "\\b"; break;
+      case '\f': q += "\\f"; break;
       default:
-        if (c < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); out += b; }
-        else out += char(c);
+        if (c < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); q += b; }
+        else q += char(c);
     }
   }
-  out += '"';
+  grow(out, q += '"');
 }
 
-void json_dump(const Value& v, int indent, bool sort_keys, int depth, std::string& out) {
+void json_dump(const Value& v, int64_t indent, bool sort_keys, int64_t depth, std::string& out) {
+  DepthGuard guard;
+  tick(1);
   const bool pretty = indent >= 0;
-  auto newline = [&](int d) {
+  auto newline = [&](int64_t d) {
+    // indent * d spaces; both are bounded (depth by DepthGuard), but indent is the template's.
+    const size_t max = active_limits().max_string;
+    if (indent > int64_t(max) || uint64_t(indent) * uint64_t(d) + 1 > max - std::min(max, out.size()))
+      throw LimitError("string longer than " + mib(max));
+    tick_bytes(size_t(indent * d));
     out += '\n';
     out.append(size_t(indent * d), ' ');
   };
   switch (v.kind()) {
     case Value::Kind::Undefined:
-    case Value::Kind::None: out += "null"; return;
-    case Value::Kind::Bool: out += v.as_bool() ? "true" : "false"; return;
-    case Value::Kind::Int: out += std::to_string(v.as_int()); return;
+    case Value::Kind::None: grow(out, "null"); return;
+    case Value::Kind::Bool: grow(out, v.as_bool() ? "true" : "false"); return;
+    case Value::Kind::Int: grow(out, std::to_string(v.as_int())); return;
     case Value::Kind::Float: {
       const double d = v.as_double();
-      out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : format_float(d);
+      grow(out, std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : format_float(d));
       return;
     }
     case Value::Kind::String: json_string(v.str(), out); return;
     case Value::Kind::Function: throw TemplateError("Object of type function is not JSON serializable");
     case Value::Kind::List: {
-      if (v.list().empty()) { out += "[]"; return; }
-      out += '[';
+      if (v.list().empty()) { grow(out, "[]"); return; }
+      grow(out, "[");
       bool first = true;
       for (const Value& e : v.list()) {
-        if (!first) out += pretty ? "," : ", ";
+        if (!first) grow(out, pretty ? "," : ", ");
         first = false;
         if (pretty) newline(depth + 1);
         json_dump(e, indent, sort_keys, depth + 1, out);
       }
       if (pretty) newline(depth);
-      out += ']';
+      grow(out, "]");
       return;
     }
     case Value::Kind::Dict: {
-      if (v.dict().empty()) { out += "{}"; return; }
+      if (v.dict().empty()) { grow(out, "{}"); return; }
       Dict items = v.dict();
-      if (sort_keys) std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) { return a.first < b.first; });
-      out += '{';
+      tick_items(items.size());
+      if (sort_keys)
+        std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) {
+          tick_bytes(std::min(a.first.size(), b.first.size()));
+          return a.first < b.first;
+        });
+      grow(out, "{");
       bool first = true;
       for (const auto& [k, e] : items) {
-        if (!first) out += pretty ? "," : ", ";
+        if (!first) grow(out, pretty ? "," : ", ");
         first = false;
         if (pretty) newline(depth + 1);
         json_string(k, out);
-        out += ": ";
+        grow(out, ": ");
         json_dump(e, indent, sort_keys, depth + 1, out);
       }
       if (pretty) newline(depth);
-      out += '}';
+      grow(out, "}");
       return;
     }
   }
@@ -201,23 +384,12 @@ void json_dump(const Value& v, int indent, bool sort_keys, int depth, std::strin
 }  // namespace
 
 std::string Value::repr() const {
-  switch (kind_) {
-    case Kind::String: return py_quote(*s_);
-    case Kind::List: {
-      std::string out = "[";
-      for (size_t i = 0; i < l_->size(); ++i) out += (i ? ", " : "") + (*l_)[i].repr();
-      return out + "]";
-    }
-    case Kind::Dict: {
-      std::string out = "{";
-      for (size_t i = 0; i < m_->size(); ++i) out += (i ? ", " : "") + py_quote((*m_)[i].first) + ": " + (*m_)[i].second.repr();
-      return out + "}";
-    }
-    default: return to_str();
-  }
+  std::string out;
+  repr_into(*this, out);
+  return out;
 }
 
-std::string Value::to_json(int indent, bool sort_keys) const {
+std::string Value::to_json(int64_t indent, bool sort_keys) const {
   std::string out;
   json_dump(*this, indent, sort_keys, 0, out);
   return out;
@@ -225,12 +397,17 @@ std::string Value::to_json(int indent, bool sort_keys) const {
 
 bool equal(const Value& a, const Value& b) {
   using K = Value::Kind;
-  if ((a.is_number() || a.kind() == K::Bool) && (b.is_number() || b.kind() == K::Bool)) return a.as_double() == b.as_double();
+  DepthGuard guard;
+  tick(1);
+  if ((a.is_number() || a.kind() == K::Bool) && (b.is_number() || b.kind() == K::Bool)) {
+    if (a.kind() != K::Float && b.kind() != K::Float) return a.as_int() == b.as_int();  // exact past 2^53
+    return a.as_double() == b.as_double();
+  }
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
     case K::Undefined:
     case K::None: return true;
-    case K::String: return a.str() == b.str();
+    case K::String: tick_bytes(std::min(a.str().size(), b.str().size())); return a.str() == b.str();
     case K::List:
       if (a.list().size() != b.list().size()) return false;
       for (size_t i = 0; i < a.list().size(); ++i)
@@ -246,11 +423,18 @@ bool equal(const Value& a, const Value& b) {
 }
 
 int compare(const Value& a, const Value& b) {
+  DepthGuard guard;
+  tick(1);
   if ((a.is_number() || a.kind() == Value::Kind::Bool) && (b.is_number() || b.kind() == Value::Kind::Bool)) {
+    if (a.kind() != Value::Kind::Float && b.kind() != Value::Kind::Float)
+      return a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int() ? 1 : 0;
     const double x = a.as_double(), y = b.as_double();
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  if (a.is_string() && b.is_string()) return a.str().compare(b.str());
+  if (a.is_string() && b.is_string()) {
+    tick_bytes(std::min(a.str().size(), b.str().size()));
+    return a.str().compare(b.str());
+  }
   if (a.is_list() && b.is_list()) {
     for (size_t i = 0; i < a.list().size() && i < b.list().size(); ++i)
       if (int c = compare(a.list()[i], b.list()[i])) return c;

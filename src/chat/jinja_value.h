@@ -1,6 +1,11 @@
 #pragma once
 // Values of the Jinja template language with Python's semantics where templates rely on them:
 // truthiness, equality (1 == 1.0), str() of lists and dicts, json.dumps for tojson.
+//
+// Sandboxed (see jinja_sandbox.h): strings, lists and dicts count their bytes against the render
+// that built them; lists and dicts change only through append()/set(), which refuse to create a
+// cycle (so printing, comparing or dumping a value always ends); walking a value is depth-limited;
+// and destroying one is iterative, so even a list nested a million deep cannot overflow the stack.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,16 +14,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/error.h"
+#include "chat/jinja_sandbox.h"
 
 namespace camelid::jinja {
-
-// raise_exception() in a template, and other errors of the template itself (bad syntax, unknown
-// filter, wrong types). what() is the message alone, as the template wrote it.
-class TemplateError : public Error {
- public:
-  using Error::Error;
-};
 
 class Value;
 using List = std::vector<Value>;
@@ -27,6 +25,7 @@ struct Args {
   std::vector<Value> pos;
   std::vector<std::pair<std::string, Value>> kw;
   const Value* get(size_t i, const char* name) const;  // positional i or keyword name; null if absent
+  static constexpr size_t kKeywordOnly = SIZE_MAX;     // as i: the keyword only
 };
 using Function = std::function<Value(Args&)>;
 
@@ -40,12 +39,20 @@ class Value {
   Value(int i) : kind_(Kind::Int), i_(i) {}
   Value(int64_t i) : kind_(Kind::Int), i_(i) {}
   Value(double d) : kind_(Kind::Float), d_(d) {}
-  Value(std::string s) : kind_(Kind::String), s_(std::make_shared<std::string>(std::move(s))) {}
+  Value(std::string s);
   Value(const char* s) : Value(std::string(s)) {}
-  Value(List l) : kind_(Kind::List), l_(std::make_shared<List>(std::move(l))) {}
-  Value(Dict d) : kind_(Kind::Dict), m_(std::make_shared<Dict>(std::move(d))) {}
+  Value(List l);
+  Value(Dict d);  // keys must be distinct (the caller's job: see dict literals in jinja_eval.cpp)
   Value(Function f) : kind_(Kind::Function), f_(std::make_shared<Function>(std::move(f))) {}
   static Value from_json(const nlohmann::ordered_json& j);  // keeps key order, as Python dicts
+
+  Value(const Value&) = default;
+  Value(Value&&) noexcept = default;
+  Value& operator=(const Value&) = default;
+  Value& operator=(Value&&) noexcept = default;
+  ~Value() {
+    if (l_ || m_) release_containers();
+  }
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::Undefined; }
@@ -59,33 +66,64 @@ class Value {
   void mark_namespace() { ns_ = true; }
 
   bool as_bool() const { return i_ != 0; }
-  int64_t as_int() const;  // int, float or bool
+  int64_t as_int() const;  // int, float or bool; throws TemplateError for a float outside int64 (or NaN)
   double as_double() const;
-  const std::string& str() const { return *s_; }
-  List& list() const { return *l_; }
-  Dict& dict() const { return *m_; }
+  const std::string& str() const;
+  // Read access, and in-place changes that neither grow the container nor insert values (pop).
+  List& list() const;
+  const Dict& dict() const;
   const Function& function() const { return *f_; }
 
   bool truthy() const;
   // A dict entry, or undefined.
   Value get(const std::string& key) const;
-  void set(const std::string& key, Value v) const;  // dicts and namespaces (shared, so visible to all holders)
+  // Adds or replaces a dict entry (dicts and namespaces are shared, so visible to all holders).
+  // Throws TemplateError if v contains this dict (a cycle).
+  void set(const std::string& key, Value v) const;
+  void append(Value v) const;  // list.append; throws TemplateError if v contains this list
 
   std::string to_str() const;   // Python str(): what {{ x }} prints
   std::string repr() const;     // Python repr(): how x appears inside a printed list or dict
-  std::string to_json(int indent = -1, bool sort_keys = false) const;  // Python json.dumps(ensure_ascii=False)
+  std::string to_json(int64_t indent = -1, bool sort_keys = false) const;  // Python json.dumps(ensure_ascii=False)
   const char* type_name() const;
 
  private:
+  struct StrBox;
+  struct ListBox;
+  struct DictBox;
+  void release_containers() noexcept;
+  void mark_contained() const;
+  bool contains_box(const void* box) const;
+
   Kind kind_ = Kind::Undefined;
   bool ns_ = false;
   int64_t i_ = 0;
   double d_ = 0;
-  std::shared_ptr<std::string> s_;
-  std::shared_ptr<List> l_;
-  std::shared_ptr<Dict> m_;
+  std::shared_ptr<const StrBox> s_;
+  std::shared_ptr<ListBox> l_;
+  std::shared_ptr<DictBox> m_;
   std::shared_ptr<Function> f_;
 };
+
+struct Value::StrBox {
+  std::string s;
+  Charge charge;
+};
+// `contained`: the box was once put inside another list or dict. A list or dict never contained
+// cannot be inside the value being inserted into it, so append()/set() skip the cycle search.
+struct Value::ListBox {
+  List items;
+  Charge charge;
+  bool contained = false;
+};
+struct Value::DictBox {
+  Dict items;
+  Charge charge;
+  bool contained = false;
+};
+inline const std::string& Value::str() const { return s_->s; }
+inline List& Value::list() const { return l_->items; }
+inline const Dict& Value::dict() const { return m_->items; }
 
 bool equal(const Value& a, const Value& b);           // Python ==
 int compare(const Value& a, const Value& b);          // <0, 0, >0; throws TemplateError if unordered

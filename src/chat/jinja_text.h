@@ -1,0 +1,41 @@
+#pragma once
+// Text helpers of the built-ins (jinja_text.cpp): Python's str methods on UTF-8, each linear in
+// its input and output, charging the render's budget and sized before it builds (jinja_sandbox.h).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chat/jinja_value.h"
+
+namespace camelid::jinja {
+
+extern const char* const kWs;  // Python's whitespace for strip() and split()
+
+// Substring search in linear time whatever the texts (std::string::find is O(n*m) at worst:
+// 'aaa...a' searched for 'aaa...ab'), charging the budget for what it reads.
+class TextFinder {
+ public:
+  explicit TextFinder(const std::string& needle);
+  size_t find(const std::string& hay, size_t from = 0) const;  // npos if absent; needle "" is found at `from`
+
+ private:
+  const std::string& needle_;
+  std::vector<uint32_t> border_;  // KMP failure function, for needles longer than kShort
+  static constexpr size_t kShort = 16;
+};
+
+size_t char_count(const std::string& s);                 // code points
+size_t char_offset(const std::string& s, size_t index);  // byte offset of code point `index` (or s.size())
+std::string strip(const std::string& s, const std::string& chars, bool left, bool right);
+std::string lower(std::string s);
+std::string upper(std::string s);
+std::string title(std::string s);
+std::string capitalize(std::string s);
+std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count = -1);
+List split(const std::string& s, const Value* sep, int64_t maxsplit);
+List splitlines(const std::string& s);
+std::string indent(const std::string& s, int64_t width, bool first, bool blank);
+// Joins the items' str() with sep, within max_string.
+std::string join(const List& items, const std::string& sep);
+
+}  // namespace camelid::jinja
