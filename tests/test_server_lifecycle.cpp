@@ -92,17 +92,51 @@ TEST(ServerLifecycle, SigtermExitsWithinSecondsWhateverIsInFlight) {
   EXPECT_LT(seconds_since(t0), 3.0);
 }
 
-TEST(ServerLifecycle, ATemplateThatCannotParseStopsServeWithOneLine) {
-  const std::string d = (fs::temp_directory_path() / ("camelid_badtmpl_" + std::to_string(::getpid()))).string();
+// tiny-llama3 with a chat template of the test's own, in a temp directory.
+std::string model_with_template(const std::string& name, const std::string& tmpl) {
+  const std::string d = (fs::temp_directory_path() / ("camelid_" + name + "_" + std::to_string(::getpid()))).string();
+  fs::remove_all(d);
   fs::create_directories(d);
   for (const char* f : {"config.json", "model.safetensors", "tokenizer.json"})
     fs::create_symlink(fixture(std::string("models/tiny-llama3/") + f), d + "/" + f);
   json cfg = json::parse(std::ifstream(fixture("models/tiny-llama3/tokenizer_config.json")));
-  cfg["chat_template"] = "{% for m in messages %}{{ m.content }";  // unterminated
+  cfg["chat_template"] = tmpl;
   std::ofstream(d + "/tokenizer_config.json") << cfg.dump();
+  return d;
+}
+
+TEST(ServerLifecycle, ATemplateThatCannotParseStopsServeWithOneLine) {
+  const std::string d = model_with_template("badtmpl", "{% for m in messages %}{{ m.content }");  // unterminated
   auto r = run_camelid("serve -m " + q(d) + " --port 0", true);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << r.out;
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  fs::remove_all(d);
+}
+
+TEST(ServerLifecycle, TemplatesThatFailPerRequestGetAnErrorAndServingGoesOn) {
+  // A hostile template: endless work for one role, a refusal for another, fine otherwise.
+  const std::string d = model_with_template(
+      "looptmpl",
+      "{% for m in messages %}{% if m.role == 'system' %}{% for i in range(100000) %}{% for j in range(100000) %}"
+      "{% endfor %}{% endfor %}{% elif m.role == 'assistant' %}{{ raise_exception('no assistant turns') }}"
+      "{% else %}{{ m.content }}{% endif %}{% endfor %}");
+  ServerProcess s("-m " + q(d) + " --ctx 128 --threads 2");
+  auto chat = [&](const std::string& role) {
+    RawConn c(s.port());
+    c.send(post_request("/v1/chat/completions",
+                        {{"messages", {{{"role", role}, {"content", "hi"}}}}, {"max_tokens", 2}}));
+    return c.read_response(20000);
+  };
+  const auto t0 = Clock::now();
+  std::string r = chat("system");
+  EXPECT_EQ(status_of(r), 500) << r;
+  EXPECT_NE(r.find("steps"), std::string::npos) << r;
+  EXPECT_LT(seconds_since(t0), 10.0);
+  r = chat("assistant");
+  EXPECT_EQ(status_of(r), 400) << r;
+  EXPECT_NE(r.find("no assistant turns"), std::string::npos) << r;
+  EXPECT_EQ(status_of(chat("user")), 200);
+  EXPECT_TRUE(s.alive());
   fs::remove_all(d);
 }

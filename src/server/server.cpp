@@ -12,6 +12,7 @@
 #include <set>
 
 #include "chat/chat_prompt.h"
+#include "chat/jinja.h"
 #include "core/json.h"
 #include "server/http_guard.h"
 #include "server/openai_api.h"
@@ -249,6 +250,10 @@ struct Server::Impl {
     in.add_generation_prompt = true;
     try {
       return encode_chat(tok, tmpl, in);
+    } catch (const jinja::RaisedError& e) {  // the template refuses this conversation
+      throw api::ApiError(400, std::string("chat template: ") + e.what(), "invalid_request_error", "messages");
+    } catch (const jinja::TemplateError& e) {  // the model's template failed (or hit a sandbox limit)
+      throw api::ApiError(500, std::string("chat template: ") + e.what(), "server_error", "messages");
     } catch (const Error& e) {
       throw api::ApiError(400, std::string("chat template: ") + e.what(), "invalid_request_error", "messages");
     }
