@@ -128,7 +128,7 @@ class TensorSource {
       if (rule == Finite::Required) {
         require_finite(t, where);
       } else if (auto bad = nonfinite_rows(t); !bad.empty()) {
-        w_.warnings.push_back(where + ": NaN/Inf in " + describe_rows(bad) + " (token ids refused as input)");
+        w_.warnings.push_back(where + ": NaN/Inf in " + describe_rows(bad) + " (those tokens are refused as input and never predicted)");
         w_.bad_embed_rows = std::move(bad);
       }
     }

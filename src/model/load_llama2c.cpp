@@ -133,7 +133,7 @@ std::unique_ptr<ModelWeights> build(const uint8_t* data, size_t size, const std:
     w->bad_embed_rows = nonfinite_rows(w->embed);
     if (!w->bad_embed_rows.empty())
       w->warnings.push_back(path + ": token embedding: NaN/Inf in " + describe_rows(w->bad_embed_rows) +
-                            " (token ids refused as input)");
+                            " (those tokens are refused as input and never predicted)");
     require_finite(w->lm_head, path + ": classifier");
   }
   require_finite(w->final_norm, path + ": final norm");

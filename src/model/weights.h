@@ -27,7 +27,7 @@ struct ModelWeights {
   Tensor final_norm;              // [dim]            f32
   Tensor lm_head;                 // [vocab, dim] (the embedding when tied)
 
-  // Token ids whose embedding row holds NaN/Inf (sorted): refused as input by Llama::forward.
+  // Token ids whose embedding row holds NaN/Inf (sorted): refused as input and never predicted (Llama).
   std::vector<int> bad_embed_rows;
   // What the loader found suspicious but usable (load_model also prints each to stderr).
   std::vector<std::string> warnings;
