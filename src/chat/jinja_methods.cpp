@@ -13,15 +13,6 @@ namespace {
 
 [[noreturn]] void bad(const std::string& msg) { throw TemplateError(msg); }
 
-int64_t int_arg(const Args& a, size_t i, const char* name, int64_t def) {
-  const Value* v = a.get(i, name);
-  return v && v->is_number() ? v->as_int() : def;
-}
-std::string str_arg(const Args& a, size_t i, const char* name) {
-  const Value* v = a.get(i, name);
-  if (!v || !v->is_string()) bad(std::string("expected a string argument '") + name + "'");
-  return v->str();
-}
 
 bool is_ascii(const std::string& s) {
   tick_bytes(s.size());

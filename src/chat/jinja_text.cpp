@@ -6,6 +6,16 @@
 
 namespace camelid::jinja {
 
+int64_t int_arg(const Args& a, size_t i, const char* name, int64_t def) {
+  const Value* v = a.get(i, name);
+  return v && v->is_number() ? v->as_int() : def;
+}
+std::string str_arg(const Args& a, size_t i, const char* name) {
+  const Value* v = a.get(i, name);
+  if (!v || !v->is_string()) throw TemplateError(std::string("expected a string argument '") + name + "'");
+  return v->str();
+}
+
 const char* const kWs = " \t\n\r\f\v";
 
 namespace {

@@ -9,6 +9,11 @@
 
 namespace camelid::jinja {
 
+// Arguments of built-ins (positional i or keyword name): an int (def if absent or not a number),
+// a string (TemplateError if absent or not a string).
+int64_t int_arg(const Args& a, size_t i, const char* name, int64_t def);
+std::string str_arg(const Args& a, size_t i, const char* name);
+
 extern const char* const kWs;  // Python's whitespace for strip() and split()
 
 // Substring search in linear time whatever the texts (std::string::find is O(n*m) at worst:
