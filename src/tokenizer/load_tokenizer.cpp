@@ -52,9 +52,8 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   if (name == "tokenizer_config.json") fail(f.tokenizer, ": this is the tokenizer's config; pass tokenizer.json, tokenizer.model or the model directory");
   if (fs::path(f.tokenizer).extension() == ".json") spec = load_tokenizer_json(f.tokenizer);
   else spec = load_sentencepiece_model(f.tokenizer);
-  auto tok = std::make_unique<Tokenizer>(std::move(spec));
-  if (!f.config.empty()) tok->apply_config(read_tokenizer_config(f.config));
-  return tok;
+  if (f.config.empty()) return std::make_unique<Tokenizer>(std::move(spec));
+  return std::make_unique<Tokenizer>(std::move(spec), read_tokenizer_config(f.config));
 }
 
 void Tokenizer::apply_config(const TokenizerConfig& cfg) {
