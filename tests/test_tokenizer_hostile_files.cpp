@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "tokenizer/loader_util.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
 #include "tokenizer_test_files.h"
@@ -212,6 +213,18 @@ TEST(HostileTokenizerJson, OddButHarmlessVocabulariesLoad) {
   t = load_ok("tokenizer.json", j.dump());
   EXPECT_EQ(t->vocab_size(), 301);
   EXPECT_EQ(t->decode({280}), "");
+}
+
+TEST(HostileTokenizerFiles, SizeIsCappedWhileReading) {
+  const std::string dir = test::temp_dir("big");
+  const std::string path = test::write_file(dir, "tokenizer.json", std::string((1 << 20) + 1, ' '));
+  try {
+    tok::read_file_capped(path, 1 << 20);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(path + ": file is larger than 1 MiB"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(tok::read_file_capped(path, 2 << 20).size(), size_t(1 << 20) + 1);
 }
 
 // ---- tokenizer.model ----

@@ -18,19 +18,23 @@ struct Files {
 };
 
 Files find_files(const std::string& path) {
+  // error_code forms: a path we may not stat (permissions, a loop of links) is "not found", not
+  // a std::filesystem_error escaping to the caller.
+  std::error_code ec;
+  auto is_file = [&](const fs::path& p) { return fs::is_regular_file(p, ec); };
   Files f;
   fs::path dir;
-  if (fs::is_directory(path)) {
+  if (fs::is_directory(path, ec)) {
     dir = path;
     for (const char* name : {"tokenizer.json", "tokenizer.model"})
-      if (fs::is_regular_file(dir / name)) { f.tokenizer = (dir / name).string(); break; }
-  } else if (fs::is_regular_file(path)) {
+      if (is_file(dir / name)) { f.tokenizer = (dir / name).string(); break; }
+  } else if (is_file(path)) {
     dir = fs::path(path).parent_path();
     f.tokenizer = path;
   } else {
     fail(path, ": no such file or directory");
   }
-  if (fs::is_regular_file(dir / "tokenizer_config.json")) f.config = (dir / "tokenizer_config.json").string();
+  if (is_file(dir / "tokenizer_config.json")) f.config = (dir / "tokenizer_config.json").string();
   return f;
 }
 

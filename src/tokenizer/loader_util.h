@@ -15,7 +15,7 @@ using json = nlohmann::json;
 // tokenizer.json files ~35 MB; these leave wide room while keeping memory bounded (a vocabulary
 // entry costs a few hundred bytes once indexed).
 inline constexpr int64_t kMaxVocab = 1 << 22;                 // token ids: 0 .. kMaxVocab-1
-inline constexpr uint64_t kMaxTokenizerFile = 256ull << 20;   // tokenizer.json / tokenizer.model
+inline constexpr uint64_t kMaxTokenizerFile = 128ull << 20;   // tokenizer.json / tokenizer.model
 inline constexpr uint64_t kMaxConfigFile = 64ull << 20;       // tokenizer_config.json
 inline constexpr size_t kMaxAddedTokenBytes = 1024;           // matching cost per text byte
 inline constexpr int kMaxPipelineDepth = 16;                  // nested Sequence normalizers etc.

@@ -15,7 +15,7 @@ namespace {
 // bounded (steps, backtracking depth, heap), and a failure is an Error, not a hang.
 constexpr uint32_t kMatchLimit = 50'000'000;  // the Llama 3 pattern needs ~1 per byte
 constexpr uint32_t kDepthLimit = 1'000'000;
-constexpr uint32_t kHeapLimitKiB = 256 * 1024;
+constexpr uint32_t kHeapLimitKiB = 64 * 1024;  // per match, only for the interpreter
 constexpr size_t kMaxPatternBytes = 64 * 1024;  // real ones are ~100 bytes
 
 std::string pcre2_message(int rc) {
