@@ -156,15 +156,16 @@ void post_processor(Ctx& c, const json& j, const std::string& field, int depth) 
   }
 }
 
-std::pair<std::string, std::string> split_merge(const std::string& path, const std::string& field, const json& m) {
+template <class Field>
+std::pair<std::string, std::string> split_merge(const std::string& path, const Field& field, const json& m) {
   if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) return {m[0].get<std::string>(), m[1].get<std::string>()};
   if (m.is_string()) {
     const std::string& s = m.get_ref<const std::string&>();
     const size_t sp = s.find(' ', 1);  // a merge part is never empty
     if (sp != std::string::npos && sp + 1 < s.size()) return {s.substr(0, sp), s.substr(sp + 1)};
-    fail(path, ": ", field, ": malformed merge ", quote(s), " (expected \"left right\")");
+    fail(path, ": ", field(), ": malformed merge ", quote(s), " (expected \"left right\")");
   }
-  fail(path, ": ", field, ": malformed merge: expected \"left right\" or a list of two strings, not ", tok::type_name(m));
+  fail(path, ": ", field(), ": malformed merge: expected \"left right\" or a list of two strings, not ", tok::type_name(m));
 }
 
 void read_model(Ctx& c, const json& j) {
@@ -191,7 +192,10 @@ void read_model(Ctx& c, const json& j) {
   ids.reserve(vocab.size());
   int64_t n = 0;
   for (auto& [text, id] : vocab.items()) {
-    const int i = int(tok::get_int(path, "model.vocab[" + quote(text) + "]", id, 0, tok::kMaxVocab - 1));
+    // The field name is built only for the message: this loop runs for every token.
+    const int i = id.is_number_unsigned() && id.get<uint64_t>() < uint64_t(tok::kMaxVocab)
+                      ? int(id.get<uint64_t>())
+                      : int(tok::get_int(path, "model.vocab[" + quote(text) + "]", id, 0, tok::kMaxVocab - 1));
     if (text.empty()) fail(path, ": model.vocab has an empty token (id ", i, ")");
     ids.emplace(text, i);
     n = std::max<int64_t>(n, i + 1);
@@ -230,13 +234,16 @@ void read_model(Ctx& c, const json& j) {
     s.unk_id = it->second;
     s.types[size_t(it->second)] = TokenType::Unknown;
   }
-  each(c, "model", model, "merges", [&](const json& m, const std::string& f) {
-    auto [a, b] = split_merge(path, f, m);
+  const json& merges = tok::need_array(path, "model.merges", tok::need(path, "model", model, "merges"));
+  s.merges.reserve(merges.size());
+  for (size_t k = 0; k < merges.size(); ++k) {
+    auto f = [&] { return at_index("model.merges", k); };  // for messages only: hot loop
+    auto [a, b] = split_merge(path, f, merges[k]);
     auto ia = ids.find(a), ib = ids.find(b), im = ids.find(a + b);
     if (ia == ids.end() || ib == ids.end() || im == ids.end())
-      fail(path, ": ", f, ": merge ", quote(a + " " + b), " uses a token that is not in the vocabulary");
+      fail(path, ": ", f(), ": merge ", quote(a + " " + b), " uses a token that is not in the vocabulary");
     s.merges.emplace_back(ia->second, ib->second);
-  });
+  }
   for (AddedToken& t : added_tokens) {
     s.tokens[size_t(t.id)] = t.content;
     if (s.types[size_t(t.id)] != TokenType::Unknown) s.types[size_t(t.id)] = t.special ? TokenType::Control : TokenType::UserDefined;
