@@ -110,7 +110,7 @@ TEST(TokenizerFiles, BrokenFilesGiveErrorsNamingThem) {
   std::string nfkc = good;
   nfkc.replace(nfkc.find("\"normalizer\": null"), 18, R"("normalizer": {"type": "NFKC"})");
   expect_error(temp_file("nfkc.json", nfkc), "NFKC");
-  expect_error(temp_file("nomodel.json", R"({"added_tokens": []})"), "tokenizer.json structure");
+  expect_error(temp_file("nomodel.json", R"({"added_tokens": []})"), "has no \"model\"");
   const std::string sp = slurp(test::fixture("tokenizers/llama2/tokenizer.model"));
   expect_error(temp_file("truncated.model", sp.substr(0, sp.size() / 3)), "truncated");
   expect_error(temp_file("empty.model", ""), "no pieces");

@@ -1,8 +1,8 @@
 #include "tokenizer/bpe.h"
 
 #include <cstddef>
+#include <algorithm>
 #include <functional>
-#include <queue>
 
 namespace camelid {
 
@@ -16,27 +16,41 @@ void BpeMerges::apply(std::vector<int>& ids, std::vector<int>& lens) const {
   std::vector<int> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) prev[size_t(i)] = i - 1, next[size_t(i)] = i + 1 < n ? i + 1 : -1;
 
-  // Candidates ordered by (rank, position); stale entries are skipped when popped, which keeps
-  // the whole merge O(n log n) even for a megabyte-long word.
+  // Candidates ordered by (rank, position); a popped one is used only if the pair now at that
+  // position still has that rank (any such pair is the one to merge next: every live pair has its
+  // own entry). Stale entries are skipped, which keeps the whole merge O(n log n) even for a
+  // multi-megabyte word, in 8 bytes per entry.
   struct Cand {
-    int rank, left, left_id, right_id;
+    int rank, left;
     bool operator>(const Cand& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
   };
-  std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;
-  auto push = [&](int l) {
-    if (l < 0) return;
+  std::vector<Cand> heap;
+  heap.reserve(size_t(n));
+  auto merge_at = [&](int l) -> const Merge* {
+    if (l < 0) return nullptr;
     const int r = next[size_t(l)];
-    if (r < 0) return;
-    if (const Merge* m = find(ids[size_t(l)], ids[size_t(r)])) heap.push(Cand{m->rank, l, ids[size_t(l)], ids[size_t(r)]});
+    return r < 0 ? nullptr : find(ids[size_t(l)], ids[size_t(r)]);
   };
-  for (int i = 0; i + 1 < n; ++i) push(i);
+  for (int i = 0; i + 1 < n; ++i)
+    if (const Merge* m = merge_at(i)) heap.push_back(Cand{m->rank, i});
+  const std::greater<Cand> later;
+  std::make_heap(heap.begin(), heap.end(), later);
+  auto push = [&](int l) {
+    if (const Merge* m = merge_at(l)) {
+      heap.push_back(Cand{m->rank, l});
+      std::push_heap(heap.begin(), heap.end(), later);
+    }
+  };
 
   while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end(), later);
+    const Cand c = heap.back();
+    heap.pop_back();
+    if (lens[size_t(c.left)] == 0) continue;  // merged into its left neighbour
+    const Merge* m = merge_at(c.left);
+    if (!m || m->rank != c.rank) continue;
     const int l = c.left, r = next[size_t(l)];
-    if (lens[size_t(l)] == 0 || r < 0 || ids[size_t(l)] != c.left_id || ids[size_t(r)] != c.right_id) continue;
-    ids[size_t(l)] = find(c.left_id, c.right_id)->merged;
+    ids[size_t(l)] = m->merged;
     lens[size_t(l)] += lens[size_t(r)];
     lens[size_t(r)] = 0;  // dead
     next[size_t(l)] = next[size_t(r)];

@@ -1,9 +1,16 @@
 // SentencePiece's tokenizer.model is a protobuf ModelProto; the few fields a BPE tokenizer needs
-// are read with a minimal wire-format reader, so no protobuf library is required.
+// are read with a minimal wire-format reader, so no protobuf library is required. The file may
+// come from a stranger: every length is checked against the bytes left, ids against the pieces
+// read, and pieces must be non-empty, distinct, with real scores and known types.
+#include <cctype>
+#include <cmath>
 #include <cstring>
+#include <string_view>
+#include <unordered_set>
 
 #include "core/error.h"
 #include "core/mmap_file.h"
+#include "tokenizer/loader_util.h"
 #include "tokenizer/loaders.h"
 
 namespace camelid {
@@ -25,6 +32,7 @@ class Reader {
     for (int shift = 0; shift < 64; shift += 7) {
       if (p_ >= end_) fail(file_, ": truncated protobuf varint");
       const uint8_t b = *p_++;
+      if (shift == 63 && b > 1) break;  // more than 64 bits
       v |= uint64_t(b & 0x7F) << shift;
       if (!(b & 0x80)) return v;
     }
@@ -85,16 +93,24 @@ TokenType piece_type(const std::string& file, uint64_t t) {
   fail(file, ": unknown SentencePiece piece type ", t);
 }
 
+// An int32 field (trainer_spec.unk_id etc.): protobuf sends negative values sign-extended to 64
+// bits and readers keep the low 32. -1 means "none"; anything else must name a piece.
+int piece_id(const std::string& file, const char* field, uint64_t v, size_t n) {
+  const int id = int(int32_t(uint32_t(v)));
+  if (id < -1 || (id >= 0 && size_t(id) >= n))
+    fail(file, ": trainer_spec.", field, " ", id, " is out of range (", n, " pieces)");
+  return id;
+}
+
 }  // namespace
 
-TokenizerSpec load_sentencepiece_model(const std::string& path) {
-  MappedFile f(path);
-  Reader r(path, f.data(), f.size());
+TokenizerSpec parse_sentencepiece_model(const uint8_t* data, size_t size, const std::string& path) {
+  Reader r(path, data, size);
   TokenizerSpec s;
   s.kind = TokenizerSpec::Kind::SentencePieceBpe;
   s.source = path;
   uint64_t model_type = 1;  // proto default: UNIGRAM
-  int unk = 0, bos = 1, eos = 2;
+  uint64_t unk = 0, bos = 1, eos = 2;
   std::string norm_name = "nmt_nfkc";
   bool add_dummy_prefix = true, remove_extra_ws = true;
   while (!r.done()) {
@@ -111,6 +127,14 @@ TokenizerSpec load_sentencepiece_model(const std::string& path) {
         else if (pf == kType && pw == 0) type = piece_type(path, p.varint());
         else p.skip(pw);
       }
+      const size_t i = s.tokens.size();
+      if (i >= size_t(tok::kMaxVocab)) fail(path, ": more than ", tok::kMaxVocab, " pieces");
+      if (piece.empty()) fail(path, ": piece ", i, " is empty");
+      // NaN would break the score order merges are ranked by.
+      if (std::isnan(score)) fail(path, ": piece ", i, " (", tok::quote(piece), ") has score NaN");
+      if (type == TokenType::Byte && !(piece.size() == 6 && piece.compare(0, 3, "<0x") == 0 && piece[5] == '>' &&
+                                       std::isxdigit(uint8_t(piece[3])) && std::isxdigit(uint8_t(piece[4]))))
+        fail(path, ": piece ", i, " (", tok::quote(piece), ") has type BYTE but is not <0xHH>");
       s.tokens.push_back(std::move(piece));
       s.scores.push_back(score);
       s.types.push_back(type);
@@ -122,9 +146,9 @@ TokenizerSpec load_sentencepiece_model(const std::string& path) {
         const uint64_t v = t.varint();
         if (tf == kModelType) model_type = v;
         else if (tf == kByteFallback) s.byte_fallback = v != 0;
-        else if (tf == kUnkId) unk = int(v);
-        else if (tf == kBosId) bos = int(v);
-        else if (tf == kEosId) eos = int(v);
+        else if (tf == kUnkId) unk = v;
+        else if (tf == kBosId) bos = v;
+        else if (tf == kEosId) eos = v;
       }
     } else if (field == kNormalizerSpec && wire == 2) {
       Reader n = r.sub();
@@ -142,15 +166,22 @@ TokenizerSpec load_sentencepiece_model(const std::string& path) {
   }
   if (s.tokens.empty()) fail(path, ": no pieces (not a SentencePiece model?)");
   if (model_type != 2) fail(path, ": trainer_spec.model_type ", model_type, " is not supported (only BPE = 2, as Llama uses)");
-  if (norm_name != "identity") fail(path, ": normalizer '", norm_name, "' is not supported (Llama models use 'identity')");
+  if (norm_name != "identity") fail(path, ": normalizer ", tok::quote(norm_name), " is not supported (Llama models use 'identity')");
   if (remove_extra_ws) fail(path, ": normalizer_spec.remove_extra_whitespaces is not supported");
   s.dummy_prefix = add_dummy_prefix ? TokenizerSpec::Prefix::Always : TokenizerSpec::Prefix::Never;
   s.strip_leading_space = add_dummy_prefix;
   const int n = int(s.tokens.size());
-  s.unk_id = unk >= 0 && unk < n ? unk : -1;
+  {
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(s.tokens.size());
+    for (int i = 0; i < n; ++i)
+      if (!seen.insert(s.tokens[size_t(i)]).second) fail(path, ": piece ", i, " (", tok::quote(s.tokens[size_t(i)]), ") is defined twice");
+  }
+  s.unk_id = piece_id(path, "unk_id", unk, s.tokens.size());
   // SentencePiece adds BOS (not EOS) by default; tokenizer_config.json may override this.
-  if (bos >= 0 && bos < n) s.bos_id = bos, s.prefix_ids = {bos};
-  if (eos >= 0 && eos < n) s.eos_id = eos;
+  s.bos_id = piece_id(path, "bos_id", bos, s.tokens.size());
+  s.eos_id = piece_id(path, "eos_id", eos, s.tokens.size());
+  if (s.bos_id >= 0) s.prefix_ids = {s.bos_id};
   // Control and unknown pieces become text only when special parsing is on; user-defined pieces
   // are always matched whole, as SentencePiece does.
   for (int i = 0; i < n; ++i) {
@@ -159,6 +190,12 @@ TokenizerSpec load_sentencepiece_model(const std::string& path) {
       s.added.push_back(AddedToken{i, s.tokens[i], t != TokenType::UserDefined, false, false});
   }
   return s;
+}
+
+TokenizerSpec load_sentencepiece_model(const std::string& path) {
+  MappedFile f(path);
+  if (f.size() > tok::kMaxTokenizerFile) fail(path, ": file is larger than ", tok::kMaxTokenizerFile >> 20, " MiB (not a tokenizer.model?)");
+  return parse_sentencepiece_model(f.data(), f.size(), path);
 }
 
 }  // namespace camelid

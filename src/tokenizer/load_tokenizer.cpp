@@ -18,19 +18,23 @@ struct Files {
 };
 
 Files find_files(const std::string& path) {
+  // error_code forms: a path we may not stat (permissions, a loop of links) is "not found", not
+  // a std::filesystem_error escaping to the caller.
+  std::error_code ec;
+  auto is_file = [&](const fs::path& p) { return fs::is_regular_file(p, ec); };
   Files f;
   fs::path dir;
-  if (fs::is_directory(path)) {
+  if (fs::is_directory(path, ec)) {
     dir = path;
     for (const char* name : {"tokenizer.json", "tokenizer.model"})
-      if (fs::is_regular_file(dir / name)) { f.tokenizer = (dir / name).string(); break; }
-  } else if (fs::is_regular_file(path)) {
+      if (is_file(dir / name)) { f.tokenizer = (dir / name).string(); break; }
+  } else if (is_file(path)) {
     dir = fs::path(path).parent_path();
     f.tokenizer = path;
   } else {
     fail(path, ": no such file or directory");
   }
-  if (fs::is_regular_file(dir / "tokenizer_config.json")) f.config = (dir / "tokenizer_config.json").string();
+  if (is_file(dir / "tokenizer_config.json")) f.config = (dir / "tokenizer_config.json").string();
   return f;
 }
 
@@ -52,9 +56,8 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   if (name == "tokenizer_config.json") fail(f.tokenizer, ": this is the tokenizer's config; pass tokenizer.json, tokenizer.model or the model directory");
   if (fs::path(f.tokenizer).extension() == ".json") spec = load_tokenizer_json(f.tokenizer);
   else spec = load_sentencepiece_model(f.tokenizer);
-  auto tok = std::make_unique<Tokenizer>(std::move(spec));
-  if (!f.config.empty()) tok->apply_config(read_tokenizer_config(f.config));
-  return tok;
+  if (f.config.empty()) return std::make_unique<Tokenizer>(std::move(spec));
+  return std::make_unique<Tokenizer>(std::move(spec), read_tokenizer_config(f.config));
 }
 
 void Tokenizer::apply_config(const TokenizerConfig& cfg) {

@@ -1,17 +1,24 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 
 #include "core/error.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/loader_util.h"
+#include "tokenizer/tokenizer_config.h"
 #include "tokenizer/utf8.h"
 
 namespace camelid {
 namespace {
 
 const std::string kSpace = "\xE2\x96\x81";  // "▁"
+constexpr size_t kMaxMergedPieceBytes = 256;
 
 bool is_space_marker_at(std::string_view s, size_t i) { return s.compare(i, 3, kSpace) == 0; }
 
@@ -24,14 +31,38 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
 }  // namespace
 
 struct Tokenizer::Cache {
-  std::unordered_map<std::string, std::vector<int>> words;
+  // Bounded: a multi-megabyte request of distinct words must not grow it without end.
+  static constexpr size_t kMaxWords = 1 << 16;
+  std::unordered_map<std::string, std::vector<int>, Hash, std::equal_to<>> words;
+  void put(std::string_view w, const int* ids, size_t n) {
+    if (words.size() < kMaxWords) words.emplace(std::string(w), std::vector<int>(ids, ids + n));
+  }
 };
+
+Tokenizer::Tokenizer(TokenizerSpec spec, const TokenizerConfig& cfg)
+    : Tokenizer([&] {
+        add_config_tokens(spec, cfg);
+        return std::move(spec);
+      }()) {
+  apply_config(cfg);
+}
 
 Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
   const std::string& src = spec_.source;
   const int n = int(spec_.tokens.size());
   if (n == 0) fail(src, ": empty vocabulary");
+  if (spec_.tokens.size() > size_t(tok::kMaxVocab)) fail(src, ": more than ", tok::kMaxVocab, " tokens");
   if (spec_.types.size() != spec_.tokens.size()) fail(src, ": token types do not match the vocabulary");
+  if (!spec_.scores.empty() && spec_.scores.size() != spec_.tokens.size()) fail(src, ": piece scores do not match the vocabulary");
+  auto check_id = [&](int id, const char* what, bool allow_none) {
+    if ((allow_none && id == -1) || (id >= 0 && id < n)) return;
+    fail(src, ": ", what, " ", id, " is out of range (vocabulary of ", n, ")");
+  };
+  check_id(spec_.unk_id, "unk id", true);
+  check_id(spec_.bos_id, "bos id", true);
+  check_id(spec_.eos_id, "eos id", true);
+  for (int id : spec_.prefix_ids) check_id(id, "special token id", false);
+  for (int id : spec_.suffix_ids) check_id(id, "special token id", false);
   const bool sp = spec_.kind == TokenizerSpec::Kind::SentencePieceBpe;
 
   ids_.reserve(size_t(n));
@@ -42,7 +73,7 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
-    auto it = ids_.find(sp ? std::string(name) : byte_level::byte_to_text(uint8_t(b)));
+    auto it = ids_.find(sp ? std::string_view(name) : std::string_view(byte_level::byte_to_text(uint8_t(b))));
     if (it != ids_.end()) byte_ids_[b] = it->second;
   }
   if (!sp)
@@ -54,21 +85,27 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
   for (int i = 0; i < n; ++i) {
     const std::string& t = spec_.tokens[size_t(i)];
     const TokenType type = spec_.types[size_t(i)];
+    std::string& raw = raw_text_[size_t(i)];
+    int byte = -1;
+    if (type == TokenType::Byte && t.size() == 6 && t.compare(0, 3, "<0x") == 0 && t[5] == '>' &&
+        std::isxdigit(uint8_t(t[3])) && std::isxdigit(uint8_t(t[4])))
+      byte = int(std::strtol(t.substr(3, 2).c_str(), nullptr, 16));
     if (type == TokenType::Control || type == TokenType::Unknown) {
-      raw_text_[size_t(i)] = t;
+      raw = t;
     } else if (sp) {
-      if (type == TokenType::Byte && t.size() == 6) raw_text_[size_t(i)] = char(std::stoi(t.substr(3, 2), nullptr, 16));
-      else raw_text_[size_t(i)] = spec_.escape_spaces ? replace_all(t, kSpace, " ") : t;
-    } else if (type == TokenType::UserDefined || !byte_level::text_to_bytes(t, raw_text_[size_t(i)])) {
-      raw_text_[size_t(i)] = t;
+      if (byte >= 0) raw = char(byte);
+      else raw = spec_.escape_spaces ? replace_all(t, kSpace, " ") : t;
+    } else if (type == TokenType::UserDefined || !byte_level::text_to_bytes(t, raw)) {
+      raw = t;
     }
-    if (!sp && type == TokenType::Normal) raw_ids_.emplace(raw_text_[size_t(i)], i);
+    if (!sp && type == TokenType::Normal) raw_ids_.emplace(raw, i);
   }
 
   if (!spec_.merges.empty()) {
     for (size_t r = 0; r < spec_.merges.size(); ++r) {
       auto [a, b] = spec_.merges[r];
       if (a < 0 || b < 0 || a >= n || b >= n) fail(src, ": merge ", r, " uses a token id out of range");
+      if (r > size_t(INT32_MAX)) fail(src, ": too many merges");
       auto it = ids_.find(spec_.tokens[size_t(a)] + spec_.tokens[size_t(b)]);
       if (it == ids_.end()) fail(src, ": merge ", r, " produces a token that is not in the vocabulary");
       merges_.add(a, b, int(r), it->second);
@@ -76,6 +113,8 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
   } else if (sp) {
     // SentencePiece: merging a and b is allowed when a+b is a piece; higher score merges first.
     if (spec_.scores.size() != size_t(n)) fail(src, ": piece scores do not match the vocabulary");
+    for (int i = 0; i < n; ++i)
+      if (std::isnan(spec_.scores[size_t(i)])) fail(src, ": piece ", i, " has score NaN");
     std::map<float, int, std::greater<float>> rank_of;
     for (int i = 0; i < n; ++i) rank_of.emplace(spec_.scores[size_t(i)], 0);
     int r = 0;
@@ -83,10 +122,15 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
     for (int i = 0; i < n; ++i) {
       const TokenType type = spec_.types[size_t(i)];
       if (type != TokenType::Normal && type != TokenType::UserDefined) continue;
-      const std::string& t = spec_.tokens[size_t(i)];
+      // Trying every split of a piece costs its length squared: a piece longer than any real one
+      // (SentencePiece caps them at 16 characters) is not made by merging, only matched whole.
+      const std::string_view t = spec_.tokens[size_t(i)];
+      if (t.size() > kMaxMergedPieceBytes) continue;
       for (size_t k = utf8::valid_length(t, 0); k > 0 && k < t.size(); k += std::max<size_t>(1, utf8::valid_length(t, k))) {
-        auto a = ids_.find(t.substr(0, k)), b = ids_.find(t.substr(k));
-        if (a != ids_.end() && b != ids_.end()) merges_.add(a->second, b->second, rank_of[spec_.scores[size_t(i)]], i);
+        auto a = ids_.find(t.substr(0, k));
+        if (a == ids_.end()) continue;
+        auto b = ids_.find(t.substr(k));
+        if (b != ids_.end()) merges_.add(a->second, b->second, rank_of[spec_.scores[size_t(i)]], i);
       }
     }
   }
@@ -101,18 +145,19 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
       if (spec_.types[size_t(i)] != TokenType::Normal && spec_.types[size_t(i)] != TokenType::UserDefined) continue;
       const std::string& t = spec_.tokens[size_t(i)];
       for (size_t at = t.find(kSpace, 1); at != std::string::npos && split_words_; at = t.find(kSpace, at + 1))
-        if (!is_space_marker_at(t, at - 3) || at < 3) split_words_ = false;
+        if (at < 3 || !is_space_marker_at(t, at - 3)) split_words_ = false;
     }
   }
 
-  added_sorted_ = spec_.added;
-  for (const AddedToken& a : added_sorted_) {
-    if (a.id < 0 || a.id >= n) fail(src, ": added token '", a.content, "' has id ", a.id, " out of range");
+  for (const AddedToken& a : spec_.added) {
+    if (a.id < 0 || a.id >= n) fail(src, ": added token ", tok::quote(a.content), " has id ", a.id, " out of range (vocabulary of ", n, ")");
     if (a.content.empty()) fail(src, ": added token ", a.id, " is empty");
-    added_first_byte_[uint8_t(a.content[0])] = true;
+    // Text is split where added tokens match: invalid UTF-8 there could cut a character in two.
+    if (!utf8::is_valid(a.content)) fail(src, ": added token ", a.id, " (", tok::quote(a.content), ") is not valid UTF-8");
+    if (a.content.size() > tok::kMaxAddedTokenBytes)
+      fail(src, ": added token ", a.id, " is ", a.content.size(), " bytes long (at most ", tok::kMaxAddedTokenBytes, ")");
   }
-  std::stable_sort(added_sorted_.begin(), added_sorted_.end(),
-                   [](const AddedToken& x, const AddedToken& y) { return x.content.size() > y.content.size(); });
+  added_ = AddedTokenMatcher(spec_.added);
   if (spec_.eos_id >= 0) eos_ids_.push_back(spec_.eos_id);
 }
 
@@ -122,7 +167,7 @@ const std::string& Tokenizer::token_text(int id) const {
 }
 
 int Tokenizer::token_id(std::string_view text) const {
-  auto it = ids_.find(std::string(text));
+  auto it = ids_.find(text);
   return it == ids_.end() ? -1 : it->second;
 }
 
@@ -132,11 +177,7 @@ bool Tokenizer::is_special(int id) const {
   return t == TokenType::Control || t == TokenType::Unknown;
 }
 
-bool Tokenizer::contains_special_text(std::string_view text) const {
-  for (const AddedToken& a : added_sorted_)
-    if (a.special && text.find(a.content) != std::string_view::npos) return true;
-  return false;
-}
+bool Tokenizer::contains_special_text(std::string_view text) const { return added_.contains_special(text); }
 
 // ---- encoding ----
 
@@ -157,15 +198,16 @@ std::vector<int> Tokenizer::encode_segments(const std::vector<Segment>& segments
     if (!run.empty()) encode_text(run, run_first, cache, out);
     run.clear();
   };
+  std::vector<std::pair<size_t, const AddedToken*>> starts;
   for (const Segment& seg : segments) {
     const std::string text = utf8::sanitize(seg.text);
+    // Left to right, the longest token at the first position where one starts; then on after it.
+    starts.clear();
+    added_.find_starts(text, seg.parse_special, starts);
     size_t last = 0, i = 0;
-    while (i < text.size()) {
-      if (!added_first_byte_[uint8_t(text[i])]) { ++i; continue; }
-      const AddedToken* hit = nullptr;
-      for (const AddedToken& a : added_sorted_)
-        if ((seg.parse_special || !a.special) && text.compare(i, a.content.size(), a.content) == 0) { hit = &a; break; }
-      if (!hit) { ++i; continue; }
+    for (auto [at, hit] : starts) {
+      if (at < i) continue;  // inside the token just taken
+      i = at;
       size_t b = i, e = i + hit->content.size();
       if (hit->lstrip) while (b > last && std::isspace(uint8_t(text[b - 1]))) --b;
       if (hit->rstrip) while (e < text.size() && std::isspace(uint8_t(text[e]))) ++e;
@@ -208,13 +250,13 @@ void Tokenizer::encode_sentencepiece(std::string_view text, bool first, Cache& c
     if (w.empty()) return;
     const bool cacheable = w.size() <= 64;
     if (cacheable) {
-      auto it = cache.words.find(std::string(w));
+      auto it = cache.words.find(w);
       if (it != cache.words.end()) { out.insert(out.end(), it->second.begin(), it->second.end()); return; }
     }
     ids.clear(), lens.clear();
     for (size_t i = 0; i < w.size();) {
       const size_t n = std::max<size_t>(1, utf8::valid_length(w, i));
-      auto it = ids_.find(std::string(w.substr(i, n)));
+      auto it = ids_.find(w.substr(i, n));
       ids.push_back(it == ids_.end() ? -1 : it->second);
       lens.push_back(int(n));
       i += n;
@@ -222,7 +264,7 @@ void Tokenizer::encode_sentencepiece(std::string_view text, bool first, Cache& c
     merges_.apply(ids, lens);
     const size_t before = out.size();
     emit_word(w, ids, lens, out);
-    if (cacheable) cache.words.emplace(std::string(w), std::vector<int>(out.begin() + long(before), out.end()));
+    if (cacheable) cache.put(w, out.data() + before, out.size() - before);
   };
   if (!split_words_) return word(norm);
   size_t start = 0;
@@ -265,11 +307,11 @@ void Tokenizer::encode_byte_level(std::string_view text, Cache& cache, std::vect
   for (std::string_view p : pieces) {
     const bool cacheable = p.size() <= 64;
     if (cacheable) {
-      auto it = cache.words.find(std::string(p));
+      auto it = cache.words.find(p);
       if (it != cache.words.end()) { out.insert(out.end(), it->second.begin(), it->second.end()); continue; }
     }
     const size_t before = out.size();
-    auto whole = spec_.ignore_merges ? raw_ids_.find(std::string(p)) : raw_ids_.end();
+    auto whole = spec_.ignore_merges ? raw_ids_.find(p) : raw_ids_.end();
     if (whole != raw_ids_.end()) {
       out.push_back(whole->second);
     } else {
@@ -278,7 +320,7 @@ void Tokenizer::encode_byte_level(std::string_view text, Cache& cache, std::vect
       merges_.apply(ids, lens);
       out.insert(out.end(), ids.begin(), ids.end());
     }
-    if (cacheable) cache.words.emplace(std::string(p), std::vector<int>(out.begin() + long(before), out.end()));
+    if (cacheable) cache.put(p, out.data() + before, out.size() - before);
   }
 }
 
@@ -314,6 +356,8 @@ std::string Tokenizer::decode(const std::vector<int>& ids, bool skip_special, bo
 }
 
 std::string StreamDecoder::push(int id) {
+  // Checked before it is held: a bad id must not stay pending and fail every later push.
+  if (id < 0 || id >= tok_->vocab_size()) fail("token id ", id, " is out of range (vocabulary of ", tok_->vocab_size(), ")");
   pending_.push_back(id);
   const std::string raw = tok_->decode_bytes(pending_, skip_special_, true, false);
   // Hold back an unfinished character; a run of more than a few tokens cannot be one.

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe.h"
 #include "tokenizer/regex_split.h"
 #include "tokenizer/tokenizer_spec.h"
@@ -22,7 +23,10 @@ class Tokenizer {
   // when present) or one of those files. Throws Error naming the file.
   static std::unique_ptr<Tokenizer> load(const std::string& path);
   static bool available(const std::string& path);  // whether load() would find a tokenizer file
+  // Checks everything the spec refers to (ids, merges, scores) and throws Error naming
+  // spec.source on what does not fit; with a config, its BOS/EOS and added tokens apply.
   explicit Tokenizer(TokenizerSpec spec);
+  Tokenizer(TokenizerSpec spec, const TokenizerConfig& cfg);
 
   // add_special: the BOS/EOS the tokenizer's config asks for. parse_special: whether the text of
   // a special token (e.g. "<|eot_id|>") becomes that token (Hugging Face's default) or stays
@@ -38,6 +42,7 @@ class Tokenizer {
 
   // ids -> text as the reference decoders do (invalid byte sequences become U+FFFD).
   // `continuation`: the ids follow earlier output, so the first space is not stripped.
+  // An id outside the vocabulary is an Error.
   std::string decode(const std::vector<int>& ids, bool skip_special = false, bool continuation = false) const;
 
   int vocab_size() const { return int(spec_.tokens.size()); }
@@ -58,19 +63,23 @@ class Tokenizer {
   void encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
   void encode_byte_level(std::string_view text, Cache& cache, std::vector<int>& out) const;
   void emit_word(std::string_view word, std::vector<int>& ids, std::vector<int>& lens, std::vector<int>& out) const;
-  void split_added(std::string_view text, bool parse_special, bool first_segment, Cache& cache, std::vector<int>& out) const;
   std::string decode_bytes(const std::vector<int>& ids, bool skip_special, bool continuation, bool sanitize) const;
 
+  struct Hash {  // lets the maps be searched with a string_view, without a copy
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using TextMap = std::unordered_map<std::string, int, Hash, std::equal_to<>>;
+
   TokenizerSpec spec_;
-  std::unordered_map<std::string, int> ids_;      // vocabulary text -> id
-  std::unordered_map<std::string, int> raw_ids_;  // byte-level: raw bytes -> id
+  TextMap ids_;      // vocabulary text -> id
+  TextMap raw_ids_;  // byte-level: raw bytes -> id
   std::vector<std::string> raw_text_;             // id -> bytes it stands for (decoding)
   int byte_ids_[256];                             // byte fallback / byte-level unit ids
   BpeMerges merges_;
   std::vector<RegexSplit> splits_;
   bool split_words_ = false;                      // SentencePiece: words can be merged one by one
-  std::vector<AddedToken> added_sorted_;          // longest content first
-  bool added_first_byte_[256] = {};
+  AddedTokenMatcher added_;
   std::vector<int> eos_ids_;
 };
 
@@ -79,7 +88,7 @@ class Tokenizer {
 class StreamDecoder {
  public:
   explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(&tok), skip_special_(skip_special) {}
-  std::string push(int id);
+  std::string push(int id);  // Error for an id outside the vocabulary (the decoder stays usable)
   std::string flush();  // whatever is held back (an unfinished character becomes U+FFFD)
 
  private:

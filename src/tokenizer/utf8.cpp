@@ -43,6 +43,15 @@ size_t valid_length(std::string_view s, size_t i) {
   return expected > 0 && n == size_t(expected) ? n : 0;
 }
 
+bool is_valid(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const size_t n = valid_length(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
+}
+
 std::string sanitize(std::string_view s) {
   std::string out;
   out.reserve(s.size());

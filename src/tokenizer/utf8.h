@@ -11,6 +11,8 @@ namespace camelid::utf8 {
 // a valid, complete sequence (overlong forms, surrogates and values above U+10FFFF rejected).
 size_t valid_length(std::string_view s, size_t i);
 
+bool is_valid(std::string_view s);
+
 // s with every invalid sequence replaced by U+FFFD, one per maximal invalid subpart (the
 // WHATWG / Python errors="replace" rule), so any byte string becomes valid text.
 std::string sanitize(std::string_view s);
