@@ -28,17 +28,21 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 // A random model big enough that 2,000 tokens take tens of seconds (~14 ms a token on 2 cores),
 // with the Llama 2 tokenizer linked in from the fixtures.
 const std::string& slow_model() {
-  static const std::string dir = [] {
-    const std::string d = (fs::temp_directory_path() / ("camelid_slow_" + std::to_string(::getpid()))).string();
-    auto r = run_camelid("gen-random -o " + q(d) +
-                         " --preset small --vocab 32000 --dim 512 --hidden 1376 --layers 8 --heads 8 --kv-heads 8"
-                         " --dtype bf16 --max-pos 4096");
-    EXPECT_EQ(r.status, 0) << r.out;
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
-      fs::create_symlink(fixture(std::string("models/tiny-llama2/") + f), d + "/" + f);
-    return d;
-  }();
-  return dir;
+  struct Dir {
+    std::string path = (fs::temp_directory_path() / ("camelid_slow_" + std::to_string(::getpid()))).string();
+    Dir() {
+      fs::remove_all(path);  // a stale one from a process that had this pid
+      auto r = run_camelid("gen-random -o " + q(path) +
+                           " --preset small --vocab 32000 --dim 512 --hidden 1376 --layers 8 --heads 8 --kv-heads 8"
+                           " --dtype bf16 --max-pos 4096");
+      EXPECT_EQ(r.status, 0) << r.out;
+      for (const char* f : {"tokenizer.json", "tokenizer_config.json"})
+        fs::create_symlink(fixture(std::string("models/tiny-llama2/") + f), path + "/" + f);
+    }
+    ~Dir() { fs::remove_all(path); }
+  };
+  static const Dir dir;
+  return dir.path;
 }
 
 std::string post_request(const std::string& path, const json& body) {

@@ -41,14 +41,15 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
   std::string source = cfg.chat_template;
   // A separate chat_template.jinja (newer transformers) counts too.
   if (source.empty() && fs::is_regular_file(fs::path(dir) / "chat_template.jinja"))
-    source = read_text_file((fs::path(dir) / "chat_template.jinja").string());
+    source = read_text_file((fs::path(dir) / "chat_template.jinja").string(), 16 << 20);  // the parser takes 1 MiB
   std::string bos = cfg.bos_token, eos = cfg.eos_token;
   bool fallback = false;
   if (source.empty()) {
     fallback = true;
     const bool llama3 = bos == "<|begin_of_text|>" ||
                         (fs::is_regular_file(fs::path(dir) / "tokenizer.json") &&
-                         read_text_file((fs::path(dir) / "tokenizer.json").string()).find("<|begin_of_text|>") != std::string::npos);
+                         read_text_file((fs::path(dir) / "tokenizer.json").string(), 128 << 20)  // the tokenizer's own cap
+                                 .find("<|begin_of_text|>") != std::string::npos);
     source = llama3 ? kLlama3Chat : kLlama2Chat;
     if (bos.empty()) bos = llama3 ? "<|begin_of_text|>" : "<s>";
     if (eos.empty()) eos = llama3 ? "<|eot_id|>" : "</s>";

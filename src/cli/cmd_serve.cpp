@@ -1,6 +1,7 @@
 // `camelid serve`: the OpenAI-compatible HTTP server.
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -23,7 +24,7 @@ struct ServeArgs {
   ServerOptions opt;
   int threads = 0;
   double timeout_s = 10;
-  int max_body_mb = 16;
+  int max_body_mb = 8;
 };
 
 std::mutex g_server_mu;
@@ -69,6 +70,7 @@ void run(ServeArgs& a) {
   lim.write_timeout_ms = 3 * lim.head_timeout_ms;
   lim.body_timeout_ms = 6 * lim.head_timeout_ms;
   lim.max_body_bytes = size_t(a.max_body_mb) << 20;
+  lim.max_bodies_in_flight = std::max(lim.max_bodies_in_flight, 4 * lim.max_body_bytes);
 
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
@@ -106,7 +108,7 @@ const bool reg = add_command([](CLI::App& app) {
                   "connections served at once (default 512); past it: 503, and only /health is answered");
   sub->add_option("--timeout", a->timeout_s,
                   "seconds for a request head to arrive (default 10); the body gets 6x, a client that stops reading 3x");
-  sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 16)");
+  sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 8)");
   add_bf16_dot_flag(sub);
   sub->callback([a] { run(*a); });
 });

@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -9,7 +10,9 @@
 #include <mutex>
 #include <random>
 #include <strings.h>
+#include <semaphore>
 #include <set>
+#include <thread>
 
 #include "chat/chat_prompt.h"
 #include "chat/jinja.h"
@@ -99,6 +102,8 @@ struct Server::Impl {
   std::mutex inflight_mu;
   std::set<std::shared_ptr<EngineRequest>> inflight;
   bool stopping = false;  // under inflight_mu
+  std::atomic<size_t> bodies_in_flight{0};
+  std::counting_semaphore<> preparing{std::max(2, int(std::thread::hardware_concurrency()))};
 
   using HandlerResponse = httplib::Server::HandlerResponse;
 
@@ -208,20 +213,33 @@ struct Server::Impl {
     return HandlerResponse::Unhandled;
   }
 
-  // The body with Content-Encoding undone, at most limits.max_body_bytes of it.
-  std::string read_body(httplib::Response& res, const httplib::ContentReader& read) {
-    const size_t limit = http.limits().max_body_bytes;
-    std::string body;
-    bool too_big = false;
+  // A request body in memory, counted against the server-wide budget until it is dropped.
+  struct Body {
+    std::atomic<size_t>& in_flight;
+    std::string text;
+    ~Body() { in_flight -= text.size(); }
+  };
+
+  // Reads the body with Content-Encoding undone: at most limits.max_body_bytes of it, and only while
+  // all bodies in memory stay within limits.max_bodies_in_flight (else 503).
+  void read_body(httplib::Response& res, const httplib::ContentReader& read, Body& body) {
+    const size_t limit = http.limits().max_body_bytes, budget = http.limits().max_bodies_in_flight;
+    bool too_big = false, over_budget = false;
     const bool ok = read([&](const char* d, size_t n) {
-      if (n > limit - body.size()) return too_big = true, false;
-      body.append(d, n);
+      if (n > limit - body.text.size()) return too_big = true, false;
+      if (body.in_flight.fetch_add(n) + n > budget) {
+        body.in_flight -= n;
+        return over_budget = true, false;
+      }
+      body.text.append(d, n);
       return true;
     });
-    if (ok) return body;
+    if (ok) return;
     GuardedHttpServer::close_after_response();  // the rest of the body stays unread
     res.set_header("Connection", "close");
     const int why = GuardedHttpServer::body_failure_status();
+    if (over_budget)
+      throw api::ApiError(503, "the server holds too many request bodies right now; retry shortly", "server_error");
     if (too_big || why == 413 || res.status == 413)
       throw api::ApiError(413, "the request body is larger than " + std::to_string(limit) + " bytes (after decompression)");
     if (why == 408) throw api::ApiError(408, "the request body did not arrive in time");
@@ -262,11 +280,25 @@ struct Server::Impl {
   // One request, start to end: nothing may escape (the process must outlive any request).
   void handle(const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read, bool chat) {
     try {
-      auto r = api::parse_completion_request(read_body(res, read), chat, random_seed());
-      if (!r.model.empty() && r.model != opt.model_name)
-        throw api::ApiError(404, "The model '" + r.model + "' does not exist (this server runs '" + opt.model_name + "')",
-                            "invalid_request_error", "model", "model_not_found");
-      auto ids = prompt_ids(r);
+      api::CompletionRequest r;
+      std::vector<int> ids;
+      {
+        Body body{bodies_in_flight, {}};
+        read_body(res, read, body);
+        // Parsing, the template and the tokenizer take up to ~40x the body in memory: only a few
+        // requests at a time (as many as cores) do it.
+        if (!preparing.try_acquire_for(std::chrono::seconds(30)))
+          throw api::ApiError(503, "the server is busy preparing other requests; retry shortly", "server_error");
+        struct Release {
+          std::counting_semaphore<>& s;
+          ~Release() { s.release(); }
+        } release{preparing};
+        r = api::parse_completion_request(body.text, chat, random_seed());
+        if (!r.model.empty() && r.model != opt.model_name)
+          throw api::ApiError(404, "The model '" + r.model + "' does not exist (this server runs '" + opt.model_name + "')",
+                              "invalid_request_error", "model", "model_not_found");
+        ids = prompt_ids(r);
+      }
       if (int(ids.size()) >= engine.ctx())
         throw api::ApiError(400, "This model's context is " + std::to_string(engine.ctx()) + " tokens, but the prompt has " +
                                      std::to_string(ids.size()) + " tokens", "invalid_request_error", "messages",
