@@ -58,7 +58,9 @@ bool printable_ascii(const std::string& s) {
 }
 
 // /health answers, and quickly.
-void expect_healthy(double within_s = 1.0) {
+// Bounds here are far above what the server needs (ms) and far below what the old failures took
+// (minutes, or never): they hold under sanitizers on a loaded 2-core machine.
+void expect_healthy(double within_s = 2.0) {
   const auto t0 = Clock::now();
   httplib::Client c("127.0.0.1", server().port());
   c.set_read_timeout(5, 0);
@@ -135,7 +137,7 @@ TEST(ServerHardening, DeeplyNestedJsonIsRejectedAtOnce) {
       const std::string r = exchange(post_request(body[2] == 'p' ? "/v1/completions" : "/v1/chat/completions", body));
       EXPECT_EQ(status_of(r), 400) << r.substr(0, 300);
       EXPECT_NE(error_message(r).find("nested deeper than 64"), std::string::npos) << error_message(r);
-      EXPECT_LT(seconds_since(t0), 1.0);
+      EXPECT_LT(seconds_since(t0), 5.0);
     }
   }
   expect_healthy();
@@ -149,7 +151,7 @@ TEST(ServerHardening, CompressedBodiesStopAtTheLimitAfterDecoding) {
   std::string r = exchange(post_request("/v1/completions", bomb, "Content-Encoding: gzip\r\n"));
   EXPECT_EQ(status_of(r), 413) << r.substr(0, 300);
   EXPECT_NE(error_message(r).find("after decompression"), std::string::npos) << error_message(r);
-  EXPECT_LT(seconds_since(t0), 2.0);
+  EXPECT_LT(seconds_since(t0), 5.0);
   EXPECT_LT(server().rss_mib() - rss0, 64) << "memory grew while inflating";
 
   // A small gzip body is inflated and served.
@@ -199,7 +201,7 @@ TEST(ServerHardening, EndlessHeadersGet431) {
     }
     const std::string r = c.read_all(2000);
     EXPECT_EQ(status_of(r), 431) << r.substr(0, 200);
-    EXPECT_LT(seconds_since(t0), 3.0);
+    EXPECT_LT(seconds_since(t0), 5.0);
   }
   {  // one endless header line
     RawConn c(server().port());
@@ -227,7 +229,7 @@ TEST(ServerHardening, SlowHeadsTimeOutWhileHealthKeepsAnswering) {
     }
   });
   for (int i = 0; i < 8; ++i) {
-    expect_healthy(0.5);
+    expect_healthy();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   for (size_t i = 0; i < slow.size(); ++i) statuses[i] = status_of(slow[i]->read_all(3000));
@@ -246,7 +248,7 @@ TEST(ServerHardening, ClientsThatNeverReadDoNotBlockOthers) {
     stalled.back()->send(post_request("/v1/chat/completions", chat_body(100, true, i)));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  expect_healthy(0.5);
+  expect_healthy();
   EXPECT_EQ(status_of(exchange("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 2000)), 200);
   const auto t0 = Clock::now();
   while (seconds_since(t0) < 120 && health().value("requests_active", -1) != 0)
@@ -317,7 +319,7 @@ TEST(ServerHardening, PastTheConnectionLimitOnlyHealthIsServed) {
   const auto t0 = Clock::now();
   std::string r = exchange("GET /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
   EXPECT_EQ(status_of(r), 503) << r;
-  EXPECT_LT(seconds_since(t0), 0.5);
+  EXPECT_LT(seconds_since(t0), 1.0);  // sooner than the held heads' 1 s timeout
   r = exchange("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 3000);
   EXPECT_EQ(status_of(r), 200) << r;
   hold.clear();
@@ -332,7 +334,7 @@ TEST(ServerHardening, ApiKeyIsCheckedBeforeTheBodyIsRead) {
   const auto t0 = Clock::now();
   std::string r = c.read_response(3000);
   EXPECT_EQ(status_of(r), 401) << r;
-  EXPECT_LT(seconds_since(t0), 0.5);
+  EXPECT_LT(seconds_since(t0), 2.0);
   RawConn h(s.port());
   h.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_of(h.read_response(3000)), 200);

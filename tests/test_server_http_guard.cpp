@@ -79,7 +79,7 @@ TEST_F(GuardFixture, HeadsAreBoundedInTimeSizeAndLines) {
     c.send("GET /ok HTTP/1.1\r\n");
     const auto t0 = Clock::now();
     EXPECT_EQ(status_of(c.read_all(3000)), 408);
-    EXPECT_LT(seconds_since(t0), 1.5);
+    EXPECT_LT(seconds_since(t0), 2.5);
   }
   {
     RawConn c(port);
@@ -119,7 +119,7 @@ TEST_F(GuardFixture, PastTheCapConnectionsGet503AtOnce) {
   RawConn extra(port);
   extra.send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(status_of(extra.read_all(2000)), 503);
-  EXPECT_LT(seconds_since(t0), 0.5);
+  EXPECT_LT(seconds_since(t0), 1.0);  // the held heads have 3 s
   for (int i = 0; i < 100 && http->connections() != 3; ++i)  // the 503's own count drops just after it is sent
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_EQ(http->connections(), 3);

@@ -75,7 +75,7 @@ TEST(ServerLifecycle, AnAbandonedNonStreamingRequestFreesItsSlotAtOnce) {
   const auto t0 = Clock::now();
   while (seconds_since(t0) < 5 && health(s.port()).value("requests_active", -1) != 0)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  EXPECT_LT(seconds_since(t0), 1.0) << "slot still busy after the client left";
+  EXPECT_LT(seconds_since(t0), 2.0) << "slot still busy after the client left";  // it would take ~30 s
   EXPECT_EQ(health(s.port()).value("requests_active", -1), 0);
 }
 
@@ -93,7 +93,7 @@ TEST(ServerLifecycle, SigtermExitsWithinSecondsWhateverIsInFlight) {
   ASSERT_EQ(health(s.port()).value("requests_active", -1), 4);
   const auto t0 = Clock::now();
   EXPECT_TRUE(s.terminate_within(5.0));
-  EXPECT_LT(seconds_since(t0), 3.0);
+  EXPECT_LT(seconds_since(t0), 4.0);
 }
 
 // tiny-llama3 with a chat template of the test's own, in a temp directory.
