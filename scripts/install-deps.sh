@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Debian packages camelid builds and tests with. Safe to run again.
+#   ./scripts/install-deps.sh          what the README's two commands need
+#   ./scripts/install-deps.sh clang    also clang with its sanitizer and libFuzzer runtimes (CI, fuzz.sh)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates
       nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libutf8proc-dev
       libgtest-dev libgmock-dev libbenchmark-dev libomp-dev zlib1g-dev
       sentencepiece curl)
+if [ "${1:-}" = clang ]; then pkgs+=(clang libclang-rt-dev); fi
 # node + npm run the official openai client test; keep a node that is already installed.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 missing=()

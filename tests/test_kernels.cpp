@@ -1,6 +1,7 @@
 // Every kernel ISA the CPU runs against the portable reference (in double), for every weight
 // dtype, odd shapes and unaligned weights; rows are bit-identical whatever the batch size
 // (continuous batching relies on it); dtype conversions are exact.
+#include <cpuid.h>
 #include <gtest/gtest.h>
 #include <immintrin.h>
 #include <omp.h>
@@ -221,7 +222,8 @@ __attribute__((target("f16c"))) uint16_t hardware_f16(float f) {
 }
 
 TEST(DType, HalfConversionsAreExactAndRoundToNearestEven) {
-  const bool f16c = __builtin_cpu_supports("f16c");
+  unsigned a, b, c, d;  // CPUID leaf 1: clang has no __builtin_cpu_supports("f16c")
+  const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
   for (uint32_t h = 0; h < 65536; ++h) {
     const float f = f16_to_f32(uint16_t(h));
     if (std::isnan(f)) {

@@ -116,7 +116,7 @@ TEST(HostileTokenizerJson, MergesMustNameVocabularyTokens) {
 TEST(HostileTokenizerJson, SpecialIdsOfThePostProcessorAreRangeChecked) {
   for (const json& id : {json(99999), json(-1), json(4294967297)}) {
     json j = test::tiny_sp_json();
-    j["post_processor"]["special_tokens"]["<s>"]["ids"] = {id};
+    j["post_processor"]["special_tokens"]["<s>"]["ids"] = json::array({id});  // not {id}: clang reads that as a copy of id
     json_error(j, {"out of range"});
   }
   json j = test::tiny_sp_json();
