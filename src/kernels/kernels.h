@@ -40,11 +40,30 @@ bool bf16_dot_supported();   // by this CPU with the active instruction set
 bool set_bf16_dot(bool on);  // returns whether it is in use now
 bool bf16_dot_active();
 
+// Block-quantized weights (Q4_0, Q8_0, Q4_K, Q6_K, ...: see matmul_quantized_supported) times
+// activations rounded to the weight type's activation format (dtype_info(W.dtype).vec_dot_type:
+// Q8_0, Q8_1 or Q8_K), in integer dot products with the block scales applied in f32, as
+// llama.cpp computes them. X is rounded once per call; rows are split across threads (OpenMP).
+// Every output element follows one fixed sequence of operations (kernels/cpu/qmatmul.h), so
+// rows are bit-identical whatever T, the thread count and the instruction set.
+bool matmul_quantized_supported(DType w);
+void matmul_quantized(const float* X, int T, const Tensor& W, float* Y);
+// Rounds T rows of K values (K a multiple of the block) to `type` (Q8_0, Q8_1 or Q8_K) blocks,
+// byte for byte as ggml's quantize_row_q8_0_ref / q8_1_ref / q8_K_ref.
+void quantize_activations(DType type, const float* X, int T, int K, void* out);
+// VNNI dot products (AVX512-VNNI with the AVX-512 kernels, AVX-VNNI with the AVX2 ones) are used
+// where the CPU has them; off, the same kernels use vpmaddubsw. Same results either way.
+bool vnni_supported();  // by this CPU with the active instruction set
+bool set_vnni(bool on);  // returns whether it is in use now
+bool vnni_active();
+
 // One query head's attention over n cached positions (single-threaded):
 //   out[hd] = sum_p softmax_p(scale * q . k_p) v_p, with k_p = k + p*ld and v_p = v + p*ld.
 // scores: n floats of scratch. A row's result depends only on its own inputs (batch-invariant).
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
             float* scores, float* out);
+
+struct QuantizedActivations;  // kernels/cpu/qmatmul.h
 
 // The per-ISA entry points behind the dispatch.
 struct KernelTable {
@@ -55,6 +74,11 @@ struct KernelTable {
   // bf16 dot (null where the ISA has none): X already rounded to bf16, W bf16.
   void (*matmul_rows_bf16)(const uint16_t* X, int T, const Tensor& W, float* Y, int o0, int o1);
   void (*round_to_bf16)(const float* X, int T, int K, uint16_t* out);
+  // Quantized weights: activation rounding, then rows [o0, o1) of Y; the VNNI variant is null
+  // where the ISA has none.
+  void (*quantize_activations)(DType type, const float* X, int T, int K, void* out);
+  void (*qmatmul_rows)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
+  void (*qmatmul_rows_vnni)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/qlayout.h"
+#include "kernels/cpu/qmatmul.h"
 #include "kernels/kernels.h"
 
 namespace camelid::kernels {
@@ -32,6 +34,14 @@ namespace {
 bool has_f16c() {
   unsigned a, b, c, d;
   return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+// VNNI by CPUID (leaf 7: AVX512_VNNI is ECX bit 11 of subleaf 0, AVX-VNNI EAX bit 4 of subleaf
+// 1); the OS state they need is that of AVX-512 / AVX2, checked with the ISA.
+bool has_vnni(Isa isa) {
+  unsigned a, b, c, d;
+  if (isa == Isa::AVX512) return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & (1u << 11));
+  if (isa == Isa::AVX2) return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+  return false;
 }
 }  // namespace
 
@@ -81,19 +91,24 @@ bool cpu_has_bf16_dot(const KernelTable& t) {
 
 // Chosen on first use, not during static initialization (CAMELID_ISA errors must reach main).
 // `bf16_dot` caches "asked for and supported" so matmul does not query the CPU on every call.
+// `vnni`: the quantized kernels use VNNI (on unless set_vnni(false) or CAMELID_VNNI=0).
 struct Active {
   Isa isa;
   const KernelTable* table;
   bool want_bf16_dot = false, bf16_dot = false;
+  bool want_vnni = true, vnni = false;
   void set(Isa i, bool want) {
     isa = i, table = &table_for(i), want_bf16_dot = want;
     bf16_dot = want && cpu_has_bf16_dot(*table);
+    vnni = want_vnni && table->qmatmul_rows_vnni && has_vnni(i);
   }
 };
 Active& active() {
   static Active a = [] {
     const char* env = std::getenv("CAMELID_BF16_DOT");
+    const char* vnni = std::getenv("CAMELID_VNNI");
     Active a;
+    a.want_vnni = !(vnni && std::string(vnni) == "0");
     a.set(initial_isa(), env && *env && std::string(env) != "0");
     return a;
   }();
@@ -113,6 +128,14 @@ bool bf16_dot_active() { return active().bf16_dot; }
 bool set_bf16_dot(bool on) {
   active().set(active().isa, on);
   return active().bf16_dot;
+}
+
+bool vnni_supported() { return active().table->qmatmul_rows_vnni && has_vnni(active().isa); }
+bool vnni_active() { return active().vnni; }
+bool set_vnni(bool on) {
+  active().want_vnni = on;
+  active().set(active().isa, active().want_bf16_dot);
+  return active().vnni;
 }
 
 void matmul(const float* X, int T, const Tensor& W, float* Y) { matmul(X, T, {MatmulOut{W, Y}}); }
@@ -150,6 +173,38 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
     if (xb && o[i].W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i].W, o[i].Y, r0, r1);
     else t->matmul_rows(X, T, o[i].W, o[i].Y, r0, r1);
   }
+}
+
+bool matmul_quantized_supported(DType w) {
+  return q::with_layout(w, []<DType>() {});
+}
+
+void quantize_activations(DType type, const float* X, int T, int K, void* out) {
+  if (type != DType::Q8_0 && type != DType::Q8_1 && type != DType::Q8_K)
+    fail("quantize_activations: ", dtype_name(type), " is not an activation format (q8_0, q8_1, q8_k)");
+  if (!row_fits(type, K)) fail("quantize_activations: ", K, " values per row do not fill ", dtype_name(type), " blocks");
+  active().table->quantize_activations(type, X, T, K, out);
+}
+
+void matmul_quantized(const float* X, int T, const Tensor& W, float* Y) {
+  if (!matmul_quantized_supported(W.dtype)) fail("matmul_quantized: no integer kernel for ", dtype_name(W.dtype), " weights");
+  if (T <= 0 || W.rows <= 0) return;
+  const Active& a = active();
+  const int K = int(W.cols), O = int(W.rows);
+  const DType type = dtype_info(W.dtype).vec_dot_type;
+  // X is rounded and its block tables built once, by the calling thread, then shared read-only.
+  static thread_local std::vector<uint8_t> xq;
+  static thread_local QuantizedActivations acts;
+  xq.resize(row_bytes(type, K) * size_t(T));
+  a.table->quantize_activations(type, X, T, K, xq.data());
+  prepare_activations(W.dtype, xq.data(), T, K, acts);
+  const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
+  // Blocks of 48 rows (whole register panels of every kernel), handed out as in matmul.
+  const int nt = omp_get_max_threads();
+  const int block = std::max(48, (O / (nt * 8) + 47) / 48 * 48), nblocks = (O + block - 1) / block;
+  const QuantizedActivations& x = acts;
+#pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
+  for (int b = 0; b < nblocks; ++b) rows(x, W, Y, b * block, std::min(O, (b + 1) * block));
 }
 
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,

@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/matmul_simd.h"
+#include "kernels/cpu/qmatmul.h"
 
 namespace camelid::kernels {
 namespace {
@@ -43,7 +44,8 @@ struct V256 {
 }  // namespace
 
 const KernelTable& table_avx2() {
-  static const KernelTable t{simd::matmul_rows<V256>, simd::attend<V256>, nullptr, nullptr};
+  static const KernelTable t{simd::matmul_rows<V256>, simd::attend<V256>, nullptr, nullptr,
+                             avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows};
   return t;
 }
 

@@ -4,6 +4,7 @@
 
 #include "core/dtype.h"
 #include "kernels/cpu/matmul_simd.h"
+#include "kernels/cpu/qmatmul.h"
 
 namespace camelid::kernels {
 namespace {
@@ -82,7 +83,8 @@ void round_to_bf16(const float* x, int T, int K, uint16_t* y) {
 }  // namespace
 
 const KernelTable& table_avx512() {
-  static const KernelTable t{simd::matmul_rows<V512>, simd::attend<V512>, matmul_rows_bf16, round_to_bf16};
+  static const KernelTable t{simd::matmul_rows<V512>, simd::attend<V512>, matmul_rows_bf16, round_to_bf16,
+                             avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows};
   return t;
 }
 

@@ -4,6 +4,7 @@
 
 #include "kernels/cpu/softmax.h"
 #include "kernels/kernels.h"
+#include "kernels/cpu/qmatmul.h"
 
 namespace camelid::kernels {
 namespace {
@@ -43,7 +44,7 @@ void attend_(const float* q, const float* k, const float* v, size_t ld, int n, i
 }  // namespace
 
 const KernelTable& table_portable() {
-  static const KernelTable t{matmul_rows, attend_, nullptr, nullptr};
+  static const KernelTable t{matmul_rows, attend_, nullptr, nullptr, quantize_activations_scalar, portable::qmatmul_rows, nullptr};
   return t;
 }
 
