@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -70,6 +71,29 @@ void shapes(benchmark::internal::Benchmark* b) {
         for (auto& s : shapes) b->Args({s[0], s[1], T, int(dt), isa, vnni});
 }
 
+// Decode with the weights in DRAM, as in a model too large for the caches: the call cycles
+// through copies of the matrix totalling 256 MB. Args: rows, cols, weight dtype.
+void BM_qmatmul_cold(benchmark::State& st) {
+  const int O = int(st.range(0)), K = int(st.range(1));
+  const DType dt = DType(st.range(2));
+  kernels::set_isa(kernels::best_isa());
+  kernels::set_vnni(true);
+  const size_t bytes = row_bytes(dt, K) * O;
+  const int copies = int(std::max<size_t>(2, (size_t(256) << 20) / bytes));
+  std::vector<QWeights> ws;
+  for (int i = 0; i < copies; ++i) ws.emplace_back(dt, O, K);
+  std::vector<float> x(K, 0.5f), y(O);
+  int i = 0;
+  for (auto _ : st) {
+    kernels::matmul_quantized(x.data(), 1, ws[i].t, y.data());
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % copies;
+  }
+  st.counters["GB/s"] = benchmark::Counter(double(bytes) * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  st.SetLabel(std::string(dtype_name(dt)) + " " + kernels::isa_name(kernels::best_isa()) + (kernels::vnni_active() ? "+vnni" : "") +
+              " threads=" + std::to_string(omp_get_max_threads()));
+}
+
 // Activation rounding alone (part of every call above).
 void BM_quantize_activations(benchmark::State& st) {
   const int T = int(st.range(0)), K = 2048;
@@ -88,5 +112,10 @@ void BM_quantize_activations(benchmark::State& st) {
 }  // namespace
 
 BENCHMARK(BM_qmatmul)->Apply(shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_qmatmul_cold)->ArgsProduct({{2048, 5632}, {2048}, {int(DType::Q8_0), int(DType::Q4_0), int(DType::Q4_K), int(DType::Q6_K)}})
+    ->UseRealTime()->Unit(benchmark::kMillisecond);
+// Small batches (batched decode, short prompts) with the best instruction set.
+BENCHMARK(BM_qmatmul)->ArgsProduct({{2048}, {2048}, {2, 4, 8, 16, 32}, {int(DType::Q8_0), int(DType::Q4_0), int(DType::Q4_K), int(DType::Q6_K)},
+                                    {int(kernels::Isa::AVX512)}, {1}})->Name("BM_qmatmul_small_batch")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_quantize_activations)->ArgsProduct({{1, 128}, {int(DType::Q8_0), int(DType::Q8_1), int(DType::Q8_K)}})->UseRealTime();
 BENCHMARK_MAIN();

@@ -1,5 +1,6 @@
 // Activation rounding to Q8_0 / Q8_1 / Q8_K as ggml's reference quantizers do, and the per-block
 // tables the quantized kernels read (see qmatmul.h).
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -125,6 +126,8 @@ void prepare(const uint8_t* q, int T, int K, QuantizedActivations& a) {
 }  // namespace
 
 void prepare_activations(DType wtype, const void* q, int T, int K, QuantizedActivations& a) {
+  static std::atomic<uint64_t> next_id{1};
+  a.id = next_id.fetch_add(1, std::memory_order_relaxed);
   a.wtype = wtype;
   a.type = dtype_info(wtype).vec_dot_type;
   a.T = T, a.K = K;

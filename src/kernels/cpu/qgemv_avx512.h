@@ -149,8 +149,6 @@ struct QGemv {
     }
   }
 
-  static constexpr int kPrefetch = 1024;  // bytes ahead in each row
-  static size_t byte_of(int k) { return size_t(k / L::QB) * L::BB; }
   static void load_w(const uint8_t* row, int k, __m512i wv[S::NV]) {
     if constexpr (DT == DType::Q4_0 || DT == DType::Q8_0) S::w(row + size_t(k / 32) * L::BB, wv);
     else if constexpr (DT == DType::Q4_K) S::w(row + size_t(k / 256) * L::BB + 16 + 64 * ((k % 256) / 128), wv);
@@ -165,23 +163,34 @@ struct QGemv {
     __m512 fa = _mm512_setzero_ps();
     __m512i sums[16];  // per (sub-)block of the group: 16 rows
     const int K = a.K;
+    const size_t panel_bytes = 16 * W.row_nbytes(), pf_step = (panel_bytes / (K / 128) + 63) / 64 * 64;
+    const uint8_t* pf_next = W.row(og) + panel_bytes;
     for (int k0 = 0; k0 < K; k0 += kGroup) {
       for (int s = 0; s < kSteps; ++s) {
         const int k = k0 + 128 * s;
         __m512i xv[S::NV];
         for (int i = 0; i < S::NV; ++i) xv[i] = _mm512_loadu_si512(xp + k + 64 * i);
+        // The next panel's rows (contiguous after this one's) stream into L2 at the rate this
+        // panel is consumed, a whole panel ahead of use: DRAM latency stays hidden and the
+        // hardware prefetchers need not discover 16 short streams per panel.
+        for (size_t pb = 0; pb < pf_step; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(pf_next + pb), _MM_HINT_T1);
+        pf_next += pf_step;
         __m512i u[S::NC][4];  // rows in quads: 4 accumulators each, reduced at once
+#pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) {
           __m512i acc[S::NC][4];
+#pragma GCC unroll 4
           for (int r = 0; r < 4; ++r) {
             const uint8_t* row = rows[4 * q + r];
-            _mm_prefetch(reinterpret_cast<const char*>(row + byte_of(k) + kPrefetch), _MM_HINT_T0);
             __m512i wv[S::NV];
             load_w(row, k, wv);
+#pragma GCC unroll 2
             for (int c = 0; c < S::NC; ++c) acc[c][r] = _mm512_setzero_si512();
+#pragma GCC unroll 2
             for (int i = 0; i < S::NV; ++i)
               acc[S::acc[i]][r] = V::template dot<kSigned>(acc[S::acc[i]][r], V::template from_u<kSigned>(wv[i]), xv[i]);
           }
+#pragma GCC unroll 2
           for (int c = 0; c < S::NC; ++c) u[c][q] = reduce4(acc[c]);
         }
         for (int c = 0; c < S::NC; ++c) {
@@ -233,8 +242,13 @@ struct QGemv {
 
   static void rows(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
     if (a.K % 128) return G::rows(a, W, Y, o0, o1);  // whole steps only; same results either way
+    // Permuted once per call and thread (rows come in many blocks per call).
     static thread_local std::vector<int8_t> xp;
-    permute_x(a, xp);
+    static thread_local uint64_t xp_id = 0;
+    if (xp_id != a.id) permute_x(a, xp), xp_id = a.id;
+    // The first panel has no predecessor to fetch it: ask for all of it now.
+    const size_t first = size_t(std::min(16, o1 - o0)) * W.row_nbytes();
+    for (size_t pb = 0; pb < first; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(W.row(o0) + pb), _MM_HINT_T0);
     for (int og = o0; og < o1; og += 16) panel(a, xp.data(), W, Y, og, std::min(16, o1 - og));
   }
 };

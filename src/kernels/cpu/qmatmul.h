@@ -29,6 +29,7 @@ struct QuantizedActivations {
   DType wtype = DType::Q8_0;  // the weight type these were prepared for
   DType type = DType::Q8_0;   // Q8_0, Q8_1 or Q8_K
   int T = 0, K = 0, nb = 0;   // nb: weight blocks per row
+  uint64_t id = 0;            // unique per prepare_activations call: keys per-thread caches of derived data
   const uint8_t* q = nullptr;  // T rows of `type` blocks
   size_t row_bytes = 0;
   const float* dx = nullptr;       // [T][nb]
