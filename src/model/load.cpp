@@ -1,4 +1,6 @@
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <cstring>
 #include <filesystem>
 
@@ -21,14 +23,43 @@ Tensor ModelWeights::own_copy(const Tensor& t) {
   return Tensor{owned.back()->data(), t.dtype, t.rows, t.cols};
 }
 
-size_t ModelWeights::weight_bytes() const {
-  size_t n = embed.nbytes() + final_norm.nbytes();
-  if (lm_head.data != embed.data) n += lm_head.nbytes();
+void ModelWeights::visit(const std::function<void(const Tensor&)>& fn) const {
+  fn(embed);
   for (auto& l : layers)
-    for (const Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
-                            &l.w_up, &l.w_down})
-      n += t->nbytes();
+    for (const Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down})
+      fn(*t);
+  fn(final_norm);
+  if (lm_head.data != embed.data) fn(lm_head);
+}
+
+size_t ModelWeights::weight_bytes() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += t.nbytes(); });
   return n;
+}
+
+size_t ModelWeights::parameters() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += size_t(t.numel()); });
+  return n;
+}
+
+size_t ModelWeights::matmul_parameters() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += t.rows > 1 ? size_t(t.numel()) : 0; });
+  return n - size_t(embed.numel()) + size_t(lm_head.numel()) * (lm_head.data == embed.data);
+}
+
+size_t ModelWeights::matmul_bytes() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += t.rows > 1 ? t.nbytes() : 0; });
+  return n - embed.nbytes() + lm_head.nbytes() * (lm_head.data == embed.data);
+}
+
+DType ModelWeights::main_dtype() const {
+  size_t count[size_t(DType::Count)] = {};
+  visit([&](const Tensor& t) { count[size_t(t.dtype)] += size_t(t.numel()); });
+  return DType(std::max_element(std::begin(count), std::end(count)) - std::begin(count));
 }
 
 namespace {

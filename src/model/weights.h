@@ -1,6 +1,7 @@
 #pragma once
 // The in-memory Llama model every loader produces: config + weight views in their stored dtype.
 // Views point into memory maps (or small owned buffers for converted tensors) held here too.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -40,8 +41,16 @@ struct ModelWeights {
   Tensor own(std::vector<float> values, int64_t rows, int64_t cols);
   // A copy of t's bytes in owned (4-byte aligned) storage, same dtype and shape.
   Tensor own_copy(const Tensor& t);
-  size_t weight_bytes() const;    // bytes of all weight views (lm_head counted once when tied)
-  DType main_dtype() const { return layers.empty() ? embed.dtype : layers[0].wq.dtype; }
+  // Every weight once (lm_head skipped when it is the embedding), in model order.
+  void visit(const std::function<void(const Tensor&)>& fn) const;
+  size_t weight_bytes() const;    // bytes of all weight views
+  size_t parameters() const;      // elements of all weights
+  // Elements and bytes a token's activations are multiplied by: every matrix but the embedding
+  // (a row lookup), the classifier included even when tied.
+  size_t matmul_parameters() const;
+  size_t matmul_bytes() const;
+  // The type holding most parameters (files mix types: a Q4_K_M file also holds Q6_K and F32).
+  DType main_dtype() const;
 };
 
 // Loads a model from a Hugging Face directory (config.json + safetensors, single or sharded),
