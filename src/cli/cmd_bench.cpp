@@ -188,7 +188,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-n,--gen", a->gen, "generated tokens");
   sub->add_option("--reps", a->reps, "repetitions (mean reported)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--cold", a->cold, "drop the weight files from the page cache first, so they load in huge pages");
   sub->add_flag("--json", a->json, "JSON output");

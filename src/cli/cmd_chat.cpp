@@ -111,7 +111,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-n,--max-tokens", a->max_tokens, "longest reply");
   add_sampling_options(sub, a->sp);
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   sub->callback([a] { run(*a); });
 });
 

@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "core/gguf.h"
 #include "kernels/kernels.h"
+#include "model/kv_cache.h"
 #include "model/weights.h"
 
 namespace camelid::cli {
@@ -49,6 +50,10 @@ const bool reg = add_command([](CLI::App& app) {
                         {"config", w->config.to_json()},
                         {"cpu_isa", kernels::isa_name(kernels::active_isa())},
                         {"bf16_dot_supported", kernels::bf16_dot_supported()}};
+    nlohmann::json kv = nlohmann::json::object();
+    for (DType t : {DType::F32, DType::F16, DType::Q8_0})
+      kv[dtype_name(t)] = row_fits(t, w->config.head_dim) ? nlohmann::json(KVCache::bytes_per_token(w->config, t)) : nlohmann::json();
+    j["kv_bytes_per_token"] = kv;
     if (w->format == "gguf") j["gguf"] = gguf_metadata(*model);
     if (*json) {
       std::printf("%s\n", j.dump().c_str());
@@ -59,7 +64,9 @@ const bool reg = add_command([](CLI::App& app) {
     for (auto& [name, c] : j["types"].items())
       std::printf("  %-7s %4zu tensors %10.2fM parameters %9.2f MB\n", name.c_str(), c["tensors"].get<size_t>(),
                   c["parameters"].get<size_t>() / 1e6, c["bytes"].get<size_t>() / 1e6);
-    std::printf("%s\n", w->config.to_json().dump(2).c_str());
+    std::printf("KV cache bytes per token:");
+    for (auto& [name, b] : kv.items()) std::printf(" %s %s", name.c_str(), b.is_null() ? "-" : std::to_string(b.get<size_t>()).c_str());
+    std::printf("\n%s\n", w->config.to_json().dump(2).c_str());
     if (j.contains("gguf")) {
       const auto& g = j["gguf"];
       std::printf("GGUF v%d, alignment %zu, %zu tensors, metadata:\n", g["version"].get<int>(), g["alignment"].get<size_t>(),

@@ -109,7 +109,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--timeout", a->timeout_s,
                   "seconds for a request head to arrive (default 10); the body gets 6x, a client that stops reading 3x");
   sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 8)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   sub->callback([a] { run(*a); });
 });
 

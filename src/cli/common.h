@@ -11,12 +11,14 @@
 
 namespace camelid::cli {
 
+// Loads a model and applies the run flags (add_run_flags) given on the command line.
 std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap = false);
 // Adds --no-mmap to a subcommand.
 void add_no_mmap_flag(CLI::App* sub, bool& flag);
 
-// Adds --bf16-dot (kernels::set_bf16_dot) to a subcommand; a note on stderr where the CPU lacks it.
-void add_bf16_dot_flag(CLI::App* sub);
+// How a model runs, on every command that runs one: --kv-type, --exact, --bf16-dot
+// (kernels::set_bf16_dot; a note on stderr where the CPU lacks it).
+void add_run_flags(CLI::App* sub);
 
 // The directory of a model: the path itself, or the directory holding a model file ("." for a
 // bare file name). Tokenizer and chat template files are looked for there.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
@@ -194,6 +195,9 @@ std::unique_ptr<File> File::parse(const uint8_t* data, size_t size, const std::s
 }
 
 bool File::sniff(const std::string& path) {
+  // Only a regular file: opening a FIFO would block, a device never end.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
   std::ifstream in(path, std::ios::binary);
   uint32_t magic = 0;
   return in.read(reinterpret_cast<char*>(&magic), 4) && magic == kMagic;

@@ -84,10 +84,10 @@ bool cpu_has_bf16_dot(const KernelTable& t) {
 struct Active {
   Isa isa;
   const KernelTable* table;
-  bool want_bf16_dot = false, bf16_dot = false;
+  bool want_bf16_dot = false, bf16_dot = false, exact = false;
   void set(Isa i, bool want) {
     isa = i, table = &table_for(i), want_bf16_dot = want;
-    bf16_dot = want && cpu_has_bf16_dot(*table);
+    bf16_dot = want && !exact && cpu_has_bf16_dot(*table);
   }
 };
 Active& active() {
@@ -107,6 +107,12 @@ void set_isa(Isa isa) {
   if (!isa_supported(isa)) fail("instruction set ", isa_name(isa), " is not supported by this CPU");
   active().set(isa, active().want_bf16_dot);
 }
+
+void set_exact(bool on) {
+  active().exact = on;
+  active().set(active().isa, active().want_bf16_dot);
+}
+bool exact() { return active().exact; }
 
 bool bf16_dot_supported() { return cpu_has_bf16_dot(*active().table); }
 bool bf16_dot_active() { return active().bf16_dot; }
