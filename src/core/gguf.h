@@ -111,6 +111,10 @@ class File {
 // A readable one-line form of a value (arrays shortened), for `camelid info`.
 std::string value_summary(const Value& v, size_t max_items = 8);
 
+// Values for Writer::add.
+Value scalar(ValueType t);
+Value array_of(ValueType elem);
+
 // ---- Writing (convert, quantize, and tests that build hostile files) ----
 class Writer {
  public:
