@@ -14,6 +14,7 @@
 #include "core/gguf.h"
 #include "tokenizer/loader_util.h"
 #include "tokenizer/loaders.h"
+#include "tokenizer/utf8.h"
 
 namespace camelid {
 namespace {
@@ -92,10 +93,7 @@ TokenType token_type(const gguf::File& f, size_t i, int64_t t) {
 
 // An optional token id: -1 when the key is absent, else an integer naming a token.
 int token_id(const gguf::File& f, const char* key, size_t n_tokens) {
-  if (!f.find(key)) return -1;
-  const int64_t id = f.get_int(key, INT64_MIN, INT64_MAX);  // type-checked by the reader
-  if (id < 0 || uint64_t(id) >= n_tokens) fail(f.source(), ": ", key, " ", id, " is out of range (vocabulary of ", n_tokens, ")");
-  return int(id);
+  return f.find(key) ? int(f.get_int(key, 0, int64_t(n_tokens) - 1)) : -1;  // type and range checked by the reader
 }
 
 // tokenizer.ggml.tokens: non-empty, distinct, at most kMaxVocab of them.
@@ -184,8 +182,10 @@ void collect_added(const gguf::File& f, TokenizerSpec& s) {
   for (size_t i = 0; i < s.tokens.size(); ++i) {
     const TokenType t = s.types[i];
     if (t != TokenType::Control && t != TokenType::UserDefined && t != TokenType::Unknown) continue;
+    // Text is split where these match: they must be short and must not cut a character in two.
     if (s.tokens[i].size() > tok::kMaxAddedTokenBytes)
       fail(f.source(), ": ", kTokens, "[", i, "] is a special token of ", s.tokens[i].size(), " bytes (at most ", tok::kMaxAddedTokenBytes, ")");
+    if (!utf8::is_valid(s.tokens[i])) fail(f.source(), ": ", kTokens, "[", i, "] (", quote(s.tokens[i]), ") is a special token but not valid UTF-8");
     s.added.push_back(AddedToken{int(i), s.tokens[i], t != TokenType::UserDefined, false, false});
   }
 }
