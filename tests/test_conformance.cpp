@@ -28,6 +28,12 @@ const Fixture kFixtures[] = {
     {"tiny_llama2", "models/tiny-llama2", "reference/public-model-tiny-llama2.json", 1e-3},
     {"tiny_llama3", "models/tiny-llama3", "reference/public-model-tiny-llama3.json", 2e-3},
     {"stories260K", "models/stories260K/stories260K.bin", "reference/public-model-stories260K-hf.json", 1e-3},
+    // GGUF files, weights dequantized exactly (the exact path): 1e-3 whatever the type.
+    {"gguf_tiny_llama3_bf16", "gguf/tiny-llama3-bf16.gguf", "reference/public-gguf-tiny-llama3-bf16.json", 1e-3},
+    {"gguf_tiny_llama3_q8_0", "gguf/tiny-llama3-q8_0.gguf", "reference/public-gguf-tiny-llama3-q8_0.json", 1e-3},
+    {"gguf_qmix_q8_0", "gguf/qmix-q8_0.gguf", "reference/public-gguf-qmix-q8_0.json", 1e-3},
+    {"gguf_qmix_q4_k_m", "gguf/qmix-q4_k_m.gguf", "reference/public-gguf-qmix-q4_k_m.json", 1e-3},
+    {"gguf_qmix_mixed", "gguf/qmix-mixed.gguf", "reference/public-gguf-qmix-mixed.json", 1e-3},
 };
 
 const json& reference(const Fixture& f) {
@@ -180,8 +186,13 @@ TEST_P(ConformanceModel, GreedyContinuationMatchesWhileMarginsAllow) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceModel,
-                         testing::Values(&kFixtures[0], &kFixtures[1], &kFixtures[2]),
+std::vector<const Fixture*> all_fixtures() {
+  std::vector<const Fixture*> fs;
+  for (auto& f : kFixtures) fs.push_back(&f);
+  return fs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceModel, testing::ValuesIn(all_fixtures()),
                          [](const testing::TestParamInfo<const Fixture*>& i) { return i.param->name; });
 
 }  // namespace

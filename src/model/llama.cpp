@@ -57,8 +57,8 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
     // Attention: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
     ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.attn_norm.data), T, D, c.norm_eps);
     kernels::matmul(xb_.data(), T, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});  // [T, Q], [T, KV] x2
-    ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_);
-    ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_);
+    ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_, c.rope_interleaved);
+    ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_, c.rope_interleaved);
     for (int t = 0; t < T; ++t) {
       std::copy_n(&k_[size_t(t) * KV], KV, cache.k(l, b.seq[t], b.pos[t]));
       std::copy_n(&v_[size_t(t) * KV], KV, cache.v(l, b.seq[t], b.pos[t]));

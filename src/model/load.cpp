@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "model/weights.h"
 
 namespace camelid {
@@ -36,6 +37,7 @@ std::unique_ptr<ModelWeights> load_any(const std::string& path, bool no_mmap) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, ": no such file or directory");
   if (fs::is_directory(path, ec)) return load_hf_dir(path, no_mmap);
+  if (gguf::File::sniff(path)) return load_gguf(path, no_mmap);
   const std::string ext = fs::path(path).extension().string();
   if (ext == ".safetensors") {
     // "model.safetensors" alone means the current directory, not "/config.json".
@@ -43,8 +45,8 @@ std::unique_ptr<ModelWeights> load_any(const std::string& path, bool no_mmap) {
     return load_hf_dir(dir.empty() ? "." : dir, no_mmap);
   }
   if (ext == ".bin") return load_llama2c(path, no_mmap);
-  if (ext == ".gguf") fail(path, ": GGUF is not supported yet");
-  fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors or a llama2.c .bin)");
+  if (ext == ".gguf") fail(path, ": not a GGUF file (bad magic)");
+  fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors, a GGUF file or a llama2.c .bin)");
 }
 
 }  // namespace
