@@ -20,6 +20,9 @@ inline constexpr uint64_t kMaxConfigFile = 64ull << 20;       // tokenizer_confi
 inline constexpr size_t kMaxAddedTokenBytes = 1024;           // matching cost per text byte
 inline constexpr int kMaxPipelineDepth = 16;                  // nested Sequence normalizers etc.
 
+// The GPT-2 pre-tokenizer regex that ByteLevel(use_regex=true) applies.
+inline constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
 // The whole file, or Error naming it when missing or larger than max_bytes.
 std::string read_file_capped(const std::string& path, uint64_t max_bytes);
 
