@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/mmap_file.h"
 #include "kernels/kernels.h"
 
@@ -66,10 +67,18 @@ std::string model_dir(const std::string& model_path) {
 
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path) {
   if (!override_path.empty()) return Tokenizer::load(override_path);
+  if (gguf::File::sniff(model_path)) return Tokenizer::load(model_path);
   const std::string dir = model_dir(model_path);
   if (!Tokenizer::available(dir))
     fail(model_path, ": no tokenizer.json or tokenizer.model next to the model (use --tokenizer PATH, or token ids)");
   return Tokenizer::load(dir);
+}
+
+ChatTemplate load_chat_template_for(const std::string& model_path) {
+  if (!gguf::File::sniff(model_path)) return ChatTemplate::from_model_dir(model_dir(model_path));
+  auto f = gguf::File::open(model_path);
+  auto tok = Tokenizer::load(model_path);
+  return ChatTemplate::from_gguf(*f, *tok);
 }
 
 void add_tokenizer_option(CLI::App* sub, std::string& path) {

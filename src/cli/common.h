@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "model/llama.h"
+#include "chat/chat_template.h"
 #include "runtime/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -24,10 +25,16 @@ void add_run_flags(CLI::App* sub);
 // bare file name). Tokenizer and chat template files are looked for there.
 std::string model_dir(const std::string& model_path);
 
-// The tokenizer for a model: `override` if given, else the one in model_dir(model_path).
+// The tokenizer for a model: `override` if given, else the GGUF file's own (a model file is
+// recognised by content), else the one in model_dir(model_path).
 // Throws an Error that says how to point at one.
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path);
 void add_tokenizer_option(CLI::App* sub, std::string& path);
+
+// The chat template for a model: a GGUF file's tokenizer.chat_template, else the model
+// directory's tokenizer_config.json (either way the family's format when there is none).
+// A template that cannot parse throws here, naming the file.
+ChatTemplate load_chat_template_for(const std::string& model_path);
 
 // --temp --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
 void add_sampling_options(CLI::App* sub, SamplingParams& sp);
