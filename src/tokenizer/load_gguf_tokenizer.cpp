@@ -39,11 +39,6 @@ constexpr const char* kAddSpacePrefix = "tokenizer.ggml.add_space_prefix";
 constexpr const char* kRemoveExtraWs = "tokenizer.ggml.remove_extra_whitespaces";
 constexpr const char* kChatTemplate = "tokenizer.chat_template";
 
-// Llama 3's pre-tokenizer regex, as its tokenizer.json has it (PCRE2 takes the (?i:...) group
-// that llama.cpp had to spell out case by case).
-constexpr const char* kLlama3Pattern =
-    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
-
 // tokenizer.ggml.pre values camelid runs, with what llama.cpp does for each.
 struct PreTokenizer {
   const char* name;
@@ -52,9 +47,9 @@ struct PreTokenizer {
   bool add_bos;        // default of tokenizer.ggml.add_bos_token
 };
 constexpr PreTokenizer kPreTokenizers[] = {
-    {"llama-bpe", kLlama3Pattern, true, true},
-    {"llama3", kLlama3Pattern, true, true},
-    {"llama-v3", kLlama3Pattern, true, true},
+    {"llama-bpe", tok::kLlama3Pattern, true, true},
+    {"llama3", tok::kLlama3Pattern, true, true},
+    {"llama-v3", tok::kLlama3Pattern, true, true},
     {"default", tok::kGpt2Pattern, false, false},
     {"gpt-2", tok::kGpt2Pattern, false, false},
 };
