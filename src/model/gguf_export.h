@@ -37,7 +37,7 @@ struct ExportModel {
   std::vector<ExportTensor> tensors;
   int n_layers = 0, n_heads = 0, n_kv_heads = 0;  // for the quantization rules
   // What the rows point into (memory maps, computed tensors such as rope_freqs).
-  std::unique_ptr<ModelWeights> weights;
+  std::shared_ptr<ModelWeights> weights;
   std::shared_ptr<void> keep_alive;
 };
 
