@@ -6,7 +6,10 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include <httplib.h>
+
 #include "cli_runner.h"
+#include "server_process.h"
 
 using namespace camelid::test;
 using json = nlohmann::json;
@@ -96,6 +99,30 @@ TEST(CliGguf, GenerateFromTextAndFromIds) {
   r = run_camelid("generate -m " + gguf("tiny-llama3-bf16.gguf") + " -p Hello -n 4 --kv-type q8_0", true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("KV cache type q8_0 needs a head size that is a multiple of 32"), std::string::npos) << r.out;
+}
+
+TEST(CliGguf, ChatBenchAndServe) {
+  const std::string input = write_temp("chat.txt", "Hello there\n/quit\n");
+  auto r = run_camelid("chat -m " + gguf("tiny-llama3-q8_0.gguf") + " --temp 0 -n 4 --ctx 256 < " + q(input), true);
+  std::filesystem::remove(input);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("[context: "), std::string::npos) << r.out;
+
+  r = run_camelid("bench -m " + gguf("qmix-q4_k_m.gguf") + " -p 8 -n 4 --reps 1 --json");
+  ASSERT_EQ(r.status, 0) << r.out;
+  const json b = json::parse(r.out);
+  EXPECT_GT(b["decode_tok_s"].get<double>(), 0);
+  EXPECT_GT(b["decode_gb_s"].get<double>(), 0);
+
+  ServerProcess server("-m " + gguf("tiny-llama3-q8_0.gguf") + " --parallel 2 --ctx 256");
+  httplib::Client c("127.0.0.1", server.port());
+  const json req = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 4}, {"temperature", 0}};
+  auto res = c.Post("/v1/chat/completions", req.dump(), "application/json");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const json j = json::parse(res->body);
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 5);  // the file's Llama 3.1 template was applied
+  EXPECT_LE(j["usage"]["completion_tokens"].get<int>(), 4);
 }
 
 }  // namespace
