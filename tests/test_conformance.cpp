@@ -28,6 +28,12 @@ const Fixture kFixtures[] = {
     {"tiny_llama2", "models/tiny-llama2", "reference/public-model-tiny-llama2.json", 1e-3},
     {"tiny_llama3", "models/tiny-llama3", "reference/public-model-tiny-llama3.json", 2e-3},
     {"stories260K", "models/stories260K/stories260K.bin", "reference/public-model-stories260K-hf.json", 1e-3},
+    // GGUF files, weights dequantized exactly (the exact path): 1e-3 whatever the type.
+    {"gguf_tiny_llama3_bf16", "gguf/tiny-llama3-bf16.gguf", "reference/public-gguf-tiny-llama3-bf16.json", 1e-3},
+    {"gguf_tiny_llama3_q8_0", "gguf/tiny-llama3-q8_0.gguf", "reference/public-gguf-tiny-llama3-q8_0.json", 1e-3},
+    {"gguf_qmix_q8_0", "gguf/qmix-q8_0.gguf", "reference/public-gguf-qmix-q8_0.json", 1e-3},
+    {"gguf_qmix_q4_k_m", "gguf/qmix-q4_k_m.gguf", "reference/public-gguf-qmix-q4_k_m.json", 1e-3},
+    {"gguf_qmix_mixed", "gguf/qmix-mixed.gguf", "reference/public-gguf-qmix-mixed.json", 1e-3},
 };
 
 const json& reference(const Fixture& f) {
@@ -51,8 +57,8 @@ Llama& model(const Fixture& f) {
 // Logits at the wanted positions of ids, fed in one batch of `first` tokens and then one token
 // per forward call (first == ids.size(): a single prefill).
 std::map<int, std::vector<float>> run(Llama& m, const std::vector<int>& ids, const std::vector<int>& want,
-                                      size_t first) {
-  KVCache cache(m.config(), 1, int(ids.size()));
+                                      size_t first, DType kv_type = DType::F32) {
+  KVCache cache(m.config(), 1, int(ids.size()), kv_type);
   std::map<int, std::vector<float>> out;
   const int V = m.config().vocab_size;
   std::vector<float> logits;
@@ -180,8 +186,42 @@ TEST_P(ConformanceModel, GreedyContinuationMatchesWhileMarginsAllow) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceModel,
-                         testing::Values(&kFixtures[0], &kFixtures[1], &kFixtures[2]),
+std::vector<const Fixture*> all_fixtures() {
+  std::vector<const Fixture*> fs;
+  for (auto& f : kFixtures) fs.push_back(&f);
+  return fs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceModel, testing::ValuesIn(all_fixtures()),
+                         [](const testing::TestParamInfo<const Fixture*>& i) { return i.param->name; });
+
+// The KV cache in f16 / q8_0: the largest deviation from the reference over every listed
+// position's top logits, prefill then decode (what decides the default --kv-type).
+class ConformanceKv : public testing::TestWithParam<const Fixture*> {};
+
+TEST_P(ConformanceKv, ReducedPrecisionCacheDeviation) {
+  const Fixture& f = *GetParam();
+  Llama& m = model(f);
+  for (DType kv : {DType::F16, DType::Q8_0}) {
+    if (!row_fits(kv, m.config().head_dim)) continue;
+    double worst = 0;
+    for (auto& prompt : reference(f)["prompts"]) {
+      const auto ids = prompt["ids"].get<std::vector<int>>();
+      std::vector<int> want;
+      for (auto& p : prompt["positions"]) want.push_back(p["pos"].get<int>());
+      auto got = run(m, ids, want, std::max<size_t>(1, ids.size() / 2), kv);
+      for (auto& p : prompt["positions"])
+        for (auto& e : p["top"]) worst = std::max(worst, std::fabs(got.at(p["pos"].get<int>())[e[0].get<int>()] - e[1].get<double>()));
+    }
+    RecordProperty(std::string("worst_") + dtype_name(kv), std::to_string(worst));
+    std::printf("%s: kv %s: worst |logit - reference| %.5f (tolerance %.0e)\n", f.name.c_str(), dtype_name(kv), worst, f.tol);
+    // Not the fixtures' tolerance (f16 keys/values exceed it: hence the f32 default), bounds
+    // that catch a broken conversion or layout.
+    EXPECT_LE(worst, kv == DType::F16 ? 0.05 : 0.25);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceKv, testing::ValuesIn(all_fixtures()),
                          [](const testing::TestParamInfo<const Fixture*>& i) { return i.param->name; });
 
 }  // namespace

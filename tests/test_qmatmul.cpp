@@ -13,6 +13,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/quants.h"
 #include "core/quants_blocks.h"
 #include "kernels/cpu/qmatmul.h"
 #include "kernels/kernels.h"
@@ -335,6 +336,41 @@ TEST(QActivations, ScalarFollowsGgmlReference) {
   int sum = 0;
   for (int j = 0; j < 16; ++j) sum += int8_t(q[4 + j]);
   EXPECT_EQ(sum, bsum0);
+}
+
+// The same rounding as the row quantizers of core/quants.h (written apart from these, from
+// ggml's reference code), byte for byte.
+TEST(QActivations, EqualCoreQuantizers) {
+  std::mt19937 rng(5);
+  const int K = 2048;
+  std::vector<float> x = random_x(1, K, rng);
+  for (int i = 0; i < 32; ++i) x[i] = float(i - 16) * 0.5f * (127.f / 8.f);
+  for (int i = 256; i < 512; ++i) x[i] = 0.f;
+  const std::pair<DType, void (*)(const float*, void*, int64_t)> types[] = {
+      {DType::Q8_0, quants::quantize_q8_0}, {DType::Q8_1, quants::quantize_q8_1}, {DType::Q8_K, quants::quantize_q8_k}};
+  for (auto [type, core] : types) {
+    std::vector<uint8_t> ref(row_bytes(type, K)), got(ref.size());
+    core(x.data(), ref.data(), K);
+    kernels::quantize_activations(type, x.data(), 1, K, got.data());
+    for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(int(ref[i]), int(got[i])) << dtype_name(type) << " byte " << i;
+  }
+}
+
+// The test's dequantizer agrees with core's (ggml's dequantize_row_*), so the reference above
+// checks the kernels against ggml's reading of every layout.
+TEST(QMatmulReference, DequantizerAgreesWithCore) {
+  std::mt19937 rng(6);
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::IQ4_NL, DType::Q2_K, DType::Q3_K,
+                   DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_XS}) {
+    const int K = 512, qb = dtype_info(dt).block;
+    QWeights w(dt, 1, K, 0, rng);
+    std::vector<float> core(K);
+    to_f32(dt, w.t.data, core.data(), K);
+    std::vector<double> lo(K), hi(K);
+    for (int b = 0; b < K / qb; ++b) dequant_block(dt, w.t.row(0) + size_t(b) * dtype_info(dt).block_bytes, &lo[b * qb], &hi[b * qb]);
+    for (int k = 0; k < K; ++k)  // core rounds d * scale to float first
+      ASSERT_NEAR(core[k], lo[k] - hi[k], 1e-6 * (std::fabs(lo[k]) + std::fabs(hi[k]))) << dtype_name(dt) << " at " << k;
+  }
 }
 
 TEST(QMatmulApi, RejectsTypesWithoutIntegerKernels) {

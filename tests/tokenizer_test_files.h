@@ -16,11 +16,13 @@ namespace camelid::test {
 
 using json = nlohmann::json;
 
-// A fresh directory per call under the system temp dir.
+// A fresh, empty directory per call under the system temp dir (emptied first: a pid reused by a
+// later run must not find files a crashed run left there).
 inline std::string temp_dir(const std::string& name) {
   static int counter = 0;
   const auto dir = std::filesystem::temp_directory_path() /
                    ("camelid_tok_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + name);
+  std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();
 }

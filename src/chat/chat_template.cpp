@@ -4,6 +4,9 @@
 
 #include "core/error.h"
 #include "core/mmap_file.h"
+#include "core/gguf.h"
+#include "tokenizer/loaders.h"
+#include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
 
 namespace camelid {
@@ -42,14 +45,24 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
   // A separate chat_template.jinja (newer transformers) counts too.
   if (source.empty() && fs::is_regular_file(fs::path(dir) / "chat_template.jinja"))
     source = read_text_file((fs::path(dir) / "chat_template.jinja").string(), 16 << 20);  // the parser takes 1 MiB
-  std::string bos = cfg.bos_token, eos = cfg.eos_token;
+  const bool llama3 = source.empty() && (cfg.bos_token == "<|begin_of_text|>" ||
+                                         (fs::is_regular_file(fs::path(dir) / "tokenizer.json") &&
+                                          read_text_file((fs::path(dir) / "tokenizer.json").string(), 128 << 20)  // the tokenizer's own cap
+                                                  .find("<|begin_of_text|>") != std::string::npos));
+  return make(config.string(), source, cfg.bos_token, cfg.eos_token, llama3);
+}
+
+ChatTemplate ChatTemplate::from_gguf(const gguf::File& f, const Tokenizer& tok) {
+  auto text = [&](int id) { return id >= 0 ? tok.token_text(id) : std::string(); };
+  const std::vector<int>& eos = tok.eos_ids();
+  return make(f.source(), chat_template_from_gguf(f), text(tok.bos_id()), text(eos.empty() ? -1 : eos.front()),
+              tok.token_id("<|begin_of_text|>") >= 0);
+}
+
+ChatTemplate ChatTemplate::make(const std::string& where, std::string source, std::string bos, std::string eos, bool llama3) {
   bool fallback = false;
   if (source.empty()) {
     fallback = true;
-    const bool llama3 = bos == "<|begin_of_text|>" ||
-                        (fs::is_regular_file(fs::path(dir) / "tokenizer.json") &&
-                         read_text_file((fs::path(dir) / "tokenizer.json").string(), 128 << 20)  // the tokenizer's own cap
-                                 .find("<|begin_of_text|>") != std::string::npos);
     source = llama3 ? kLlama3Chat : kLlama2Chat;
     if (bos.empty()) bos = llama3 ? "<|begin_of_text|>" : "<s>";
     if (eos.empty()) eos = llama3 ? "<|eot_id|>" : "</s>";
@@ -59,7 +72,7 @@ ChatTemplate ChatTemplate::from_model_dir(const std::string& dir) {
     t.fallback_ = fallback;
     return t;
   } catch (const jinja::TemplateError& e) {
-    fail(config.string(), ": chat_template: ", e.what());
+    fail(where, ": chat_template: ", e.what());
   }
 }
 

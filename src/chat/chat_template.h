@@ -7,6 +7,11 @@
 
 namespace camelid {
 
+namespace gguf {
+class File;
+}
+class Tokenizer;
+
 struct ChatTemplateInputs {
   // Ordered JSON: tojson in templates prints keys in the order the client sent them.
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();  // [{"role": ..., "content": ...}, ...]
@@ -21,6 +26,9 @@ class ChatTemplate {
   // tokenizer_config.json's chat_template (and bos/eos tokens); without one, the family's
   // standard format (Llama 3 if the vocabulary's BOS is <|begin_of_text|>, else Llama 2 chat).
   static ChatTemplate from_model_dir(const std::string& dir);
+  // A GGUF file's tokenizer.chat_template, with bos/eos texts from its tokenizer (the same
+  // fallback when the file has no template).
+  static ChatTemplate from_gguf(const gguf::File& f, const Tokenizer& tok);
 
   // Templates come with downloaded models, so they are untrusted: the constructor (and so
   // from_model_dir, which wraps the message as Error "<file>: chat_template: ...") throws
@@ -37,6 +45,8 @@ class ChatTemplate {
   bool is_fallback() const { return fallback_; }
 
  private:
+  static ChatTemplate make(const std::string& where, std::string source, std::string bos, std::string eos, bool llama3);
+
   std::string source_, bos_, eos_;
   jinja::Template tmpl_;
   bool fallback_ = false;

@@ -79,10 +79,7 @@ ServeRun serve_once(Llama& model, int n, int prompt, int gen) {
 }
 
 // Weights a token is multiplied by (the embedding is a row lookup, not a matmul).
-double matmul_params(const ModelWeights& w) {
-  return double(w.weight_bytes() - w.embed.nbytes() + (w.lm_head.data == w.embed.data ? w.lm_head.nbytes() : 0)) /
-         dtype_size(w.main_dtype());
-}
+double matmul_params(const ModelWeights& w) { return double(w.matmul_parameters()); }
 
 // What every report starts with: which model, and which kernels ran it.
 nlohmann::json run_info(const BenchArgs& a, const ModelWeights& w) {
@@ -167,7 +164,7 @@ void run(const BenchArgs& a) {
   // Attention flops are small next to the matmuls at these lengths but counted anyway.
   const double attn_flops = 4.0 * c.n_layers * c.q_dim() * (a.prompt * (a.prompt + 1) / 2.0);
   const double pp_gflops = (2.0 * matmul_params(w) * a.prompt + attn_flops) / pp_s / 1e9;
-  const double bytes_per_token = matmul_params(w) * dtype_size(w.main_dtype());
+  const double bytes_per_token = double(w.matmul_bytes());
   const double tg_gbs = bytes_per_token * tg_tok_s / 1e9;
   nlohmann::json j = run_info(a, w);
   j.update({{"prompt_tokens", a.prompt}, {"gen_tokens", a.gen}, {"reps", a.reps},
@@ -191,7 +188,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-n,--gen", a->gen, "generated tokens");
   sub->add_option("--reps", a->reps, "repetitions (mean reported)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--cold", a->cold, "drop the weight files from the page cache first, so they load in huge pages");
   sub->add_flag("--json", a->json, "JSON output");

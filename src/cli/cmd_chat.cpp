@@ -26,7 +26,7 @@ void run(ChatArgs& a) {
   a.sp.validate();
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
-  ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));
+  ChatTemplate tmpl = load_chat_template_for(a.model);
   Session session(*model, a.ctx);
   const std::vector<int> stop_ids = end_of_turn_ids(*tok, model->config().eos_ids);
 
@@ -111,7 +111,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-n,--max-tokens", a->max_tokens, "longest reply");
   add_sampling_options(sub, a->sp);
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   sub->callback([a] { run(*a); });
 });
 

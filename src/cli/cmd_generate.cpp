@@ -88,7 +88,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "tokens the penalty looks back on");
   sub->add_option("--ctx", a->ctx, "context size (default: prompt + n)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");

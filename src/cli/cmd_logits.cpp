@@ -82,7 +82,7 @@ const bool reg_logits = add_command([](CLI::App& app) {
   sub->add_flag("--full-last", a->full_last, "also print every logit of the last position");
   sub->add_flag("--json", a->json, "JSON lines output (the only format)");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "prefill chunk size");
   sub->callback([a] { run_logits(*a); });
@@ -103,7 +103,7 @@ const bool reg_ppl = add_command([](CLI::App& app) {
   ids->excludes(text);
   add_tokenizer_option(sub, a->tokenizer);
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "chunk size");
   sub->add_flag("--json", a->json, "JSON output");

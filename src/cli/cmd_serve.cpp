@@ -74,7 +74,7 @@ void run(ServeArgs& a) {
 
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
-  ChatTemplate tmpl = ChatTemplate::from_model_dir(model_dir(a.model));  // a template that can't parse stops us here
+  ChatTemplate tmpl = load_chat_template_for(a.model);  // a template that can't parse stops us here
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
   a.opt.ctx = std::min(a.opt.ctx, model->config().max_seq_len);
@@ -109,7 +109,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--timeout", a->timeout_s,
                   "seconds for a request head to arrive (default 10); the body gets 6x, a client that stops reading 3x");
   sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 8)");
-  add_bf16_dot_flag(sub);
+  add_run_flags(sub);
   sub->callback([a] { run(*a); });
 });
 

@@ -32,7 +32,7 @@ void run_template(const TemplateArgs& a) {
   if (!in.messages.is_array()) fail(a.messages, ": expected a JSON array of messages");
   in.add_generation_prompt = !a.no_generation_prompt;
   if (!a.date.empty()) in.extra["date_string"] = a.date;
-  const ChatTemplate t = ChatTemplate::from_model_dir(model_dir(a.model));
+  const ChatTemplate t = load_chat_template_for(a.model);
   if (!a.json) {
     std::printf("%s", t.render(in).c_str());
     return;

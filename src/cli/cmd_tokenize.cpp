@@ -49,7 +49,7 @@ void run_tokenize(const TokArgs& a) {
 const bool reg_tokenize = add_command([](CLI::App& app) {
   auto a = std::make_shared<TokArgs>();
   auto* sub = app.add_subcommand("tokenize", "Text (stdin, or --text) to token ids");
-  sub->add_option("-m,--model", a->model, "model directory, tokenizer.json or tokenizer.model")->required();
+  sub->add_option("-m,--model", a->model, "model directory, GGUF file, tokenizer.json or tokenizer.model")->required();
   auto* text = sub->add_option("--text", a->text, "text to tokenize (default: all of stdin, byte for byte)");
   auto* batch = sub->add_option("--batch", a->batch, "JSON file with an array of strings: prints an array of id arrays");
   text->excludes(batch);
@@ -65,7 +65,7 @@ const bool reg_tokenize = add_command([](CLI::App& app) {
 const bool reg_detokenize = add_command([](CLI::App& app) {
   auto a = std::make_shared<TokArgs>();
   auto* sub = app.add_subcommand("detokenize", "Token ids to text");
-  sub->add_option("-m,--model", a->model, "model directory, tokenizer.json or tokenizer.model")->required();
+  sub->add_option("-m,--model", a->model, "model directory, GGUF file, tokenizer.json or tokenizer.model")->required();
   sub->add_option("--ids", a->ids, "token ids, comma-separated")->required();
   sub->add_flag("--skip-special", a->skip_special, "leave out special tokens such as <s>");
   sub->add_flag("--json", a->json, "print {\"text\":...}");

@@ -7,13 +7,29 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/gguf.h"
 #include "core/mmap_file.h"
 #include "kernels/kernels.h"
 
 namespace camelid::cli {
 
+namespace {
+struct RunFlags {
+  std::string kv_type = "f32";
+  bool exact = false;
+};
+RunFlags& run_flags() {
+  static RunFlags f;
+  return f;
+}
+}  // namespace
+
 std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap) {
-  return std::make_unique<Llama>(std::shared_ptr<const ModelWeights>(load_model(path, no_mmap)));
+  const DType kv = dtype_from_name(run_flags().kv_type);
+  auto m = std::make_unique<Llama>(std::shared_ptr<const ModelWeights>(load_model(path, no_mmap)));
+  m->set_kv_type(kv);
+  KVCache probe(m->config(), 1, 1, kv);  // a type the model's heads cannot hold fails here, by name
+  return m;
 }
 
 void add_no_mmap_flag(CLI::App* sub, bool& flag) {
@@ -21,7 +37,17 @@ void add_no_mmap_flag(CLI::App* sub, bool& flag) {
                 "read the weights into memory instead of mapping the files (same size; faster decode on some machines)");
 }
 
-void add_bf16_dot_flag(CLI::App* sub) {
+void add_run_flags(CLI::App* sub) {
+  sub->add_option("--kv-type", run_flags().kv_type, "KV cache type: f32, f16 or q8_0 (bytes per token: info --json)")
+      ->check(CLI::IsMember({"f32", "f16", "q8_0"}));
+  sub->add_flag_callback(
+      "--exact",
+      [] {
+        run_flags().exact = true;
+        kernels::set_exact(true);
+      },
+      "quantized weights: f32 activations against exactly dequantized weights (conformance), not the 8-bit integer "
+      "dot products of the fast path; also turns --bf16-dot off");
   sub->add_flag_callback(
       "--bf16-dot",
       [] {
@@ -41,10 +67,18 @@ std::string model_dir(const std::string& model_path) {
 
 std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, const std::string& override_path) {
   if (!override_path.empty()) return Tokenizer::load(override_path);
+  if (gguf::File::sniff(model_path)) return Tokenizer::load(model_path);
   const std::string dir = model_dir(model_path);
   if (!Tokenizer::available(dir))
     fail(model_path, ": no tokenizer.json or tokenizer.model next to the model (use --tokenizer PATH, or token ids)");
   return Tokenizer::load(dir);
+}
+
+ChatTemplate load_chat_template_for(const std::string& model_path) {
+  if (!gguf::File::sniff(model_path)) return ChatTemplate::from_model_dir(model_dir(model_path));
+  auto f = gguf::File::open(model_path);
+  auto tok = Tokenizer::load(model_path);
+  return ChatTemplate::from_gguf(*f, *tok);
 }
 
 void add_tokenizer_option(CLI::App* sub, std::string& path) {

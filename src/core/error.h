@@ -37,4 +37,12 @@ template <typename... Args>
   throw Error(msg);
 }
 
+// A name read from a file, for an error message: printable ASCII ('?' for other bytes), at most
+// 200 characters (a hostile name must not flood a log or a terminal).
+inline std::string printable_name(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? char(c) : '?';
+  return s.size() > 200 ? out + "..." : out;
+}
+
 }  // namespace camelid

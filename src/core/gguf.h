@@ -5,6 +5,7 @@
 // checked against the bytes that are there before anything is allocated or read, and any defect
 // throws Error naming the file and the key or tensor.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -111,9 +112,35 @@ class File {
 // A readable one-line form of a value (arrays shortened), for `camelid info`.
 std::string value_summary(const Value& v, size_t max_items = 8);
 
+// Values for Writer::add.
+Value scalar(ValueType t);
+Value array_of(ValueType elem);
+Value u32_value(uint32_t v);
+Value i32_value(int32_t v);
+Value f32_value(float v);
+Value bool_value(bool v);
+Value string_value(std::string s);
+Value strings_value(std::vector<std::string> v);
+Value f32s_value(const std::vector<float>& v);
+Value i32s_value(const std::vector<int32_t>& v);
+
+// Metadata in file order (keys are unique in a file; order is what writers reproduce).
+using KeyValues = std::vector<std::pair<std::string, Value>>;
+const Value* find(const KeyValues& kv, const std::string& key);
+void erase(KeyValues& kv, const std::string& key);  // no-op when absent
+
 // ---- Writing (convert, quantize, and tests that build hostile files) ----
 class Writer {
  public:
+  // Fills rows [row0, row0 + n) of a streamed tensor into dst (n x row_bytes(dtype, ne[0]) bytes).
+  using RowProducer = std::function<void(int64_t row0, int64_t n, uint8_t* dst)>;
+  struct Progress {
+    size_t tensor = 0, n_tensors = 0;  // the tensor being written (0-based) and how many there are
+    const std::string* name = nullptr;
+    uint64_t bytes_done = 0, bytes_total = 0;  // tensor data written so far / in all
+  };
+  using ProgressFn = std::function<void(const Progress&)>;
+
   explicit Writer(size_t alignment = kDefaultAlignment) : alignment_(alignment) {}
   void add(const std::string& key, Value v);
   void add_string(const std::string& key, const std::string& s);
@@ -125,21 +152,37 @@ class Writer {
   void add_f32s(const std::string& key, const std::vector<float>& v);
   void add_i32s(const std::string& key, const std::vector<int32_t>& v);
   // A tensor of `dtype` with dims ne (GGUF order); `bytes` holds its data (row_bytes(dtype, ne[0])
-  // x the other dims).
+  // x the other dims; tests may pass any size to build broken files).
   void add_tensor(const std::string& name, DType dtype, std::vector<int64_t> ne, std::vector<uint8_t> bytes);
-  std::string bytes() const;  // the whole file, version 3
-  void write(const std::string& path) const;
+  // A tensor whose data is produced while the file is written, a chunk of rows at a time, so that
+  // a model larger than memory streams through (ne[0] must be a multiple of dtype's block).
+  void add_tensor(const std::string& name, DType dtype, std::vector<int64_t> ne, RowProducer rows);
+
+  std::string bytes() const;  // the whole file, version 3, in memory (tests)
+  // Streams the file to path + ".part" and renames it to `path` once complete, so that an
+  // interrupted write never leaves a truncated model under the final name. `progress` is called
+  // after every chunk. Throws Error naming the path when it cannot be written.
+  void write(const std::string& path, const ProgressFn& progress = {}) const;
 
  private:
-  size_t alignment_;
-  std::vector<std::pair<std::string, Value>> kv_;
   struct T {
     std::string name;
     DType dtype;
     std::vector<int64_t> ne;
     std::vector<uint8_t> bytes;
+    RowProducer rows;  // set for a streamed tensor (then `bytes` is empty)
+    uint64_t nbytes;   // data size
   };
+  std::string header() const;  // everything before the tensor data, padded to the alignment
+  template <class Sink>
+  void emit_data(Sink&& sink, const ProgressFn& progress) const;
+
+  size_t alignment_;
+  std::vector<std::pair<std::string, Value>> kv_;
   std::vector<T> tensors_;
 };
+
+// Throws Error naming `path` when a file cannot be created there (checked before long work).
+void check_writable(const std::string& path);
 
 }  // namespace camelid::gguf

@@ -36,6 +36,12 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs);
 // Off by default (the fixtures' tolerances assume f32 activations); CAMELID_BF16_DOT=1 turns it
 // on at start. It runs only with the AVX-512 kernels on a CPU with AVX512-BF16; elsewhere bf16
 // weights are widened to f32 as usual. Rows stay bit-identical whatever the batch.
+// Quantized weights: exact (f32 activations against exactly dequantized weights, as ggml's
+// reference computes) or fast (activations rounded per block to 8 bits, integer dot products;
+// the default where a fast kernel exists for the type). Exact also turns bf16-dot off.
+void set_exact(bool on);
+bool exact();
+
 bool bf16_dot_supported();   // by this CPU with the active instruction set
 bool set_bf16_dot(bool on);  // returns whether it is in use now
 bool bf16_dot_active();

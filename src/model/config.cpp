@@ -194,6 +194,8 @@ std::vector<float> ModelConfig::rope_inv_freq() const {
       }
     }
   }
+  if (!rope_freq_factors.empty())
+    for (int i = 0; i < half; ++i) f[i] = double(float(f[i]) / rope_freq_factors[i]);  // as ggml: in f32
   return std::vector<float>(f.begin(), f.end());
 }
 

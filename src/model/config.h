@@ -45,6 +45,10 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   double norm_eps = 1e-5;
+  // Per-pair divisors of the inverse frequencies (GGUF's rope_freqs tensor: Llama 3.1's scaling
+  // as llama.cpp stores it); empty = none.
+  std::vector<float> rope_freq_factors;
+  bool rope_interleaved = false;  // q/k rows in Meta's interleaved pair order (GGUF), see ops::rope
   bool tied_embeddings = false;
   int bos_id = -1;
   std::vector<int> eos_ids;

@@ -13,22 +13,6 @@
 
 namespace camelid {
 
-KVCache::KVCache(const ModelConfig& c, int n_seqs, int ctx)
-    : n_seqs_(n_seqs), ctx_(ctx), kv_dim_(c.kv_dim()) {
-  if (n_seqs <= 0 || ctx <= 0) fail("KV cache: need n_seqs > 0 and ctx > 0, got ", n_seqs, ", ", ctx);
-  // Sized by the model's shape (from a file) times what the user asked for: refuse clearly what
-  // this machine cannot hold, rather than die zero-filling it or wrap around the size.
-  const CheckedSize n = CheckedSize(c.n_layers) * n_seqs * ctx * kv_dim_;
-  const CheckedSize bytes = n * 2 * sizeof(float);
-  const uint64_t phys = uint64_t(::sysconf(_SC_PHYS_PAGES)) * uint64_t(::sysconf(_SC_PAGESIZE));
-  if (!bytes.fits(phys))
-    fail("KV cache: ", n_seqs, " sequence(s) x ", ctx, " positions x ", c.n_layers, " layers x ", kv_dim_,
-         " keys/values needs ", bytes.overflowed() ? std::string("more than 2^64") : std::to_string(bytes.value() >> 20),
-         " MiB, more than this machine's ", phys >> 20, " MiB of memory: use a smaller context (--ctx)");
-  k_.assign(size_t(n.value()), 0.f);
-  v_.assign(size_t(n.value()), 0.f);
-}
-
 Llama::Llama(std::shared_ptr<const ModelWeights> weights)
     : w_(std::move(weights)), inv_freq_(w_->config.rope_inv_freq()) {}
 
@@ -57,12 +41,9 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
     // Attention: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
     ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.attn_norm.data), T, D, c.norm_eps);
     kernels::matmul(xb_.data(), T, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});  // [T, Q], [T, KV] x2
-    ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_);
-    ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_);
-    for (int t = 0; t < T; ++t) {
-      std::copy_n(&k_[size_t(t) * KV], KV, cache.k(l, b.seq[t], b.pos[t]));
-      std::copy_n(&v_[size_t(t) * KV], KV, cache.v(l, b.seq[t], b.pos[t]));
-    }
+    ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_, c.rope_interleaved);
+    ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_, c.rope_interleaved);
+    for (int t = 0; t < T; ++t) cache.store(l, b.seq[t], b.pos[t], &k_[size_t(t) * KV], &v_[size_t(t) * KV]);
     attention(b, cache, l);                             // [T, Q]
     kernels::matmul(att_.data(), T, L.wo, xb2_.data()); // [T, D]
     ops::add(x_.data(), xb2_.data(), x_.size());
@@ -99,21 +80,25 @@ void Llama::check_token(int id) const {
 }
 
 // Causal attention of each entry over its own sequence's cached positions 0..pos, with grouped
-// query heads sharing a key/value head.
+// query heads sharing a key/value head (widened once per group when the cache is not f32).
 void Llama::attention(const Batch& b, KVCache& cache, int layer) {
   const ModelConfig& c = w_->config;
   const int T = b.size(), hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
   const float scale = 1.f / std::sqrt(float(hd));
 #pragma omp parallel
   {
-    std::vector<float> scores(cache.ctx());
+    std::vector<float> scores(cache.ctx()), ks, vs;
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int t = 0; t < T; ++t) {
-      for (int h = 0; h < c.n_heads; ++h) {
-        const int seq = b.seq[t], n = b.pos[t] + 1, kvh = h / group;
-        const float* q = &q_[(size_t(t) * c.n_heads + h) * hd];
-        kernels::attend(q, cache.k(layer, seq, 0) + kvh * hd, cache.v(layer, seq, 0) + kvh * hd, size_t(c.kv_dim()),
-                        n, hd, scale, scores.data(), &att_[(size_t(t) * c.n_heads + h) * hd]);
+      for (int kvh = 0; kvh < c.n_kv_heads; ++kvh) {
+        const int seq = b.seq[t], n = b.pos[t] + 1;
+        size_t ldk = 0, ldv = 0;
+        const float* k = cache.keys(layer, seq, kvh, n, ks, ldk);
+        const float* v = cache.values(layer, seq, kvh, n, vs, ldv);
+        for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
+          const float* q = &q_[(size_t(t) * c.n_heads + h) * hd];
+          kernels::attend(q, k, v, ldk, n, hd, scale, scores.data(), &att_[(size_t(t) * c.n_heads + h) * hd]);
+        }
       }
     }
   }

@@ -28,6 +28,9 @@ class Llama {
   explicit Llama(std::shared_ptr<const ModelWeights> weights);
 
   const ModelConfig& config() const { return w_->config; }
+  // The type KV caches made for this model use (Session, Engine): f32, f16 or q8_0.
+  DType kv_type() const { return kv_type_; }
+  void set_kv_type(DType t) { kv_type_ = t; }
   const ModelWeights& weights() const { return *w_; }
   // Throws Error unless `id` can be fed: in the vocabulary, and its embedding row finite (a corrupt
   // checkpoint's NaN/Inf rows are refused here and never predicted, so no batch ever holds one).
@@ -44,6 +47,7 @@ class Llama {
 
   std::shared_ptr<const ModelWeights> w_;
   std::vector<float> inv_freq_;
+  DType kv_type_ = DType::F32;
   // Activations, resized to the batch: [T, dim], [T, q_dim], [T, kv_dim], [T, hidden].
   std::vector<float> x_, xb_, xb2_, q_, k_, v_, att_, hb_, hb2_;
 };

@@ -1,8 +1,11 @@
+#include <algorithm>
 #include <cstdio>
+#include <iterator>
 #include <cstring>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "model/weights.h"
 
 namespace camelid {
@@ -20,14 +23,43 @@ Tensor ModelWeights::own_copy(const Tensor& t) {
   return Tensor{owned.back()->data(), t.dtype, t.rows, t.cols};
 }
 
-size_t ModelWeights::weight_bytes() const {
-  size_t n = embed.nbytes() + final_norm.nbytes();
-  if (lm_head.data != embed.data) n += lm_head.nbytes();
+void ModelWeights::visit(const std::function<void(const Tensor&)>& fn) const {
+  fn(embed);
   for (auto& l : layers)
-    for (const Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate,
-                            &l.w_up, &l.w_down})
-      n += t->nbytes();
+    for (const Tensor* t : {&l.attn_norm, &l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_norm, &l.w_gate, &l.w_up, &l.w_down})
+      fn(*t);
+  fn(final_norm);
+  if (lm_head.data != embed.data) fn(lm_head);
+}
+
+size_t ModelWeights::weight_bytes() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += t.nbytes(); });
   return n;
+}
+
+size_t ModelWeights::parameters() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += size_t(t.numel()); });
+  return n;
+}
+
+size_t ModelWeights::matmul_parameters() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += t.rows > 1 ? size_t(t.numel()) : 0; });
+  return n - size_t(embed.numel()) + size_t(lm_head.numel()) * (lm_head.data == embed.data);
+}
+
+size_t ModelWeights::matmul_bytes() const {
+  size_t n = 0;
+  visit([&](const Tensor& t) { n += t.rows > 1 ? t.nbytes() : 0; });
+  return n - embed.nbytes() + lm_head.nbytes() * (lm_head.data == embed.data);
+}
+
+DType ModelWeights::main_dtype() const {
+  size_t count[size_t(DType::Count)] = {};
+  visit([&](const Tensor& t) { count[size_t(t.dtype)] += size_t(t.numel()); });
+  return DType(std::max_element(std::begin(count), std::end(count)) - std::begin(count));
 }
 
 namespace {
@@ -36,6 +68,7 @@ std::unique_ptr<ModelWeights> load_any(const std::string& path, bool no_mmap) {
   std::error_code ec;
   if (!fs::exists(path, ec)) fail(path, ": no such file or directory");
   if (fs::is_directory(path, ec)) return load_hf_dir(path, no_mmap);
+  if (gguf::File::sniff(path)) return load_gguf(path, no_mmap);
   const std::string ext = fs::path(path).extension().string();
   if (ext == ".safetensors") {
     // "model.safetensors" alone means the current directory, not "/config.json".
@@ -43,8 +76,8 @@ std::unique_ptr<ModelWeights> load_any(const std::string& path, bool no_mmap) {
     return load_hf_dir(dir.empty() ? "." : dir, no_mmap);
   }
   if (ext == ".bin") return load_llama2c(path, no_mmap);
-  if (ext == ".gguf") fail(path, ": GGUF is not supported yet");
-  fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors or a llama2.c .bin)");
+  if (ext == ".gguf") fail(path, ": not a GGUF file (bad magic)");
+  fail(path, ": unknown model format (expected a Hugging Face directory, .safetensors, a GGUF file or a llama2.c .bin)");
 }
 
 }  // namespace

@@ -17,7 +17,7 @@ void rmsnorm(float* out, const float* x, const float* w, int rows, int n, double
 }
 
 void rope(float* x, int rows, int n_heads, int head_dim, const int* pos,
-          const std::vector<float>& inv_freq) {
+          const std::vector<float>& inv_freq, bool interleaved) {
   const int half = head_dim / 2;
 #pragma omp parallel for if (rows > 8)
   for (int t = 0; t < rows; ++t) {
@@ -30,6 +30,14 @@ void rope(float* x, int rows, int n_heads, int head_dim, const int* pos,
     }
     for (int h = 0; h < n_heads; ++h) {
       float* v = x + (size_t(t) * n_heads + h) * head_dim;
+      if (interleaved) {  // pair i is (2i, 2i+1)
+        for (int i = 0; i < half; ++i) {
+          const float a = v[2 * i], b = v[2 * i + 1];
+          v[2 * i] = a * c[i] - b * s[i];
+          v[2 * i + 1] = b * c[i] + a * s[i];
+        }
+        continue;
+      }
       for (int i = 0; i < half; ++i) {
         const float a = v[i], b = v[i + half];
         v[i] = a * c[i] - b * s[i];

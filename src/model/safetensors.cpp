@@ -28,11 +28,6 @@ unsigned element_bits(const std::string& dtype) {
 
 }  // namespace
 
-std::string printable_name(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s.substr(0, 200)) out += (c >= 0x20 && c < 0x7f) ? char(c) : '?';
-  return s.size() > 200 ? out + "..." : out;
-}
 
 std::map<std::string, SafetensorsEntry> parse_safetensors(const uint8_t* data, size_t size, const std::string& path) {
   if (size < 8) fail(path, ": truncated safetensors file (", size, " bytes, no header)");

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "core/mmap_file.h"
 #include "core/tensor.h"
 
@@ -33,9 +34,6 @@ inline std::map<std::string, SafetensorsEntry> parse_safetensors(const MappedFil
   return parse_safetensors(file.data(), file.size(), file.path());
 }
 
-// A name read from a file, for an error message: printable ASCII ('?' for other bytes), at most
-// 200 characters (a hostile name must not flood a log or a terminal).
-std::string printable_name(const std::string& s);
 
 }  // namespace camelid
 

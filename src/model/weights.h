@@ -1,6 +1,7 @@
 #pragma once
 // The in-memory Llama model every loader produces: config + weight views in their stored dtype.
 // Views point into memory maps (or small owned buffers for converted tensors) held here too.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,7 +22,7 @@ struct LayerWeights {
 struct ModelWeights {
   ModelConfig config;
   std::string source;             // path it was loaded from, for messages
-  std::string format;             // "safetensors" | "llama2c"
+  std::string format;             // "safetensors" | "llama2c" | "gguf"
   Tensor embed;                   // [vocab, dim]
   std::vector<LayerWeights> layers;
   Tensor final_norm;              // [dim]            f32
@@ -40,12 +41,21 @@ struct ModelWeights {
   Tensor own(std::vector<float> values, int64_t rows, int64_t cols);
   // A copy of t's bytes in owned (4-byte aligned) storage, same dtype and shape.
   Tensor own_copy(const Tensor& t);
-  size_t weight_bytes() const;    // bytes of all weight views (lm_head counted once when tied)
-  DType main_dtype() const { return layers.empty() ? embed.dtype : layers[0].wq.dtype; }
+  // Every weight once (lm_head skipped when it is the embedding), in model order.
+  void visit(const std::function<void(const Tensor&)>& fn) const;
+  size_t weight_bytes() const;    // bytes of all weight views
+  size_t parameters() const;      // elements of all weights
+  // Elements and bytes a token's activations are multiplied by: every matrix but the embedding
+  // (a row lookup), the classifier included even when tied.
+  size_t matmul_parameters() const;
+  size_t matmul_bytes() const;
+  // The type holding most parameters (files mix types: a Q4_K_M file also holds Q6_K and F32).
+  DType main_dtype() const;
 };
 
 // Loads a model from a Hugging Face directory (config.json + safetensors, single or sharded),
-// a .safetensors file beside its config.json, or a llama2.c checkpoint (.bin).
+// a .safetensors file beside its config.json, a GGUF file (recognised by its magic, whatever its
+// name: ollama keeps models as sha256-... blobs) or a llama2.c checkpoint (.bin).
 // no_mmap: read the files into (huge-page) anonymous memory instead of mapping them; see MappedFile.
 // Files are hostile until checked: every size is checked against the file before use, and any
 // defect throws Error naming the file and tensor/field. Warnings go to stderr (and ->warnings).
@@ -54,12 +64,15 @@ std::unique_ptr<ModelWeights> load_model(const std::string& path, bool no_mmap =
 // Format loaders behind load_model.
 std::unique_ptr<ModelWeights> load_hf_dir(const std::string& dir, bool no_mmap = false);
 std::unique_ptr<ModelWeights> load_llama2c(const std::string& path, bool no_mmap = false);
+std::unique_ptr<ModelWeights> load_gguf(const std::string& path, bool no_mmap = false);
 
 // In-memory forms of the loaders (for fuzzing): the same checks, with views into `data`, which
 // must outlive the result. `path` names the input in errors.
 // A Hugging Face model from config.json text and the bytes of one model.safetensors.
 std::unique_ptr<ModelWeights> load_hf_memory(const std::string& config_json, const uint8_t* data, size_t size,
                                              const std::string& path);
+// A GGUF file (data aligned as the file's general.alignment asks, at least 32 bytes).
+std::unique_ptr<ModelWeights> load_gguf_memory(const uint8_t* data, size_t size, const std::string& path);
 // A llama2.c checkpoint (data 4-byte aligned).
 std::unique_ptr<ModelWeights> load_llama2c_memory(const uint8_t* data, size_t size, const std::string& path);
 

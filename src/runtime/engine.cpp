@@ -9,7 +9,7 @@ namespace camelid {
 
 Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch)
     : model_(model),
-      cache_(model.config(), n_slots, std::min(ctx_per_slot, model.config().max_seq_len)),
+      cache_(model.config(), n_slots, std::min(ctx_per_slot, model.config().max_seq_len), model.kv_type()),
       n_batch_(n_batch),
       slots_(n_slots) {
   thread_ = std::thread([this] { loop(); });

@@ -9,7 +9,7 @@ namespace camelid {
 
 Session::Session(Llama& model, int ctx, int n_batch)
     : model_(model),
-      cache_(model.config(), 1, std::min(ctx, model.config().max_seq_len)),
+      cache_(model.config(), 1, std::min(ctx, model.config().max_seq_len), model.kv_type()),
       n_batch_(std::max(1, n_batch)) {}
 
 const std::vector<float>& Session::feed(const std::vector<int>& tokens, bool all_logits) {

@@ -1,8 +1,10 @@
-// Tokenizer::load: find the tokenizer files of a model directory and apply tokenizer_config.json.
+// Tokenizer::load: find the tokenizer files of a model directory and apply tokenizer_config.json;
+// or read a GGUF file's own tokenizer metadata.
 #include <algorithm>
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/gguf.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_config.h"
@@ -51,6 +53,8 @@ bool Tokenizer::available(const std::string& path) {
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& path) {
   const Files f = find_files(path);
   if (f.tokenizer.empty()) fail(path, ": no tokenizer.json or tokenizer.model found");
+  // A GGUF file (recognised by content) carries the whole tokenizer: no config beside it applies.
+  if (gguf::File::sniff(f.tokenizer)) return std::make_unique<Tokenizer>(tokenizer_spec_from_gguf(*gguf::File::open(f.tokenizer)));
   const std::string name = fs::path(f.tokenizer).filename().string();
   TokenizerSpec spec;
   if (name == "tokenizer_config.json") fail(f.tokenizer, ": this is the tokenizer's config; pass tokenizer.json, tokenizer.model or the model directory");

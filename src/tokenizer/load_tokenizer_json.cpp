@@ -19,8 +19,6 @@ namespace {
 using tok::json;
 using tok::quote;
 const std::string kSpace = "\xE2\x96\x81";  // "▁"
-// The GPT-2 pre-tokenizer regex that ByteLevel(use_regex=true) applies.
-const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 constexpr size_t kMaxTemplateIds = 64;  // special ids a post-processor adds (real ones: 1 or 2)
 constexpr size_t kMaxSplits = 16;       // regex pre-tokenizers, each a pass over the text (real ones: 1)
 
@@ -89,7 +87,7 @@ void pre_tokenizer(Ctx& c, const json& j, const std::string& field, int depth) {
     c.byte_level = true;
     if (tok::bool_or(c.path, field, j, "add_prefix_space", false))
       fail(c.path, ": ", field, ": pre_tokenizer ByteLevel add_prefix_space=true is not supported");
-    if (tok::bool_or(c.path, field, j, "use_regex", true)) c.s.split_patterns.push_back(kGpt2Pattern);
+    if (tok::bool_or(c.path, field, j, "use_regex", true)) c.s.split_patterns.push_back(tok::kGpt2Pattern);
     if (c.s.split_patterns.size() > kMaxSplits) fail(c.path, ": ", field, ": more than ", kMaxSplits, " regex pre-tokenizers");
   } else if (t == "Metaspace") {
     if (tok::string_or(c.path, field, j, "replacement", kSpace) != kSpace)

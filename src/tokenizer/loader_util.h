@@ -20,6 +20,14 @@ inline constexpr uint64_t kMaxConfigFile = 64ull << 20;       // tokenizer_confi
 inline constexpr size_t kMaxAddedTokenBytes = 1024;           // matching cost per text byte
 inline constexpr int kMaxPipelineDepth = 16;                  // nested Sequence normalizers etc.
 
+// The GPT-2 pre-tokenizer regex that ByteLevel(use_regex=true) applies.
+inline constexpr const char* kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+// Llama 3's pre-tokenizer regex, as its tokenizer.json has it (PCRE2 takes the (?i:...) group
+// that llama.cpp had to spell out case by case); GGUF calls it tokenizer.ggml.pre "llama-bpe".
+inline constexpr const char* kLlama3Pattern =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+
 // The whole file, or Error naming it when missing or larger than max_bytes.
 std::string read_file_capped(const std::string& path, uint64_t max_bytes);
 

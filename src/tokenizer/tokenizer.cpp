@@ -61,6 +61,7 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
   check_id(spec_.unk_id, "unk id", true);
   check_id(spec_.bos_id, "bos id", true);
   check_id(spec_.eos_id, "eos id", true);
+  for (int id : spec_.more_eos_ids) check_id(id, "eos id", false);
   for (int id : spec_.prefix_ids) check_id(id, "special token id", false);
   for (int id : spec_.suffix_ids) check_id(id, "special token id", false);
   const bool sp = spec_.kind == TokenizerSpec::Kind::SentencePieceBpe;
@@ -159,6 +160,8 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
   }
   added_ = AddedTokenMatcher(spec_.added);
   if (spec_.eos_id >= 0) eos_ids_.push_back(spec_.eos_id);
+  for (int id : spec_.more_eos_ids)
+    if (std::find(eos_ids_.begin(), eos_ids_.end(), id) == eos_ids_.end()) eos_ids_.push_back(id);
 }
 
 const std::string& Tokenizer::token_text(int id) const {

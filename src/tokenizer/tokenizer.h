@@ -1,7 +1,7 @@
 #pragma once
 // Text <-> token ids for the Llama family: SentencePiece-style BPE (Llama 2, Code Llama) and
-// byte-level BPE (Llama 3.x), loaded from tokenizer.json or tokenizer.model. Immutable once
-// built, so one instance serves any number of threads.
+// byte-level BPE (Llama 3.x), loaded from tokenizer.json, tokenizer.model or GGUF metadata.
+// Immutable once built, so one instance serves any number of threads.
 #include <memory>
 #include <string>
 #include <string_view>
@@ -20,7 +20,8 @@ struct TokenizerConfig;
 class Tokenizer {
  public:
   // A model directory (tokenizer.json preferred over tokenizer.model, plus tokenizer_config.json
-  // when present) or one of those files. Throws Error naming the file.
+  // when present), one of those files, or a GGUF file (its tokenizer.* metadata). Throws Error
+  // naming the file.
   static std::unique_ptr<Tokenizer> load(const std::string& path);
   static bool available(const std::string& path);  // whether load() would find a tokenizer file
   // Checks everything the spec refers to (ids, merges, scores) and throws Error naming

@@ -1,6 +1,6 @@
 #pragma once
 // What a tokenizer file says, in one form whatever the source (tokenizer.json, a SentencePiece
-// tokenizer.model, later GGUF metadata). The loaders fill it; Tokenizer runs it.
+// tokenizer.model, GGUF metadata). The loaders fill it; Tokenizer runs it.
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +40,7 @@ struct TokenizerSpec {
   bool fuse_unk = false;
   int unk_id = -1;
   int bos_id = -1, eos_id = -1;  // the tokenizer's own notion; a model config may add more eos ids
+  std::vector<int> more_eos_ids;  // other ids that end generation (GGUF's eot/eom), after eos_id
 
   // Byte-level handling: the pre-tokenizer's regex patterns ("Isolated" splits, applied in turn).
   std::vector<std::string> split_patterns;

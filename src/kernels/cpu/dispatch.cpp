@@ -95,11 +95,11 @@ bool cpu_has_bf16_dot(const KernelTable& t) {
 struct Active {
   Isa isa;
   const KernelTable* table;
-  bool want_bf16_dot = false, bf16_dot = false;
+  bool want_bf16_dot = false, bf16_dot = false, exact = false;
   bool want_vnni = true, vnni = false;
   void set(Isa i, bool want) {
     isa = i, table = &table_for(i), want_bf16_dot = want;
-    bf16_dot = want && cpu_has_bf16_dot(*table);
+    bf16_dot = want && !exact && cpu_has_bf16_dot(*table);
     vnni = want_vnni && table->qmatmul_rows_vnni && has_vnni(i);
   }
 };
@@ -123,6 +123,12 @@ void set_isa(Isa isa) {
   active().set(isa, active().want_bf16_dot);
 }
 
+void set_exact(bool on) {
+  active().exact = on;
+  active().set(active().isa, active().want_bf16_dot);
+}
+bool exact() { return active().exact; }
+
 bool bf16_dot_supported() { return cpu_has_bf16_dot(*active().table); }
 bool bf16_dot_active() { return active().bf16_dot; }
 bool set_bf16_dot(bool on) {
@@ -139,6 +145,25 @@ bool set_vnni(bool on) {
 }
 
 void matmul(const float* X, int T, const Tensor& W, float* Y) { matmul(X, T, {MatmulOut{W, Y}}); }
+
+namespace {
+// The exact path for quantized weights: rows dequantized (exactly, as ggml does) in chunks into
+// f32 and multiplied by the f32 kernel. Every row sees the same operations whatever T and the
+// split, so rows stay bit-identical across batches, as for float weights.
+void matmul_rows_dequantized(const KernelTable& t, const float* X, int T, const Tensor& W, float* Y, int o0, int o1) {
+  constexpr int kChunk = 64;
+  static thread_local std::vector<float> w, y;
+  const int K = int(W.cols), O = int(W.rows);
+  w.resize(size_t(kChunk) * K), y.resize(size_t(kChunk) * T);
+  for (int r0 = o0; r0 < o1; r0 += kChunk) {
+    const int n = std::min(kChunk, o1 - r0);
+    for (int r = 0; r < n; ++r) to_f32(W.dtype, W.row(r0 + r), &w[size_t(r) * K], size_t(K));
+    const Tensor chunk{w.data(), DType::F32, n, K};
+    t.matmul_rows(X, T, chunk, y.data(), 0, n);
+    for (int i = 0; i < T; ++i) std::copy_n(&y[size_t(i) * n], n, Y + size_t(i) * O + r0);
+  }
+}
+}  // namespace
 
 void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   const KernelTable* t = active().table;
@@ -170,7 +195,8 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
     int i = 0;
     while (b >= first_block[i + 1]) ++i;
     const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i].W.rows), r0 + block[i]);
-    if (xb && o[i].W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i].W, o[i].Y, r0, r1);
+    if (is_quantized(o[i].W.dtype)) matmul_rows_dequantized(*t, X, T, o[i].W, o[i].Y, r0, r1);
+    else if (xb && o[i].W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i].W, o[i].Y, r0, r1);
     else t->matmul_rows(X, T, o[i].W, o[i].Y, r0, r1);
   }
 }

@@ -145,6 +145,7 @@ void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o
     case DType::F32: Tile<V, DType::F32>::matmul_rows(X, T, W, Y, o0, o1); break;
     case DType::F16: Tile<V, DType::F16>::matmul_rows(X, T, W, Y, o0, o1); break;
     case DType::BF16: Tile<V, DType::BF16>::matmul_rows(X, T, W, Y, o0, o1); break;
+    default: break;  // quantized types never get here (dispatch dequantizes or runs their kernels)
   }
 }
 
