@@ -12,100 +12,10 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/qgemm_simd.h"
+#include "kernels/cpu/qgemv_steps_avx512.h"
 
 namespace camelid::kernels::qsimd {
 namespace {
-
-inline __m512i load4x16(const uint8_t* p, size_t stride) {  // 4 x 16 bytes at p + i * stride
-  __m512i z = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + stride)), 1);
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 * stride)), 2);
-  return _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * stride)), 3);
-}
-inline __m512i load4(const uint8_t* a, const uint8_t* b, const uint8_t* c, const uint8_t* d) {  // 16 bytes each
-  __m512i z = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a)));
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
-  z = _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(c)), 2);
-  return _mm512_inserti32x4(z, _mm_loadu_si128(reinterpret_cast<const __m128i*>(d)), 3);
-}
-inline __m512i nib_lo(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(15)); }
-inline __m512i nib_hi(__m512i v) { return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15)); }
-
-// A step covers 128 elements of a row (4 blocks of 32, or half a super-block) in NV vectors of
-// bytes going into NC accumulators; acc[i]: the accumulator of vector i, sub[c][l]: the
-// (sub-)block, within the step, of 128-bit lane l of accumulator c; x(): the activations of
-// the step (in element order) permuted like the weights.
-template <DType DT>
-struct Step;
-
-// Q4_0 / Q8_0: lane l of both vectors is block l: first the elements 0..15, then 16..31.
-inline void x_blocks4(const int8_t* x, __m512i xv[2]) {
-  xv[0] = load4x16(reinterpret_cast<const uint8_t*>(x), 32);
-  xv[1] = load4x16(reinterpret_cast<const uint8_t*>(x + 16), 32);
-}
-
-template <>
-struct Step<DType::Q4_0> {
-  static constexpr int NV = 2, NC = 1, kBlocks = 4;
-  static constexpr int acc[NV] = {0, 0}, sub[NC][4] = {{0, 1, 2, 3}};
-  static void x(const int8_t* x, __m512i xv[NV]) { x_blocks4(x, xv); }
-  static void w(const uint8_t* blk, __m512i wv[NV]) {
-    const __m512i q = load4x16(blk + 2, 18);
-    wv[0] = nib_lo(q), wv[1] = nib_hi(q);
-  }
-};
-
-template <>
-struct Step<DType::Q8_0> {
-  static constexpr int NV = 2, NC = 1, kBlocks = 4;
-  static constexpr int acc[NV] = {0, 0}, sub[NC][4] = {{0, 1, 2, 3}};
-  static void x(const int8_t* x, __m512i xv[NV]) { x_blocks4(x, xv); }
-  static void w(const uint8_t* blk, __m512i wv[NV]) {
-    const __m512i f = _mm512_set1_epi8(char(0x80));
-    auto two = [&](const uint8_t* p) {  // two blocks' 32 bytes, + 128
-      const __m512i v = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-      return _mm512_xor_si512(_mm512_inserti64x4(v, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 34)), 1), f);
-    };
-    const __m512i a = two(blk + 2), b = two(blk + 70);  // lanes: b0 lo, b0 hi, b1 lo, b1 hi
-    wv[0] = _mm512_shuffle_i32x4(a, b, 0x88), wv[1] = _mm512_shuffle_i32x4(a, b, 0xdd);
-  }
-};
-
-// Q4_K, half h of a super-block (sub-blocks 4h..4h+3 of 32): 64 bytes of nibbles hold them as
-// low (4h, 4h+2) and high (4h+1, 4h+3) halves; lanes are regrouped to one sub-block each.
-template <>
-struct Step<DType::Q4_K> {
-  static constexpr int NV = 2, NC = 1, kBlocks = 0;
-  static constexpr int acc[NV] = {0, 0}, sub[NC][4] = {{0, 2, 1, 3}};
-  static void x(const int8_t* x, __m512i xv[NV]) {
-    const uint8_t* p = reinterpret_cast<const uint8_t*>(x);
-    xv[0] = load4(p, p + 64, p + 32, p + 96), xv[1] = load4(p + 16, p + 80, p + 48, p + 112);
-  }
-  static void w(const uint8_t* qs, __m512i wv[NV]) {  // qs: the 64 bytes of this half
-    const __m512i q = _mm512_loadu_si512(qs), lo = nib_lo(q), hi = nib_hi(q);
-    // lo lanes: sb0 (0..15), sb0 (16..31), sb2, sb2; hi: sb1, sb1, sb3, sb3.
-    wv[0] = _mm512_shuffle_i32x4(lo, hi, 0x88), wv[1] = _mm512_shuffle_i32x4(lo, hi, 0xdd);
-  }
-};
-
-// Q6_K, half n of a super-block: elements in order, lane l of vector v = sub-block 4v + l (16 each).
-template <>
-struct Step<DType::Q6_K> {
-  static constexpr int NV = 2, NC = 2, kBlocks = 0;
-  static constexpr int acc[NV] = {0, 1}, sub[NC][4] = {{0, 1, 2, 3}, {4, 5, 6, 7}};
-  static void x(const int8_t* x, __m512i xv[NV]) {
-    xv[0] = _mm512_loadu_si512(x), xv[1] = _mm512_loadu_si512(x + 64);
-  }
-  static void w(const uint8_t* b, int n, __m512i wv[NV]) {
-    const __m512i ql = _mm512_loadu_si512(b + 64 * n);  // elements 0..31 / 32..63 low nibbles; high: 64..127
-    const __m512i h = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 128 + 32 * n)));
-    const __m512i h01 = _mm512_mask_blend_epi64(0xf0, h, _mm512_srli_epi16(h, 2));  // bits 0-1 | bits 2-3
-    const __m512i h23 = _mm512_srli_epi16(h01, 4);                                   // bits 4-5 | bits 6-7
-    const __m512i m = _mm512_set1_epi8(0x30);
-    wv[0] = _mm512_or_si512(nib_lo(ql), _mm512_and_si512(_mm512_slli_epi16(h01, 4), m));
-    wv[1] = _mm512_or_si512(nib_hi(ql), _mm512_and_si512(_mm512_slli_epi16(h23, 4), m));
-  }
-};
 
 // Lane l (128 bits) of 4 rows' accumulators summed: lane l of the result holds rows 0..3.
 inline __m512i reduce4(const __m512i* a) {
@@ -149,11 +59,6 @@ struct QGemv {
     }
   }
 
-  static void load_w(const uint8_t* row, int k, __m512i wv[S::NV]) {
-    if constexpr (DT == DType::Q4_0 || DT == DType::Q8_0) S::w(row + size_t(k / 32) * L::BB, wv);
-    else if constexpr (DT == DType::Q4_K) S::w(row + size_t(k / 256) * L::BB + 16 + 64 * ((k % 256) / 128), wv);
-    else S::w(row + size_t(k / 256) * L::BB, (k % 256) / 128, wv);
-  }
 
   // Rows og .. og+nrows-1 (nrows <= 16) of Y for the single activation row.
   static void panel(const QuantizedActivations& a, const int8_t* xp, const Tensor& W, float* Y, int og, int nrows) {
@@ -183,7 +88,7 @@ struct QGemv {
           for (int r = 0; r < 4; ++r) {
             const uint8_t* row = rows[4 * q + r];
             __m512i wv[S::NV];
-            load_w(row, k, wv);
+            S::w(row, k, wv);
 #pragma GCC unroll 2
             for (int c = 0; c < S::NC; ++c) acc[c][r] = _mm512_setzero_si512();
 #pragma GCC unroll 2
@@ -215,6 +120,7 @@ struct QGemv {
         __m512i S = sums[j];
         if constexpr (G::kBias) S = _mm512_add_epi32(S, _mm512_set1_epi32(a.bias[b]));
         fa = V::fmadd(V::fcvt(S), V::fmul(sc.d, V::fset1(a.dx[b])), fa);
+        if constexpr (L::kind == q::Kind::Block32Min) fa = V::fmadd(sc.dmin, V::fset1(a.sx[b]), fa);
       }
     } else {
       const int b = k0 / 256;
@@ -253,19 +159,11 @@ struct QGemv {
   }
 };
 
-// Decode through QGemv where a step layout exists, else the packed kernel.
+// Decode through QGemv, batches through the packed kernel.
 template <class V>
 void qmatmul_rows_decode(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
-  if (a.T == 1) {
-    switch (W.dtype) {
-      case DType::Q4_0: return QGemv<V, DType::Q4_0>::rows(a, W, Y, o0, o1);
-      case DType::Q8_0: return QGemv<V, DType::Q8_0>::rows(a, W, Y, o0, o1);
-      case DType::Q4_K: return QGemv<V, DType::Q4_K>::rows(a, W, Y, o0, o1);
-      case DType::Q6_K: return QGemv<V, DType::Q6_K>::rows(a, W, Y, o0, o1);
-      default: break;
-    }
-  }
-  qmatmul_rows<V>(a, W, Y, o0, o1);
+  if (a.T == 1) q::with_layout(W.dtype, [&]<DType DT>() { QGemv<V, DT>::rows(a, W, Y, o0, o1); });
+  else qmatmul_rows<V>(a, W, Y, o0, o1);
 }
 
 }  // namespace
