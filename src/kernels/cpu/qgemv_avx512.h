@@ -1,5 +1,5 @@
 #pragma once
-// Decode (one activation row) for the hot weight types with AVX-512: the weights stream from
+// Decode (one to four activation rows) with AVX-512: the weights stream from
 // memory once, so they are not packed (packing costs more than the dot products at T = 1).
 // Each row's bytes are multiplied where they lie, 128 elements per step, into one int32 vector
 // per row whose 128-bit lanes each hold one (sub-)block's partial sums; the activations are
@@ -42,127 +42,159 @@ struct QGemv {
   static constexpr int kGroup = L::QB == 256 ? 256 : 128;   // elements per epilogue
   static constexpr int kSubs = kGroup / (L::QB == 256 ? L::S : 32);  // sums per group
 
-  // The activations of one row, permuted step by step (kGroup-element groups).
-  static void permute_x(const QuantizedActivations& a, std::vector<int8_t>& xp) {
-    const int K = a.K;
-    xp.resize(size_t(K) + 64);
-    alignas(64) int8_t nat[256];
-    for (int k = 0; k < K; k += 128) {
-      for (int e = 0; e < 128; e += (L::QB == 256 ? 256 : 32)) {  // gather 128 elements in order
-        const int blk = (k + e) / (L::QB == 256 ? 256 : 32);
-        const int within = L::QB == 256 ? k % 256 : 0;
-        std::memcpy(nat + e, a.q + size_t(blk) * G::XB + G::XO + within, L::QB == 256 ? 128 : 32);
+  // The activations, permuted step by step: row t at xp + t * ld.
+  static size_t permute_x(const QuantizedActivations& a, std::vector<int8_t>& xp) {
+    const size_t ld = size_t(a.K) + 64;
+    xp.resize(ld * a.T);
+    alignas(64) int8_t nat[128];
+    for (int t = 0; t < a.T; ++t)
+      for (int k = 0; k < a.K; k += 128) {
+        const uint8_t* xr = a.q + size_t(t) * a.row_bytes;
+        for (int e = 0; e < 128; e += (L::QB == 256 ? 256 : 32)) {  // gather 128 elements in order
+          const int blk = (k + e) / (L::QB == 256 ? 256 : 32);
+          const int within = L::QB == 256 ? k % 256 : 0;
+          std::memcpy(nat + e, xr + size_t(blk) * G::XB + G::XO + within, L::QB == 256 ? 128 : 32);
+        }
+        __m512i xv[S::NV];
+        S::x(nat, xv);
+        for (int i = 0; i < S::NV; ++i) _mm512_storeu_si512(xp.data() + t * ld + k + 64 * i, xv[i]);
       }
-      __m512i xv[S::NV];
-      S::x(nat, xv);
-      for (int i = 0; i < S::NV; ++i) _mm512_storeu_si512(xp.data() + k + 64 * i, xv[i]);
-    }
+    return ld;
   }
 
-
-  // Rows og .. og+nrows-1 (nrows <= 16) of Y for the single activation row.
-  static void panel(const QuantizedActivations& a, const int8_t* xp, const Tensor& W, float* Y, int og, int nrows) {
+  // Rows og .. og+nrows-1 (nrows <= 16) of Y for the NT activation rows.
+  template <int NT>
+  static void panel(const QuantizedActivations& a, const int8_t* xp, size_t xld, const Tensor& W, float* Y, int og, int nrows) {
     const uint8_t* rows[16];
     for (int r = 0; r < 16; ++r) rows[r] = W.row(og + std::min(r, nrows - 1));
     const __m512i offs = V::row_offsets(0, nrows - 1, W.row_nbytes());
-    __m512 fa = _mm512_setzero_ps();
-    __m512i sums[16];  // per (sub-)block of the group: 16 rows
+    __m512 fa[NT];
+    for (int t = 0; t < NT; ++t) fa[t] = _mm512_setzero_ps();
+    __m512i sums[NT][16];  // per activation row and (sub-)block of the group: 16 rows
     const int K = a.K;
     const size_t panel_bytes = 16 * W.row_nbytes(), pf_step = (panel_bytes / (K / 128) + 63) / 64 * 64;
     const uint8_t* pf_next = W.row(og) + panel_bytes;
     for (int k0 = 0; k0 < K; k0 += kGroup) {
       for (int s = 0; s < kSteps; ++s) {
         const int k = k0 + 128 * s;
-        __m512i xv[S::NV];
-        for (int i = 0; i < S::NV; ++i) xv[i] = _mm512_loadu_si512(xp + k + 64 * i);
         // The next panel's rows (contiguous after this one's) stream into L2 at the rate this
         // panel is consumed, a whole panel ahead of use: DRAM latency stays hidden and the
         // hardware prefetchers need not discover 16 short streams per panel.
         for (size_t pb = 0; pb < pf_step; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(pf_next + pb), _MM_HINT_T1);
         pf_next += pf_step;
-        __m512i u[S::NC][4];  // rows in quads: 4 accumulators each, reduced at once
+        __m512i u[NT][S::NC][4];  // rows in quads: 4 accumulators each, reduced at once
 #pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) {
-          __m512i acc[S::NC][4];
+          __m512i wv[4][S::NV];
 #pragma GCC unroll 4
-          for (int r = 0; r < 4; ++r) {
-            const uint8_t* row = rows[4 * q + r];
-            __m512i wv[S::NV];
-            S::w(row, k, wv);
+          for (int r = 0; r < 4; ++r) S::w(rows[4 * q + r], k, wv[r]);
+#pragma GCC unroll 4
+          for (int t = 0; t < NT; ++t) {
+            __m512i xv[S::NV];
 #pragma GCC unroll 2
-            for (int c = 0; c < S::NC; ++c) acc[c][r] = _mm512_setzero_si512();
+            for (int i = 0; i < S::NV; ++i) xv[i] = _mm512_loadu_si512(xp + t * xld + k + 64 * i);
+            __m512i acc[S::NC][4];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) {
 #pragma GCC unroll 2
-            for (int i = 0; i < S::NV; ++i)
-              acc[S::acc[i]][r] = V::template dot<kSigned>(acc[S::acc[i]][r], V::template from_u<kSigned>(wv[i]), xv[i]);
+              for (int c = 0; c < S::NC; ++c) acc[c][r] = _mm512_setzero_si512();
+#pragma GCC unroll 2
+              for (int i = 0; i < S::NV; ++i)
+                acc[S::acc[i]][r] = V::template dot<kSigned>(acc[S::acc[i]][r], V::template from_u<kSigned>(wv[r][i]), xv[i]);
+            }
+#pragma GCC unroll 2
+            for (int c = 0; c < S::NC; ++c) u[t][c][q] = reduce4(acc[c]);
           }
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < NT; ++t)
 #pragma GCC unroll 2
-          for (int c = 0; c < S::NC; ++c) u[c][q] = reduce4(acc[c]);
-        }
-        for (int c = 0; c < S::NC; ++c) {
-          __m512i part[4];
-          transpose_lanes(u[c], part);
-          for (int l = 0; l < 4; ++l) sums[S::sub[c][l] + (kSteps == 2 ? s * (kSubs / 2) : 0)] = part[l];
-        }
+          for (int c = 0; c < S::NC; ++c) {
+            __m512i part[4];
+            transpose_lanes(u[t][c], part);
+            for (int l = 0; l < 4; ++l) sums[t][S::sub[c][l] + (kSteps == 2 ? s * (kSubs / 2) : 0)] = part[l];
+          }
       }
-      epilogue(a, k0, W, offs, rows[0], sums, fa);
+      epilogue<NT>(a, k0, offs, rows[0], sums, fa);
     }
-    _mm512_mask_storeu_ps(Y + og, __mmask16((1u << nrows) - 1), fa);
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(Y + size_t(t) * W.rows + og, __mmask16((1u << nrows) - 1), fa[t]);
   }
 
-  // The integer and float steps of qmatmul.h for the blocks of one group, 16 rows at once.
-  static void epilogue(const QuantizedActivations& a, int k0, const Tensor& W, __m512i offs, const uint8_t* row0,
-                       __m512i* sums, __m512& fa) {
+  // The integer and float steps of qmatmul.h for the blocks of one group, 16 rows at once; the
+  // scales are gathered once for all activation rows.
+  template <int NT>
+  static void epilogue(const QuantizedActivations& a, int k0, __m512i offs, const uint8_t* row0, __m512i (*sums)[16], __m512* fa) {
+    const int nb = a.nb;
     if constexpr (L::QB == 32) {
-      for (int j = 0; j < 4 && k0 + 32 * j < a.K; ++j) {
+      for (int j = 0; j < 4; ++j) {
         const int b = k0 / 32 + j;
         BlockScalesV<V> sc;
         scales_simd<V, DT>(row0 + size_t(b) * L::BB, offs, sc);
-        __m512i S = sums[j];
-        if constexpr (G::kBias) S = _mm512_add_epi32(S, _mm512_set1_epi32(a.bias[b]));
-        fa = V::fmadd(V::fcvt(S), V::fmul(sc.d, V::fset1(a.dx[b])), fa);
-        if constexpr (L::kind == q::Kind::Block32Min) fa = V::fmadd(sc.dmin, V::fset1(a.sx[b]), fa);
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t) * nb + b;
+          __m512i S = sums[t][j];
+          if constexpr (G::kBias) S = _mm512_add_epi32(S, _mm512_set1_epi32(a.bias[bt]));
+          fa[t] = V::fmadd(V::fcvt(S), V::fmul(sc.d, V::fset1(a.dx[bt])), fa[t]);
+          if constexpr (L::kind == q::Kind::Block32Min) fa[t] = V::fmadd(sc.dmin, V::fset1(a.sx[bt]), fa[t]);
+        }
       }
     } else {
       const int b = k0 / 256;
       BlockScalesV<V> sc;
       scales_simd<V, DT>(row0 + size_t(b) * L::BB, offs, sc);
-      __m512i S = _mm512_setzero_si512();
-      for (int j = 0; j < L::NS; ++j) {
-        __m512i sub = sums[j];
-        if constexpr (G::kBias) sub = _mm512_add_epi32(sub, _mm512_set1_epi32(a.bias[size_t(b) * L::NS + j]));
-        S = _mm512_add_epi32(S, _mm512_mullo_epi32(sub, sc.sc[j]));
-      }
-      const __m512 dx = V::fset1(a.dx[b]);
-      fa = V::fmadd(V::fcvt(S), V::fmul(sc.d, dx), fa);
-      if constexpr (L::kind == q::Kind::SuperMin) {
-        __m512i M = _mm512_setzero_si512();
-        for (int j = 0; j < L::NS / 2; ++j) {
-          const int32_t pr = a.pairs[size_t(b) * L::NS / 2 + j];
-          M = _mm512_add_epi32(M, _mm512_mullo_epi32(sc.m[2 * j], _mm512_set1_epi32(int16_t(pr & 0xffff))));
-          M = _mm512_add_epi32(M, _mm512_mullo_epi32(sc.m[2 * j + 1], _mm512_set1_epi32(int16_t(uint32_t(pr) >> 16))));
+      for (int t = 0; t < NT; ++t) {
+        const size_t bt = size_t(t) * nb + b;
+        __m512i S = _mm512_setzero_si512();
+        for (int j = 0; j < L::NS; ++j) {
+          __m512i sub = sums[t][j];
+          if constexpr (G::kBias) sub = _mm512_add_epi32(sub, _mm512_set1_epi32(a.bias[bt * L::NS + j]));
+          S = _mm512_add_epi32(S, _mm512_mullo_epi32(sub, sc.sc[j]));
         }
-        fa = V::fnmadd(V::fcvt(M), V::fmul(sc.dmin, dx), fa);
+        const __m512 dx = V::fset1(a.dx[bt]);
+        fa[t] = V::fmadd(V::fcvt(S), V::fmul(sc.d, dx), fa[t]);
+        if constexpr (L::kind == q::Kind::SuperMin) {
+          __m512i M = _mm512_setzero_si512();
+          for (int j = 0; j < L::NS / 2; ++j) {
+            const int32_t pr = a.pairs[bt * L::NS / 2 + j];
+            M = _mm512_add_epi32(M, _mm512_mullo_epi32(sc.m[2 * j], _mm512_set1_epi32(int16_t(pr & 0xffff))));
+            M = _mm512_add_epi32(M, _mm512_mullo_epi32(sc.m[2 * j + 1], _mm512_set1_epi32(int16_t(uint32_t(pr) >> 16))));
+          }
+          fa[t] = V::fnmadd(V::fcvt(M), V::fmul(sc.dmin, dx), fa[t]);
+        }
       }
     }
   }
 
-  static void rows(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
-    if (a.K % 128) return G::rows(a, W, Y, o0, o1);  // whole steps only; same results either way
+  template <int NT>
+  static void rows_n(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
     // Permuted once per call and thread (rows come in many blocks per call).
     static thread_local std::vector<int8_t> xp;
     static thread_local uint64_t xp_id = 0;
-    if (xp_id != a.id) permute_x(a, xp), xp_id = a.id;
+    static thread_local size_t xld = 0;
+    if (xp_id != a.id) xld = permute_x(a, xp), xp_id = a.id;
     // The first panel has no predecessor to fetch it: ask for all of it now.
     const size_t first = size_t(std::min(16, o1 - o0)) * W.row_nbytes();
     for (size_t pb = 0; pb < first; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(W.row(o0) + pb), _MM_HINT_T0);
-    for (int og = o0; og < o1; og += 16) panel(a, xp.data(), W, Y, og, std::min(16, o1 - og));
+    for (int og = o0; og < o1; og += 16) panel<NT>(a, xp.data(), xld, W, Y, og, std::min(16, o1 - og));
+  }
+
+  static void rows(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
+    if (a.K % 128) return G::rows(a, W, Y, o0, o1);  // whole steps only; same results either way
+    switch (a.T) {
+      case 1: return rows_n<1>(a, W, Y, o0, o1);
+      case 2: return rows_n<2>(a, W, Y, o0, o1);
+      case 3: return rows_n<3>(a, W, Y, o0, o1);
+      default: return rows_n<4>(a, W, Y, o0, o1);
+    }
   }
 };
 
-// Decode through QGemv, batches through the packed kernel.
+// Up to kMaxStreamT activation rows stream the weights once (decode, small batches); larger batches
+// go through the packed kernel, where packing pays for itself.
+inline constexpr int kMaxStreamT = 4;
 template <class V>
 void qmatmul_rows_decode(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
-  if (a.T == 1) q::with_layout(W.dtype, [&]<DType DT>() { QGemv<V, DT>::rows(a, W, Y, o0, o1); });
+  if (a.T <= kMaxStreamT) q::with_layout(W.dtype, [&]<DType DT>() { QGemv<V, DT>::rows(a, W, Y, o0, o1); });
   else qmatmul_rows<V>(a, W, Y, o0, o1);
 }
 
