@@ -241,16 +241,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceKv, testing::ValuesIn(all_fixtures
 // |diff| over the reference's top-10 ids at most 1.25x llama.cpp's, max at most 1.5x, top-1
 // agreement at least llama.cpp's - 0.05. Every ISA this CPU runs; rows bit-identical across them
 // is the kernels' own test.
-class ConformanceFast : public testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
-    if (!kernels::isa_supported(GetParam().isa)) GTEST_SKIP() << "CPU lacks " << kernels::isa_name(GetParam().isa);
-    saved_ = kernels::active_isa();
-    kernels::set_isa(GetParam().isa);
-  }
-  void TearDown() override { kernels::set_isa(saved_); }
-  kernels::Isa saved_ = kernels::Isa::Portable;
-};
+class ConformanceFast : public Conformance {};
 
 TEST_P(ConformanceFast, WithinLlamaCppsDeviation) {
   const Fixture& f = *GetParam().fixture;
