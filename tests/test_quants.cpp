@@ -331,7 +331,9 @@ TEST(QuantsRoundTrip, SingleOutlierKeepsItsValueAndTheRestStaysSmall) {
     // The outlier's block loses its small values to the coarse scale; other blocks do not care.
     const size_t block = size_t(dtype_info(t).block), outlier_block = 37 / block;
     for (size_t i = 0; i < x.size(); ++i)
-      if (i / block != outlier_block) EXPECT_NEAR(y[i], x[i], 0.01f) << "element " << i;
+      if (i / block != outlier_block) {
+        EXPECT_NEAR(y[i], x[i], 0.01f) << "element " << i;
+      }
   }
 }
 
@@ -390,7 +392,9 @@ TEST(QuantsQ8K, BsumsAreSumsOfSixteenQs) {
       for (int i = 0; i < 16; ++i) sum += blk.qs[16 * j + i];
       EXPECT_EQ(blk.bsums[j], sum) << "block " << b << " group " << j;
     }
-    if (b == 1) EXPECT_EQ(blk.d, 0.0f);
+    if (b == 1) {
+      EXPECT_EQ(blk.d, 0.0f);
+    }
   }
 }
 
