@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/gguf.h"
+#include "model/finite_check.h"
 #include "model/weights.h"
 
 namespace camelid {
@@ -30,6 +31,20 @@ void ModelWeights::visit(const std::function<void(const Tensor&)>& fn) const {
       fn(*t);
   fn(final_norm);
   if (lm_head.data != embed.data) fn(lm_head);
+}
+
+Tensor ModelWeights::own_f32(const Tensor& t) {
+  if (t.dtype == DType::F32) return t;
+  std::vector<float> v(size_t(t.numel()));
+  to_f32(t.dtype, t.data, v.data(), v.size());
+  return own(std::move(v), t.rows, t.cols);
+}
+
+void ModelWeights::note_bad_embedding_rows(const Tensor& embedding, const std::string& where) {
+  auto bad = nonfinite_rows(embedding);
+  if (bad.empty()) return;
+  warnings.push_back(where + ": NaN/Inf in " + describe_rows(bad) + " (those tokens are refused as input and never predicted)");
+  bad_embed_rows = std::move(bad);
 }
 
 size_t ModelWeights::weight_bytes() const {

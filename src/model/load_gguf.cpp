@@ -98,10 +98,7 @@ class GgufTensors {
     if (!is_quantized(out.dtype) && reinterpret_cast<uintptr_t>(out.data) % dtype_size(out.dtype) != 0)
       out = w_.own_copy(out);
     if (embedding && !w_.config.tied_embeddings) {
-      if (auto bad = nonfinite_rows(out); !bad.empty()) {
-        w_.warnings.push_back(where + ": NaN/Inf in " + describe_rows(bad) + " (those tokens are refused as input and never predicted)");
-        w_.bad_embed_rows = std::move(bad);
-      }
+      w_.note_bad_embedding_rows(out, where);
     } else {
       require_finite(out, where);
     }
@@ -109,13 +106,7 @@ class GgufTensors {
   }
 
   // Norms and other vectors are used every step in f32: widened once when stored otherwise.
-  Tensor get_f32_vector(const std::string& name, int64_t n) {
-    Tensor t = get(name, 1, n, true);
-    if (t.dtype == DType::F32) return t;
-    std::vector<float> v(static_cast<size_t>(n));
-    to_f32(t.dtype, t.data, v.data(), size_t(n));
-    return w_.own(std::move(v), 1, n);
-  }
+  Tensor get_f32_vector(const std::string& name, int64_t n) { return w_.own_f32(get(name, 1, n, true)); }
 
   bool has(const std::string& name) const { return f_.tensor(name) != nullptr; }
 

@@ -127,22 +127,15 @@ class TensorSource {
     for (auto& [t, where, rule] : finite_checks_) {
       if (rule == Finite::Required) {
         require_finite(t, where);
-      } else if (auto bad = nonfinite_rows(t); !bad.empty()) {
-        w_.warnings.push_back(where + ": NaN/Inf in " + describe_rows(bad) + " (those tokens are refused as input and never predicted)");
-        w_.bad_embed_rows = std::move(bad);
+      } else {
+        w_.note_bad_embedding_rows(t, where);
       }
     }
     finite_checks_.clear();
   }
 
   // Norm weights are tiny and used every step in f32: widen once.
-  Tensor get_f32_vector(const std::string& name, int64_t n) {
-    Tensor t = get(name, 1, n, true);
-    if (t.dtype == DType::F32) return t;
-    std::vector<float> v(n);
-    to_f32(t.dtype, t.data, v.data(), n);
-    return w_.own(std::move(v), 1, n);
-  }
+  Tensor get_f32_vector(const std::string& name, int64_t n) { return w_.own_f32(get(name, 1, n, true)); }
 
   // Tensors the model did not take: harmless leftovers of older writers, or an error (a layer
   // the config does not have, or a tensor of another architecture, such as biases).

@@ -130,10 +130,7 @@ std::unique_ptr<ModelWeights> build(const uint8_t* data, size_t size, const std:
   if (c.tied_embeddings) {
     require_finite(w->embed, path + ": token embedding (also the classifier)");
   } else {
-    w->bad_embed_rows = nonfinite_rows(w->embed);
-    if (!w->bad_embed_rows.empty())
-      w->warnings.push_back(path + ": token embedding: NaN/Inf in " + describe_rows(w->bad_embed_rows) +
-                            " (those tokens are refused as input and never predicted)");
+    w->note_bad_embedding_rows(w->embed, path + ": token embedding");
     require_finite(w->lm_head, path + ": classifier");
   }
   require_finite(w->final_norm, path + ": final norm");

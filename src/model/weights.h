@@ -41,6 +41,11 @@ struct ModelWeights {
   Tensor own(std::vector<float> values, int64_t rows, int64_t cols);
   // A copy of t's bytes in owned (4-byte aligned) storage, same dtype and shape.
   Tensor own_copy(const Tensor& t);
+  // t itself when f32, else an owned f32 copy (norms and other vectors are used every step).
+  Tensor own_f32(const Tensor& t);
+  // An untied input embedding's NaN/Inf rows: recorded in bad_embed_rows with a warning naming
+  // `where` (those tokens are refused and never predicted; the rest of the model works).
+  void note_bad_embedding_rows(const Tensor& embedding, const std::string& where);
   // Every weight once (lm_head skipped when it is the embedding), in model order.
   void visit(const std::function<void(const Tensor&)>& fn) const;
   size_t weight_bytes() const;    // bytes of all weight views
