@@ -26,7 +26,7 @@ void run(ChatArgs& a) {
   a.sp.validate();
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
-  ChatTemplate tmpl = load_chat_template_for(a.model);
+  ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());
   Session session(*model, a.ctx);
   const std::vector<int> stop_ids = end_of_turn_ids(*tok, model->config().eos_ids);
 

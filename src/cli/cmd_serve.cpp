@@ -74,7 +74,7 @@ void run(ServeArgs& a) {
 
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
-  ChatTemplate tmpl = load_chat_template_for(a.model);  // a template that can't parse stops us here
+  ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());  // a template that can't parse stops us here
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
   a.opt.ctx = std::min(a.opt.ctx, model->config().max_seq_len);

@@ -74,10 +74,11 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, con
   return Tokenizer::load(dir);
 }
 
-ChatTemplate load_chat_template_for(const std::string& model_path) {
+ChatTemplate load_chat_template_for(const std::string& model_path, const Tokenizer* tok) {
   if (!gguf::File::sniff(model_path)) return ChatTemplate::from_model_dir(model_dir(model_path));
   auto f = gguf::File::open(model_path);
-  auto tok = Tokenizer::load(model_path);
+  std::unique_ptr<Tokenizer> own;
+  if (!tok) tok = (own = Tokenizer::load(model_path)).get();
   return ChatTemplate::from_gguf(*f, *tok);
 }
 

@@ -33,8 +33,9 @@ void add_tokenizer_option(CLI::App* sub, std::string& path);
 
 // The chat template for a model: a GGUF file's tokenizer.chat_template, else the model
 // directory's tokenizer_config.json (either way the family's format when there is none).
-// A template that cannot parse throws here, naming the file.
-ChatTemplate load_chat_template_for(const std::string& model_path);
+// A template that cannot parse throws here, naming the file. `tok`: the model's tokenizer when
+// the caller has it (a GGUF template takes its bos/eos texts from it; loaded here otherwise).
+ChatTemplate load_chat_template_for(const std::string& model_path, const Tokenizer* tok = nullptr);
 
 // --temp --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
 void add_sampling_options(CLI::App* sub, SamplingParams& sp);
