@@ -3,6 +3,7 @@
 // Error each, no crash, no huge allocation.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -226,4 +227,21 @@ TEST(GgufReader, HostileMetadataShapes) {
   auto f = parse(a3.bytes());
   EXPECT_EQ(f->data_offset() % 64, 0u);
   EXPECT_EQ(f->tensor("u")->offset, 64u);
+}
+
+TEST(GgufReader, MillionsOfKeysAndTensorsAreLinearWork) {
+  // Each key and tensor name is checked against the others for duplicates: by index, not by
+  // scanning (a scan is quadratic: 200,000 keys would be 2*10^10 string comparisons).
+  Writer w;
+  for (int k = 0; k < 200000; ++k) w.add_u32("k" + std::to_string(k), uint32_t(k));
+  for (int k = 0; k < 100000; ++k) w.add_tensor("t" + std::to_string(k), DType::F32, {1}, std::vector<uint8_t>(4, 0));
+  const std::string bytes = w.bytes();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto f = parse(bytes);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(f->get_int("k199999", 0, 1 << 20), 199999);
+  EXPECT_EQ(f->tensor("t99999")->offset, 99999u * 32);
+  EXPECT_LT(secs, 10.0);
+  w.add_u32("k7", 1);
+  expect_error(w.bytes(), "duplicate metadata key 'k7'");
 }

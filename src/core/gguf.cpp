@@ -219,7 +219,7 @@ void File::parse_all(const uint8_t* data, size_t size) {
   kv_.reserve(size_t(n_kv));
   for (uint64_t k = 0; k < n_kv; ++k) {
     std::string key = r.str("metadata key", kMaxKeyBytes);
-    if (find(key)) fail(source_, ": duplicate metadata key '", printable_name(key), "'");
+    if (!kv_index_.emplace(key, kv_.size()).second) fail(source_, ": duplicate metadata key '", printable_name(key), "'");
     const ValueType t = r.type("metadata value type");
     Value v = mp.value(t, key, 0);
     kv_.emplace_back(std::move(key), std::move(v));
@@ -237,7 +237,7 @@ void File::parse_all(const uint8_t* data, size_t size) {
     TensorInfo t;
     t.name = r.str("tensor name", kMaxNameBytes);
     const std::string where = source_ + ": tensor '" + printable_name(t.name) + "'";
-    if (tensor(t.name)) fail(where, " appears twice");
+    if (!tensor_index_.emplace(t.name, tensors_.size()).second) fail(where, " appears twice");
     const uint32_t n_dims = r.get<uint32_t>("tensor dimension count");
     if (n_dims == 0 || n_dims > uint32_t(kMaxDims)) fail(where, " has ", n_dims, " dimensions (1 to ", kMaxDims, " allowed)");
     CheckedSize numel = 1;
@@ -289,15 +289,13 @@ void File::parse_all(const uint8_t* data, size_t size) {
 }
 
 const Value* File::find(const std::string& key) const {
-  for (auto& [k, v] : kv_)
-    if (k == key) return &v;
-  return nullptr;
+  auto it = kv_index_.find(key);
+  return it == kv_index_.end() ? nullptr : &kv_[it->second].second;
 }
 
 const TensorInfo* File::tensor(const std::string& name) const {
-  for (auto& t : tensors_)
-    if (t.name == name) return &t;
-  return nullptr;
+  auto it = tensor_index_.find(name);
+  return it == tensor_index_.end() ? nullptr : &tensors_[it->second];
 }
 
 const Value& File::need(const std::string& key) const {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/dtype.h"
@@ -107,6 +108,9 @@ class File {
   size_t data_offset_ = 0;
   std::vector<std::pair<std::string, Value>> kv_;
   std::vector<TensorInfo> tensors_;
+  // Positions by name: a hostile file may hold millions of keys or tensors, and the duplicate
+  // check of each must not scan all the others.
+  std::unordered_map<std::string, size_t> kv_index_, tensor_index_;
 };
 
 // A readable one-line form of a value (arrays shortened), for `camelid info`.
