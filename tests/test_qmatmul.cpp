@@ -140,7 +140,7 @@ struct QWeights {
   QWeights(DType dt, int rows, int cols, int misalign, std::mt19937& rng) {
     const DTypeInfo& info = dtype_info(dt);
     const size_t n = row_bytes(dt, cols) * rows;
-    storage.resize(n + 64);
+    storage.resize(n + misalign);  // ends with the tensor: reads past it are ASan errors
     uint8_t* base = storage.data() + misalign;
     for (size_t i = 0; i < n; ++i) base[i] = uint8_t(rng());
     std::uniform_real_distribution<float> mag(0.002f, 0.05f);
