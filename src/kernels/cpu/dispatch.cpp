@@ -212,25 +212,60 @@ void quantize_activations(DType type, const float* X, int T, int K, void* out) {
   active().table->quantize_activations(type, X, T, K, out);
 }
 
-void matmul_quantized(const float* X, int T, const Tensor& W, float* Y) {
-  if (!matmul_quantized_supported(W.dtype)) fail("matmul_quantized: no integer kernel for ", dtype_name(W.dtype), " weights");
-  if (T <= 0 || W.rows <= 0) return;
+void matmul_quantized(const float* X, int T, const Tensor& W, float* Y) { matmul_quantized(X, T, {MatmulOut{W, Y}}); }
+
+void matmul_quantized(const float* X, int T, std::initializer_list<MatmulOut> outs) {
+  constexpr int kMaxOuts = 4;
+  if (outs.size() > kMaxOuts) fail("kernels::matmul_quantized: at most ", kMaxOuts, " outputs per call");
+  const MatmulOut* o = outs.begin();
+  for (const MatmulOut& m : outs) {
+    if (!matmul_quantized_supported(m.W.dtype)) fail("matmul_quantized: no integer kernel for ", dtype_name(m.W.dtype), " weights");
+    if (m.W.cols != o[0].W.cols) fail("matmul_quantized: outputs of one call share X, so their weights need as many columns");
+  }
+  if (T <= 0 || outs.size() == 0) return;
   const Active& a = active();
-  const int K = int(W.cols), O = int(W.rows);
-  const DType type = dtype_info(W.dtype).vec_dot_type;
-  // X is rounded and its block tables built once, by the calling thread, then shared read-only.
-  static thread_local std::vector<uint8_t> xq;
-  static thread_local QuantizedActivations acts;
-  xq.resize(row_bytes(type, K) * size_t(T));
-  a.table->quantize_activations(type, X, T, K, xq.data());
-  prepare_activations(W.dtype, xq.data(), T, K, acts);
+  const int K = int(o[0].W.cols);
+  // X is rounded once per activation format and its block tables built once per weight type, by
+  // the calling thread, then shared read-only by the workers.
+  static thread_local std::vector<uint8_t> xq[kMaxOuts];
+  static thread_local QuantizedActivations acts[kMaxOuts];
+  const QuantizedActivations* x[kMaxOuts];
+  for (size_t i = 0; i < outs.size(); ++i) {
+    size_t j = 0;
+    while (j < i && o[j].W.dtype != o[i].W.dtype) ++j;
+    if (j < i) {  // same weight type as an earlier output: same tables
+      x[i] = x[j];
+      continue;
+    }
+    const DType type = dtype_info(o[i].W.dtype).vec_dot_type;
+    j = 0;
+    while (j < i && dtype_info(o[j].W.dtype).vec_dot_type != type) ++j;
+    const uint8_t* q = j < i ? x[j]->q : nullptr;  // already rounded to this format
+    if (!q) {
+      xq[i].resize(row_bytes(type, K) * size_t(T));
+      a.table->quantize_activations(type, X, T, K, xq[i].data());
+      q = xq[i].data();
+    }
+    prepare_activations(o[i].W.dtype, q, T, K, acts[i]);
+    x[i] = &acts[i];
+  }
   const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
   // Blocks of 48 rows (whole register panels of every kernel), handed out as in matmul.
   const int nt = omp_get_max_threads();
-  const int block = std::max(48, (O / (nt * 8) + 47) / 48 * 48), nblocks = (O + block - 1) / block;
-  const QuantizedActivations& x = acts;
+  int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const int O = int(o[i].W.rows);
+    block[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
+    first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
+  }
+  const int nblocks = first_block[outs.size()];
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
-  for (int b = 0; b < nblocks; ++b) rows(x, W, Y, b * block, std::min(O, (b + 1) * block));
+  for (int b = 0; b < nblocks; ++b) {
+    int i = 0;
+    while (b >= first_block[i + 1]) ++i;
+    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i].W.rows), r0 + block[i]);
+    rows(*x[i], o[i].W, o[i].Y, r0, r1);
+  }
 }
 
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
