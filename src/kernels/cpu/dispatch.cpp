@@ -173,19 +173,29 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   const int nt = omp_get_max_threads();
   constexpr int kMaxOuts = 4;
   if (outs.size() > kMaxOuts) fail("kernels::matmul: at most ", kMaxOuts, " outputs per call");
+  // Quantized weights take the integer kernels (the default) unless --exact asks for f32
+  // activations against dequantized weights; the rest share one parallel region below.
+  const MatmulOut* o[kMaxOuts];
+  size_t n_outs = 0;
+  for (const MatmulOut& m : outs) {
+    if (is_quantized(m.W.dtype) && !active().exact && matmul_quantized_supported(m.W.dtype))
+      matmul_quantized(X, T, m.W, m.Y);
+    else
+      o[n_outs++] = &m;
+  }
+  if (n_outs == 0) return;
   int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
-  const MatmulOut* o = outs.begin();
-  for (size_t i = 0; i < outs.size(); ++i) {
-    const int O = int(o[i].W.rows);
+  for (size_t i = 0; i < n_outs; ++i) {
+    const int O = int(o[i]->W.rows);
     block[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
     first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
   }
-  const int nblocks = first_block[outs.size()];
+  const int nblocks = first_block[n_outs];
   // bf16 dot: X is rounded once here, not once per block.
   const uint16_t* xb = nullptr;
-  if (active().bf16_dot && std::any_of(o, outs.end(), [](const MatmulOut& m) { return m.W.dtype == DType::BF16; })) {
+  if (active().bf16_dot && std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::BF16; })) {
     static thread_local std::vector<uint16_t> buf;
-    const int K = int(o[0].W.cols);
+    const int K = int(o[0]->W.cols);
     buf.resize(size_t(T) * K);
     t->round_to_bf16(X, T, K, buf.data());
     xb = buf.data();
@@ -194,10 +204,10 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   for (int b = 0; b < nblocks; ++b) {
     int i = 0;
     while (b >= first_block[i + 1]) ++i;
-    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i].W.rows), r0 + block[i]);
-    if (is_quantized(o[i].W.dtype)) matmul_rows_dequantized(*t, X, T, o[i].W, o[i].Y, r0, r1);
-    else if (xb && o[i].W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i].W, o[i].Y, r0, r1);
-    else t->matmul_rows(X, T, o[i].W, o[i].Y, r0, r1);
+    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i]->W.rows), r0 + block[i]);
+    if (is_quantized(o[i]->W.dtype)) matmul_rows_dequantized(*t, X, T, o[i]->W, o[i]->Y, r0, r1);
+    else if (xb && o[i]->W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i]->W, o[i]->Y, r0, r1);
+    else t->matmul_rows(X, T, o[i]->W, o[i]->Y, r0, r1);
   }
 }
 
