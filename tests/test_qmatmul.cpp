@@ -140,7 +140,7 @@ struct QWeights {
   QWeights(DType dt, int rows, int cols, int misalign, std::mt19937& rng) {
     const DTypeInfo& info = dtype_info(dt);
     const size_t n = row_bytes(dt, cols) * rows;
-    storage.resize(n + 64);
+    storage.resize(n + misalign);  // ends with the tensor: reads past it are ASan errors
     uint8_t* base = storage.data() + misalign;
     for (size_t i = 0; i < n; ++i) base[i] = uint8_t(rng());
     std::uniform_real_distribution<float> mag(0.002f, 0.05f);
@@ -371,6 +371,25 @@ TEST(QMatmulReference, DequantizerAgreesWithCore) {
     for (int k = 0; k < K; ++k)  // core rounds d * scale to float first
       ASSERT_NEAR(core[k], lo[k] - hi[k], 1e-6 * (std::fabs(lo[k]) + std::fabs(hi[k]))) << dtype_name(dt) << " at " << k;
   }
+}
+
+// Several outputs of one X in one call (mixed weight types, as in Q4_K_M files) equal one call each.
+TEST(QMatmulApi, SeveralOutputsEqualSeparateCalls) {
+  std::mt19937 rng(8);
+  const int K = 512, T = 5;
+  QWeights a(DType::Q4_K, 70, K, 0, rng), b(DType::Q6_K, 33, K, 1, rng), c(DType::Q8_0, 50, K, 2, rng), d(DType::Q4_K, 20, K, 0, rng);
+  const std::vector<float> x = random_x(T, K, rng);
+  for (int t : {1, T}) {
+    std::vector<float> ya(size_t(t) * 70), yb(size_t(t) * 33), yc(size_t(t) * 50), yd(size_t(t) * 20);
+    kernels::matmul_quantized(x.data(), t, {{a.t, ya.data()}, {b.t, yb.data()}, {c.t, yc.data()}, {d.t, yd.data()}});
+    EXPECT_EQ(ya, run(x.data(), t, a.t));
+    EXPECT_EQ(yb, run(x.data(), t, b.t));
+    EXPECT_EQ(yc, run(x.data(), t, c.t));
+    EXPECT_EQ(yd, run(x.data(), t, d.t));
+  }
+  QWeights wide(DType::Q8_0, 4, 2 * K, 0, rng);
+  std::vector<float> y1(T * 70), y2(T * 4);
+  EXPECT_THROW(kernels::matmul_quantized(x.data(), T, {{a.t, y1.data()}, {wide.t, y2.data()}}), Error);
 }
 
 TEST(QMatmulApi, RejectsTypesWithoutIntegerKernels) {

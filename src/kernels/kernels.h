@@ -54,6 +54,9 @@ bool bf16_dot_active();
 // rows are bit-identical whatever T, the thread count and the instruction set.
 bool matmul_quantized_supported(DType w);
 void matmul_quantized(const float* X, int T, const Tensor& W, float* Y);
+// Several quantized matmuls of the same X (Q/K/V, gate/up; weight types may differ): X rounded
+// once per activation format, one parallel region.
+void matmul_quantized(const float* X, int T, std::initializer_list<MatmulOut> outs);
 // Rounds T rows of K values (K a multiple of the block) to `type` (Q8_0, Q8_1 or Q8_K) blocks,
 // byte for byte as ggml's quantize_row_q8_0_ref / q8_1_ref / q8_K_ref.
 void quantize_activations(DType type, const float* X, int T, int K, void* out);

@@ -147,6 +147,10 @@ bool set_vnni(bool on) {
 void matmul(const float* X, int T, const Tensor& W, float* Y) { matmul(X, T, {MatmulOut{W, Y}}); }
 
 namespace {
+void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, size_t n_outs);
+}
+
+namespace {
 // The exact path for quantized weights: rows dequantized (exactly, as ggml does) in chunks into
 // f32 and multiplied by the f32 kernel. Every row sees the same operations whatever T and the
 // split, so rows stay bit-identical across batches, as for float weights.
@@ -176,13 +180,13 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   // Quantized weights take the integer kernels (the default) unless --exact asks for f32
   // activations against dequantized weights; the rest share one parallel region below.
   const MatmulOut* o[kMaxOuts];
-  size_t n_outs = 0;
+  const MatmulOut* fast[kMaxOuts];
+  size_t n_outs = 0, n_fast = 0;
   for (const MatmulOut& m : outs) {
-    if (is_quantized(m.W.dtype) && !active().exact && matmul_quantized_supported(m.W.dtype))
-      matmul_quantized(X, T, m.W, m.Y);
-    else
-      o[n_outs++] = &m;
+    if (is_quantized(m.W.dtype) && !active().exact && matmul_quantized_supported(m.W.dtype)) fast[n_fast++] = &m;
+    else o[n_outs++] = &m;
   }
+  if (n_fast) matmul_quantized_outs(X, T, fast, n_fast);  // one rounding of X, one parallel region
   if (n_outs == 0) return;
   int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
   for (size_t i = 0; i < n_outs; ++i) {
@@ -222,26 +226,72 @@ void quantize_activations(DType type, const float* X, int T, int K, void* out) {
   active().table->quantize_activations(type, X, T, K, out);
 }
 
-void matmul_quantized(const float* X, int T, const Tensor& W, float* Y) {
-  if (!matmul_quantized_supported(W.dtype)) fail("matmul_quantized: no integer kernel for ", dtype_name(W.dtype), " weights");
-  if (T <= 0 || W.rows <= 0) return;
+void matmul_quantized(const float* X, int T, const Tensor& W, float* Y) { matmul_quantized(X, T, {MatmulOut{W, Y}}); }
+
+void matmul_quantized(const float* X, int T, std::initializer_list<MatmulOut> outs) {
+  constexpr int kMaxOuts = 4;
+  if (outs.size() > kMaxOuts) fail("kernels::matmul_quantized: at most ", kMaxOuts, " outputs per call");
+  const MatmulOut* o[kMaxOuts];
+  for (size_t i = 0; i < outs.size(); ++i) o[i] = outs.begin() + i;
+  matmul_quantized_outs(X, T, o, outs.size());
+}
+
+namespace {
+// The quantized outputs o[0 .. n_outs) of one X (matmul_quantized and matmul's quantized weights).
+void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, size_t n_outs) {
+  constexpr size_t kMaxOuts = 4;
+  if (n_outs > kMaxOuts) fail("kernels::matmul_quantized: at most ", kMaxOuts, " outputs per call");
+  for (size_t i = 0; i < n_outs; ++i) {
+    const MatmulOut& m = *o[i];
+    if (!matmul_quantized_supported(m.W.dtype)) fail("matmul_quantized: no integer kernel for ", dtype_name(m.W.dtype), " weights");
+    if (m.W.cols != o[0]->W.cols) fail("matmul_quantized: outputs of one call share X, so their weights need as many columns");
+  }
+  if (T <= 0 || n_outs == 0) return;
   const Active& a = active();
-  const int K = int(W.cols), O = int(W.rows);
-  const DType type = dtype_info(W.dtype).vec_dot_type;
-  // X is rounded and its block tables built once, by the calling thread, then shared read-only.
-  static thread_local std::vector<uint8_t> xq;
-  static thread_local QuantizedActivations acts;
-  xq.resize(row_bytes(type, K) * size_t(T));
-  a.table->quantize_activations(type, X, T, K, xq.data());
-  prepare_activations(W.dtype, xq.data(), T, K, acts);
+  const int K = int(o[0]->W.cols);
+  // X is rounded once per activation format and its block tables built once per weight type, by
+  // the calling thread, then shared read-only by the workers.
+  static thread_local std::vector<uint8_t> xq[kMaxOuts];
+  static thread_local QuantizedActivations acts[kMaxOuts];
+  const QuantizedActivations* x[kMaxOuts];
+  for (size_t i = 0; i < n_outs; ++i) {
+    size_t j = 0;
+    while (j < i && o[j]->W.dtype != o[i]->W.dtype) ++j;
+    if (j < i) {  // same weight type as an earlier output: same tables
+      x[i] = x[j];
+      continue;
+    }
+    const DType type = dtype_info(o[i]->W.dtype).vec_dot_type;
+    j = 0;
+    while (j < i && dtype_info(o[j]->W.dtype).vec_dot_type != type) ++j;
+    const uint8_t* q = j < i ? x[j]->q : nullptr;  // already rounded to this format
+    if (!q) {
+      xq[i].resize(row_bytes(type, K) * size_t(T));
+      a.table->quantize_activations(type, X, T, K, xq[i].data());
+      q = xq[i].data();
+    }
+    prepare_activations(o[i]->W.dtype, q, T, K, acts[i]);
+    x[i] = &acts[i];
+  }
   const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
   // Blocks of 48 rows (whole register panels of every kernel), handed out as in matmul.
   const int nt = omp_get_max_threads();
-  const int block = std::max(48, (O / (nt * 8) + 47) / 48 * 48), nblocks = (O + block - 1) / block;
-  const QuantizedActivations& x = acts;
+  int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
+  for (size_t i = 0; i < n_outs; ++i) {
+    const int O = int(o[i]->W.rows);
+    block[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
+    first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
+  }
+  const int nblocks = first_block[n_outs];
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
-  for (int b = 0; b < nblocks; ++b) rows(x, W, Y, b * block, std::min(O, (b + 1) * block));
+  for (int b = 0; b < nblocks; ++b) {
+    int i = 0;
+    while (b >= first_block[i + 1]) ++i;
+    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i]->W.rows), r0 + block[i]);
+    rows(*x[i], o[i]->W, o[i]->Y, r0, r1);
+  }
 }
+}  // namespace
 
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
             float* scores, float* out) {
