@@ -18,6 +18,7 @@
 #include "chat/jinja.h"
 #include "core/json.h"
 #include "server/http_guard.h"
+#include "server/web_page.h"
 #include "server/openai_api.h"
 #include "server/stop_strings.h"
 
@@ -65,7 +66,7 @@ struct Route {
   const char* method;
 };
 constexpr Route kRoutes[] = {
-    {"/health", "GET"}, {"/v1/models", "GET"}, {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}};
+    {"/", "GET"}, {"/health", "GET"}, {"/v1/models", "GET"}, {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}};
 
 // Bytes of a request (path, method) shown in a message: printable ASCII only, bounded.
 std::string printable(const std::string& s) {
@@ -117,6 +118,14 @@ struct Server::Impl {
         send_error(res, api::ApiError(500, "internal error while routing", "server_error"));
         return HandlerResponse::Handled;
       }
+    });
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      const std::string_view page = chat_page_html();
+      res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+      res.set_header("Cache-Control", "no-cache");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
     });
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       const EngineStats st = engine.stats();
@@ -185,7 +194,7 @@ struct Server::Impl {
       return reject(api::ApiError(405, "method " + printable(req.method) + " is not allowed on " + route->path +
                                            " (use " + route->method + ")"));
     }
-    if (!opt.api_key.empty() && req.path != "/health" &&
+    if (!opt.api_key.empty() && req.path != "/health" && req.path != "/" &&
         !same_secret(req.get_header_value("Authorization"), "Bearer " + opt.api_key))
       return reject(api::ApiError(401, "Incorrect or missing API key", "invalid_request_error", "", "invalid_api_key"));
     if (!is_get) {
