@@ -9,15 +9,6 @@ command -v node >/dev/null || { echo "node not found"; exit 77; }
 if [ ! -d "$here/node_modules/openai" ]; then
   (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || { echo "npm install openai failed"; exit 77; }
 fi
-log=$(mktemp)
-"$bin" serve -m "$model" --port 0 --parallel 4 --ctx 256 --threads 2 >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 1 200); do
-  url=$(grep -o 'http://[0-9.]*:[0-9]*' "$log" | head -1)
-  [ -n "$url" ] && break
-  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "server did not start"; cat "$log"; exit 1; }
+. "$here/../serve_in_background.sh"
+serve_in_background "$bin" "$model" --parallel 4 --ctx 256 --threads 2
 node "$here/client_test.mjs" "$url/v1"

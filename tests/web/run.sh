@@ -15,16 +15,7 @@ if [ -n "$missing" ]; then
   [ "${CI:-}" = true ] && exit 1
   exit 77
 fi
-log=$(mktemp)
+. "$here/../serve_in_background.sh"
 # A long context and no token limit: the page's Stop button has a reply worth stopping.
-"$bin" serve -m "$model" --port 0 --parallel 2 --ctx 16384 --threads 2 >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 1 300); do
-  url=$(grep -o 'http://[0-9.]*:[0-9]*' "$log" | head -1)
-  [ -n "$url" ] && break
-  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "server did not start"; cat "$log"; exit 1; }
-/usr/bin/python3 "$here/chat_page_test.py" "$url" || { echo "--- server log"; tail -20 "$log"; exit 1; }
+serve_in_background "$bin" "$model" --parallel 2 --ctx 16384 --threads 2
+/usr/bin/python3 "$here/chat_page_test.py" "$url" || { echo "--- server log"; tail -20 "$serve_log"; exit 1; }
