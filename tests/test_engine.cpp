@@ -138,3 +138,59 @@ TEST(Engine, LengthLimitAndBadPrompts) {
 }
 
 }  // namespace
+
+namespace {
+
+// A chat's turns through one engine: each prompt is the previous prompt, the reply and a new
+// user message. Returns every turn's tokens and the engine's stats.
+std::vector<std::vector<int>> chat_turns(Llama& m, bool prefix_cache, EngineStats* stats) {
+  Engine e(m, 2, 256, 256, prefix_cache);
+  std::vector<std::vector<int>> replies;
+  std::vector<int> prompt = {1, 300, 301, 302, 303, 304};
+  for (int turn = 0; turn < 5; ++turn) {
+    std::promise<Result> done;
+    Result acc;
+    e.submit(make_request(prompt, 50 + turn, 6, done, acc));
+    Result r = done.get_future().get();
+    replies.push_back(r.ids);
+    prompt.insert(prompt.end(), r.ids.begin(), r.ids.end());
+    for (int k = 0; k < 4; ++k) prompt.push_back(400 + 13 * turn + k);
+  }
+  *stats = e.stats();
+  return replies;
+}
+
+}  // namespace
+
+// The prefix cache computes only what a turn adds, and changes no token (f32 and f16 caches).
+TEST(Engine, PrefixCacheReusesTurnsAndChangesNothing) {
+  for (DType kv : {DType::F32, DType::F16}) {
+    Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
+    m.set_kv_type(kv);
+    EngineStats with, without;
+    const auto a = chat_turns(m, true, &with), b = chat_turns(m, false, &without);
+    EXPECT_EQ(a, b) << dtype_name(kv);
+    EXPECT_EQ(without.prefix_reused_tokens, 0);
+    EXPECT_GT(with.prefix_reused_tokens, 40) << "turns 2-5 reuse the whole previous conversation";
+    EXPECT_LT(with.prefill_tokens, without.prefill_tokens / 2);
+  }
+}
+
+// Another request in between takes the other slot: the chat's slot keeps its prefix.
+TEST(Engine, PrefixCachePicksTheSlotWithTheLongestPrefix) {
+  Engine e(tiny_llama2(), 2, 128);
+  auto run = [&](std::vector<int> p, uint64_t seed) {
+    std::promise<Result> done;
+    Result acc;
+    e.submit(make_request(std::move(p), seed, 3, done, acc));
+    return done.get_future().get();
+  };
+  const std::vector<int> chat = {1, 10, 11, 12, 13, 14, 15, 16, 17};
+  run(chat, 1);
+  run({1, 90, 91, 92, 93}, 2);  // free slots: the empty one
+  const long before = e.stats().prefix_reused_tokens;
+  std::vector<int> next = chat;
+  next.push_back(18);
+  run(next, 3);
+  EXPECT_EQ(e.stats().prefix_reused_tokens - before, long(chat.size()));
+}

@@ -7,10 +7,11 @@
 
 namespace camelid {
 
-Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch)
+Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch, bool prefix_cache)
     : model_(model),
       cache_(model.config(), n_slots, std::min(ctx_per_slot, model.config().max_seq_len), model.kv_type()),
       n_batch_(n_batch),
+      prefix_cache_(prefix_cache),
       slots_(n_slots) {
   thread_ = std::thread([this] { loop(); });
 }
@@ -56,13 +57,20 @@ void Engine::loop() {
       };
       cv_.wait(lk, [&] { return stop_ || !queue_.empty() || busy(); });
       if (stop_) return;
-      for (size_t i = 0; i < slots_.size() && !queue_.empty(); ++i) {
-        if (slots_[i].req) continue;
-        Slot& s = slots_[i];
+      while (!queue_.empty()) {
+        const int i = pick_slot(queue_.front()->prompt);
+        if (i < 0) break;
+        Slot& s = slots_[size_t(i)];
+        std::vector<int> cached = std::move(s.cached);
         s = Slot{};
         s.req = std::move(queue_.front());
         queue_.pop_front();
-        admitted.push_back(int(i));
+        // Reuse the common prefix, but compute at least the prompt's last token: its logits
+        // give the first sampled token.
+        const auto& p = s.req->prompt;
+        const size_t n = std::min(cached.size(), p.size() - 1);
+        s.pos = int(std::mismatch(p.begin(), p.begin() + long(n), cached.begin()).first - p.begin());
+        admitted.push_back(i);
       }
       stats_.queued = int(queue_.size());
     }
@@ -73,8 +81,28 @@ void Engine::loop() {
   }
 }
 
+// Tokens reused minus tokens thrown away: a prompt that shares only a BOS token with a long
+// conversation takes an empty slot rather than evict that conversation.
+int Engine::pick_slot(const std::vector<int>& prompt) const {
+  int best = -1;
+  long best_score = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.req) continue;
+    const size_t n = std::min(s.cached.size(), prompt.size());
+    const long reused = std::mismatch(prompt.begin(), prompt.begin() + long(n), s.cached.begin()).first - prompt.begin();
+    const long score = reused - (long(s.cached.size()) - reused);
+    if (best < 0 || score > best_score) best = int(i), best_score = score;
+  }
+  return best;
+}
+
 void Engine::finish(Slot& s, const std::string& reason) {
   if (s.req->on_finish) s.req->on_finish(reason, int(s.req->prompt.size()), s.generated);
+  // What the cache rows hold: the fed tokens, unless a forward pass failed midway.
+  s.cached.clear();
+  if (prefix_cache_ && reason.rfind("error", 0) != 0)
+    s.cached.assign(s.history.begin(), s.history.begin() + std::min(long(s.pos), long(s.history.size())));
   s.req.reset();
   s.sampler.reset();
 }
@@ -110,15 +138,26 @@ bool Engine::accept(Slot& s, float* logits) {
 void Engine::prefill(const std::vector<int>& admitted) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<int> todo;
+  long reused = 0;
   for (int i : admitted) {
     Slot& s = slots_[i];
     s.sampler = std::make_unique<Sampler>(s.req->sampling);
     s.history = s.req->prompt;
-    if (s.req->max_tokens <= 0) finish(s, "length");
-    else todo.push_back(i);
+    if (s.req->max_tokens <= 0) {
+      finish(s, "length");
+    } else {
+      todo.push_back(i);
+      reused += s.pos;
+    }
   }
   const int V = model_.config().vocab_size;
-  size_t cur = 0, off = 0;  // next prompt to feed and how much of it is already in the cache
+  // Next prompt to feed and how much of it is already in the cache (a reused prefix, then the
+  // chunks fed so far).
+  size_t cur = 0, off = todo.empty() ? 0 : size_t(slots_[todo[0]].pos);
+  auto next_prompt = [&] {
+    ++cur;
+    off = cur < todo.size() ? size_t(slots_[todo[cur]].pos) : 0;
+  };
   long fed = 0;
   Batch b;
   while (cur < todo.size()) {
@@ -128,7 +167,7 @@ void Engine::prefill(const std::vector<int>& admitted) {
       Slot& s = slots_[todo[cur]];
       if (s.req->cancelled) {
         finish(s, "cancelled");
-        ++cur, off = 0;
+        next_prompt();
         continue;
       }
       const auto& p = s.req->prompt;
@@ -136,7 +175,7 @@ void Engine::prefill(const std::vector<int>& admitted) {
       for (size_t j = off; j < off + take; ++j) b.add(p[j], int(j), todo[cur], j + 1 == p.size());
       touched.push_back(todo[cur]);
       off += take;
-      if (off == p.size()) ends.push_back(todo[cur]), ++cur, off = 0;
+      if (off == p.size()) ends.push_back(todo[cur]), next_prompt();
     }
     if (b.size() == 0) break;
     try {
@@ -144,7 +183,7 @@ void Engine::prefill(const std::vector<int>& admitted) {
     } catch (const std::exception& e) {
       for (int i : touched)
         if (slots_[i].req) finish(slots_[i], std::string("error: ") + e.what());
-      if (ends.empty() || ends.back() != touched.back()) ++cur, off = 0;  // the unfinished prompt failed too
+      if (ends.empty() || ends.back() != touched.back()) next_prompt();  // the unfinished prompt failed too
       continue;
     }
     fed += b.size();
@@ -156,6 +195,7 @@ void Engine::prefill(const std::vector<int>& admitted) {
   }
   std::lock_guard<std::mutex> lk(mu_);
   stats_.prefill_tokens += fed;
+  stats_.prefix_reused_tokens += reused;
   stats_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 

@@ -8,6 +8,11 @@
 // else is running: prompts are prefilled alone, in the same chunks as when alone, every row of a
 // batched decode is computed exactly like a single-row one, and each request has its own seeded
 // sampler.
+//
+// Prefix cache: a slot keeps the keys and values of its last sequence after it finishes. A new
+// request goes to the free slot whose cached tokens share the longest prefix with its prompt,
+// and only the rest of the prompt is computed (the previous turns of a chat, a shared system
+// prompt). Rows are batch- and chunk-invariant, so reusing them changes no result.
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -39,13 +44,14 @@ struct EngineRequest {
 
 struct EngineStats {
   long steps = 0, decode_rows = 0, prefill_tokens = 0;
+  long prefix_reused_tokens = 0;  // prompt tokens whose keys/values came from the prefix cache
   double decode_seconds = 0, prefill_seconds = 0;  // time inside the forward passes of each phase
   int active = 0, queued = 0;
 };
 
 class Engine {
  public:
-  Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch = 256);
+  Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch = 256, bool prefix_cache = true);
   ~Engine();
 
   // Queues a request; throws Error if its prompt cannot fit in a slot's context.
@@ -62,7 +68,10 @@ class Engine {
     int pos = 0;         // tokens in the cache
     int generated = 0;
     int next = -1;       // sampled token not yet fed
+    std::vector<int> cached;  // free slot: the tokens at positions [0, size) of its cache rows
   };
+  // The free slot for a prompt: the most cached tokens reused, the fewest thrown away.
+  int pick_slot(const std::vector<int>& prompt) const;
 
   void loop();
   void prefill(const std::vector<int>& slot_indices);
@@ -74,6 +83,7 @@ class Engine {
   Llama& model_;
   KVCache cache_;
   int n_batch_;
+  bool prefix_cache_;
   std::vector<Slot> slots_;
   std::vector<float> logits_;
 
