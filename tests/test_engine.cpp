@@ -194,3 +194,50 @@ TEST(Engine, PrefixCachePicksTheSlotWithTheLongestPrefix) {
   run(next, 3);
   EXPECT_EQ(e.stats().prefix_reused_tokens - before, long(chat.size()));
 }
+
+namespace {
+
+// A decodes; when its first token arrives, B's long prompt is submitted. Returns how many of A's
+// tokens arrived after B was submitted and before B's first token, and both results.
+int tokens_during_prefill(bool interleave, Result* a_out, Result* b_out) {
+  Engine e(tiny_llama2(), 2, 256, 16, true, interleave);
+  std::promise<Result> da, db;
+  Result a, b;
+  std::vector<int> long_prompt = {1};
+  for (int k = 0; k < 180; ++k) long_prompt.push_back(200 + (k * 7) % 300);
+  auto rb = make_request(long_prompt, 8, 4, db, b);
+  std::atomic<bool> b_submitted{false}, b_started{false};
+  std::atomic<int> during{0};
+  rb->on_token = [&b, &b_started](int id) {
+    b.ids.push_back(id);
+    b_started = true;
+    return true;
+  };
+  auto ra = make_request({1, 20, 21, 22}, 7, 60, da, a);
+  ra->stop_ids.clear();
+  ra->on_token = [&](int id) {
+    a.ids.push_back(id);
+    if (!b_submitted.exchange(true)) e.submit(rb);
+    else if (!b_started) ++during;
+    return true;
+  };
+  e.submit(ra);
+  *a_out = da.get_future().get();
+  *b_out = db.get_future().get();
+  return during;
+}
+
+}  // namespace
+
+// A long prompt is prefilled in chunks between the decode steps of others, and that changes
+// no token of either.
+TEST(Engine, ChunkedPrefillKeepsOthersDecodingAndChangesNothing) {
+  Result a1, b1, a2, b2;
+  const int chunked = tokens_during_prefill(true, &a1, &b1);
+  const int whole = tokens_during_prefill(false, &a2, &b2);
+  EXPECT_GE(chunked, 10) << "180 prompt tokens in chunks of at most 16 take 12+ steps";
+  EXPECT_LE(whole, 1);
+  EXPECT_EQ(a1.ids, a2.ids);
+  EXPECT_EQ(b1.ids, b2.ids);
+  EXPECT_EQ(a1.ids.size(), 60u);
+}
