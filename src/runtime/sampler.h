@@ -25,6 +25,14 @@ class Sampler {
   // logits has n entries and may be modified; history is the sequence so far (prompt included).
   int sample(float* logits, int n, const std::vector<int>& history);
 
+  // sample() in three parts, for speculative decoding. distribution(): the tokens a draw may
+  // return with their weights (proportional to probabilities; greedy: the argmax alone), after
+  // the penalties, which it applies to logits. draw(): one draw from such a list. note(): a token
+  // was generated (penalties that count generated tokens).
+  void distribution(float* logits, int n, const std::vector<int>& history, std::vector<std::pair<float, int>>& out);
+  int draw(const std::vector<std::pair<float, int>>& dist);
+  void note(int id);
+
   double uniform();  // [0, 1), 53 random bits
 
  private:
