@@ -42,9 +42,28 @@ await check('completions.create', async () => {
   assert.equal(r.object, 'text_completion');
   assert.equal(typeof r.choices[0].text, 'string');
 });
-await check('unknown model -> NotFoundError', async () => {
-  await assert.rejects(client.chat.completions.create({ model: 'gpt-9', messages }),
-    (e) => e instanceof OpenAI.NotFoundError && e.status === 404);
+await check('any model name is served by this model', async () => {
+  const r = await client.chat.completions.create({ model: 'gpt-9', messages, max_tokens: 2 });
+  assert.equal(r.model, 'tiny-llama3');
+});
+await check('n, logprobs and penalties', async () => {
+  const r = await client.chat.completions.create({
+    model: 'tiny-llama3', messages, max_tokens: 4, seed: 2, n: 2, logprobs: true, top_logprobs: 2,
+    presence_penalty: 0.5, frequency_penalty: 0.5, logit_bias: { '128009': -100 } });
+  assert.equal(r.choices.length, 2);
+  for (const c of r.choices) {
+    assert.equal(c.logprobs.content.length, 4);
+    assert.equal(c.logprobs.content[0].top_logprobs.length, 2);
+  }
+});
+await check('tools are accepted, tool results fed back', async () => {
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }];
+  const r = await client.chat.completions.create({
+    model: 'tiny-llama3', max_tokens: 3, tools, tool_choice: 'auto',
+    messages: [{ role: 'user', content: 'Weather in Oslo?' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'cold' }] });
+  assert.ok(['stop', 'length', 'tool_calls'].includes(r.choices[0].finish_reason));
 });
 await check('bad request -> BadRequestError', async () => {
   await assert.rejects(client.chat.completions.create({ model: 'tiny-llama3', messages: [], max_tokens: 3 }),
