@@ -14,7 +14,7 @@ ChoiceStream::ChoiceStream(const Tokenizer& tok, const api::CompletionRequest& r
     : tok_(tok), r_(r), m_(m), index_(index), markers_(std::move(markers)), dec_(tok), stops_(r.stop) {
   if (r.parse_tools()) tools_.emplace(r.tool_names);
   else markers_.clear();
-  if (r.logprobs >= 0) lp_.emplace(r.chat, r.logprobs);
+  if (r.logprobs >= 0) lp_.emplace(r.chat);
 }
 
 std::string ChoiceStream::token_text(int id) const { return tok_.decode({id}, false, true); }
@@ -23,7 +23,7 @@ void ChoiceStream::emit(const std::string& text, std::vector<api::json>& out) {
   const std::string piece = tools_ ? tools_->push(text) : text;
   result_.text += piece;
   // Streamed logprobs travel with the next text (a token's text may be held back a while).
-  if (r_.stream && (!piece.empty()) )
+  if (r_.stream && !piece.empty())
     out.push_back(api::completion_chunk(r_, m_, index_, piece, "", lp_ && !lp_->empty() ? lp_->take() : api::json(nullptr)));
 }
 
@@ -65,9 +65,10 @@ std::vector<api::json> ChoiceStream::finish(const std::string& engine_finish) {
         for (auto& c : api::tool_call_chunks(r_, m_, index_, p.calls)) out.push_back(std::move(c));
     }
   }
+  const bool unsent = lp_ && !lp_->empty();  // logprobs of tokens whose text never came out
   api::json lp = lp_ ? lp_->take() : api::json(nullptr);
-  if (r_.stream) out.push_back(api::completion_chunk(r_, m_, index_, "", finish, lp_ && !lp.is_null() && (r_.chat ? !lp["content"].empty() : !lp["tokens"].empty()) ? lp : api::json(nullptr)));
-  else result_.logprobs = lp;
+  if (r_.stream) out.push_back(api::completion_chunk(r_, m_, index_, "", finish, unsent ? lp : api::json(nullptr)));
+  else result_.logprobs = std::move(lp);
   return out;
 }
 

@@ -301,12 +301,11 @@ json base(const CompletionRequest& r, const ResponseMeta& m, bool chunk) {
 
 json finish_json(const std::string& f) { return f.empty() ? json(nullptr) : json(f); }
 
-json tool_calls_json(const CompletionRequest& r, const ResponseMeta& m, int index, const std::vector<tools::ToolCall>& calls) {
+json tool_calls_json(const ResponseMeta& m, int index, const std::vector<tools::ToolCall>& calls) {
   json a = json::array();
   for (size_t i = 0; i < calls.size(); ++i)
     a.push_back({{"id", tools::tool_call_id(m.id + "/" + std::to_string(index), i)}, {"type", "function"},
                  {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}});
-  (void)r;
   return a;
 }
 
@@ -338,7 +337,7 @@ json completion_response(const CompletionRequest& r, const ResponseMeta& m, cons
     if (r.chat) {
       json msg = {{"role", "assistant"}, {"content", c.calls.empty() || !c.text.empty() ? json(c.text) : json(nullptr)},
                   {"refusal", nullptr}};
-      if (!c.calls.empty()) msg["tool_calls"] = tool_calls_json(r, m, int(i), c.calls);
+      if (!c.calls.empty()) msg["tool_calls"] = tool_calls_json(m, int(i), c.calls);
       choice["message"] = std::move(msg);
     } else {
       choice["text"] = c.text;
@@ -365,7 +364,7 @@ json completion_chunk(const CompletionRequest& r, const ResponseMeta& m, int ind
 std::vector<json> tool_call_chunks(const CompletionRequest& r, const ResponseMeta& m, int index,
                                    const std::vector<tools::ToolCall>& calls) {
   std::vector<json> out;
-  const json full = tool_calls_json(r, m, index, calls);
+  const json full = tool_calls_json(m, index, calls);
   for (size_t i = 0; i < full.size(); ++i) {
     json head = {{"index", i}, {"id", full[i]["id"]}, {"type", "function"},
                  {"function", {{"name", full[i]["function"]["name"]}, {"arguments", ""}}}};

@@ -88,7 +88,7 @@ json usage_chunk(const CompletionRequest& r, const ResponseMeta& m, const Usage&
 // added since the last take (for a streamed chunk) and leaves the builder empty.
 class LogprobsBuilder {
  public:
-  LogprobsBuilder(bool chat, int top) : chat_(chat), top_(top) { clear(); }
+  explicit LogprobsBuilder(bool chat) : chat_(chat) { clear(); }
   // token_text(id): the token as text (its bytes are reported as UTF-8 of that text).
   template <class TokenText>
   void add(const TokenLogprob& lp, TokenText&& token_text) {
@@ -103,7 +103,6 @@ class LogprobsBuilder {
  private:
   void clear();
   bool chat_;
-  int top_;
   size_t offset_ = 0;  // completions: bytes of text before the next token
   json j_;
 };
