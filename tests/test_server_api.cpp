@@ -4,9 +4,11 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <unistd.h>
 
 #include "fixtures.h"
 #include "server_process.h"
@@ -16,7 +18,8 @@ using json = nlohmann::json;
 
 namespace {
 
-std::string log_path() { return ::testing::TempDir() + "camelid_server_api.log"; }
+// Per test process: a Release and a sanitizer run may go at once.
+std::string log_path() { return ::testing::TempDir() + "camelid_server_api." + std::to_string(getpid()) + ".log"; }
 
 ServerProcess& server() {
   static ServerProcess s("-m '" + fixture("models/tiny-llama3") + "' --parallel 4 --ctx 256 --threads 2 --alias camel 2>'" +
@@ -229,6 +232,7 @@ TEST(ServerApi, MetricsAndRequestLog) {
   const size_t at = log.find(id);
   ASSERT_NE(at, std::string::npos) << log;
   const std::string line = log.substr(at, log.find('\n', at) - at);
+  std::remove(log_path().c_str());
   for (const char* want : {"/v1/completions 200", "prompt=", "completion=", "ttft=", "tok/s", "finish="})
     EXPECT_NE(line.find(want), std::string::npos) << line;
 }
