@@ -2,6 +2,8 @@
 // the tokens a model would emit, whole and streamed: what a tiny random model never produces.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "fixtures.h"
@@ -178,6 +180,28 @@ TEST(ChoiceStream, StopStringsLengthAndLogprobs) {
   }
   EXPECT_EQ(n, enc("hello world").size());
   EXPECT_EQ(s.chunks.back()["choices"][0]["finish_reason"], "length");
+}
+
+// Writes a tool-call reply, whole and as an event stream, for tests/openai_client: the official
+// client parses what this pipeline produces (a tiny random model never calls a tool itself).
+TEST(ChoiceStream, RecordsToolCallRepliesForTheNpmClient) {
+  const char* dir = std::getenv("CAMELID_RECORD_DIR");
+  if (!dir) GTEST_SKIP() << "set CAMELID_RECORD_DIR to record (tests/openai_client/run.sh does)";
+  json body = {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"tools", weather_tools()}};
+  const auto ids = enc("Let me check.<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Oslo\"}}</tool_call>"
+                       "<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Bergen\", \"days\": 2}}</tool_call>");
+  const api::ResponseMeta meta{"chatcmpl-test", 1700000000, "m"};
+  const auto whole_req = request(body);
+  Outcome whole = run(whole_req, ids);
+  std::ofstream(std::string(dir) + "/tool_whole.json")
+      << api::completion_response(whole_req, meta, {whole.result}, {12, int(ids.size())}).dump();
+  body["stream"] = true;
+  const auto stream_req = request(body);
+  std::ofstream sse(std::string(dir) + "/tool_stream.sse");
+  sse << "data: " << api::role_chunk(stream_req, meta, 0).dump() << "\n\n";
+  for (auto& c : run(stream_req, ids).chunks) sse << "data: " << c.dump() << "\n\n";
+  sse << "data: [DONE]\n\n";
+  EXPECT_TRUE(sse.good());
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // The official `openai` client against a running `camelid serve` (base URL in argv[2]).
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 
 const client = new OpenAI({ baseURL: process.argv[2], apiKey: 'test-key', maxRetries: 0 });
 let passed = 0, failed = 0;
@@ -69,5 +70,37 @@ await check('bad request -> BadRequestError', async () => {
   await assert.rejects(client.chat.completions.create({ model: 'tiny-llama3', messages: [], max_tokens: 3 }),
     (e) => e instanceof OpenAI.BadRequestError && e.status === 400);
 });
+// Replies recorded by test_server_choice_stream (argv[3]), served through the client's fetch hook.
+const rec = process.argv[3];
+if (rec && fs.existsSync(`${rec}/tool_whole.json`)) {
+  const recorded = (file, type) => new OpenAI({
+    baseURL: 'http://recorded.invalid/v1', apiKey: 'k', maxRetries: 0,
+    fetch: async () => new Response(fs.readFileSync(`${rec}/${file}`), { status: 200, headers: { 'content-type': type } }) });
+  const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+  const checkCalls = (msg) => {
+    assert.equal(msg.content, 'Let me check.');
+    assert.equal(msg.tool_calls.length, 2);
+    for (const c of msg.tool_calls) {
+      assert.equal(c.type, 'function');
+      assert.equal(c.function.name, 'get_weather');
+      assert.match(c.id, /^call_[A-Za-z0-9]{24}$/);
+    }
+    assert.deepEqual(JSON.parse(msg.tool_calls[0].function.arguments), { city: 'Oslo' });
+    assert.deepEqual(JSON.parse(msg.tool_calls[1].function.arguments), { city: 'Bergen', days: 2 });
+  };
+  await check('recorded tool-call reply (whole)', async () => {
+    const r = await recorded('tool_whole.json', 'application/json').chat.completions.create({ model: 'm', messages, tools });
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    checkCalls(r.choices[0].message);
+  });
+  await check('recorded tool-call stream through the stream helper', async () => {
+    const stream = recorded('tool_stream.sse', 'text/event-stream').beta.chat.completions.stream({ model: 'm', messages, tools });
+    const final = await stream.finalChatCompletion();
+    assert.equal(final.choices[0].finish_reason, 'tool_calls');
+    checkCalls(final.choices[0].message);
+  });
+} else {
+  console.log('skip recorded tool-call replies (no recording)');
+}
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

@@ -20,4 +20,13 @@ for _ in $(seq 1 200); do
   sleep 0.1
 done
 [ -n "$url" ] || { echo "server did not start"; cat "$log"; exit 1; }
-node "$here/client_test.mjs" "$url/v1"
+# Tool-call replies recorded from the server's response pipeline (a random model never calls a
+# tool): the client must parse them, whole and streamed.
+rec=$(mktemp -d)
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"; rm -rf "$rec"' EXIT
+recorder=$(dirname "$bin")/tests/test_server_choice_stream
+if [ -x "$recorder" ]; then
+  CAMELID_RECORD_DIR=$rec CAMELID_FIXTURES=${CAMELID_FIXTURES:-$2} "$recorder" \
+    --gtest_filter=ChoiceStream.RecordsToolCallRepliesForTheNpmClient >/dev/null || { echo "recording failed"; exit 1; }
+fi
+node "$here/client_test.mjs" "$url/v1" "$rec"
