@@ -65,8 +65,9 @@ int default_ctx(const Llama& m, const std::string& path, int parallel) {
   size_t fit = budget / per_token;
   if (fit > 256) fit -= fit % 256;
   const int ctx = int(std::min<size_t>(size_t(max_ctx), std::max<size_t>(fit, std::min(256, max_ctx))));
-  std::printf("camelid: --ctx %d (model max %d; KV %.1f MiB per token for %d slots; %.1f GiB available, %.1f GiB of weights)\n",
-              ctx, max_ctx, per_token / 1048576.0, parallel, avail / 1073741824.0, weights / 1073741824.0);
+  std::printf("camelid: --ctx %d (model max %d; KV cache %.1f KiB per position for %d slots; %.1f GiB available, "
+              "%.2f GiB of weights; up to half of the rest for the cache)\n",
+              ctx, max_ctx, per_token / 1024.0, parallel, avail / 1073741824.0, weights / 1073741824.0);
   return ctx;
 }
 
