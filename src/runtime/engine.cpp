@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <omp.h>
 
 #include "core/error.h"
 
@@ -18,8 +19,12 @@ Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch, bool pr
       n_batch_(n_batch),
       prefix_cache_(prefix_cache),
       interleave_prefill_(interleave_prefill),
-      slots_(n_slots) {
-  thread_ = std::thread([this] { loop(); });
+      slots_(n_slots),
+      omp_threads_(omp_get_max_threads()) {
+  thread_ = std::thread([this] {
+    omp_set_num_threads(omp_threads_);
+    loop();
+  });
 }
 
 Engine::~Engine() {
@@ -50,7 +55,9 @@ void Engine::submit(std::shared_ptr<EngineRequest> req) {
 
 EngineStats Engine::stats() {
   std::lock_guard<std::mutex> lk(mu_);
-  return stats_;
+  EngineStats st = stats_;
+  st.queued = int(queue_.size());  // live: the loop updates it only when it wakes
+  return st;
 }
 
 void Engine::loop() {
@@ -75,6 +82,10 @@ void Engine::loop() {
     }
     std::lock_guard<std::mutex> lk(mu_);
     stats_.active = int(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }));
+    stats_.kv_cells_used = 0;
+    for (const Slot& s : slots_)
+      if (s.req) stats_.kv_cells_used += s.pos;
+    stats_.kv_cells_total = long(slots_.size()) * cache_.ctx();
   }
 }
 
@@ -142,6 +153,11 @@ bool Engine::accept(Slot& s, float* logits) {
   }
   ++s.generated;
   s.history.push_back(id);
+  if (r.top_logprobs >= 0 && r.on_logprob) {
+    TokenLogprob lp;
+    token_logprobs(logits, model_.config().vocab_size, id, r.top_logprobs, lp);
+    r.on_logprob(lp);
+  }
   if (r.on_token && !r.on_token(id)) {
     finish(s, r.cancelled ? "cancelled" : "stop");
     return false;

@@ -34,6 +34,10 @@ struct EngineRequest {
   int max_tokens = 16;
   SamplingParams sampling;
   std::vector<int> stop_ids;  // tokens that end the generation (not reported)
+  // >= 0: on_logprob reports each generated token's logprob and this many alternatives (from the
+  // distribution after penalties and bias, at temperature 1), just before on_token.
+  int top_logprobs = -1;
+  std::function<void(const TokenLogprob&)> on_logprob;
 
   // Run on the engine thread; keep them short. on_token returns false to stop (e.g. a stop string
   // matched); on_finish is called exactly once, with "stop", "length", "cancelled" or "error: ...".
@@ -50,6 +54,7 @@ struct EngineStats {
   long prefix_reused_tokens = 0;  // prompt tokens whose keys/values came from the prefix cache
   double decode_seconds = 0, prefill_seconds = 0;  // time inside the forward passes of each phase
   int active = 0, queued = 0;
+  long kv_cells_used = 0, kv_cells_total = 0;  // positions held in the cache / its capacity
 };
 
 class Engine {
@@ -60,6 +65,8 @@ class Engine {
          bool interleave_prefill = true);
   ~Engine();
 
+  // The engine thread runs its forward passes with as many OpenMP threads as the constructing
+  // thread had (omp_set_num_threads is per thread: a new thread would get the default).
   // Queues a request; throws Error if its prompt cannot fit in a slot's context.
   void submit(std::shared_ptr<EngineRequest> req);
   EngineStats stats();
@@ -103,6 +110,7 @@ class Engine {
   std::deque<std::shared_ptr<EngineRequest>> queue_;
   EngineStats stats_;
   bool stop_ = false;
+  int omp_threads_;
   std::thread thread_;
 };
 

@@ -14,6 +14,12 @@ void SamplingParams::validate() const {
   if (!(min_p >= 0 && min_p <= 1)) fail("min_p must be in [0, 1], got ", min_p);
   if (!(repeat_penalty > 0)) fail("repeat_penalty must be > 0, got ", repeat_penalty);
   if (repeat_last_n < 0) fail("repeat_last_n must be >= 0, got ", repeat_last_n);
+  if (!(presence_penalty >= -2 && presence_penalty <= 2)) fail("presence_penalty must be in [-2, 2], got ", presence_penalty);
+  if (!(frequency_penalty >= -2 && frequency_penalty <= 2)) fail("frequency_penalty must be in [-2, 2], got ", frequency_penalty);
+  for (auto& [id, b] : logit_bias) {
+    if (id < 0) fail("logit_bias token id must be >= 0, got ", id);
+    if (!(b >= -100 && b <= 100)) fail("logit_bias values must be in [-100, 100], got ", b);
+  }
 }
 
 int argmax(const float* x, int n) {
@@ -61,7 +67,7 @@ int Sampler::sample(float* logits, int n, const std::vector<int>& history) {
   return id;
 }
 
-void Sampler::note(int) {}
+void Sampler::note(int id) { ++generated_[id]; }
 
 int Sampler::draw(const std::vector<std::pair<float, int>>& dist) {
   if (p_.temperature <= 0) return dist.front().second;  // greedy: no random draw
@@ -87,6 +93,10 @@ void Sampler::distribution(float* logits, int n, const std::vector<int>& history
       logits[id] = logits[id] > 0 ? logits[id] / p_.repeat_penalty : logits[id] * p_.repeat_penalty;
     }
   }
+  for (auto& [id, count] : generated_)
+    if (id < n) logits[id] -= float(count) * p_.frequency_penalty + p_.presence_penalty;
+  for (auto& [id, b] : p_.logit_bias)
+    if (id < n) logits[id] += b;
   out.clear();
   if (p_.temperature <= 0) {
     out.emplace_back(1.f, argmax(logits, n));
@@ -125,6 +135,21 @@ void Sampler::distribution(float* logits, int n, const std::vector<int>& history
     while (k < out.size() && out[k].first >= cut) ++k;
     out.resize(k);
   }
+}
+
+void token_logprobs(const float* logits, int n, int id, int top, TokenLogprob& out) {
+  const double lse = logsumexp(logits, n);
+  out.id = id;
+  out.logprob = float(double(logits[id]) - lse);
+  out.top.clear();
+  top = std::clamp(top, 0, n);
+  if (top == 0) return;
+  std::vector<std::pair<float, int>> c;
+  c.reserve(n);
+  for (int i = 0; i < n; ++i) c.emplace_back(logits[i], i);
+  std::partial_sort(c.begin(), c.begin() + top, c.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (int i = 0; i < top; ++i) out.top.emplace_back(c[i].second, float(double(c[i].first) - lse));
 }
 
 }  // namespace camelid

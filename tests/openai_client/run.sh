@@ -11,4 +11,13 @@ if [ ! -d "$here/node_modules/openai" ]; then
 fi
 . "$here/../serve_in_background.sh"
 serve_in_background "$bin" "$model" --parallel 4 --ctx 256 --threads 2
-node "$here/client_test.mjs" "$url/v1"
+# Tool-call replies recorded from the server's response pipeline (a random model never calls a
+# tool): the client must parse them, whole and streamed.
+rec=$(mktemp -d)
+trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; rm -f "$serve_log"; rm -rf "$rec"' EXIT
+recorder=$(dirname "$bin")/tests/test_server_choice_stream
+if [ -x "$recorder" ]; then
+  CAMELID_RECORD_DIR=$rec CAMELID_FIXTURES=${CAMELID_FIXTURES:-$2} "$recorder" \
+    --gtest_filter=ChoiceStream.RecordsToolCallRepliesForTheNpmClient >/dev/null || { echo "recording failed"; exit 1; }
+fi
+node "$here/client_test.mjs" "$url/v1" "$rec"
