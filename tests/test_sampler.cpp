@@ -125,7 +125,9 @@ TEST(Sampler, PresenceAndFrequencyPenaltiesFollowOpenAI) {
   for (int i = 0; i < 3; ++i) {
     std::vector<float> lg = {3.f, 2.5f, 0.f};
     picks.push_back(s.sample(lg.data(), 3, {}));
-    if (i == 1) EXPECT_FLOAT_EQ(lg[0], 3.f - 1 * 0.3f - 0.2f);  // before the 2nd pick: count 1
+    if (i == 1) {
+      EXPECT_FLOAT_EQ(lg[0], 3.f - 1 * 0.3f - 0.2f);  // before the 2nd pick: count 1
+    }
   }
   EXPECT_EQ(picks, (std::vector<int>{0, 0, 1}));
   // The prompt does not count: a history full of token 0 changes nothing.
