@@ -132,6 +132,7 @@ void run(ServeArgs& a) {
   std::printf("camelid: serving %s (%d parallel, %d-token context%s) - listening on http://%s:%d\n",
               a.opt.model_name.c_str(), a.opt.parallel, a.opt.ctx, kernels::bf16_dot_active() ? ", bf16 dot" : "",
               a.opt.host.c_str(), port);
+  std::printf("camelid: chat in a browser at http://%s:%d/\n", a.opt.host.c_str(), port);
   std::fflush(stdout);
   server.run();
   std::lock_guard<std::mutex> lk(g_server_mu);
