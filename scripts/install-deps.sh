@@ -6,7 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates
       nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libutf8proc-dev
       libgtest-dev libgmock-dev libbenchmark-dev libomp-dev zlib1g-dev
-      sentencepiece curl)
+      sentencepiece curl python3-jinja2)
 if [ "${1:-}" = clang ]; then pkgs+=(clang libclang-rt-dev); fi
 # node + npm run the official openai client test; keep a node that is already installed.
 command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)

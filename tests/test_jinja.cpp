@@ -37,7 +37,7 @@ INSTANTIATE_TEST_SUITE_P(Expressions, Renders, ::testing::Values(
   Case{"{{ \"it's\" }} {{ [\"it's\"] }}", "{}", "it's [\"it's\"]"},
   Case{"{{ ' x '.strip() }}|{{ 'ab'.upper() }}|{{ 'a,b'.split(',') }}|{{ 'xAx'.lstrip('x') }}", "{}", "x|AB|['a', 'b']|Ax"},
   Case{"{{ 'hello world'.title() }} {{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }}", "{}", "Hello World True True"},
-  Case{"{{ 'a-b-c'.replace('-', '+') }} {{ d.get('x', 5) }} {{ d.items() }}", R"({"d":{"k":1}})", "a+b+c 5 [['k', 1]]"},
+  Case{"{{ 'a-b-c'.replace('-', '+') }} {{ d.get('x', 5) }} {{ d.items() | list }}", R"({"d":{"k":1}})", "a+b+c 5 [('k', 1)]"},
   Case{"{{ 1.0 }} {{ 0.1 + 0.2 }} {{ 3 / 1 }} {{ 1e20 }}", "{}", "1.0 0.30000000000000004 3.0 1e+20"},
   Case{"{{ 100.0 }} {{ 1e15 }} {{ 1e16 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.0 }} {{ 1234.5 }} {{ 1.5e-300 }} {{ [2.0] | tojson }}", "{}",
        "100.0 1000000000000000.0 1e+16 0.0001 1e-05 -0.0 1234.5 1.5e-300 [2.0]"}));
@@ -52,7 +52,7 @@ INSTANTIATE_TEST_SUITE_P(Filters, Renders, ::testing::Values(
   Case{"{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='content') | join }}", R"({"ms":[{"role":"user","content":"a"},{"role":"bot","content":"b"},{"role":"user","content":"c"}]})", "ac"},
   Case{"{{ ms | rejectattr('tool') | list | length }} {{ ms | selectattr('tool') | list | length }}", R"({"ms":[{"tool":1},{"x":2},{"tool":0}]})", "2 1"},
   Case{"{{ 'a\nb' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}", "{}", "a\n  b|  a\n  b"},
-  Case{"{{ [3, 1, 2] | sort | list }} {{ [1, 1, 2] | unique | list }} {{ d | items | list }} {{ [1, 2] | sum }}", R"({"d":{"a":1}})", "[1, 2, 3] [1, 2] [['a', 1]] 3"},
+  Case{"{{ [3, 1, 2] | sort | list }} {{ [1, 1, 2] | unique | list }} {{ d | items | list }} {{ [1, 2] | sum }}", R"({"d":{"a":1}})", "[1, 2, 3] [1, 2] [('a', 1)] 3"},
   Case{"{{ '<b>' | e }}{{ 'x' | capitalize }}{{ 'a b' | title }}{{ 'aXa' | replace('a', 'b') }}", "{}", "&lt;b&gt;XA BbXb"}));
 
 INSTANTIATE_TEST_SUITE_P(Statements, Renders, ::testing::Values(
