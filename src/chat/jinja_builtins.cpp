@@ -351,15 +351,31 @@ Value f_truncate(const std::string& f, const Value& v, Args& a) {
   const size_t space = cut.rfind(' ');
   return Value((space == std::string::npos ? std::string() : cut.substr(0, space)) + end);
 }
+// Python's \w for a code point beyond ASCII, without Unicode tables: letters and digits of the
+// scripts, but not the symbol, punctuation, emoji and private-use blocks (an approximation).
+bool word_code_point(uint32_t cp) {
+  if (cp < 0xC0) return cp == 0xAA || cp == 0xB2 || cp == 0xB3 || cp == 0xB5 || cp == 0xB9 || cp == 0xBA || (cp >= 0xBC && cp <= 0xBE);
+  if (cp == 0xD7 || cp == 0xF7) return false;
+  if ((cp >= 0x2000 && cp <= 0x2BFF) || (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xE000 && cp <= 0xF8FF) ||
+      (cp >= 0xFE00 && cp <= 0xFE0F) || (cp >= 0xFF00 && cp <= 0xFF0F) || (cp >= 0x1F000 && cp <= 0x1FAFF))
+    return false;
+  return true;
+}
 Value f_wordcount(const std::string& f, const Value& v, Args& a) {
-  const std::string s = v.to_str();  // words: runs of letters, digits, '_' (any non-ASCII counts as a letter)
+  const std::string s = v.to_str();  // len(re.findall(r"\w+", s))
   tick_bytes(s.size());
   int64_t n = 0;
   bool in_word = false;
-  for (char c : s) {
-    const bool w = std::isalnum(uint8_t(c)) || c == '_' || (uint8_t(c) & 0x80);
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = uint8_t(s[i]);
+    const int extra = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+    uint32_t cp = extra == 3 ? c & 0x07 : extra == 2 ? c & 0x0F : extra == 1 ? c & 0x1F : c;
+    size_t j = i + 1;
+    for (int k = 0; k < extra && j < s.size() && (uint8_t(s[j]) & 0xC0) == 0x80; ++k) cp = (cp << 6) | (uint8_t(s[j++]) & 0x3F);
+    const bool w = c < 0x80 ? (std::isalnum(c) || c == '_') : word_code_point(cp);
     n += w && !in_word;
     in_word = w;
+    i = j;
   }
   return Value(n);
 }

@@ -635,9 +635,15 @@ class Parser {
         t->negated = accept_name("not");
         t->name = name("a test name");
         t->args.push_back(std::move(e));
+        // As jinja2: `is test(args)`, or one argument without parentheses (`is divisibleby 3`,
+        // `is in [1, 2]`, `is sameas none`), a primary with its postfix operators.
+        const Token& nx = peek();
+        const bool name_arg = nx.kind == Token::Name && nx.text != "else" && nx.text != "or" && nx.text != "and";
         if (peek_op("(")) call_args(*t);
-        else if (peek().kind == Token::String || peek().kind == Token::Int || peek().kind == Token::Float)
-          t->args.push_back(primary());
+        else if (nx.kind == Token::String || nx.kind == Token::Int || nx.kind == Token::Float || name_arg || peek_op("[") || peek_op("{")) {
+          if (nx.kind == Token::Name && nx.text == "is") syntax_error(line_, "You cannot chain multiple tests with is");
+          t->args.push_back(postfix(primary()));
+        }
         e = sealed(std::move(t));
       } else {
         return e;
