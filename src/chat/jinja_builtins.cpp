@@ -104,6 +104,7 @@ Value f_tojson(const std::string& f, const Value& v, Args& a) {
     } else {
       const int64_t n = ind->as_int();
       check_string_size(size_t(std::max<int64_t>(n, 0)));
+      check_memory(size_t(std::max<int64_t>(n, 0)));
       st.indent.assign(size_t(std::max<int64_t>(n, 0)), ' ');
     }
   }
@@ -389,8 +390,11 @@ Value f_batch(const std::string& f, const Value& v, Args& a) {
     if (int64_t(row.size()) == n) out.push_back(Value(std::move(row))), row = List{};
   }
   if (!row.empty()) {
-    if (fill && !fill->is_none())
-      while (int64_t(row.size()) < n) tick(1), row.push_back(*fill);
+    if (fill && !fill->is_none()) {
+      check_memory(size_t(n - int64_t(row.size())) * sizeof(Value));
+      tick_items(size_t(n - int64_t(row.size())));
+      while (int64_t(row.size()) < n) row.push_back(*fill);
+    }
     out.push_back(Value(std::move(row)));
   }
   return Value(std::move(out));

@@ -195,7 +195,9 @@ class Interp {
       for (size_t i = m.params.size(); i < a.pos.size(); ++i) varargs.push_back(a.pos[i]);
       Dict kwargs;
       Value caller;
-      for (auto& [k, v] : a.kw) {
+      for (auto& kv : a.kw) {
+        const std::string& k = kv.first;
+        const Value& v = kv.second;
         const bool is_param = std::any_of(m.params.begin(), m.params.end(), [&](auto& p) { return p.first == k; });
         if (is_param) continue;
         if (k == "caller" && m.uses_caller) caller = v;
@@ -208,7 +210,7 @@ class Interp {
       Output out(budget_);
       try {
         if (closure) {
-          budget_.tick(1 + int64_t(closure->size()));
+          budget_.tick(1 + int64_t(entries(*closure) >> 3));
           scopes_ = *closure;
         } else {
           budget_.tick(1 + int64_t(saved.front().size() >> 3));
@@ -232,6 +234,11 @@ class Interp {
       return Value(out.take());
     }));
   }
+  static size_t entries(const std::vector<Scope>& scopes) {
+    size_t n = scopes.size();
+    for (const Scope& sc : scopes) n += sc.size();
+    return n;
+  }
   static Value no_caller() {
     return Value(Function([](Args&) -> Value { throw TemplateError("No caller defined"); }));
   }
@@ -241,7 +248,7 @@ class Interp {
     Value f = eval(*call.args[0]);
     Args a = eval_args(call, 1);
     if (!f.is_callable()) not_callable(*call.args[0], f);
-    budget_.tick(1 + int64_t(scopes_.size()));
+    budget_.tick(1 + int64_t(entries(scopes_) >> 3));
     a.kw.emplace_back("caller", make_macro(s, "caller", std::make_shared<std::vector<Scope>>(scopes_)));
     out.append(f.function()(a).to_str());
   }

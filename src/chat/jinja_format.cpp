@@ -47,19 +47,24 @@ std::string convert(const std::string& flags, int width, int prec, char type, co
   } else {
     if (!v.is_number() && v.kind() != Value::Kind::Bool)
       bad(std::string("%") + type + " format: a real number is required, not " + v.type_name());
-    char spec[32], buf[512];
+    char spec[32], buf[1024];  // enough for any double in %f with precision <= 400
     const std::string f = flags.substr(0, 5);
     if (type == 'd' || type == 'i' || type == 'x' || type == 'X' || type == 'o') {
       if (v.kind() == Value::Kind::Float && (type != 'd' && type != 'i')) bad(std::string("%") + type + " format: an integer is required, not float");
-      const long long i = v.kind() == Value::Kind::Float ? (long long)v.as_double() : (long long)v.as_int();
-      std::snprintf(spec, sizeof spec, "%%%s%s%c", f.c_str(), prec >= 0 ? ("." + std::to_string(prec)).c_str() : "",
-                    type == 'i' ? 'd' : type);
-      std::snprintf(buf, sizeof buf, spec, (type == 'd' || type == 'i') ? i : i);
+      const int64_t i = v.as_int();  // a float truncates, as Python's %d
+      // Python prints a negative hex/octal number as '-' and its magnitude.
+      const bool neg = i < 0 && type != 'd' && type != 'i';
+      const unsigned long long mag = neg ? 0ULL - (unsigned long long)i : (unsigned long long)i;
+      std::snprintf(spec, sizeof spec, "%%%s%s%s", f.c_str(), prec >= 0 ? ("." + std::to_string(prec)).c_str() : "",
+                    type == 'd' || type == 'i' ? "lld" : type == 'x' ? "llx" : type == 'X' ? "llX" : "llo");
+      if (type == 'd' || type == 'i') std::snprintf(buf, sizeof buf, spec, (long long)i);
+      else std::snprintf(buf, sizeof buf, spec, mag);
+      if (neg) body = "-";
     } else {
       std::snprintf(spec, sizeof spec, "%%%s.%d%c", f.c_str(), prec >= 0 ? prec : 6, type);
       std::snprintf(buf, sizeof buf, spec, v.as_double());
     }
-    body = buf;
+    body += buf;
   }
   const size_t n = char_count(body);
   if (width > 0 && size_t(width) > n) {
@@ -76,7 +81,7 @@ std::string convert(const std::string& flags, int width, int prec, char type, co
 Value py_format(const Value& fmt_v, const Value& args) {
   const std::string& fmt = fmt_v.str();
   const bool markup = fmt_v.is_safe();
-  const List positional = args.is_list() ? args.list() : List{args};
+  const List positional = args.is_tuple() ? args.list() : List{args};  // a list is one argument, as in Python
   size_t next = 0;
   std::string out;
   for (size_t i = 0; i < fmt.size(); ++i) {
@@ -122,8 +127,7 @@ Value py_format(const Value& fmt_v, const Value& args) {
     check_string_size(out.size() + piece.size());
     out += piece;
   }
-  if (!args.is_dict() && next < positional.size() && !(next == 0 && args.is_dict()))
-    bad("not all arguments converted during string formatting");
+  if (!args.is_dict() && next < positional.size()) bad("not all arguments converted during string formatting");
   return markup ? Value::markup(std::move(out)) : Value(std::move(out));
 }
 
