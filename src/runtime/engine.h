@@ -20,6 +20,7 @@
 
 #include "model/llama.h"
 #include "runtime/sampler.h"
+#include "runtime/token_constraint.h"
 
 namespace camelid {
 
@@ -28,6 +29,7 @@ struct EngineRequest {
   int max_tokens = 16;
   SamplingParams sampling;
   std::vector<int> stop_ids;  // tokens that end the generation (not reported)
+  std::shared_ptr<TokenConstraint> constraint;  // optional: grammar / JSON schema (its errors end the request)
 
   // Run on the engine thread; keep them short. on_token returns false to stop (e.g. a stop string
   // matched); on_finish is called exactly once, with "stop", "length", "cancelled" or "error: ...".
