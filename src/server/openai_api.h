@@ -1,11 +1,13 @@
 #pragma once
 // The OpenAI wire format: request parsing with validation (-> ApiError with the HTTP status and
 // OpenAI error type), and the JSON of responses and streamed chunks.
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/grammar_parse.h"
 #include "runtime/sampler.h"
 
 namespace camelid::api {
@@ -34,6 +36,7 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;       // stream_options.include_usage
+  std::shared_ptr<const grammar::Grammar> grammar;  // response_format / grammar: structured output
 };
 
 // body: the raw HTTP body. Throws ApiError(400) naming the offending field.

@@ -20,6 +20,7 @@
 #include "server/http_guard.h"
 #include "server/openai_api.h"
 #include "server/stop_strings.h"
+#include "server/structured_output.h"
 
 namespace camelid {
 
@@ -104,6 +105,8 @@ struct Server::Impl {
   bool stopping = false;  // under inflight_mu
   std::atomic<size_t> bodies_in_flight{0};
   std::counting_semaphore<> preparing{std::max(2, int(std::thread::hardware_concurrency()))};
+  std::once_flag vocab_once;  // the token trie for structured output, built at its first use
+  std::shared_ptr<const TokenVocab> vocab;
 
   using HandlerResponse = httplib::Server::HandlerResponse;
 
@@ -344,6 +347,10 @@ struct Server::Impl {
     er->prompt = std::move(ids);
     er->sampling = r.sampling;
     er->stop_ids = stop_ids;
+    if (r.grammar) {
+      std::call_once(vocab_once, [this] { vocab = grammar_vocab(tok); });
+      er->constraint = std::make_shared<GrammarConstraint>(r.grammar, vocab, stop_ids);
+    }
     er->on_token = [ch](int id) {
       { std::lock_guard<std::mutex> lk(ch->mu); ch->tokens.push_back(id); }
       ch->cv.notify_all();
