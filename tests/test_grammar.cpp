@@ -164,3 +164,17 @@ TEST(GrammarMatch, AmbiguityIsBounded) {
     EXPECT_NE(std::string(e.what()).find("ambiguous"), std::string::npos);
   }
 }
+
+TEST(GrammarMatch, WorkIsBudgeted) {
+  MatcherLimits lim;
+  lim.max_work = 2000;
+  Matcher m(std::make_shared<const Grammar>(parse_grammar(R"g(root ::= "(" root ")" | "")g")), lim);
+  try {
+    m.matches(std::string(5000, '('));  // a new state per byte, and the budget is never reset here
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("too costly"), std::string::npos) << e.what();
+  }
+  m.reset_budget();
+  EXPECT_TRUE(m.matches("(())"));
+}

