@@ -7,7 +7,9 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/mmap_file.h"
 #include "runtime/session.h"
+#include "server/structured_output.h"
 #include "tokenizer/tokenizer.h"
 
 namespace camelid::cli {
@@ -19,7 +21,25 @@ struct GenArgs {
   SamplingParams sp;
   bool no_mmap = false;
   bool json = false, ignore_eos = false;
+  std::string grammar_file, json_schema;  // structured output
 };
+
+// --grammar-file F (GBNF) or --json-schema F|JSON: the constraint every sampled token obeys.
+std::shared_ptr<TokenConstraint> output_constraint(const GenArgs& a, const Tokenizer& tok, const std::vector<int>& ends) {
+  std::shared_ptr<const grammar::Grammar> g;
+  if (!a.grammar_file.empty()) {
+    try {
+      g = grammar_from_gbnf(read_text_file(a.grammar_file, 1 << 20));
+    } catch (const Error& e) {
+      fail(a.grammar_file, ": ", e.what());
+    }
+  } else {
+    const size_t first = a.json_schema.find_first_not_of(" \t\r\n");
+    const bool inline_json = first != std::string::npos && a.json_schema[first] == '{';
+    g = grammar_from_schema_text(inline_json ? a.json_schema : read_text_file(a.json_schema, 1 << 20));
+  }
+  return std::make_shared<GrammarConstraint>(g, grammar_vocab(tok), ends);
+}
 
 void run_generate(GenArgs& a) {
   set_threads(a.threads);
@@ -30,7 +50,8 @@ void run_generate(GenArgs& a) {
   // Text needs the tokenizer; its special-token text (e.g. "<|eot_id|>") is parsed, as in a raw
   // prompt the user wrote.
   std::unique_ptr<Tokenizer> tok;
-  if (!a.prompt.empty() || !a.tokenizer.empty()) tok = load_tokenizer_for(a.model, a.tokenizer);
+  const bool constrained = !a.grammar_file.empty() || !a.json_schema.empty();
+  if (!a.prompt.empty() || !a.tokenizer.empty() || constrained) tok = load_tokenizer_for(a.model, a.tokenizer);
   std::vector<int> prompt = a.prompt.empty() ? parse_ids(a.ids) : tok->encode(a.prompt, true, true);
   if (prompt.empty()) fail("empty prompt");
   if (tok && tok->vocab_size() > model->config().vocab_size)
@@ -47,6 +68,7 @@ void run_generate(GenArgs& a) {
   opt.max_new_tokens = a.n;
   opt.sampling = a.sp;
   opt.stop_at_eos = !a.ignore_eos;
+  if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
   const auto t0 = std::chrono::steady_clock::now();
   GenerateResult r;
   std::unique_ptr<StreamDecoder> dec;
@@ -91,6 +113,8 @@ const bool reg = add_command([](CLI::App& app) {
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
+  auto* gf = sub->add_option("--grammar-file", a->grammar_file, "GBNF grammar the output must match");
+  sub->add_option("--json-schema", a->json_schema, "JSON Schema (a file, or the JSON itself) the output must match")->excludes(gf);
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
   sub->callback([a] { run_generate(*a); });
 });

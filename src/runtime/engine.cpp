@@ -146,7 +146,16 @@ bool Engine::accept(Slot& s, float* logits) {
     finish(s, "cancelled");
     return false;
   }
-  const int id = s.sampler->sample(logits, model_.config().vocab_size, s.history);
+  int id;
+  try {
+    if (r.constraint) r.constraint->mask(logits, model_.config().vocab_size);
+    id = s.sampler->sample(logits, model_.config().vocab_size, s.history);
+    if (r.constraint && std::find(r.stop_ids.begin(), r.stop_ids.end(), id) == r.stop_ids.end())
+      r.constraint->accept(id);
+  } catch (const std::exception& e) {
+    finish(s, std::string("error: ") + e.what());
+    return false;
+  }
   if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
     finish(s, "stop");
     return false;

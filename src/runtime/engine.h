@@ -26,6 +26,7 @@
 
 #include "model/llama.h"
 #include "runtime/sampler.h"
+#include "runtime/token_constraint.h"
 
 namespace camelid {
 
@@ -34,6 +35,7 @@ struct EngineRequest {
   int max_tokens = 16;
   SamplingParams sampling;
   std::vector<int> stop_ids;  // tokens that end the generation (not reported)
+  std::shared_ptr<TokenConstraint> constraint;  // optional: grammar / JSON schema (its errors end the request)
   // >= 0: on_logprob reports each generated token's logprob and this many alternatives (from the
   // distribution after penalties and bias, at temperature 1), just before on_token.
   int top_logprobs = -1;

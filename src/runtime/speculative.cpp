@@ -43,6 +43,8 @@ std::vector<int> prompt_lookup_draft(const std::vector<int>& history, int ngram_
 GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, const GenerateOptions& opt,
                                     const SpeculativeOptions& spec, SpeculativeStats* stats,
                                     const std::function<bool(int)>& on_token) {
+  // Drafted tokens would have to pass the constraint one by one: not done yet, so refuse it.
+  if (opt.constraint) fail("speculative decoding cannot be combined with a grammar or JSON schema yet");
   const ModelConfig& c = s.model().config();
   const int V = c.vocab_size;
   if (spec.draft_model && spec.draft_model->config().vocab_size != V)

@@ -1,6 +1,7 @@
 #include "server/openai_api.h"
 
 #include "core/json.h"
+#include "server/structured_output.h"
 
 namespace camelid::api {
 
@@ -269,6 +270,7 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
       r.include_usage = *iu;
     }
   }
+  r.grammar = parse_structured_output(j);
   return r;
 }
 

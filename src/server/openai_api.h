@@ -1,11 +1,13 @@
 #pragma once
 // The OpenAI wire format: request parsing with validation (-> ApiError with the HTTP status and
 // OpenAI error type), and the JSON of responses and streamed chunks.
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/grammar_parse.h"
 #include "runtime/sampler.h"
 #include "server/tool_calls.h"
 
@@ -43,6 +45,7 @@ struct CompletionRequest {
   std::vector<std::string> stop;
   bool stream = false;
   bool include_usage = false;       // stream_options.include_usage
+  std::shared_ptr<const grammar::Grammar> grammar;  // response_format / grammar: structured output
   // Whether replies are parsed for tool calls.
   bool parse_tools() const { return chat && !tool_names.empty() && tool_choice != ToolChoice::None; }
 };

@@ -22,6 +22,7 @@
 #include "server/http_guard.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
+#include "server/structured_output.h"
 #include "server/web_page.h"
 
 namespace camelid {
@@ -135,6 +136,8 @@ struct Server::Impl {
   ServerMetrics metrics;
   std::vector<std::pair<int, std::string>> tool_markers;  // special tokens that mark tool calls
   std::counting_semaphore<> preparing{std::max(2, int(std::thread::hardware_concurrency()))};
+  std::once_flag vocab_once;  // the token trie for structured output, built at its first use
+  std::shared_ptr<const TokenVocab> vocab;
 
   using HandlerResponse = httplib::Server::HandlerResponse;
 
@@ -568,6 +571,10 @@ struct Server::Impl {
       er->sampling = r.sampling;
       er->sampling.seed = r.sampling.seed + uint64_t(i);  // each choice its own stream
       er->stop_ids = stop_ids;
+      if (r.grammar) {  // each choice its own matcher state
+        std::call_once(vocab_once, [this] { vocab = grammar_vocab(tok); });
+        er->constraint = std::make_shared<GrammarConstraint>(r.grammar, vocab, stop_ids);
+      }
       er->top_logprobs = r.logprobs;
       er->on_logprob = [ch, i](const TokenLogprob& lp) {
         std::lock_guard<std::mutex> lk(ch->mu);
