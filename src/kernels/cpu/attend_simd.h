@@ -75,6 +75,27 @@ inline void attend_values(const float* s, const float* v, size_t ld, int hd, int
   }
 }
 
+// attend_values for RT rows over the same positions [p0, p1), head of nv <= 4 vectors: each
+// value vector is loaded once for the RT rows; each row's accumulators see the same fma sequence.
+template <class V, int RT>
+inline void attend_values_tile(const float* const* s, const float* v, size_t ld, int nv, int p0, int p1,
+                               float* const* out) {
+  constexpr int L = V::lanes;
+  typename V::vec acc[RT][4];
+  for (int r = 0; r < RT; ++r)
+    for (int j = 0; j < 4; ++j) acc[r][j] = j < nv ? V::load(out[r] + j * L) : V::zero();
+  for (int p = p0; p < p1; ++p) {
+    const float* vp = v + p * ld;
+    for (int j = 0; j < 4; ++j)
+      if (j < nv) {
+        const typename V::vec x = V::load(vp + j * L);
+        for (int r = 0; r < RT; ++r) acc[r][j] = V::fma(V::set1(s[r][p]), x, acc[r][j]);
+      }
+  }
+  for (int r = 0; r < RT; ++r)
+    for (int j = 0; j < nv; ++j) V::store(out[r] + j * L, acc[r][j]);
+}
+
 template <class V>
 void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
                  float* scores) {
@@ -92,9 +113,31 @@ void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* 
     softmax(row_scores(r), rows[r].n);
     std::fill_n(rows[r].out, hd, 0.f);
   }
-  for (int p0 = 0; p0 < nmax; p0 += pb)
-    for (int r = 0; r < nrows; ++r)
+  // Values: rows by fours where a head is up to 4 vectors (16 accumulators), over the positions
+  // the four share in this block, each row then finishing its own; else row by row.
+  constexpr int RT = 4;
+  const bool tiled = hd % L == 0 && hd <= 4 * L && sizeof(typename V::vec) == 64;
+  for (int p0 = 0; p0 < nmax; p0 += pb) {
+    int r = 0;
+    if (tiled)
+      for (; r + RT <= nrows; r += RT) {
+        int common = p0 + pb;
+        const float* s4[RT];
+        float* o4[RT];
+        for (int i = 0; i < RT; ++i) {
+          common = std::min(common, rows[r + i].n);
+          s4[i] = row_scores(r + i);
+          o4[i] = rows[r + i].out;
+        }
+        if (common > p0) attend_values_tile<V, RT>(s4, v, ld, hd / L, p0, common, o4);
+        for (int i = 0; i < RT; ++i) {
+          const int end = std::min(p0 + pb, rows[r + i].n);
+          if (end > std::max(p0, common)) attend_values<V>(s4[i], v, ld, hd, std::max(p0, common), end, o4[i]);
+        }
+      }
+    for (; r < nrows; ++r)
       if (p0 < rows[r].n) attend_values<V>(row_scores(r), v, ld, hd, p0, std::min(p0 + pb, rows[r].n), rows[r].out);
+  }
 }
 
 }  // namespace camelid::kernels::simd
