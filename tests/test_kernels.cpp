@@ -166,6 +166,31 @@ TEST_P(Kernels, AttendMatchesDoublePrecision) {
     }
 }
 
+// A tile of rows (grouped heads x consecutive tokens, each with its own length) gives every row
+// the bits attend() gives it alone: what keeps prefill, decode and any batch bit-identical.
+TEST_P(Kernels, AttendRowsMatchAttendAloneBitForBit) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (int hd : {7, 16, 64, 100, 128})
+    for (int nrows : {1, 3, 13}) {
+      const int nmax = 300;  // several L1 blocks of positions
+      const size_t ld = size_t(hd) + 5;
+      std::vector<float> q(size_t(nrows) * hd), k(nmax * ld), v(nmax * ld), scores(size_t(nrows) * nmax);
+      for (auto* a : {&q, &k, &v})
+        for (auto& x : *a) x = d(rng);
+      std::vector<float> out(size_t(nrows) * hd, 99.f), alone(hd), s1(nmax);
+      std::vector<kernels::AttendRow> rows;
+      for (int r = 0; r < nrows; ++r)
+        rows.push_back({&q[size_t(r) * hd], &out[size_t(r) * hd], r == 0 ? nmax : 1 + int(rng() % nmax)});
+      const float scale = 1.f / std::sqrt(float(hd));
+      kernels::attend_rows(rows.data(), nrows, k.data(), v.data(), ld, hd, scale, scores.data());
+      for (int r = 0; r < nrows; ++r) {
+        kernels::attend(rows[r].q, k.data(), v.data(), ld, rows[r].n, hd, scale, s1.data(), alone.data());
+        EXPECT_EQ(0, std::memcmp(alone.data(), rows[r].out, size_t(hd) * 4)) << "hd " << hd << " row " << r << " n " << rows[r].n;
+      }
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, Kernels,
                          testing::Combine(testing::Values(Isa::Portable, Isa::AVX2, Isa::AVX512),
                                           testing::Values(DType::F32, DType::F16, DType::BF16)),

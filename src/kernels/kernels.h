@@ -72,14 +72,26 @@ bool vnni_active();
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
             float* scores, float* out);
 
+// Several query rows against the same keys and values (single-threaded): row r attends over
+// positions [0, rows[r].n) with its query `q` (hd floats) into `out` (hd floats). Keys and values
+// are read from memory once per call rather than once per row; each row gets exactly the bits
+// attend() gives it alone. scores: nrows x max n floats of scratch.
+struct AttendRow {
+  const float* q;
+  float* out;
+  int n;
+};
+void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
+                 float* scores);
+
 struct QuantizedActivations;  // kernels/cpu/qmatmul.h
 
 // The per-ISA entry points behind the dispatch.
 struct KernelTable {
   // Rows [o0, o1) of the output only; dispatch splits rows across threads.
   void (*matmul_rows)(const float* X, int T, const Tensor& W, float* Y, int o0, int o1);
-  void (*attend)(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
-                 float* scores, float* out);
+  void (*attend_rows)(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd,
+                      float scale, float* scores);
   // bf16 dot (null where the ISA has none): X already rounded to bf16, W bf16.
   void (*matmul_rows_bf16)(const uint16_t* X, int T, const Tensor& W, float* Y, int o0, int o1);
   void (*round_to_bf16)(const float* X, int T, int K, uint16_t* out);

@@ -80,25 +80,40 @@ void Llama::check_token(int id) const {
 }
 
 // Causal attention of each entry over its own sequence's cached positions 0..pos, with grouped
-// query heads sharing a key/value head (widened once per group when the cache is not f32).
+// query heads sharing a key/value head. Work goes in tiles: up to kTileTokens consecutive entries
+// of one sequence x one kv head, so the group's query heads of all those tokens pass over each
+// block of keys/values while it is in L1 (kernels::attend_rows), and a non-f32 cache is widened
+// once per tile rather than once per entry. Each row's arithmetic does not depend on the tile.
 void Llama::attention(const Batch& b, KVCache& cache, int layer) {
+  constexpr int kTileTokens = 16;
   const ModelConfig& c = w_->config;
   const int T = b.size(), hd = c.head_dim, group = c.n_heads / c.n_kv_heads;
   const float scale = 1.f / std::sqrt(float(hd));
+  std::vector<int> tile_start;  // tile i: entries [tile_start[i], tile_start[i + 1])
+  for (int t = 0; t < T; ++t)
+    if (t == 0 || b.seq[t] != b.seq[t - 1] || t - tile_start.back() == kTileTokens) tile_start.push_back(t);
+  const int n_tiles = int(tile_start.size());
+  tile_start.push_back(T);
 #pragma omp parallel
   {
-    std::vector<float> scores(cache.ctx()), ks, vs;
+    std::vector<float> scores, ks, vs;
+    std::vector<kernels::AttendRow> rows;
 #pragma omp for collapse(2) schedule(dynamic, 1)
-    for (int t = 0; t < T; ++t) {
+    for (int i = 0; i < n_tiles; ++i) {
       for (int kvh = 0; kvh < c.n_kv_heads; ++kvh) {
-        const int seq = b.seq[t], n = b.pos[t] + 1;
+        const int t0 = tile_start[i], t1 = tile_start[i + 1], seq = b.seq[t0];
+        int n = 0;
+        rows.clear();
+        for (int t = t0; t < t1; ++t) {
+          n = std::max(n, b.pos[t] + 1);
+          for (int h = kvh * group; h < (kvh + 1) * group; ++h)
+            rows.push_back({&q_[(size_t(t) * c.n_heads + h) * hd], &att_[(size_t(t) * c.n_heads + h) * hd], b.pos[t] + 1});
+        }
         size_t ldk = 0, ldv = 0;
         const float* k = cache.keys(layer, seq, kvh, n, ks, ldk);
         const float* v = cache.values(layer, seq, kvh, n, vs, ldv);
-        for (int h = kvh * group; h < (kvh + 1) * group; ++h) {
-          const float* q = &q_[(size_t(t) * c.n_heads + h) * hd];
-          kernels::attend(q, k, v, ldk, n, hd, scale, scores.data(), &att_[(size_t(t) * c.n_heads + h) * hd]);
-        }
+        scores.resize(rows.size() * size_t(n));
+        kernels::attend_rows(rows.data(), int(rows.size()), k, v, ldk, hd, scale, scores.data());
       }
     }
   }

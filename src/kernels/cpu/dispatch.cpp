@@ -295,7 +295,13 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
 
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
             float* scores, float* out) {
-  active().table->attend(q, k, v, ld, n, hd, scale, scores, out);
+  const AttendRow row{q, out, n};
+  active().table->attend_rows(&row, 1, k, v, ld, hd, scale, scores);
+}
+
+void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
+                 float* scores) {
+  active().table->attend_rows(rows, nrows, k, v, ld, hd, scale, scores);
 }
 
 }  // namespace camelid::kernels

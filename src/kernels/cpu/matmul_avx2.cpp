@@ -1,6 +1,7 @@
 // AVX2 + FMA + F16C kernels (compiled with -mavx2 -mfma -mf16c; chosen only if the CPU has them).
 #include <immintrin.h>
 
+#include "kernels/cpu/attend_simd.h"
 #include "kernels/cpu/matmul_simd.h"
 #include "kernels/cpu/qmatmul.h"
 
@@ -44,7 +45,7 @@ struct V256 {
 }  // namespace
 
 const KernelTable& table_avx2() {
-  static const KernelTable t{simd::matmul_rows<V256>, simd::attend<V256>, nullptr, nullptr,
+  static const KernelTable t{simd::matmul_rows<V256>, simd::attend_rows<V256>, nullptr, nullptr,
                              avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows};
   return t;
 }

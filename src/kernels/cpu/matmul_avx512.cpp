@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "core/dtype.h"
+#include "kernels/cpu/attend_simd.h"
 #include "kernels/cpu/matmul_simd.h"
 #include "kernels/cpu/qmatmul.h"
 
@@ -83,7 +84,7 @@ void round_to_bf16(const float* x, int T, int K, uint16_t* y) {
 }  // namespace
 
 const KernelTable& table_avx512() {
-  static const KernelTable t{simd::matmul_rows<V512>, simd::attend<V512>, matmul_rows_bf16, round_to_bf16,
+  static const KernelTable t{simd::matmul_rows<V512>, simd::attend_rows<V512>, matmul_rows_bf16, round_to_bf16,
                              avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows};
   return t;
 }

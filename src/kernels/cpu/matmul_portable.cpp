@@ -41,10 +41,16 @@ void attend_(const float* q, const float* k, const float* v, size_t ld, int n, i
     for (int i = 0; i < hd; ++i) out[i] += s[p] * v[p * ld + i];
 }
 
+// Row by row: the reference for what each row must get, however the rows are grouped.
+void attend_rows_(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
+                  float* s) {
+  for (int r = 0; r < nrows; ++r) attend_(rows[r].q, k, v, ld, rows[r].n, hd, scale, s, rows[r].out);
+}
+
 }  // namespace
 
 const KernelTable& table_portable() {
-  static const KernelTable t{matmul_rows, attend_, nullptr, nullptr, quantize_activations_scalar, portable::qmatmul_rows, nullptr};
+  static const KernelTable t{matmul_rows, attend_rows_, nullptr, nullptr, quantize_activations_scalar, portable::qmatmul_rows, nullptr};
   return t;
 }
 

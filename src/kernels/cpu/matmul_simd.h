@@ -17,7 +17,6 @@
 #include <immintrin.h>
 
 #include "kernels/kernels.h"
-#include "kernels/cpu/softmax.h"
 
 namespace camelid::kernels::simd {
 
@@ -146,60 +145,6 @@ void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o
     case DType::F16: Tile<V, DType::F16>::matmul_rows(X, T, W, Y, o0, o1); break;
     case DType::BF16: Tile<V, DType::BF16>::matmul_rows(X, T, W, Y, o0, o1); break;
     default: break;  // quantized types never get here (dispatch dequantizes or runs their kernels)
-  }
-}
-
-template <class V>
-inline float dot(const float* a, const float* b, int n) {
-  typename V::vec acc = V::zero();
-  int i = 0;
-  for (; i + V::lanes <= n; i += V::lanes) acc = V::fma(V::load(a + i), V::load(b + i), acc);
-  float s = V::sum(acc);
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// Scores go L positions at a time so their horizontal sums share one transposing reduction (one
-// reduction per position cost more than the dot products); the weighted sum of values keeps a
-// head of up to 8 vectors in registers. Results depend only on q and positions 0..n-1, so a row
-// gets the same bits in a prefill, a decode step or any batch.
-template <class V>
-void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
-            float* s, float* out) {
-  constexpr int L = V::lanes, R = 8;
-  int p = 0;
-  if (hd % L == 0)  // L positions at a time: their L dot products reduce together in one pass
-    for (; p + L <= n; p += L) {
-      typename V::vec acc[L];
-      for (int j = 0; j < L; ++j) acc[j] = V::zero();
-      for (int i = 0; i < hd; i += L) {
-        const typename V::vec qi = V::load(q + i);
-        for (int j = 0; j < L; ++j) acc[j] = V::fma(qi, V::load(k + (p + j) * ld + i), acc[j]);
-      }
-      V::store(s + p, V::mul(V::sums(acc), V::set1(scale)));
-    }
-  for (; p < n; ++p) s[p] = dot<V>(q, k + p * ld, hd) * scale;
-  softmax(s, n);
-  if (hd % L == 0 && hd <= R * L) {
-    const int nv = hd / L;
-    typename V::vec acc[R];
-    for (int j = 0; j < R; ++j) acc[j] = V::zero();
-    for (p = 0; p < n; ++p) {
-      const typename V::vec a = V::set1(s[p]);
-      const float* vp = v + p * ld;
-      for (int j = 0; j < R; ++j)
-        if (j < nv) acc[j] = V::fma(a, V::load(vp + j * L), acc[j]);
-    }
-    for (int j = 0; j < nv; ++j) V::store(out + j * L, acc[j]);
-    return;
-  }
-  std::fill_n(out, hd, 0.f);
-  for (p = 0; p < n; ++p) {
-    const typename V::vec a = V::set1(s[p]);
-    const float* vp = v + p * ld;
-    int i = 0;
-    for (; i + L <= hd; i += L) V::store(out + i, V::fma(a, V::load(vp + i), V::load(out + i)));
-    for (; i < hd; ++i) out[i] += s[p] * vp[i];
   }
 }
 
