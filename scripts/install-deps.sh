@@ -5,7 +5,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git ca-certificates
       nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libutf8proc-dev
-      libgtest-dev libgmock-dev libbenchmark-dev libomp-dev zlib1g-dev
+      libgtest-dev libgmock-dev libbenchmark-dev libomp-dev zlib1g-dev libedit-dev
       sentencepiece curl)
 if [ "${1:-}" = clang ]; then pkgs+=(clang libclang-rt-dev); fi
 # node + npm run the official openai client test; keep a node that is already installed.
