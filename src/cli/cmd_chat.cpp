@@ -166,6 +166,7 @@ void run(ChatArgs& a, const CLI::App& sub) {
   set_threads(a.threads);
   if (a.max_tokens < 1) fail("-n/--max-tokens must be >= 1, got ", a.max_tokens);
   if (a.ctx < 2) fail("-c/--ctx must be >= 2, got ", a.ctx);
+  a.sp.validate();
   if (!a.system_file.empty()) a.system = read_text_file(a.system_file, 16 << 20);
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");

@@ -81,7 +81,7 @@ const bool reg_logits = add_command([](CLI::App& app) {
   sub->add_option("--top", a->top, "how many top logits per position");
   sub->add_flag("--full-last", a->full_last, "also print every logit of the last position");
   sub->add_flag("--json", a->json, "JSON lines output (the only format)");
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "prefill chunk size");
@@ -102,7 +102,7 @@ const bool reg_ppl = add_command([](CLI::App& app) {
   auto* text = sub->add_option("-f,--file", a->text_file, "text file (tokenized with the model's tokenizer, BOS added)");
   ids->excludes(text);
   add_tokenizer_option(sub, a->tokenizer);
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "chunk size");

@@ -155,13 +155,13 @@ std::string apply_generation_config(const CLI::App& sub, const std::string& mode
 
 void resolve_sampling(const CLI::App& sub, const std::string& model_path, SamplingParams& sp, bool quiet) {
   const std::string applied = apply_generation_config(sub, model_path, sp);
+  sp.validate();  // before any note: a bad flag is one error line
   if (!applied.empty() && !quiet) std::fprintf(stderr, "sampling from generation_config.json: %s\n", applied.c_str());
   if (sub.count("--seed") == 0) {
     std::random_device rd;
     sp.seed = (uint64_t(rd()) << 32 | rd()) & ((uint64_t(1) << 53) - 1);  // exact in JSON and doubles
     if (!quiet && sp.temperature > 0) std::fprintf(stderr, "seed: %llu (repeat with --seed)\n", (unsigned long long)sp.seed);
   }
-  sp.validate();
 }
 
 void add_threads_option(CLI::App* sub, int& threads) {
