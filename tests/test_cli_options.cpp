@@ -103,4 +103,21 @@ TEST(CliOptions, GenerationConfigSamplingDefaults) {
   EXPECT_NE(r.out.find("generation_config.json: top_p: 7 is out of range"), std::string::npos) << r.out;
 }
 
+// A model without a chat template: chat still runs in the family's format but says so; a path
+// that does not exist is an error, not a stand-in template.
+TEST(CliOptions, MissingChatTemplateIsNamed) {
+  TempDir dir;
+  for (const auto& e : fs::directory_iterator(fixture("models/tiny-llama2")))
+    if (e.path().filename() != "tokenizer_config.json") fs::create_symlink(e.path(), fs::path(dir.str()) / e.path().filename());
+  const std::string input = write_temp("notemplate.txt", "Hi\n");
+  auto r = run_camelid("chat -m " + q(dir.str()) + " --temp 0 -n 2 < " + q(input), true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("note: " + dir.str() + ": no chat_template in tokenizer_config.json and no chat_template.jinja; using the family's standard chat format"),
+            std::string::npos) << r.out;
+  const std::string msgs = write_temp("notemplate.json", R"([{"role": "user", "content": "Hi"}])");
+  r = run_camelid("template -m /no/such/model --messages " + q(msgs), true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out, "error: /no/such/model: no such file or directory\n");
+}
+
 }  // namespace
