@@ -2,6 +2,8 @@
 // sandbox budget. Input: the template source, optionally followed by a NUL byte and the JSON the
 // template renders (a list of messages, or {"messages": [...], "tools": [...], ...more variables}).
 // Any input must end in a rendered prompt or a camelid::Error; anything else escaping is a crash.
+// fuzz/corpus/fuzz_chat_template also holds real templates with macros, call and filter blocks,
+// Markup and strings holding }} and %} (tests/data/chat_templates).
 // seeds: templates/llama-3.1-instruct.jinja templates/llama-3.2-instruct.jinja
 #include <cstdint>
 #include <string>

@@ -10,6 +10,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (bool chat : {false, true}) {
     try {
       camelid::api::parse_completion_request(body, chat, 42);
+      camelid::api::parse_completion_request(body, chat, 42, 128256);  // ids checked against a vocabulary
     } catch (const camelid::api::ApiError&) {
     }
   }

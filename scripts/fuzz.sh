@@ -6,6 +6,8 @@
 # build-fuzz/crashes/<target>/: copy each into fuzz/corpus/<target>/ once fixed, where the Release
 # and sanitizer test suites replay it. Exit status 1 if any target crashed. Long runs:
 #   ./scripts/fuzz.sh 3600 fuzz_chat_template
+# FUZZ_BUILD_DIR picks another tree configured with -DCAMELID_FUZZ=ON (CI reuses its sanitizer
+# build, which has both the tests and the libFuzzer targets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-20}; shift || true
@@ -13,41 +15,42 @@ fixtures=${CAMELID_FIXTURES:-$(cd .. && pwd)/shared/fixtures}
 
 ./scripts/install-deps.sh clang
 
-if [ ! -f build-fuzz/CMakeCache.txt ]; then
-  cmake -S . -B build-fuzz -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+bd=${FUZZ_BUILD_DIR:-build-fuzz}
+if [ ! -f "$bd/CMakeCache.txt" ]; then
+  cmake -S . -B "$bd" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCAMELID_FUZZ=ON -DCAMELID_TESTS=OFF -DCAMELID_BENCH=OFF -DCAMELID_FIXTURES="$fixtures" >/dev/null
 fi
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_all
+cmake --build "$bd" -j"$(nproc)" --target fuzz_all
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=($(cd fuzz && ls fuzz_*.cpp | sed 's/\.cpp$//'))
 status=0
-printf '%-28s %12s %10s %8s\n' target executions exec/s crashes > build-fuzz/summary.txt
+printf '%-28s %12s %10s %8s\n' target executions exec/s crashes > "$bd/summary.txt"
 for t in "${targets[@]}"; do
-  corpus=build-fuzz/corpus/$t crashes=build-fuzz/crashes/$t
+  corpus=$bd/corpus/$t crashes=$bd/crashes/$t
   mkdir -p "$corpus" "$crashes"
   seeds=()
   [ -d "fuzz/corpus/$t" ] && seeds+=("fuzz/corpus/$t")
   for s in $(sed -n 's|^// seeds:||p' "fuzz/$t.cpp"); do seeds+=("$fixtures/$s"); done
   # Seed files may be directories or single files; libFuzzer wants directories of inputs.
-  seeddir=build-fuzz/seeds/$t; rm -rf "$seeddir"; mkdir -p "$seeddir"
+  seeddir=$bd/seeds/$t; rm -rf "$seeddir"; mkdir -p "$seeddir"
   for s in "${seeds[@]}"; do
     if [ -d "$s" ]; then cp "$s"/* "$seeddir"/ 2>/dev/null || true; else cp "$s" "$seeddir"/; fi
   done
-  log=build-fuzz/$t.log
+  log=$bd/$t.log
   echo "== $t: ${secs} s"
   rc=0
-  CAMELID_FIXTURES="$fixtures" OMP_NUM_THREADS=1 ./build-fuzz/fuzz/$t "$corpus" "$seeddir" \
+  CAMELID_FIXTURES="$fixtures" OMP_NUM_THREADS=1 "$bd/fuzz/$t" "$corpus" "$seeddir" \
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
     -artifact_prefix="$crashes/" >"$log" 2>&1 || rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   n_crash=$(find "$crashes" -type f | wc -l)
-  printf '%-28s %12s %10s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "$n_crash" >> build-fuzz/summary.txt
+  printf '%-28s %12s %10s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "$n_crash" >> "$bd/summary.txt"
   if [ "$rc" -ne 0 ] || [ "$n_crash" -gt 0 ]; then
     status=1
     echo "!! $t failed (exit $rc); last lines of $log:"; tail -40 "$log"
   fi
 done
-cat build-fuzz/summary.txt
+cat "$bd/summary.txt"
 exit $status

@@ -138,3 +138,106 @@ TEST(Engine, LengthLimitAndBadPrompts) {
 }
 
 }  // namespace
+
+namespace {
+
+// A chat's turns through one engine: each prompt is the previous prompt, the reply and a new
+// user message. Returns every turn's tokens and the engine's stats.
+std::vector<std::vector<int>> chat_turns(Llama& m, bool prefix_cache, EngineStats* stats) {
+  Engine e(m, 2, 256, 256, prefix_cache);
+  std::vector<std::vector<int>> replies;
+  std::vector<int> prompt = {1, 300, 301, 302, 303, 304};
+  for (int turn = 0; turn < 5; ++turn) {
+    std::promise<Result> done;
+    Result acc;
+    e.submit(make_request(prompt, 50 + turn, 6, done, acc));
+    Result r = done.get_future().get();
+    replies.push_back(r.ids);
+    prompt.insert(prompt.end(), r.ids.begin(), r.ids.end());
+    for (int k = 0; k < 4; ++k) prompt.push_back(400 + 13 * turn + k);
+  }
+  *stats = e.stats();
+  return replies;
+}
+
+}  // namespace
+
+// The prefix cache computes only what a turn adds, and changes no token (f32 and f16 caches).
+TEST(Engine, PrefixCacheReusesTurnsAndChangesNothing) {
+  for (DType kv : {DType::F32, DType::F16}) {
+    Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
+    m.set_kv_type(kv);
+    EngineStats with, without;
+    const auto a = chat_turns(m, true, &with), b = chat_turns(m, false, &without);
+    EXPECT_EQ(a, b) << dtype_name(kv);
+    EXPECT_EQ(without.prefix_reused_tokens, 0);
+    EXPECT_GT(with.prefix_reused_tokens, 40) << "turns 2-5 reuse the whole previous conversation";
+    EXPECT_LT(with.prefill_tokens, without.prefill_tokens / 2);
+  }
+}
+
+// Another request in between takes the other slot: the chat's slot keeps its prefix.
+TEST(Engine, PrefixCachePicksTheSlotWithTheLongestPrefix) {
+  Engine e(tiny_llama2(), 2, 128);
+  auto run = [&](std::vector<int> p, uint64_t seed) {
+    std::promise<Result> done;
+    Result acc;
+    e.submit(make_request(std::move(p), seed, 3, done, acc));
+    return done.get_future().get();
+  };
+  const std::vector<int> chat = {1, 10, 11, 12, 13, 14, 15, 16, 17};
+  run(chat, 1);
+  run({1, 90, 91, 92, 93}, 2);  // free slots: the empty one
+  const long before = e.stats().prefix_reused_tokens;
+  std::vector<int> next = chat;
+  next.push_back(18);
+  run(next, 3);
+  EXPECT_EQ(e.stats().prefix_reused_tokens - before, long(chat.size()));
+}
+
+namespace {
+
+// A decodes; when its first token arrives, B's long prompt is submitted. Returns how many of A's
+// tokens arrived after B was submitted and before B's first token, and both results.
+int tokens_during_prefill(bool interleave, Result* a_out, Result* b_out) {
+  Engine e(tiny_llama2(), 2, 256, 16, true, interleave);
+  std::promise<Result> da, db;
+  Result a, b;
+  std::vector<int> long_prompt = {1};
+  for (int k = 0; k < 180; ++k) long_prompt.push_back(200 + (k * 7) % 300);
+  auto rb = make_request(long_prompt, 8, 4, db, b);
+  std::atomic<bool> b_submitted{false}, b_started{false};
+  std::atomic<int> during{0};
+  rb->on_token = [&b, &b_started](int id) {
+    b.ids.push_back(id);
+    b_started = true;
+    return true;
+  };
+  auto ra = make_request({1, 20, 21, 22}, 7, 60, da, a);
+  ra->stop_ids.clear();
+  ra->on_token = [&](int id) {
+    a.ids.push_back(id);
+    if (!b_submitted.exchange(true)) e.submit(rb);
+    else if (!b_started) ++during;
+    return true;
+  };
+  e.submit(ra);
+  *a_out = da.get_future().get();
+  *b_out = db.get_future().get();
+  return during;
+}
+
+}  // namespace
+
+// A long prompt is prefilled in chunks between the decode steps of others, and that changes
+// no token of either.
+TEST(Engine, ChunkedPrefillKeepsOthersDecodingAndChangesNothing) {
+  Result a1, b1, a2, b2;
+  const int chunked = tokens_during_prefill(true, &a1, &b1);
+  const int whole = tokens_during_prefill(false, &a2, &b2);
+  EXPECT_GE(chunked, 10) << "180 prompt tokens in chunks of at most 16 take 12+ steps";
+  EXPECT_LE(whole, 1);
+  EXPECT_EQ(a1.ids, a2.ids);
+  EXPECT_EQ(b1.ids, b2.ids);
+  EXPECT_EQ(a1.ids.size(), 60u);
+}

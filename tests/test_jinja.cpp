@@ -37,7 +37,7 @@ INSTANTIATE_TEST_SUITE_P(Expressions, Renders, ::testing::Values(
   Case{"{{ \"it's\" }} {{ [\"it's\"] }}", "{}", "it's [\"it's\"]"},
   Case{"{{ ' x '.strip() }}|{{ 'ab'.upper() }}|{{ 'a,b'.split(',') }}|{{ 'xAx'.lstrip('x') }}", "{}", "x|AB|['a', 'b']|Ax"},
   Case{"{{ 'hello world'.title() }} {{ 'abc'.startswith('ab') }} {{ 'abc'.endswith(('x', 'c')) }}", "{}", "Hello World True True"},
-  Case{"{{ 'a-b-c'.replace('-', '+') }} {{ d.get('x', 5) }} {{ d.items() }}", R"({"d":{"k":1}})", "a+b+c 5 [['k', 1]]"},
+  Case{"{{ 'a-b-c'.replace('-', '+') }} {{ d.get('x', 5) }} {{ d.items() | list }}", R"({"d":{"k":1}})", "a+b+c 5 [('k', 1)]"},
   Case{"{{ 1.0 }} {{ 0.1 + 0.2 }} {{ 3 / 1 }} {{ 1e20 }}", "{}", "1.0 0.30000000000000004 3.0 1e+20"},
   Case{"{{ 100.0 }} {{ 1e15 }} {{ 1e16 }} {{ 0.0001 }} {{ 0.00001 }} {{ -0.0 }} {{ 1234.5 }} {{ 1.5e-300 }} {{ [2.0] | tojson }}", "{}",
        "100.0 1000000000000000.0 1e+16 0.0001 1e-05 -0.0 1234.5 1.5e-300 [2.0]"}));
@@ -52,7 +52,7 @@ INSTANTIATE_TEST_SUITE_P(Filters, Renders, ::testing::Values(
   Case{"{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='content') | join }}", R"({"ms":[{"role":"user","content":"a"},{"role":"bot","content":"b"},{"role":"user","content":"c"}]})", "ac"},
   Case{"{{ ms | rejectattr('tool') | list | length }} {{ ms | selectattr('tool') | list | length }}", R"({"ms":[{"tool":1},{"x":2},{"tool":0}]})", "2 1"},
   Case{"{{ 'a\nb' | indent(2) }}|{{ 'a\nb' | indent(2, true) }}", "{}", "a\n  b|  a\n  b"},
-  Case{"{{ [3, 1, 2] | sort | list }} {{ [1, 1, 2] | unique | list }} {{ d | items | list }} {{ [1, 2] | sum }}", R"({"d":{"a":1}})", "[1, 2, 3] [1, 2] [['a', 1]] 3"},
+  Case{"{{ [3, 1, 2] | sort | list }} {{ [1, 1, 2] | unique | list }} {{ d | items | list }} {{ [1, 2] | sum }}", R"({"d":{"a":1}})", "[1, 2, 3] [1, 2] [('a', 1)] 3"},
   Case{"{{ '<b>' | e }}{{ 'x' | capitalize }}{{ 'a b' | title }}{{ 'aXa' | replace('a', 'b') }}", "{}", "&lt;b&gt;XA BbXb"}));
 
 INSTANTIATE_TEST_SUITE_P(Statements, Renders, ::testing::Values(
@@ -70,6 +70,31 @@ INSTANTIATE_TEST_SUITE_P(Statements, Renders, ::testing::Values(
   Case{"{% for i in range(3) %}{{ i }}{% endfor %}{{ range(1, 7, 2) }}", "{}", "012[1, 3, 5]"},
   Case{"{# comment #}a{% raw %}{{ not parsed }}{% endraw %}b", "{}", "a{{ not parsed }}b"},
   Case{"{% set l = [] %}{{ l.append(1) }}{{ l }}", "{}", "None[1]"}));
+
+// Issue 11: what real templates use beyond the basics (each expectation printed by jinja2 3.1).
+INSTANTIATE_TEST_SUITE_P(Language, Renders, ::testing::Values(
+  Case{"{{- \"}}\" }}|{% set x = \"%}\" %}{{ x }}|{{ 'a' ~ '}}' }}", "{}", "}}|%}|a}}"},
+  Case{"{{ '\\u00e9\\x41\\101\\n' }}", "{}", "\u00e9AA\n"},
+  Case{"{% filter upper %}{% for i in [1,2] %}{% if i == 2 %}{% break %}{% endif %}x{{ i }}{% endfor %}{% endfilter %}", "{}", "X1"},
+  Case{"{% filter replace('a', 'b') | trim %}  aa  {% endfilter %}", "{}", "bb"},
+  Case{"{% macro m(a, b=a * 2) %}{{ a }},{{ b }}{% endmacro %}{{ m(3) }}", "{}", "3,6"},
+  Case{"{% macro m(a) %}{{ a }}{{ varargs }}{{ kwargs }}{% endmacro %}{{ m(1, 2, 3, k=4) }}", "{}", "1(2, 3){'k': 4}"},
+  Case{"{% macro m(a) %}[{{ caller(a, 2) }}]{% endmacro %}{% call(p, q) m(7) %}in {{ p }} {{ q }} {{ x }}{% endcall %}", R"({"x":1})", "[in 7 2 1]"},
+  Case{"{{ ('<a>'|safe) + '<b>' }}|{{ '<b>' + ('<a>'|safe) }}|{{ ('<a>'|safe) ~ '<b>' }}|{{ ('x'|safe) * 2 + '<' }}|{{ ('%s'|safe) % '<' }}", "{}",
+       "<a>&lt;b&gt;|&lt;b&gt;<a>|<a><b>|xx&lt;|&lt;"},
+  Case{"{{ ('<b>'|safe|trim) + '<' }}|{{ ('<b>'|safe|replace('b', 'i')) + '<' }}|{{ '<'|e|e }}|{{ ('<'|safe)|forceescape }}|{{ ['<'|safe] }}", "{}",
+       "<b>&lt;|<i><|&lt;|&lt;|[Markup('<')]"},
+  Case{"{{ x|tojson(indent=2, separators=(',', ':')) }}|{{ 'é'|tojson(ensure_ascii=true) }}|{{ x|tojson(sort_keys=true) }}", R"({"x":{"b":[1],"a":null}})",
+       "{\n  \"b\":[\n    1\n  ],\n  \"a\":null\n}|\"\\u00e9\"|{\"a\": null, \"b\": [1]}"},
+  Case{"{{ u is iterable }} {{ true is number }} {{ true is integer }} {{ 2 is in [1, 2] }} {{ none is sameas none }} {{ 'upper' is filter }}", "{}",
+       "True True False True True True"},
+  Case{"{{ ['b', 'A', 'c'] | sort }} {{ {'b': 1, 'A': 2} | dictsort }} {{ ['a', 'A'] | unique | list }} {{ [1, 2, 3, 4, 5] | batch(2) | list }} {{ [1, 2, 3, 4, 5] | slice(2) | list }}", "{}",
+       "['A', 'b', 'c'] [('A', 2), ('b', 1)] ['a'] [[1, 2], [3, 4], [5]] [[1, 2, 3], [4, 5]]"},
+  Case{"{{ 'ab' | center(6) }}|{{ 'hello world foo' | truncate(9) }}|{{ '%s=%05.1f' | format('x', 3.14159) }}|{{ 'a b-c' | wordcount }}", "{}",
+       "  ab  |hello...|x=003.1|3"},
+  Case{"{% for k, g in l | groupby('a') %}{{ k }}:{{ g | map(attribute='v') | join }} {% endfor %}", R"({"l":[{"a":1,"v":"x"},{"a":2,"v":"y"},{"a":1,"v":"z"}]})",
+       "1:xz 2:y "},
+  Case{"a\r\nb\n", "{}", "a\nb"}));
 
 INSTANTIATE_TEST_SUITE_P(Whitespace, Renders, ::testing::Values(
   // trim_blocks: the newline after a block tag goes; lstrip_blocks: indentation before it goes.
@@ -121,6 +146,12 @@ TEST(Jinja, ErrorsNameTheLineAndNeverCrash) {
   EXPECT_NE(error_of("{{ l.nomethod() }}"), "no error");
   EXPECT_NE(error_of("{{ (((((1 }}"), "no error");
   EXPECT_NE(error_of("{% for a, b in l %}{% endfor %}"), "no error");
+  EXPECT_NE(error_of("{% macro m(a) %}{% endmacro %}{{ m(1, 2) }}").find("macro 'm' takes not more than 1 argument(s)"), std::string::npos);
+  EXPECT_NE(error_of("{% macro m(a) %}{% endmacro %}{{ m(1, k=2) }}").find("macro 'm' takes no keyword argument 'k'"), std::string::npos);
+  EXPECT_NE(error_of("{% macro m() %}{{ caller() }}{% endmacro %}{{ m() }}").find("No caller defined"), std::string::npos);
+  EXPECT_NE(error_of("{% filter nosuch %}x{% endfilter %}"), "no error");
+  EXPECT_NE(error_of("{% call m %}x{% endcall %}"), "no error");
+  EXPECT_NE(error_of("{{ \"}} }}"), "no error");
 }
 
 }  // namespace

@@ -106,6 +106,23 @@ TEST_P(Kernels, RowsAreBitIdenticalWhateverTheBatch) {
   }
 }
 
+// Rows as long as the model's (K over 1024, with a tail) in a batch of many register tiles:
+// every row must still match the row alone (guards any blocking of K in the batched path).
+TEST_P(Kernels, LongRowsAreBitIdenticalWhateverTheBatch) {
+  const DType dt = std::get<1>(GetParam());
+  std::mt19937 rng(17);
+  const int O = 29, K = 1300, T = 13;
+  Weights w(O, K, dt, 1, rng);
+  std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (auto& v : x) v = d(rng);
+  kernels::matmul(x.data(), T, w.t, all.data());
+  for (int t = 0; t < T; ++t) {
+    kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
+    ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
+  }
+}
+
 TEST_P(Kernels, ThreadCountDoesNotChangeResults) {
   const DType dt = std::get<1>(GetParam());
   std::mt19937 rng(5);
@@ -181,21 +198,23 @@ TEST_F(Bf16Dot, MatchesDoublePrecisionOfRoundedActivations) {
 
 TEST_F(Bf16Dot, RowsAreBitIdenticalWhateverTheBatchOrThreads) {
   std::mt19937 rng(13);
-  const int O = 101, K = 203, T = 19;  // K % 32 != 0: the zero-padded tail too
-  Weights w(O, K, DType::BF16, 1, rng);
-  std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O), one_thread(size_t(T) * O);
-  std::normal_distribution<float> d(0.f, 1.f);
-  for (auto& v : x) v = d(rng);
-  kernels::matmul(x.data(), T, w.t, all.data());
-  for (int t = 0; t < T; ++t) {
-    kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
-    ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
+  for (const int K : {203, 1100}) {  // K % 32 != 0: the zero-padded tail too
+    const int O = 101, T = 19;
+    Weights w(O, K, DType::BF16, 1, rng);
+    std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O), one_thread(size_t(T) * O);
+    std::normal_distribution<float> d(0.f, 1.f);
+    for (auto& v : x) v = d(rng);
+    kernels::matmul(x.data(), T, w.t, all.data());
+    for (int t = 0; t < T; ++t) {
+      kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
+      ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
+    }
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    kernels::matmul(x.data(), T, w.t, one_thread.data());
+    omp_set_num_threads(saved);
+    EXPECT_EQ(0, std::memcmp(one_thread.data(), all.data(), all.size() * 4)) << "K=" << K;
   }
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  kernels::matmul(x.data(), T, w.t, one_thread.data());
-  omp_set_num_threads(saved);
-  EXPECT_EQ(0, std::memcmp(one_thread.data(), all.data(), all.size() * 4));
 }
 
 TEST_F(Bf16Dot, LeavesOtherWeightsAndInstructionSetsAlone) {

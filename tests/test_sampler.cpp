@@ -115,6 +115,58 @@ TEST(Sampler, RejectsBadParameters) {
   EXPECT_THROW(Sampler{p}, Error);
 }
 
+TEST(Sampler, PresenceAndFrequencyPenaltiesFollowOpenAI) {
+  // Greedy on [3, 2.5, 0]: token 0 until its penalty, count * 0.3 + 0.2 after the 2nd pick,
+  // pushes it below token 1 (3 - 2 * 0.3 - 0.2 = 2.2 < 2.5).
+  SamplingParams p;
+  p.temperature = 0, p.frequency_penalty = 0.3f, p.presence_penalty = 0.2f;
+  Sampler s(p);
+  std::vector<int> picks;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> lg = {3.f, 2.5f, 0.f};
+    picks.push_back(s.sample(lg.data(), 3, {}));
+    if (i == 1) {
+      EXPECT_FLOAT_EQ(lg[0], 3.f - 1 * 0.3f - 0.2f);  // before the 2nd pick: count 1
+    }
+  }
+  EXPECT_EQ(picks, (std::vector<int>{0, 0, 1}));
+  // The prompt does not count: a history full of token 0 changes nothing.
+  Sampler fresh(p);
+  std::vector<float> lg = {3.f, 2.5f, 0.f};
+  EXPECT_EQ(fresh.sample(lg.data(), 3, {0, 0, 0, 0}), 0);
+}
+
+TEST(Sampler, LogitBiasAddsToLogits) {
+  SamplingParams p;
+  p.temperature = 0, p.logit_bias = {{2, 10.f}, {0, -100.f}, {99, 5.f}};  // 99: outside, ignored
+  std::vector<float> lg = {3.f, 2.5f, 0.f};
+  Sampler s(p);
+  EXPECT_EQ(s.sample(lg.data(), 3, {}), 2);
+  EXPECT_FLOAT_EQ(lg[0], -97.f);
+  p.logit_bias = {{0, 101.f}};
+  EXPECT_THROW(p.validate(), Error);
+  p.logit_bias = {{-1, 1.f}};
+  EXPECT_THROW(p.validate(), Error);
+  p.logit_bias = {};
+  p.presence_penalty = 2.5f;
+  EXPECT_THROW(p.validate(), Error);
+}
+
+TEST(Sampler, TokenLogprobsAreLogSoftmax) {
+  const std::vector<float> lg = {1.f, 3.f, 2.f, 3.f};
+  TokenLogprob lp;
+  token_logprobs(lg.data(), 4, 2, 3, lp);
+  const double lse = std::log(std::exp(1.0) + 2 * std::exp(3.0) + std::exp(2.0));
+  EXPECT_NEAR(lp.logprob, 2 - lse, 1e-6);
+  ASSERT_EQ(lp.top.size(), 3u);
+  EXPECT_EQ(lp.top[0].first, 1);  // ties by id
+  EXPECT_EQ(lp.top[1].first, 3);
+  EXPECT_EQ(lp.top[2].first, 2);
+  EXPECT_NEAR(lp.top[0].second, 3 - lse, 1e-6);
+  token_logprobs(lg.data(), 4, 0, 0, lp);
+  EXPECT_TRUE(lp.top.empty());
+}
+
 TEST(Sampler, LogsumexpIsStable) {
   std::vector<float> x = {1000.f, 1000.f};
   EXPECT_NEAR(logsumexp(x.data(), 2), 1000 + std::log(2.0), 1e-9);

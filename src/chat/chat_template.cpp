@@ -1,5 +1,6 @@
 #include "chat/chat_template.h"
 
+#include <ctime>
 #include <filesystem>
 
 #include "core/error.h"
@@ -83,6 +84,16 @@ std::string ChatTemplate::render(const ChatTemplateInputs& in, const jinja::Limi
   vars.emplace_back("add_generation_prompt", jinja::Value(in.add_generation_prompt));
   vars.emplace_back("bos_token", jinja::Value(bos_));
   vars.emplace_back("eos_token", jinja::Value(eos_));
+  if (in.now) {  // a pinned clock (tests, reproducible prompts) instead of the built-in global
+    const std::time_t t = std::time_t(*in.now);
+    vars.emplace_back("strftime_now", jinja::Value(jinja::Function([t](jinja::Args& a) {
+      std::tm tm{};
+      gmtime_r(&t, &tm);
+      char buf[256];
+      const size_t n = std::strftime(buf, sizeof buf, a.pos.empty() ? "" : a.pos[0].to_str().c_str(), &tm);
+      return jinja::Value(std::string(buf, n));
+    })));
+  }
   if (in.extra.is_object())
     for (auto it = in.extra.begin(); it != in.extra.end(); ++it) vars.emplace_back(it.key(), jinja::Value::from_json(it.value()));
   return tmpl_.render(vars, limits, stats);

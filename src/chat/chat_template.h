@@ -1,6 +1,8 @@
 #pragma once
 // A model's chat template: messages -> the prompt text the model was trained on.
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "chat/jinja.h"
@@ -18,6 +20,7 @@ struct ChatTemplateInputs {
   nlohmann::ordered_json tools = nullptr;                             // list of tool schemas, or null
   bool add_generation_prompt = true;
   nlohmann::ordered_json extra = nlohmann::ordered_json::object();   // more template variables (e.g. date_string)
+  std::optional<int64_t> now;  // strftime_now()'s clock in Unix seconds, read as UTC; unset: the local clock
 };
 
 class ChatTemplate {

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "chat/jinja.h"
+#include "chat/jinja_text.h"
 
 namespace camelid::jinja {
 namespace {
@@ -112,7 +113,11 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (op == "not in") return Value(!contains(b, a));
   if (op == "~") return concat_strings(a.to_str(), b.to_str());
   if (op == "+") {
-    if (a.is_string() && b.is_string()) return concat_strings(a.str(), b.str());
+    if (a.is_string() && b.is_string()) {
+      if (!a.is_safe() && !b.is_safe()) return concat_strings(a.str(), b.str());
+      // Markup + str (or str + Markup) escapes the plain side and stays Markup.
+      return Value::markup(concat_strings(escape_value(a).str(), escape_value(b).str()).str());
+    }
     if (a.is_list() && b.is_list()) {
       check_memory((a.list().size() + b.list().size()) * sizeof(Value));
       List l;
@@ -125,11 +130,15 @@ Value binary_op(const std::string& op, const Value& a, const Value& b) {
   if (op == "*") {
     const bool ai = a.kind() == Value::Kind::Int || a.kind() == Value::Kind::Bool;
     const bool bi = b.kind() == Value::Kind::Int || b.kind() == Value::Kind::Bool;
-    if (a.is_string() && bi) return repeat_string(a.str(), b.as_int());
-    if (ai && b.is_string()) return repeat_string(b.str(), a.as_int());
+    const Value* text = a.is_string() && bi ? &a : ai && b.is_string() ? &b : nullptr;
+    if (text) {
+      Value r = repeat_string(text->str(), (text == &a ? b : a).as_int());
+      return text->is_safe() ? Value::markup(r.str()) : r;
+    }
     if (a.is_list() && bi) return repeat_list(a.list(), b.as_int());
     if (ai && b.is_list()) return repeat_list(b.list(), a.as_int());
   }
+  if (op == "%" && a.is_string()) return py_format(a, b);
   if (!is_numeric(a) || !is_numeric(b))
     throw TemplateError("unsupported operand type(s) for " + op + ": '" + a.type_name() + "' and '" + b.type_name() + "'");
   const bool ints = a.kind() != Value::Kind::Float && b.kind() != Value::Kind::Float;

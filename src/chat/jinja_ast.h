@@ -23,6 +23,7 @@ struct Expr {
   Value value;                 // Literal
   std::string name;            // Name, Attr, Filter, Test; operator of Unary/Binary
   bool negated = false;        // Test: "is not"
+  bool tuple = false;          // List: written as a tuple, (a, b)
   // Attr/Item/Slice/Call/Filter/Test: args[0] is the object; Slice: start, stop, step (may be null);
   // Unary: operand; Binary: lhs, rhs; Cond: then, condition, else (may be null); List: elements;
   // Dict: key, value, key, value, ...
@@ -31,7 +32,7 @@ struct Expr {
 };
 
 struct Stmt {
-  enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Scope };
+  enum class Kind { Text, Output, If, For, Set, SetBlock, Macro, Break, Continue, Scope, FilterBlock, CallBlock };
   Kind kind;
   int line = 0;
   std::string text;                      // Text; Macro name
@@ -41,7 +42,13 @@ struct Stmt {
   ExprPtr filter;                        // For: "if" clause
   std::vector<std::pair<ExprPtr, Body>> branches;  // If: condition (null for else) and body
   Body body, else_body;                  // For/SetBlock/Macro/Scope
-  std::vector<std::pair<std::string, ExprPtr>> params;  // Macro: name and default (may be null)
+  std::vector<std::pair<std::string, ExprPtr>> params;  // Macro, CallBlock (the caller's): name and default (may be null)
+  // Macro/CallBlock: whether the body reads varargs, kwargs, caller (jinja2 then accepts extra
+  // positional or keyword arguments; otherwise they are an error).
+  bool uses_varargs = false, uses_kwargs = false, uses_caller = false;
+  // FilterBlock: the filters, each a Filter node without its object (args[0] null); CallBlock:
+  // expr is the call the body is passed to as caller().
+  std::vector<ExprPtr> filters;
 };
 
 // Throws TemplateError with the line number on a syntax error, and for a source longer than

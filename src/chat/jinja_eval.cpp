@@ -89,6 +89,8 @@ class Interp {
       case Stmt::Kind::Break: return Flow::Break;
       case Stmt::Kind::Continue: return Flow::Continue;
       case Stmt::Kind::Scope: return exec(s.body, out);
+      case Stmt::Kind::FilterBlock: return exec_filter_block(s, out);
+      case Stmt::Kind::CallBlock: exec_call_block(s, out); return Flow::Normal;
     }
     return Flow::Normal;
   }
@@ -162,31 +164,93 @@ class Interp {
     return n == 0 ? exec(s.else_body, out) : Flow::Normal;  // a break in the else block is the outer loop's
   }
 
-  void define_macro(const Stmt& s) {
-    const Stmt* m = &s;
-    assign(s.text, Value(Function([this, m](Args& a) {
+  [[gnu::noinline]] Flow exec_filter_block(const Stmt& s, Output& out) {
+    Output captured(budget_);
+    const Flow f = exec(s.body, captured);
+    Value v(captured.take());
+    for (const ExprPtr& filter : s.filters) {
+      Args a = eval_args(*filter, 1);
+      v = apply_filter(filter->name, v, a);
+    }
+    out.append(v.to_str());
+    return f;
+  }
+
+  void define_macro(const Stmt& s) { assign(s.text, make_macro(s, s.text, nullptr)); }
+
+  // A macro (or a call block's caller): binds its arguments as jinja2 does (positional, then by
+  // name, then defaults evaluated in the macro's frame; extra ones go to varargs/kwargs if the body
+  // reads them, else they are an error), renders its body, returns the text. `closure`: the
+  // scopes the body sees (a caller sees the call site's); null: the template's top level.
+  Value make_macro(const Stmt& m, const std::string& name, std::shared_ptr<std::vector<Scope>> closure) {
+    const Stmt* mp = &m;
+    return Value(Function([this, mp, name, closure](Args& a) {
+      const Stmt& m = *mp;
       DepthGuard guard;  // a macro calling itself ends at the depth limit
+      budget_.tick(1 + int64_t((a.pos.size() + a.kw.size()) >> 3));
+      if (a.pos.size() > m.params.size() && !m.uses_varargs)
+        throw TemplateError("macro '" + name + "' takes not more than " + std::to_string(m.params.size()) + " argument(s)");
       Scope frame;
-      for (size_t i = 0; i < m->params.size(); ++i) {
-        const Value* v = a.get(i, m->params[i].first.c_str());
-        frame[m->params[i].first] = v ? *v : m->params[i].second ? eval(*m->params[i].second) : Value();
+      List varargs;
+      for (size_t i = m.params.size(); i < a.pos.size(); ++i) varargs.push_back(a.pos[i]);
+      Dict kwargs;
+      Value caller;
+      for (auto& kv : a.kw) {
+        const std::string& k = kv.first;
+        const Value& v = kv.second;
+        const bool is_param = std::any_of(m.params.begin(), m.params.end(), [&](auto& p) { return p.first == k; });
+        if (is_param) continue;
+        if (k == "caller" && m.uses_caller) caller = v;
+        else if (m.uses_kwargs) kwargs.emplace_back(k, v);
+        else throw TemplateError("macro '" + name + "' takes no keyword argument '" + k + "'");
       }
-      // A macro sees the template's globals and its own arguments, not the caller's locals.
+      // A macro sees the template's globals (or its closure) and its own arguments.
       std::vector<Scope> saved;
       saved.swap(scopes_);
-      budget_.tick(1 + int64_t(saved.front().size() >> 3));
       Output out(budget_);
       try {
-        scopes_.push_back(saved.front());
-        scopes_.push_back(std::move(frame));
-        if (exec(m->body, out) != Flow::Normal) throw TemplateError("'break' or 'continue' outside a loop");
+        if (closure) {
+          budget_.tick(1 + int64_t(entries(*closure) >> 3));
+          scopes_ = *closure;
+        } else {
+          budget_.tick(1 + int64_t(saved.front().size() >> 3));
+          scopes_.push_back(saved.front());
+        }
+        scopes_.emplace_back();
+        // Defaults may read the parameters before them, as in jinja2.
+        for (size_t i = 0; i < m.params.size(); ++i) {
+          const Value* v = a.get(i, m.params[i].first.c_str());
+          scopes_.back()[m.params[i].first] = v ? *v : m.params[i].second ? eval(*m.params[i].second) : Value();
+        }
+        if (m.uses_varargs) scopes_.back()["varargs"] = Value::tuple(std::move(varargs));
+        if (m.uses_kwargs) scopes_.back()["kwargs"] = Value(std::move(kwargs));
+        if (m.uses_caller) scopes_.back()["caller"] = caller.is_undefined() ? no_caller() : caller;
+        if (exec(m.body, out) != Flow::Normal) throw TemplateError("'break' or 'continue' outside a loop");
       } catch (...) {
         scopes_.swap(saved);
         throw;
       }
       scopes_.swap(saved);
       return Value(out.take());
-    })));
+    }));
+  }
+  static size_t entries(const std::vector<Scope>& scopes) {
+    size_t n = scopes.size();
+    for (const Scope& sc : scopes) n += sc.size();
+    return n;
+  }
+  static Value no_caller() {
+    return Value(Function([](Args&) -> Value { throw TemplateError("No caller defined"); }));
+  }
+
+  [[gnu::noinline]] void exec_call_block(const Stmt& s, Output& out) {
+    const Expr& call = *s.expr;
+    Value f = eval(*call.args[0]);
+    Args a = eval_args(call, 1);
+    if (!f.is_callable()) not_callable(*call.args[0], f);
+    budget_.tick(1 + int64_t(entries(scopes_) >> 3));
+    a.kw.emplace_back("caller", make_macro(s, "caller", std::make_shared<std::vector<Scope>>(scopes_)));
+    out.append(f.function()(a).to_str());
   }
 
   Args eval_args(const Expr& e, size_t first) {
@@ -260,7 +324,7 @@ class Interp {
     List l;
     l.reserve(e.args.size());
     for (auto& x : e.args) l.push_back(eval(*x));
-    return Value(std::move(l));
+    return e.tuple ? Value::tuple(std::move(l)) : Value(std::move(l));
   }
   [[gnu::noinline]] Value eval_dict(const Expr& e) {
     Dict d;  // a key given twice keeps its first place and its last value, as in Python

@@ -174,13 +174,16 @@ bool call_method(const Value& obj, const std::string& m, Args& a, Value* r) {
     } else if (m == "join") *r = Value(join(iterate(a.pos.empty() ? Value() : a.pos[0]), s));
     else if (m == "splitlines") *r = Value(splitlines(s));
     else return false;
+    // Markup's methods return Markup (those that build one string from this one).
+    if (obj.is_safe() && r->is_string() && (m == "strip" || m == "lstrip" || m == "rstrip" || m == "upper" || m == "lower" || m == "title" || m == "capitalize"))
+      *r = Value::markup(r->str());
     return true;
   }
   if (obj.is_dict()) {
     if (m == "items") {
       List out;
       out.reserve(obj.dict().size());
-      for (auto& [k, x] : obj.dict()) out.push_back(Value(List{Value(k), x}));
+      for (auto& [k, x] : obj.dict()) out.push_back(Value::tuple(List{Value(k), x}));
       *r = Value(std::move(out));
     } else if (m == "keys" || m == "values") {
       List out;

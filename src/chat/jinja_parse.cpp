@@ -25,6 +25,20 @@ struct Segment {
 
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 
+// Where a {{ }} or {% %} tag closes: the first `close` outside a string literal, as jinja2's
+// lexer reads the tag's tokens ({{ "}}" }} prints }}). npos if the tag (or a string) never ends.
+size_t tag_end(const std::string& src, size_t p, const char* close) {
+  for (size_t i = p; i < src.size(); ++i) {
+    const char c = src[i];
+    if (c == close[0] && i + 1 < src.size() && src[i + 1] == close[1]) return i;
+    if (c != '"' && c != '\'') continue;
+    for (++i; i < src.size() && src[i] != c; ++i)
+      if (src[i] == '\\') ++i;
+    if (i >= src.size()) return std::string::npos;
+  }
+  return std::string::npos;
+}
+
 std::vector<Segment> split_source(const std::string& src) {
   std::vector<Segment> out;
   size_t i = 0;
@@ -74,7 +88,7 @@ std::vector<Segment> split_source(const std::string& src) {
     }
     if (!text.empty()) out.push_back({Segment::Text, text, text_line});
     const char* close = kind == '{' ? "}}" : kind == '%' ? "%}" : "#}";
-    size_t end = src.find(close, p);
+    size_t end = kind == '#' ? src.find(close, p) : tag_end(src, p, close);
     if (end == std::string::npos) syntax_error(line, std::string("unclosed '{") + kind + "'");
     const bool minus_after = end > p && src[end - 1] == '-';
     std::string inner = src.substr(p, (minus_after ? end - 1 : end) - p);
@@ -125,6 +139,19 @@ struct Token {
   int64_t i = 0;
   double d = 0;
 };
+
+void append_utf8(std::string& out, uint32_t cp) {
+  if (cp < 0x80) {
+    out += char(cp);
+  } else if (cp < 0x800) {
+    out += char(0xC0 | (cp >> 6)), out += char(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += char(0xE0 | (cp >> 12)), out += char(0x80 | ((cp >> 6) & 0x3F)), out += char(0x80 | (cp & 0x3F));
+  } else {
+    out += char(0xF0 | (cp >> 18)), out += char(0x80 | ((cp >> 12) & 0x3F)), out += char(0x80 | ((cp >> 6) & 0x3F)),
+        out += char(0x80 | (cp & 0x3F));
+  }
+}
 
 std::vector<Token> lex(const std::string& s, int line) {
   std::vector<Token> out;
@@ -178,7 +205,30 @@ std::vector<Token> lex(const std::string& s, int line) {
             case '\\': v += '\\'; break;
             case '\'': v += '\''; break;
             case '"': v += '"'; break;
-            default: v += '\\'; v += e;
+            case 'a': v += '\a'; break;
+            case 'b': v += '\b'; break;
+            case 'f': v += '\f'; break;
+            case 'v': v += '\v'; break;
+            case '\n': break;  // a backslash before a newline joins the lines
+            case 'x': case 'u': case 'U': {  // Python's \xNN \uNNNN \UNNNNNNNN
+              const size_t n = e == 'x' ? 2 : e == 'u' ? 4 : 8;
+              if (i + n >= s.size() || !std::all_of(s.begin() + long(i) + 1, s.begin() + long(i + n) + 1, [](char h) { return std::isxdigit(uint8_t(h)); }))
+                syntax_error(line, std::string("truncated \\") + e + " escape in a string");
+              const uint32_t cp = uint32_t(std::stoul(s.substr(i + 1, n), nullptr, 16));
+              if (cp > 0x10FFFF) syntax_error(line, "illegal Unicode character in a string");
+              append_utf8(v, cp);
+              i += n;
+              break;
+            }
+            default:
+              if (e >= '0' && e <= '7') {  // octal, up to 3 digits
+                uint32_t cp = uint32_t(e - '0');
+                for (int k = 0; k < 2 && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7'; ++k) cp = cp * 8 + uint32_t(s[++i] - '0');
+                append_utf8(v, cp);
+              } else {
+                v += '\\';
+                v += e;
+              }
           }
           ++i;
         } else {
@@ -303,6 +353,7 @@ class Parser {
         st->expr = expression();
         if (peek_op(",")) {  // a, b = 1, 2
           auto tuple = make(Expr::Kind::List);
+          tuple->tuple = true;
           tuple->args.push_back(std::move(st->expr));
           while (accept_op(",")) tuple->args.push_back(expression());
           st->expr = sealed(std::move(tuple));
@@ -317,16 +368,35 @@ class Parser {
     } else if (kw == "macro") {
       st->kind = Stmt::Kind::Macro;
       st->text = name("a macro name");
-      expect_op("(");
-      while (!accept_op(")")) {
-        std::string p = name("a parameter name");
-        ExprPtr def;
-        if (accept_op("=")) def = expression();
-        st->params.emplace_back(p, std::move(def));
-        if (!accept_op(",")) { expect_op(")"); break; }
-      }
+      macro_params(*st);
       expect_end();
+      macros_.push_back(st.get());
       st->body = parse_body({"endmacro"}, &stop);
+      macros_.pop_back();
+      expect_end();
+    } else if (kw == "call") {
+      // {% call(params) callee(args) %}body{% endcall %}: callee(args, caller=<body as a macro>)
+      st->kind = Stmt::Kind::CallBlock;
+      if (peek_op("(")) macro_params(*st);
+      st->expr = expression();
+      if (st->expr->kind != Expr::Kind::Call) syntax_error(line_, "expected a call after {% call %}");
+      expect_end();
+      macros_.push_back(st.get());
+      st->body = parse_body({"endcall"}, &stop);
+      macros_.pop_back();
+      expect_end();
+    } else if (kw == "filter") {
+      // {% filter f(args)|g %}body{% endfilter %}: the rendered body through the filters
+      st->kind = Stmt::Kind::FilterBlock;
+      do {
+        auto f = make(Expr::Kind::Filter);
+        f->name = name("a filter name");
+        f->args.push_back(nullptr);
+        if (peek_op("(")) call_args(*f);
+        st->filters.push_back(sealed(std::move(f)));
+      } while (accept_op("|"));
+      expect_end();
+      st->body = parse_body({"endfilter"}, &stop);
       expect_end();
     } else if (kw == "break" || kw == "continue") {
       st->kind = kw == "break" ? Stmt::Kind::Break : Stmt::Kind::Continue;
@@ -341,6 +411,17 @@ class Parser {
       syntax_error(line_, "unknown tag '" + kw + "'");
     }
     return st;
+  }
+
+  void macro_params(Stmt& st) {
+    expect_op("(");
+    while (!accept_op(")")) {
+      std::string p = name("a parameter name");
+      ExprPtr def;
+      if (accept_op("=")) def = expression();
+      st.params.emplace_back(p, std::move(def));
+      if (!accept_op(",")) { expect_op(")"); break; }
+    }
   }
 
   std::vector<std::string> target_names() {
@@ -464,13 +545,24 @@ class Parser {
       if (tok.text == "none" || tok.text == "None") return literal(Value::none());
       auto n = make(Expr::Kind::Name);
       n->name = tok.text;
+      if (!macros_.empty()) {
+        Stmt& m = *macros_.back();
+        m.uses_varargs |= tok.text == "varargs";
+        m.uses_kwargs |= tok.text == "kwargs";
+        m.uses_caller |= tok.text == "caller";
+      }
       return n;
     }
     if (tok.text == "(") {
-      if (accept_op(")")) return make(Expr::Kind::List);  // empty tuple
+      if (accept_op(")")) {
+        auto empty = make(Expr::Kind::List);
+        empty->tuple = true;
+        return empty;
+      }
       ExprPtr e = expression();
       if (peek_op(",")) {
         auto tuple = make(Expr::Kind::List);
+        tuple->tuple = true;
         tuple->args.push_back(std::move(e));
         while (accept_op(",") && !peek_op(")")) tuple->args.push_back(expression());
         e = sealed(std::move(tuple));
@@ -543,9 +635,15 @@ class Parser {
         t->negated = accept_name("not");
         t->name = name("a test name");
         t->args.push_back(std::move(e));
+        // As jinja2: `is test(args)`, or one argument without parentheses (`is divisibleby 3`,
+        // `is in [1, 2]`, `is sameas none`), a primary with its postfix operators.
+        const Token& nx = peek();
+        const bool name_arg = nx.kind == Token::Name && nx.text != "else" && nx.text != "or" && nx.text != "and";
         if (peek_op("(")) call_args(*t);
-        else if (peek().kind == Token::String || peek().kind == Token::Int || peek().kind == Token::Float)
-          t->args.push_back(primary());
+        else if (nx.kind == Token::String || nx.kind == Token::Int || nx.kind == Token::Float || name_arg || peek_op("[") || peek_op("{")) {
+          if (nx.kind == Token::Name && nx.text == "is") syntax_error(line_, "You cannot chain multiple tests with is");
+          t->args.push_back(postfix(primary()));
+        }
         e = sealed(std::move(t));
       } else {
         return e;
@@ -638,6 +736,7 @@ class Parser {
   size_t t_ = 0;
   int line_ = 1;
   int depth_ = 0;
+  std::vector<Stmt*> macros_;  // the macro / call block bodies being parsed, innermost last
 };
 
 }  // namespace
@@ -645,7 +744,16 @@ class Parser {
 Body parse_template(const std::string& source) {
   if (source.size() > kMaxSourceBytes)
     throw LimitError("template source is longer than " + mib(kMaxSourceBytes) + " (" + std::to_string(source.size()) + " bytes)");
-  return Parser(split_source(source)).parse_all();
+  // As jinja2's lexer: every line ending reads as "\n" (text and string literals alike), and one
+  // newline at the very end of the template is dropped (keep_trailing_newline=False).
+  std::string src;
+  src.reserve(source.size());
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (source[i] != '\r') src += source[i];
+    else if (i + 1 >= source.size() || source[i + 1] != '\n') src += '\n';
+  }
+  if (!src.empty() && src.back() == '\n') src.pop_back();
+  return Parser(split_source(src)).parse_all();
 }
 
 }  // namespace camelid::jinja

@@ -40,6 +40,12 @@ std::string replace(const std::string& s, const std::string& from, const std::st
 List split(const std::string& s, const Value* sep, int64_t maxsplit);
 List splitlines(const std::string& s);
 std::string indent(const std::string& s, int64_t width, bool first, bool blank);
+// Markup's escape(): & < > " ' as HTML entities. A safe (Markup) value passes unchanged.
+std::string html_escape(const std::string& s);
+Value escape_value(const Value& v);  // Markup of v: unchanged if safe, else escaped to_str()
+// Python's printf-style formatting (str % args and the format filter): %s %r %d %i %f %F %e %E
+// %g %G %x %X %o %c %% with flags, width and precision; %(key)s with a dict. Markup escapes args.
+Value py_format(const Value& fmt, const Value& args);
 // Joins the items' str() with sep, within max_string.
 std::string join(const List& items, const std::string& sep);
 

@@ -267,16 +267,20 @@ void repr_into(const Value& v, std::string& out) {
   DepthGuard guard;
   tick(1);
   switch (v.kind()) {
-    case Value::Kind::String: py_quote(v.str(), out); return;
+    case Value::Kind::String:
+      if (v.is_safe()) grow(out, "Markup(");
+      py_quote(v.str(), out);
+      if (v.is_safe()) grow(out, ")");
+      return;
     case Value::Kind::List: {
-      grow(out, "[");
+      grow(out, v.is_tuple() ? "(" : "[");
       bool first = true;
       for (const Value& x : v.list()) {
         if (!first) grow(out, ", ");
         first = false;
         repr_into(x, out);
       }
-      grow(out, "]");
+      grow(out, !v.is_tuple() ? "]" : v.list().size() == 1 ? ",)" : ")");
       return;
     }
     case Value::Kind::Dict: {
@@ -296,11 +300,12 @@ void repr_into(const Value& v, std::string& out) {
   }
 }
 
-void json_string(const std::string& s, std::string& out) {
+void json_string(const std::string& s, std::string& out, bool ensure_ascii) {
   tick_bytes(s.size());
   check_string_size(out.size() + s.size() + 2);
   std::string q = "\"";
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const unsigned char c = uint8_t(s[i]);
     switch (c) {
       case '"': q += "\\\""; break;
       case '\\': q += "\\\\"; break;
@@ -310,25 +315,41 @@ void json_string(const std::string& s, std::string& out) {
       case '\b': q += "\\b"; break;
       case '\f': q += "\\f"; break;
       default:
-        if (c < 0x20 || c == 0x7F) { char b[8]; std::snprintf(b, sizeof b, "\\u%04x", c); q += b; }
-        else q += char(c);
+        if (c < 0x20 || (c == 0x7F && ensure_ascii)) {
+          char b[8];
+          std::snprintf(b, sizeof b, "\\u%04x", c);
+          q += b;
+        } else if (c >= 0x80 && ensure_ascii) {  // \uXXXX per UTF-16 unit, as Python
+          const int n = c >= 0xF0 ? 3 : c >= 0xE0 ? 2 : c >= 0xC0 ? 1 : 0;
+          uint32_t cp = n == 3 ? c & 0x07 : n == 2 ? c & 0x0F : c & 0x1F;
+          for (int k = 0; k < n && i + 1 < s.size() && (uint8_t(s[i + 1]) & 0xC0) == 0x80; ++k) cp = (cp << 6) | (uint8_t(s[++i]) & 0x3F);
+          char b[16];
+          if (cp >= 0x10000) {
+            cp -= 0x10000;
+            std::snprintf(b, sizeof b, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+          } else {
+            std::snprintf(b, sizeof b, "\\u%04x", cp);
+          }
+          q += b;
+        } else {
+          q += char(c);
+        }
     }
   }
   grow(out, q += '"');
 }
 
-void json_dump(const Value& v, int64_t indent, bool sort_keys, int64_t depth, std::string& out) {
+void json_dump(const Value& v, const Value::JsonStyle& st, int64_t depth, std::string& out) {
   DepthGuard guard;
   tick(1);
-  const bool pretty = indent >= 0;
   auto newline = [&](int64_t d) {
-    // indent * d spaces; both are bounded (depth by DepthGuard), but indent is the template's.
+    // the indent d times; both are bounded (depth by DepthGuard), but the indent is the template's.
     const size_t max = active_limits().max_string;
-    if (indent > int64_t(max) || uint64_t(indent) * uint64_t(d) + 1 > max - std::min(max, out.size()))
+    if (st.indent.size() > max || uint64_t(st.indent.size()) * uint64_t(d) + 1 > max - std::min(max, out.size()))
       throw LimitError("string longer than " + mib(max));
-    tick_bytes(size_t(indent * d));
+    tick_bytes(st.indent.size() * size_t(d));
     out += '\n';
-    out.append(size_t(indent * d), ' ');
+    for (int64_t k = 0; k < d; ++k) out += st.indent;
   };
   switch (v.kind()) {
     case Value::Kind::Undefined:
@@ -340,19 +361,19 @@ void json_dump(const Value& v, int64_t indent, bool sort_keys, int64_t depth, st
       grow(out, std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : format_float(d));
       return;
     }
-    case Value::Kind::String: json_string(v.str(), out); return;
+    case Value::Kind::String: json_string(v.str(), out, st.ensure_ascii); return;
     case Value::Kind::Function: throw TemplateError("Object of type function is not JSON serializable");
     case Value::Kind::List: {
       if (v.list().empty()) { grow(out, "[]"); return; }
       grow(out, "[");
       bool first = true;
       for (const Value& e : v.list()) {
-        if (!first) grow(out, pretty ? "," : ", ");
+        if (!first) grow(out, st.item_sep);
         first = false;
-        if (pretty) newline(depth + 1);
-        json_dump(e, indent, sort_keys, depth + 1, out);
+        if (st.pretty) newline(depth + 1);
+        json_dump(e, st, depth + 1, out);
       }
-      if (pretty) newline(depth);
+      if (st.pretty) newline(depth);
       grow(out, "]");
       return;
     }
@@ -360,7 +381,7 @@ void json_dump(const Value& v, int64_t indent, bool sort_keys, int64_t depth, st
       if (v.dict().empty()) { grow(out, "{}"); return; }
       Dict items = v.dict();
       tick_items(items.size());
-      if (sort_keys)
+      if (st.sort_keys)
         std::stable_sort(items.begin(), items.end(), [](auto& a, auto& b) {
           tick_bytes(std::min(a.first.size(), b.first.size()));
           return a.first < b.first;
@@ -368,14 +389,14 @@ void json_dump(const Value& v, int64_t indent, bool sort_keys, int64_t depth, st
       grow(out, "{");
       bool first = true;
       for (const auto& [k, e] : items) {
-        if (!first) grow(out, pretty ? "," : ", ");
+        if (!first) grow(out, st.item_sep);
         first = false;
-        if (pretty) newline(depth + 1);
-        json_string(k, out);
-        grow(out, ": ");
-        json_dump(e, indent, sort_keys, depth + 1, out);
+        if (st.pretty) newline(depth + 1);
+        json_string(k, out, st.ensure_ascii);
+        grow(out, st.key_sep);
+        json_dump(e, st, depth + 1, out);
       }
-      if (pretty) newline(depth);
+      if (st.pretty) newline(depth);
       grow(out, "}");
       return;
     }
@@ -390,8 +411,18 @@ std::string Value::repr() const {
 }
 
 std::string Value::to_json(int64_t indent, bool sort_keys) const {
+  JsonStyle st;
+  st.sort_keys = sort_keys;
+  if (indent >= 0) {
+    if (uint64_t(indent) > active_limits().max_string) throw LimitError("string longer than " + mib(active_limits().max_string));
+    st.pretty = true, st.indent.assign(size_t(indent), ' '), st.item_sep = ",";
+  }
+  return to_json(st);
+}
+
+std::string Value::to_json(const JsonStyle& style) const {
   std::string out;
-  json_dump(*this, indent, sort_keys, 0, out);
+  json_dump(*this, style, 0, out);
   return out;
 }
 
@@ -403,7 +434,7 @@ bool equal(const Value& a, const Value& b) {
     if (a.kind() != K::Float && b.kind() != K::Float) return a.as_int() == b.as_int();  // exact past 2^53
     return a.as_double() == b.as_double();
   }
-  if (a.kind() != b.kind()) return false;
+  if (a.kind() != b.kind() || (a.is_list() && a.is_tuple() != b.is_tuple())) return false;
   switch (a.kind()) {
     case K::Undefined:
     case K::None: return true;

@@ -64,6 +64,13 @@ class Value {
   bool is_callable() const { return kind_ == Kind::Function; }
   bool is_namespace() const { return kind_ == Kind::Dict && ns_; }
   void mark_namespace() { ns_ = true; }
+  // jinja2's Markup (|safe, |escape): a string that is already HTML. Adding a plain string to it
+  // (either side) escapes that string, as Markup.__add__/__radd__ do; most str methods keep it.
+  static Value markup(std::string s) { Value v(std::move(s)); v.ns_ = true; return v; }
+  bool is_safe() const { return kind_ == Kind::String && ns_; }
+  // A Python tuple ((a, b), dict items, dictsort pairs): a list that prints with parentheses.
+  static Value tuple(List l) { Value v(std::move(l)); v.ns_ = true; return v; }
+  bool is_tuple() const { return kind_ == Kind::List && ns_; }
 
   bool as_bool() const { return i_ != 0; }
   int64_t as_int() const;  // int, float or bool; throws TemplateError for a float outside int64 (or NaN)
@@ -85,6 +92,14 @@ class Value {
   std::string to_str() const;   // Python str(): what {{ x }} prints
   std::string repr() const;     // Python repr(): how x appears inside a printed list or dict
   std::string to_json(int64_t indent = -1, bool sort_keys = false) const;  // Python json.dumps(ensure_ascii=False)
+  // json.dumps with all of its formatting arguments (transformers' tojson filter passes them on).
+  struct JsonStyle {
+    bool pretty = false;       // indent given: a newline and `indent` repeated per level
+    std::string indent;
+    std::string item_sep = ", ", key_sep = ": ";  // Python's defaults: "," between items when pretty
+    bool sort_keys = false, ensure_ascii = false;
+  };
+  std::string to_json(const JsonStyle& style) const;
   const char* type_name() const;
 
  private:
@@ -96,7 +111,7 @@ class Value {
   bool contains_box(const void* box) const;
 
   Kind kind_ = Kind::Undefined;
-  bool ns_ = false;
+  bool ns_ = false;  // Dict: a namespace(); String: Markup; List: a tuple
   int64_t i_ = 0;
   double d_ = 0;
   std::shared_ptr<const StrBox> s_;

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/mmap_file.h"
 #include "runtime/session.h"
+#include "server/structured_output.h"
 #include "tokenizer/tokenizer.h"
 
 namespace camelid::cli {
@@ -20,7 +21,25 @@ struct GenArgs {
   SamplingParams sp;
   bool no_mmap = false;
   bool json = false, ignore_eos = false;
+  std::string grammar_file, json_schema;  // structured output
 };
+
+// --grammar-file F (GBNF) or --json-schema F|JSON: the constraint every sampled token obeys.
+std::shared_ptr<TokenConstraint> output_constraint(const GenArgs& a, const Tokenizer& tok, const std::vector<int>& ends) {
+  std::shared_ptr<const grammar::Grammar> g;
+  if (!a.grammar_file.empty()) {
+    try {
+      g = grammar_from_gbnf(read_text_file(a.grammar_file, 1 << 20));
+    } catch (const Error& e) {
+      fail(a.grammar_file, ": ", e.what());
+    }
+  } else {
+    const size_t first = a.json_schema.find_first_not_of(" \t\r\n");
+    const bool inline_json = first != std::string::npos && a.json_schema[first] == '{';
+    g = grammar_from_schema_text(inline_json ? a.json_schema : read_text_file(a.json_schema, 1 << 20));
+  }
+  return std::make_shared<GrammarConstraint>(g, grammar_vocab(tok), ends);
+}
 
 void run_generate(GenArgs& a, const CLI::App& sub) {
   set_threads(a.threads);
@@ -35,7 +54,8 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   // Text needs the tokenizer; its special-token text (e.g. "<|eot_id|>") is parsed, as in a raw
   // prompt the user wrote.
   std::unique_ptr<Tokenizer> tok;
-  if (!a.prompt.empty() || !a.tokenizer.empty()) tok = load_tokenizer_for(a.model, a.tokenizer);
+  const bool constrained = !a.grammar_file.empty() || !a.json_schema.empty();
+  if (!a.prompt.empty() || !a.tokenizer.empty() || constrained) tok = load_tokenizer_for(a.model, a.tokenizer);
   std::vector<int> prompt = a.prompt.empty() ? parse_ids(a.ids) : tok->encode(a.prompt, true, true);
   if (prompt.empty()) fail("empty prompt");
   if (tok && tok->vocab_size() > model->config().vocab_size)
@@ -56,6 +76,7 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   opt.max_new_tokens = a.n;
   opt.sampling = a.sp;
   opt.stop_at_eos = !a.ignore_eos;
+  if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   Clock::time_point t_first = t0;  // the first token: the prompt is evaluated by then
@@ -117,6 +138,8 @@ const bool reg = add_command([](CLI::App& app) {
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
+  auto* gf = sub->add_option("--grammar-file", a->grammar_file, "GBNF grammar the output must match");
+  sub->add_option("--json-schema", a->json_schema, "JSON Schema (a file, or the JSON itself) the output must match")->excludes(gf);
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
   sub->callback([a, sub] { run_generate(*a, *sub); });
 });

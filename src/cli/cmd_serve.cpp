@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -14,6 +15,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "model/kv_cache.h"
 #include "server/server.h"
 
 namespace camelid::cli {
@@ -26,6 +28,48 @@ struct ServeArgs {
   double timeout_s = 10;
   int max_body_mb = 8;
 };
+
+// Bytes the kernel reports as available (MemAvailable), or 0 when unknown.
+size_t available_memory() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  size_t kb = 0;
+  while (f >> key >> kb)
+    if (key == "MemAvailable:") return kb << 10;
+    else f.ignore(256, '\n');
+  return 0;
+}
+
+// Bytes of the model's files (a file, or the files of a directory).
+size_t model_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    const uintmax_t n = fs::file_size(path, ec);
+    return ec ? 0 : size_t(n);
+  }
+  size_t total = 0;
+  for (auto& e : fs::directory_iterator(path, ec))
+    if (e.is_regular_file(ec)) total += size_t(e.file_size(ec));
+  return total;
+}
+
+// --ctx not given: the model's whole context, unless the KV cache of every slot would not fit in
+// half of the memory left after the weights; then as much as does (a multiple of 256).
+int default_ctx(const Llama& m, const std::string& path, int parallel) {
+  const int max_ctx = m.config().max_seq_len;
+  const size_t per_token = KVCache::bytes_per_token(m.config(), m.kv_type()) * size_t(parallel);
+  const size_t avail = available_memory(), weights = model_bytes(path);
+  if (avail == 0 || per_token == 0) return std::min(max_ctx, 4096);
+  const size_t budget = avail > weights ? (avail - weights) / 2 : 0;
+  size_t fit = budget / per_token;
+  if (fit > 256) fit -= fit % 256;
+  const int ctx = int(std::min<size_t>(size_t(max_ctx), std::max<size_t>(fit, std::min(256, max_ctx))));
+  std::printf("camelid: --ctx %d (model max %d; KV cache %.1f KiB per position for %d slots; %.1f GiB available, "
+              "%.2f GiB of weights; up to half of the rest for the cache)\n",
+              ctx, max_ctx, per_token / 1024.0, parallel, avail / 1073741824.0, weights / 1073741824.0);
+  return ctx;
+}
 
 std::mutex g_server_mu;
 Server* g_server = nullptr;  // under g_server_mu
@@ -58,7 +102,7 @@ void run(ServeArgs& a) {
   take_signals();
   set_threads(a.threads);
   if (a.opt.parallel < 1 || a.opt.parallel > 256) fail("--parallel must be in 1..256, got ", a.opt.parallel);
-  if (a.opt.ctx < 8) fail("--ctx must be >= 8, got ", a.opt.ctx);
+  if (a.opt.ctx != 0 && a.opt.ctx < 8) fail("--ctx must be >= 8 (or 0: fit the memory), got ", a.opt.ctx);
   if (a.opt.port < 0 || a.opt.port > 65535) fail("--port must be in 0..65535");
   HttpLimits& lim = a.opt.limits;
   // Each connection holds a thread and a descriptor; httplib 0.11 can't use descriptors >= 1024.
@@ -77,6 +121,7 @@ void run(ServeArgs& a) {
   ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());  // a template that can't parse stops us here
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
+  if (a.opt.ctx == 0) a.opt.ctx = default_ctx(*model, a.model, a.opt.parallel);
   a.opt.ctx = std::min(a.opt.ctx, model->config().max_seq_len);
   Server server(*model, *tok, tmpl, a.opt);
   const int port = server.bind();
@@ -87,6 +132,7 @@ void run(ServeArgs& a) {
   std::printf("camelid: serving %s (%d parallel, %d-token context%s) - listening on http://%s:%d\n",
               a.opt.model_name.c_str(), a.opt.parallel, a.opt.ctx, kernels::bf16_dot_active() ? ", bf16 dot" : "",
               a.opt.host.c_str(), port);
+  std::printf("camelid: chat in a browser at http://%s:%d/\n", a.opt.host.c_str(), port);
   std::fflush(stdout);
   server.run();
   std::lock_guard<std::mutex> lk(g_server_mu);
@@ -95,14 +141,17 @@ void run(ServeArgs& a) {
 
 const bool reg = add_command([](CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
+  a->opt.ctx = 0;  // fit the memory
   auto* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");
   sub->add_option("-m,--model", a->model, "model directory")->required();
   sub->add_option("--host", a->opt.host, "address to bind (default 127.0.0.1)");
   sub->add_option("--port", a->opt.port, "port (0 = any free port)");
   sub->add_option("--api-key", a->opt.api_key, "require Authorization: Bearer KEY");
   sub->add_option("--parallel", a->opt.parallel, "sequences decoded together");
-  sub->add_option("--ctx", a->opt.ctx, "context size per sequence");
-  sub->add_option("--name", a->name, "model id reported to clients (default: directory name)");
+  sub->add_option("--ctx", a->opt.ctx,
+                  "context size per sequence (default 0: the model's, or what half the free memory holds)");
+  sub->add_option("--name,--alias", a->name,
+                  "model id reported to clients (default: the file or directory name); any requested name is served");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");
   sub->add_option("--max-connections", a->opt.limits.max_connections,
                   "connections served at once (default 512); past it: 503, and only /health is answered");

@@ -1,5 +1,6 @@
 // `camelid template`: render a model's chat template for a conversation, without the model.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -14,10 +15,11 @@ namespace {
 
 struct TemplateArgs {
   std::string model, messages, tools, date;
+  int64_t now = -1;
   bool no_generation_prompt = false, json = false;
 };
 
-void run_template(const TemplateArgs& a) {
+std::string render(const TemplateArgs& a) {
   using ojson = nlohmann::ordered_json;
   ChatTemplateInputs in;
   try {
@@ -32,18 +34,30 @@ void run_template(const TemplateArgs& a) {
   if (!in.messages.is_array()) fail(a.messages, ": expected a JSON array of messages");
   in.add_generation_prompt = !a.no_generation_prompt;
   if (!a.date.empty()) in.extra["date_string"] = a.date;
+  if (a.now >= 0) in.now = a.now;
   const ChatTemplate t = load_chat_template_for(a.model);
+  // chat and serve fall back to the family's format; asked for the model's own template, say so.
+  if (t.is_fallback())
+    fail(a.model, ": no chat template (tokenizer_config.json chat_template, chat_template.jinja or GGUF tokenizer.chat_template)");
+  return t.render(in);
+}
+
+void run_template(const TemplateArgs& a) {
   if (!a.json) {
-    std::printf("%s", t.render(in).c_str());
+    std::printf("%s", render(a).c_str());
     return;
   }
-  ojson out;
+  // --json: every failure (messages, model, template syntax, raise_exception, limits) is
+  // {"error": ...} on stdout and exit status 1.
+  nlohmann::ordered_json out;
   try {
-    out["rendered"] = t.render(in);
-  } catch (const jinja::TemplateError& e) {
+    out["rendered"] = render(a);
+  } catch (const std::exception& e) {
     out["error"] = e.what();
   }
-  std::printf("%s\n", out.dump().c_str());
+  std::printf("%s\n", out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace).c_str());
+  std::fflush(stdout);
+  if (out.contains("error")) std::exit(1);
 }
 
 const bool reg = add_command([](CLI::App& app) {
@@ -53,8 +67,9 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--messages", a->messages, "JSON file: [{\"role\":..., \"content\":...}, ...]")->required();
   sub->add_option("--tools", a->tools, "JSON file with a list of tool schemas");
   sub->add_option("--date", a->date, "date_string for templates that print today's date");
+  sub->add_option("--now", a->now, "strftime_now()'s clock: Unix seconds, read as UTC (default: the local clock)");
   sub->add_flag("--no-generation-prompt", a->no_generation_prompt, "do not open the assistant's turn");
-  sub->add_flag("--json", a->json, "print {\"rendered\": ...} or {\"error\": ...}");
+  sub->add_flag("--json", a->json, "print {\"rendered\": ...}, or {\"error\": ...} and exit 1");
   sub->callback([a] { run_template(*a); });
 });
 

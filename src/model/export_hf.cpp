@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "model/gguf_export.h"
+#include "model/tensor_names.h"
 
 namespace camelid {
 
@@ -156,16 +157,11 @@ std::map<std::string, ExportTensor> tensors_by_hf_name(const ModelWeights& w) {
   m["model.embed_tokens.weight"] = tensor_of("token_embd.weight", w.embed, false);
   for (int l = 0; l < c.n_layers; ++l) {
     const LayerWeights& L = w.layers[size_t(l)];
-    const std::string hf = "model.layers." + std::to_string(l) + ".", gg = "blk." + std::to_string(l) + ".";
-    m[hf + "input_layernorm.weight"] = tensor_of(gg + "attn_norm.weight", L.attn_norm, true);
-    m[hf + "self_attn.q_proj.weight"] = tensor_of(gg + "attn_q.weight", L.wq, false, c.n_heads);
-    m[hf + "self_attn.k_proj.weight"] = tensor_of(gg + "attn_k.weight", L.wk, false, c.n_kv_heads);
-    m[hf + "self_attn.v_proj.weight"] = tensor_of(gg + "attn_v.weight", L.wv, false);
-    m[hf + "self_attn.o_proj.weight"] = tensor_of(gg + "attn_output.weight", L.wo, false);
-    m[hf + "post_attention_layernorm.weight"] = tensor_of(gg + "ffn_norm.weight", L.ffn_norm, true);
-    m[hf + "mlp.gate_proj.weight"] = tensor_of(gg + "ffn_gate.weight", L.w_gate, false);
-    m[hf + "mlp.up_proj.weight"] = tensor_of(gg + "ffn_up.weight", L.w_up, false);
-    m[hf + "mlp.down_proj.weight"] = tensor_of(gg + "ffn_down.weight", L.w_down, false);
+    const std::string hf = hf_layer_prefix(l), gg = gguf_layer_prefix(l);
+    for (const LayerTensorSpec& t : kLayerTensors) {
+      const int heads = t.rope_heads == 1 ? c.n_heads : t.rope_heads == 2 ? c.n_kv_heads : 0;
+      m[hf + t.hf] = tensor_of(gg + t.gguf, L.*t.member, t.vector, heads);
+    }
   }
   m["model.norm.weight"] = tensor_of("output_norm.weight", w.final_norm, true);
   // Tied: transformers ignores a saved lm_head, and so does the file (token_embd classifies).

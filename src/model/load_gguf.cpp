@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/gguf.h"
 #include "model/finite_check.h"
+#include "model/tensor_names.h"
 #include "model/weights.h"
 
 namespace camelid {
@@ -128,18 +129,7 @@ void assemble(ModelWeights& w, const gguf::File& f) {
   GgufTensors src(f, w);
   w.embed = src.get("token_embd.weight", c.vocab_size, c.dim, false, /*embedding=*/true);
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    LayerWeights L;
-    L.attn_norm = src.get_f32_vector(p + "attn_norm.weight", c.dim);
-    L.wq = src.get(p + "attn_q.weight", c.q_dim(), c.dim);
-    L.wk = src.get(p + "attn_k.weight", c.kv_dim(), c.dim);
-    L.wv = src.get(p + "attn_v.weight", c.kv_dim(), c.dim);
-    L.wo = src.get(p + "attn_output.weight", c.dim, c.q_dim());
-    L.ffn_norm = src.get_f32_vector(p + "ffn_norm.weight", c.dim);
-    L.w_gate = src.get(p + "ffn_gate.weight", c.hidden_dim, c.dim);
-    L.w_up = src.get(p + "ffn_up.weight", c.hidden_dim, c.dim);
-    L.w_down = src.get(p + "ffn_down.weight", c.dim, c.hidden_dim);
-    w.layers.push_back(L);
+    w.layers.push_back(read_layer(src, gguf_layer_prefix(l), &LayerTensorSpec::gguf, c));
   }
   w.final_norm = src.get_f32_vector("output_norm.weight", c.dim);
   w.lm_head = c.tied_embeddings ? w.embed : src.get("output.weight", c.vocab_size, c.dim);

@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "model/finite_check.h"
 #include "model/safetensors.h"
+#include "model/tensor_names.h"
 #include "model/weights.h"
 
 namespace camelid {
@@ -176,18 +177,7 @@ void assemble(ModelWeights& w, TensorSource& src, const std::string& dir) {
   w.embed = src.get("model.embed_tokens.weight", c.vocab_size, c.dim, false,
                     c.tied_embeddings ? Finite::Required : Finite::RowsMayFail);
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    LayerWeights L;
-    L.attn_norm = src.get_f32_vector(p + "input_layernorm.weight", c.dim);
-    L.wq = src.get(p + "self_attn.q_proj.weight", c.q_dim(), c.dim);
-    L.wk = src.get(p + "self_attn.k_proj.weight", c.kv_dim(), c.dim);
-    L.wv = src.get(p + "self_attn.v_proj.weight", c.kv_dim(), c.dim);
-    L.wo = src.get(p + "self_attn.o_proj.weight", c.dim, c.q_dim());
-    L.ffn_norm = src.get_f32_vector(p + "post_attention_layernorm.weight", c.dim);
-    L.w_gate = src.get(p + "mlp.gate_proj.weight", c.hidden_dim, c.dim);
-    L.w_up = src.get(p + "mlp.up_proj.weight", c.hidden_dim, c.dim);
-    L.w_down = src.get(p + "mlp.down_proj.weight", c.dim, c.hidden_dim);
-    w.layers.push_back(L);
+    w.layers.push_back(read_layer(src, hf_layer_prefix(l), &LayerTensorSpec::hf, c));
   }
   w.final_norm = src.get_f32_vector("model.norm.weight", c.dim);
   if (c.tied_embeddings) {

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "model/safetensors.h"
+#include "model/tensor_names.h"
 
 namespace camelid {
 
@@ -85,20 +86,19 @@ std::vector<SafetensorsOut> random_model_tensors(const RandomModelSpec& spec) {
   const ModelConfig& c = spec.config;
   Rng rng{spec.seed};
   const DType dt = spec.dtype;
-  const float sd = std::sqrt(3.f / c.dim), sh = std::sqrt(3.f / c.hidden_dim), sq = std::sqrt(3.f / c.q_dim());
+  const float sd = std::sqrt(3.f / c.dim);
   std::vector<SafetensorsOut> ts;
   ts.push_back(make("model.embed_tokens.weight", dt, {c.vocab_size, c.dim}, rng, 1.f));
   for (int l = 0; l < c.n_layers; ++l) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    ts.push_back(make(p + "input_layernorm.weight", dt, {c.dim}, rng, 0.1f, 1.f));
-    ts.push_back(make(p + "self_attn.q_proj.weight", dt, {c.q_dim(), c.dim}, rng, sd));
-    ts.push_back(make(p + "self_attn.k_proj.weight", dt, {c.kv_dim(), c.dim}, rng, sd));
-    ts.push_back(make(p + "self_attn.v_proj.weight", dt, {c.kv_dim(), c.dim}, rng, sd));
-    ts.push_back(make(p + "self_attn.o_proj.weight", dt, {c.dim, c.q_dim()}, rng, sq));
-    ts.push_back(make(p + "post_attention_layernorm.weight", dt, {c.dim}, rng, 0.1f, 1.f));
-    ts.push_back(make(p + "mlp.gate_proj.weight", dt, {c.hidden_dim, c.dim}, rng, sd));
-    ts.push_back(make(p + "mlp.up_proj.weight", dt, {c.hidden_dim, c.dim}, rng, sd));
-    ts.push_back(make(p + "mlp.down_proj.weight", dt, {c.dim, c.hidden_dim}, rng, sh));
+    const std::string p = hf_layer_prefix(l);
+    for (const LayerTensorSpec& t : kLayerTensors) {
+      const int64_t rows = t.rows(c), cols = t.cols(c);
+      // Norms near 1; matrices uniform with variance 1/cols, so activations keep their scale.
+      if (t.vector)
+        ts.push_back(make(p + t.hf, dt, {cols}, rng, 0.1f, 1.f));
+      else
+        ts.push_back(make(p + t.hf, dt, {rows, cols}, rng, std::sqrt(3.f / float(cols))));
+    }
   }
   ts.push_back(make("model.norm.weight", dt, {c.dim}, rng, 0.1f, 1.f));
   if (!c.tied_embeddings) ts.push_back(make("lm_head.weight", dt, {c.vocab_size, c.dim}, rng, sd * 4));

@@ -2,17 +2,29 @@
 
 #include <algorithm>
 #include <chrono>
+#include <omp.h>
 
 #include "core/error.h"
 
 namespace camelid {
 
-Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch)
+namespace {
+constexpr int kPrefillChunkWhileDecoding = 64;  // prompt tokens per step while other sequences decode
+}
+
+Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch, bool prefix_cache,
+               bool interleave_prefill)
     : model_(model),
       cache_(model.config(), n_slots, std::min(ctx_per_slot, model.config().max_seq_len), model.kv_type()),
       n_batch_(n_batch),
-      slots_(n_slots) {
-  thread_ = std::thread([this] { loop(); });
+      prefix_cache_(prefix_cache),
+      interleave_prefill_(interleave_prefill),
+      slots_(n_slots),
+      omp_threads_(omp_get_max_threads()) {
+  thread_ = std::thread([this] {
+    omp_set_num_threads(omp_threads_);
+    loop();
+  });
 }
 
 Engine::~Engine() {
@@ -43,12 +55,13 @@ void Engine::submit(std::shared_ptr<EngineRequest> req) {
 
 EngineStats Engine::stats() {
   std::lock_guard<std::mutex> lk(mu_);
-  return stats_;
+  EngineStats st = stats_;
+  st.queued = int(queue_.size());  // live: the loop updates it only when it wakes
+  return st;
 }
 
 void Engine::loop() {
   for (;;) {
-    std::vector<int> admitted;
     {
       std::unique_lock<std::mutex> lk(mu_);
       auto busy = [&] {
@@ -56,25 +69,73 @@ void Engine::loop() {
       };
       cv_.wait(lk, [&] { return stop_ || !queue_.empty() || busy(); });
       if (stop_) return;
-      for (size_t i = 0; i < slots_.size() && !queue_.empty(); ++i) {
-        if (slots_[i].req) continue;
-        Slot& s = slots_[i];
-        s = Slot{};
-        s.req = std::move(queue_.front());
-        queue_.pop_front();
-        admitted.push_back(int(i));
-      }
-      stats_.queued = int(queue_.size());
+      admit();
     }
-    if (!admitted.empty()) prefill(admitted);
-    decode_step();
+    auto prefilling = [&] {
+      return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req && s.prefilling; });
+    };
+    if (interleave_prefill_) {
+      step(true);
+    } else {
+      while (prefilling()) step(false);
+      step(true);
+    }
     std::lock_guard<std::mutex> lk(mu_);
     stats_.active = int(std::count_if(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }));
+    stats_.kv_cells_used = 0;
+    for (const Slot& s : slots_)
+      if (s.req) stats_.kv_cells_used += s.pos;
+    stats_.kv_cells_total = long(slots_.size()) * cache_.ctx();
   }
+}
+
+void Engine::admit() {
+  while (!queue_.empty()) {
+    const int i = pick_slot(queue_.front()->prompt);
+    if (i < 0) break;
+    Slot& s = slots_[size_t(i)];
+    std::vector<int> cached = std::move(s.cached);
+    s = Slot{};
+    s.req = std::move(queue_.front());
+    queue_.pop_front();
+    s.sampler = std::make_unique<Sampler>(s.req->sampling);
+    s.history = s.req->prompt;
+    s.admitted = admissions_++;
+    // Reuse the common prefix, but compute at least the prompt's last token: its logits give
+    // the first sampled token.
+    const auto& p = s.req->prompt;
+    const size_t n = std::min(cached.size(), p.size() - 1);
+    s.pos = int(std::mismatch(p.begin(), p.begin() + long(n), cached.begin()).first - p.begin());
+    if (s.req->max_tokens <= 0) {
+      finish(s, "length");  // keeps the reusable prefix cached
+      continue;
+    }
+    s.prefilling = true;
+    stats_.prefix_reused_tokens += s.pos;
+  }
+  stats_.queued = int(queue_.size());
+}
+
+int Engine::pick_slot(const std::vector<int>& prompt) const {
+  int best = -1;
+  long best_score = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.req) continue;
+    const size_t n = std::min(s.cached.size(), prompt.size());
+    const long reused = std::mismatch(prompt.begin(), prompt.begin() + long(n), s.cached.begin()).first - prompt.begin();
+    const long score = reused - (long(s.cached.size()) - reused);
+    if (best < 0 || score > best_score) best = int(i), best_score = score;
+  }
+  return best;
 }
 
 void Engine::finish(Slot& s, const std::string& reason) {
   if (s.req->on_finish) s.req->on_finish(reason, int(s.req->prompt.size()), s.generated);
+  // What the cache rows hold: the fed tokens, unless a forward pass failed midway.
+  s.cached.clear();
+  if (prefix_cache_ && reason.rfind("error", 0) != 0)
+    s.cached.assign(s.history.begin(), s.history.begin() + std::min(long(s.pos), long(s.history.size())));
   s.req.reset();
   s.sampler.reset();
 }
@@ -85,13 +146,27 @@ bool Engine::accept(Slot& s, float* logits) {
     finish(s, "cancelled");
     return false;
   }
-  const int id = s.sampler->sample(logits, model_.config().vocab_size, s.history);
+  int id;
+  try {
+    if (r.constraint) r.constraint->mask(logits, model_.config().vocab_size);
+    id = s.sampler->sample(logits, model_.config().vocab_size, s.history);
+    if (r.constraint && std::find(r.stop_ids.begin(), r.stop_ids.end(), id) == r.stop_ids.end())
+      r.constraint->accept(id);
+  } catch (const std::exception& e) {
+    finish(s, std::string("error: ") + e.what());
+    return false;
+  }
   if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
     finish(s, "stop");
     return false;
   }
   ++s.generated;
   s.history.push_back(id);
+  if (r.top_logprobs >= 0 && r.on_logprob) {
+    TokenLogprob lp;
+    token_logprobs(logits, model_.config().vocab_size, id, r.top_logprobs, lp);
+    r.on_logprob(lp);
+  }
   if (r.on_token && !r.on_token(id)) {
     finish(s, r.cancelled ? "cancelled" : "stop");
     return false;
@@ -104,64 +179,12 @@ bool Engine::accept(Slot& s, float* logits) {
   return true;
 }
 
-// New prompts are packed together into forward passes of up to n_batch tokens: short prompts
-// then share one matmul instead of each streaming the weights alone. Rows are computed
-// independently (batch-invariant kernels), so packing does not change any result.
-void Engine::prefill(const std::vector<int>& admitted) {
-  const auto t0 = std::chrono::steady_clock::now();
-  std::vector<int> todo;
-  for (int i : admitted) {
-    Slot& s = slots_[i];
-    s.sampler = std::make_unique<Sampler>(s.req->sampling);
-    s.history = s.req->prompt;
-    if (s.req->max_tokens <= 0) finish(s, "length");
-    else todo.push_back(i);
-  }
-  const int V = model_.config().vocab_size;
-  size_t cur = 0, off = 0;  // next prompt to feed and how much of it is already in the cache
-  long fed = 0;
+// Short prompts share one forward pass instead of each streaming the weights alone, and a long
+// one is cut into chunks that ride along with the decoding rows.
+void Engine::step(bool decode) {
   Batch b;
-  while (cur < todo.size()) {
-    b.clear();
-    std::vector<int> touched, ends;  // slots in this batch; those whose prompt ends in it
-    while (cur < todo.size() && b.size() < n_batch_) {
-      Slot& s = slots_[todo[cur]];
-      if (s.req->cancelled) {
-        finish(s, "cancelled");
-        ++cur, off = 0;
-        continue;
-      }
-      const auto& p = s.req->prompt;
-      const size_t take = std::min(p.size() - off, size_t(n_batch_ - b.size()));
-      for (size_t j = off; j < off + take; ++j) b.add(p[j], int(j), todo[cur], j + 1 == p.size());
-      touched.push_back(todo[cur]);
-      off += take;
-      if (off == p.size()) ends.push_back(todo[cur]), ++cur, off = 0;
-    }
-    if (b.size() == 0) break;
-    try {
-      model_.forward(b, cache_, logits_);
-    } catch (const std::exception& e) {
-      for (int i : touched)
-        if (slots_[i].req) finish(slots_[i], std::string("error: ") + e.what());
-      if (ends.empty() || ends.back() != touched.back()) ++cur, off = 0;  // the unfinished prompt failed too
-      continue;
-    }
-    fed += b.size();
-    for (size_t k = 0; k < ends.size(); ++k) {
-      Slot& s = slots_[ends[k]];
-      s.pos = int(s.req->prompt.size());
-      accept(s, &logits_[k * size_t(V)]);
-    }
-  }
-  std::lock_guard<std::mutex> lk(mu_);
-  stats_.prefill_tokens += fed;
-  stats_.prefill_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-void Engine::decode_step() {
-  Batch b;
-  std::vector<int> rows;
+  std::vector<int> decoding, prompts;  // slots with a decoding row / a prompt chunk in b
+  std::vector<int> taken;              // prompt tokens each of `prompts` feeds
   for (size_t i = 0; i < slots_.size(); ++i) {
     Slot& s = slots_[i];
     if (!s.req) continue;
@@ -169,27 +192,64 @@ void Engine::decode_step() {
       finish(s, "cancelled");
       continue;
     }
-    b.add(s.next, s.pos, int(i), true);
-    rows.push_back(int(i));
+    if (decode && !s.prefilling) {
+      b.add(s.next, s.pos, int(i), true);
+      decoding.push_back(int(i));
+    }
   }
-  if (rows.empty()) return;
+  std::vector<int> order;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].req && slots_[i].prefilling) order.push_back(int(i));
+  std::sort(order.begin(), order.end(), [&](int a, int c) { return slots_[a].admitted < slots_[c].admitted; });
+  // While others decode, smaller chunks: a step's time is their gap between two tokens, and a
+  // chunk late in a long prompt costs more (its attention spans the whole prefix).
+  const int budget = decoding.empty() ? n_batch_ : std::min(n_batch_, int(decoding.size()) + kPrefillChunkWhileDecoding);
+  for (int i : order) {
+    if (b.size() >= budget) break;
+    Slot& s = slots_[size_t(i)];
+    const auto& p = s.req->prompt;
+    const int n = std::min(int(p.size()) - s.pos, budget - b.size());
+    for (int j = s.pos; j < s.pos + n; ++j) b.add(p[size_t(j)], j, i, j + 1 == int(p.size()));
+    prompts.push_back(i);
+    taken.push_back(n);
+  }
+  if (b.size() == 0) return;
   const auto t0 = std::chrono::steady_clock::now();
   try {
     model_.forward(b, cache_, logits_);
   } catch (const std::exception& e) {
-    for (int i : rows) finish(slots_[i], std::string("error: ") + e.what());
+    for (int i : decoding) finish(slots_[size_t(i)], std::string("error: ") + e.what());
+    for (int i : prompts) finish(slots_[size_t(i)], std::string("error: ") + e.what());
     return;
   }
-  const int V = model_.config().vocab_size;
-  for (size_t k = 0; k < rows.size(); ++k) {
-    Slot& s = slots_[rows[k]];
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  // Logits come in batch order: the decoding rows, then the prompts that ended.
+  const size_t V = size_t(model_.config().vocab_size);
+  size_t row = 0;
+  for (int i : decoding) {
+    Slot& s = slots_[size_t(i)];
     ++s.pos;
-    accept(s, &logits_[k * V]);
+    accept(s, &logits_[row++ * V]);
+  }
+  long fed = 0;
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    Slot& s = slots_[size_t(prompts[k])];
+    s.pos += taken[k];
+    fed += taken[k];
+    if (s.pos == int(s.req->prompt.size())) {
+      s.prefilling = false;
+      accept(s, &logits_[row++ * V]);
+    }
   }
   std::lock_guard<std::mutex> lk(mu_);
-  ++stats_.steps;
-  stats_.decode_rows += long(rows.size());
-  stats_.decode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (fed > 0) {
+    stats_.prefill_tokens += fed;
+    stats_.prefill_seconds += secs;
+  } else {
+    ++stats_.steps;
+    stats_.decode_rows += long(decoding.size());
+    stats_.decode_seconds += secs;
+  }
 }
 
 }  // namespace camelid

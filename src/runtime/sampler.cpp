@@ -14,6 +14,12 @@ void SamplingParams::validate() const {
   if (!(min_p >= 0 && min_p <= 1)) fail("min_p must be in [0, 1], got ", min_p);
   if (!(repeat_penalty > 0)) fail("repeat_penalty must be > 0, got ", repeat_penalty);
   if (repeat_last_n < 0) fail("repeat_last_n must be >= 0, got ", repeat_last_n);
+  if (!(presence_penalty >= -2 && presence_penalty <= 2)) fail("presence_penalty must be in [-2, 2], got ", presence_penalty);
+  if (!(frequency_penalty >= -2 && frequency_penalty <= 2)) fail("frequency_penalty must be in [-2, 2], got ", frequency_penalty);
+  for (auto& [id, b] : logit_bias) {
+    if (id < 0) fail("logit_bias token id must be >= 0, got ", id);
+    if (!(b >= -100 && b <= 100)) fail("logit_bias values must be in [-100, 100], got ", b);
+  }
 }
 
 int argmax(const float* x, int n) {
@@ -55,6 +61,28 @@ double Sampler::uniform() {  // xoshiro256**: fast, and the same stream on every
 }
 
 int Sampler::sample(float* logits, int n, const std::vector<int>& history) {
+  distribution(logits, n, history, cand_);
+  const int id = draw(cand_);
+  note(id);
+  return id;
+}
+
+void Sampler::note(int id) { ++generated_[id]; }
+
+int Sampler::draw(const std::vector<std::pair<float, int>>& dist) {
+  if (p_.temperature <= 0) return dist.front().second;  // greedy: no random draw
+  double total = 0;
+  for (auto& c : dist) total += c.first;
+  double r = uniform() * total;
+  for (auto& c : dist) {
+    r -= c.first;
+    if (r < 0) return c.second;
+  }
+  return dist.back().second;
+}
+
+void Sampler::distribution(float* logits, int n, const std::vector<int>& history,
+                           std::vector<std::pair<float, int>>& out) {
   if (p_.repeat_penalty != 1.f && p_.repeat_last_n > 0) {
     std::unordered_set<int> seen;
     const size_t from = history.size() > size_t(p_.repeat_last_n) ? history.size() - p_.repeat_last_n : 0;
@@ -65,50 +93,63 @@ int Sampler::sample(float* logits, int n, const std::vector<int>& history) {
       logits[id] = logits[id] > 0 ? logits[id] / p_.repeat_penalty : logits[id] * p_.repeat_penalty;
     }
   }
-  if (p_.temperature <= 0) return argmax(logits, n);
-
-  cand_.clear();
-  cand_.reserve(n);
-  for (int i = 0; i < n; ++i) cand_.emplace_back(logits[i] / p_.temperature, i);
+  for (auto& [id, count] : generated_)
+    if (id < n) logits[id] -= float(count) * p_.frequency_penalty + p_.presence_penalty;
+  for (auto& [id, b] : p_.logit_bias)
+    if (id < n) logits[id] += b;
+  out.clear();
+  if (p_.temperature <= 0) {
+    out.emplace_back(1.f, argmax(logits, n));
+    return;
+  }
+  out.reserve(n);
+  for (int i = 0; i < n; ++i) out.emplace_back(logits[i] / p_.temperature, i);
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t keep = cand_.size();
+  size_t keep = out.size();
   if (p_.top_k > 0 && size_t(p_.top_k) < keep) {
     keep = p_.top_k;
-    std::partial_sort(cand_.begin(), cand_.begin() + keep, cand_.end(), by_logit);
+    std::partial_sort(out.begin(), out.begin() + keep, out.end(), by_logit);
   } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
+    std::sort(out.begin(), out.end(), by_logit);
   }
-  cand_.resize(keep);
+  out.resize(keep);
 
   // Softmax over the survivors (sorted descending, so the max is first).
-  const float mx = cand_[0].first;
+  const float mx = out[0].first;
   double sum = 0;
-  for (auto& c : cand_) sum += (c.first = std::exp(c.first - mx));
-  for (auto& c : cand_) c.first = float(c.first / sum);
+  for (auto& c : out) sum += (c.first = std::exp(c.first - mx));
+  for (auto& c : out) c.first = float(c.first / sum);
 
   if (p_.top_p < 1.f) {  // smallest prefix whose mass reaches top_p
     double cum = 0;
     size_t k = 0;
-    while (k < cand_.size()) {
-      cum += cand_[k++].first;
+    while (k < out.size()) {
+      cum += out[k++].first;
       if (cum >= p_.top_p) break;
     }
-    cand_.resize(k);
+    out.resize(k);
   }
   if (p_.min_p > 0.f) {  // drop tokens less likely than min_p x the most likely one
-    const float cut = cand_[0].first * p_.min_p;
+    const float cut = out[0].first * p_.min_p;
     size_t k = 1;
-    while (k < cand_.size() && cand_[k].first >= cut) ++k;
-    cand_.resize(k);
+    while (k < out.size() && out[k].first >= cut) ++k;
+    out.resize(k);
   }
-  double total = 0;
-  for (auto& c : cand_) total += c.first;
-  double r = uniform() * total;
-  for (auto& c : cand_) {
-    r -= c.first;
-    if (r < 0) return c.second;
-  }
-  return cand_.back().second;
+}
+
+void token_logprobs(const float* logits, int n, int id, int top, TokenLogprob& out) {
+  const double lse = logsumexp(logits, n);
+  out.id = id;
+  out.logprob = float(double(logits[id]) - lse);
+  out.top.clear();
+  top = std::clamp(top, 0, n);
+  if (top == 0) return;
+  std::vector<std::pair<float, int>> c;
+  c.reserve(n);
+  for (int i = 0; i < n; ++i) c.emplace_back(logits[i], i);
+  std::partial_sort(c.begin(), c.begin() + top, c.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  for (int i = 0; i < top; ++i) out.top.emplace_back(c[i].second, float(double(c[i].first) - lse));
 }
 
 }  // namespace camelid

@@ -38,11 +38,14 @@ GenerateResult generate(Session& s, const std::vector<int>& prompt, const Genera
   r.finish_reason = "length";
   std::vector<float> logits = s.feed(prompt);
   for (int i = 0; i < opt.max_new_tokens; ++i) {
+    if (opt.constraint) opt.constraint->mask(logits.data(), c.vocab_size);
     const int id = sampler.sample(logits.data(), c.vocab_size, history);
-    if (opt.stop_at_eos && std::find(c.eos_ids.begin(), c.eos_ids.end(), id) != c.eos_ids.end()) {
+    const bool eos = std::find(c.eos_ids.begin(), c.eos_ids.end(), id) != c.eos_ids.end();
+    if (opt.stop_at_eos && eos) {
       r.finish_reason = "stop";
       break;
     }
+    if (opt.constraint && !eos) opt.constraint->accept(id);
     r.ids.push_back(id);
     history.push_back(id);
     if (on_token && !on_token(id)) {

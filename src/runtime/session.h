@@ -3,10 +3,12 @@
 // time (decode), and the loops built on that: generation and perplexity.
 #include <algorithm>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "model/llama.h"
 #include "runtime/sampler.h"
+#include "runtime/token_constraint.h"
 
 namespace camelid {
 
@@ -39,6 +41,7 @@ struct GenerateOptions {
   int max_new_tokens = 128;
   SamplingParams sampling;
   bool stop_at_eos = true;   // any of the config's eos ids ends the generation
+  std::shared_ptr<TokenConstraint> constraint;  // optional: masks the logits, told each token
 };
 
 struct GenerateResult {

@@ -1,6 +1,7 @@
 #include "server/openai_api.h"
 
 #include "core/json.h"
+#include "server/structured_output.h"
 
 namespace camelid::api {
 
@@ -42,6 +43,24 @@ void parse_messages(const json& msgs) {
     if (role != "system" && role != "user" && role != "assistant" && role != "tool" && role != "ipython" &&
         role != "developer")
       bad(where + ".role", where + ".role '" + role + "' is not one of system, user, assistant, tool");
+    if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
+      if (role != "assistant") bad(where + ".tool_calls", where + ".tool_calls is only allowed on assistant messages");
+      if (!tc->is_array()) bad(where + ".tool_calls", where + ".tool_calls must be an array");
+      for (size_t k = 0; k < tc->size(); ++k) {
+        const json& call = (*tc)[k];
+        const std::string cw = where + ".tool_calls[" + std::to_string(k) + "]";
+        if (!call.is_object() || !call.contains("function") || !call["function"].is_object())
+          bad(cw, cw + " must be {\"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
+        const json& f = call["function"];
+        if (!f.contains("name") || !f["name"].is_string()) bad(cw + ".function.name", cw + ".function.name must be a string");
+        if (auto a = f.find("arguments"); a != f.end() && !a->is_string() && !a->is_object())
+          bad(cw + ".function.arguments", cw + ".function.arguments must be a JSON string");
+        if (auto id = call.find("id"); id != call.end() && !id->is_string()) bad(cw + ".id", cw + ".id must be a string");
+      }
+    }
+    for (const char* key : {"tool_call_id", "name"})
+      if (auto v = m.find(key); v != m.end() && !v->is_null() && !v->is_string())
+        bad(where + "." + key, where + "." + key + " must be a string");
     auto c = m.find("content");
     if (c == m.end() || c->is_null()) {
       if (role != "assistant") bad(where + ".content", where + ".content is required");
@@ -55,9 +74,21 @@ void parse_messages(const json& msgs) {
   }
 }
 
-// Flattens text content parts into one string so templates see plain strings.
+// Flattens text content parts into one string so templates see plain strings; tool-call arguments
+// sent as a JSON string (OpenAI) become the object templates expect (Hugging Face's convention).
 json normalize_messages(json msgs) {
   for (auto& m : msgs) {
+    if (auto tc = m.find("tool_calls"); tc != m.end() && tc->is_array())
+      for (auto& call : *tc) {
+        auto& f = call["function"];
+        if (auto a = f.find("arguments"); a != f.end() && a->is_string()) {
+          try {
+            json obj = parse_ordered_json(a->get<std::string>(), "arguments", {64, true});
+            if (obj.is_object()) *a = std::move(obj);
+          } catch (const Error&) {  // not JSON: the template gets the string as sent
+          }
+        }
+      }
     auto c = m.find("content");
     if (c != m.end() && c->is_array()) {
       std::string text;
@@ -72,9 +103,71 @@ json normalize_messages(json msgs) {
 
 namespace {
 
-CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) {
+// tools, tool_choice, parallel_tool_calls (chat).
+void parse_tools(const json& j, CompletionRequest& r) {
+  if (auto t = j.find("tools"); t != j.end() && !t->is_null()) {
+    if (!t->is_array() || t->size() > 128) bad("tools", "'tools' must be an array of up to 128 tools");
+    for (size_t i = 0; i < t->size(); ++i) {
+      const json& tool = (*t)[i];
+      const std::string w = "tools[" + std::to_string(i) + "]";
+      if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
+          !tool["function"].is_object())
+        bad(w, w + " must be {\"type\": \"function\", \"function\": {...}}");
+      const json& f = tool["function"];
+      if (!f.contains("name") || !f["name"].is_string() || f["name"].get<std::string>().empty())
+        bad(w + ".function.name", w + ".function.name must be a non-empty string");
+      if (auto p = f.find("parameters"); p != f.end() && !p->is_null() && !p->is_object())
+        bad(w + ".function.parameters", w + ".function.parameters must be an object");
+      r.tool_names.push_back(f["name"]);
+    }
+    if (!t->empty()) r.tools = *t;
+  }
+  if (auto tc = j.find("tool_choice"); tc != j.end() && !tc->is_null()) {
+    if (tc->is_string()) {
+      const std::string v = *tc;
+      if (v == "auto") r.tool_choice = ToolChoice::Auto;
+      else if (v == "none") r.tool_choice = ToolChoice::None;
+      else if (v == "required") r.tool_choice = ToolChoice::Required;
+      else bad("tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" or a named function");
+    } else if (tc->is_object() && tc->value("type", "") == "function" && tc->contains("function") &&
+               (*tc)["function"].is_object() && (*tc)["function"].contains("name") && (*tc)["function"]["name"].is_string()) {
+      r.tool_choice = ToolChoice::Named;
+      r.tool_choice_name = (*tc)["function"]["name"];
+    } else {
+      bad("tool_choice", "'tool_choice' must be a string or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+    }
+    if (r.tool_choice != ToolChoice::None && r.tool_choice != ToolChoice::Auto && r.tool_names.empty())
+      bad("tool_choice", "'tool_choice' needs 'tools'");
+    if (r.tool_choice == ToolChoice::Named) {
+      auto it = std::find(r.tool_names.begin(), r.tool_names.end(), r.tool_choice_name);
+      if (it == r.tool_names.end())
+        bad("tool_choice", "'tool_choice' names '" + r.tool_choice_name + "', which is not in 'tools'");
+      // The template sees only that function, and only its calls are reported.
+      r.tools = json::array({r.tools[it - r.tool_names.begin()]});
+      r.tool_names = {r.tool_choice_name};
+    }
+  }
+  // OpenAI's "none": the model must answer in text, so the template does not offer the tools.
+  if (r.tool_choice == ToolChoice::None) r.tools = nullptr;
+  if (auto p = j.find("parallel_tool_calls"); p != j.end() && !p->is_null()) {
+    if (!p->is_boolean()) bad("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
+    r.parallel_tool_calls = *p;
+  }
+}
+
+// An integer field within [lo, hi], or `def` when absent or null.
+int integer(const json& j, const char* key, int lo, int hi, int def) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return def;
+  if (!it->is_number_integer() || it->get<long long>() < lo || it->get<long long>() > hi)
+    bad(key, std::string("'") + key + "' must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+  return it->get<int>();
+}
+
+CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, int vocab_size) {
   CompletionRequest r;
   r.chat = chat;
+  r.max_tokens = chat ? -1 : 16;  // OpenAI's defaults
   if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
     if (!m->is_string()) bad("model", "'model' must be a string");
     r.model = *m;
@@ -83,10 +176,7 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) 
     if (!j.contains("messages")) bad("messages", "'messages' is required");
     parse_messages(j["messages"]);
     r.messages = normalize_messages(j["messages"]);
-    if (auto t = j.find("tools"); t != j.end() && !t->is_null()) {
-      if (!t->is_array()) bad("tools", "'tools' must be an array");
-      r.tools = *t;
-    }
+    parse_tools(j, r);
   } else {
     auto p = j.find("prompt");
     if (p == j.end() || p->is_null()) bad("prompt", "'prompt' is required");
@@ -96,7 +186,8 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) 
       r.prompt = (*p)[0];
     } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& v) { return v.is_number_integer(); })) {
       for (auto& v : *p) {
-        if (v.get<long long>() < 0 || v.get<long long>() > 1 << 30) bad("prompt", "'prompt' has an invalid token id");
+        if (v.get<long long>() < 0 || v.get<long long>() > (vocab_size > 0 ? vocab_size - 1 : 1 << 30))
+          bad("prompt", "'prompt' has an invalid token id " + std::to_string(v.get<long long>()));
         r.prompt_ids.push_back(v.get<int>());
       }
     } else {
@@ -110,8 +201,20 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) 
       bad(key, std::string("'") + key + "' must be a non-negative integer");
     r.max_tokens = it->get<int>();
   }
-  if (auto n = j.find("n"); n != j.end() && !n->is_null() && !(n->is_number_integer() && *n == 1))
-    bad("n", "only n = 1 is supported");
+  r.n = integer(j, "n", 1, 16, 1);
+  if (chat) {
+    bool want = false;
+    if (auto lp = j.find("logprobs"); lp != j.end() && !lp->is_null()) {
+      if (!lp->is_boolean()) bad("logprobs", "'logprobs' must be a boolean");
+      want = *lp;
+    }
+    const int top = integer(j, "top_logprobs", 0, 20, 0);
+    if (j.contains("top_logprobs") && !j["top_logprobs"].is_null() && !want)
+      bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+    r.logprobs = want ? top : -1;
+  } else {
+    r.logprobs = integer(j, "logprobs", 0, 20, -1);
+  }
 
   // OpenAI semantics: pure temperature + nucleus sampling unless the client asks for more.
   SamplingParams& s = r.sampling;
@@ -121,6 +224,21 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) 
   s.top_k = int(number(j, "top_k", 0, 1 << 30, 0));
   s.min_p = float(number(j, "min_p", 0, 1, 0));
   s.repeat_penalty = float(number(j, "repetition_penalty", 0.01, 100, 1));
+  s.presence_penalty = float(number(j, "presence_penalty", -2, 2, 0));
+  s.frequency_penalty = float(number(j, "frequency_penalty", -2, 2, 0));
+  if (auto lb = j.find("logit_bias"); lb != j.end() && !lb->is_null()) {
+    if (!lb->is_object() || lb->size() > 1024) bad("logit_bias", "'logit_bias' must be an object of up to 1024 token ids");
+    for (auto& [key, v] : lb->items()) {
+      long long id = -1;
+      if (!key.empty() && key.size() <= 10 && key.find_first_not_of("0123456789") == std::string::npos) id = std::stoll(key);
+      if (id < 0 || (vocab_size > 0 && id >= vocab_size))
+        bad("logit_bias", "'logit_bias' key '" + key.substr(0, 32) + "' is not a token id" +
+                              (vocab_size > 0 ? " below " + std::to_string(vocab_size) : std::string()));
+      if (!v.is_number() || !(v.get<double>() >= -100 && v.get<double>() <= 100))
+        bad("logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+      s.logit_bias.emplace_back(int(id), float(v.get<double>()));
+    }
+  }
   s.seed = default_seed;
   if (auto sd = j.find("seed"); sd != j.end() && !sd->is_null()) {
     if (!sd->is_number_integer()) bad("seed", "'seed' must be an integer");
@@ -152,12 +270,13 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed) 
       r.include_usage = *iu;
     }
   }
+  r.grammar = parse_structured_output(j);
   return r;
 }
 
 }  // namespace
 
-CompletionRequest parse_completion_request(const std::string& body, bool chat, uint64_t default_seed) {
+CompletionRequest parse_completion_request(const std::string& body, bool chat, uint64_t default_seed, int vocab_size) {
   json j;
   try {
     // 64 levels hold any real tool schema; deeper nesting only costs us recursion later.
@@ -167,7 +286,7 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat, u
   }
   if (!j.is_object()) bad("", "the body must be a JSON object");
   try {
-    return parse_fields(j, chat, default_seed);
+    return parse_fields(j, chat, default_seed, vocab_size);
   } catch (const json::exception& e) {  // a field of an unexpected type that a check missed
     std::string m = e.what();
     if (auto p = m.find("] "); p != std::string::npos) m = m.substr(p + 2);  // "[json.exception.type_error.302] "
@@ -176,52 +295,129 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat, u
 }
 
 namespace {
-json base(const CompletionRequest& r, const std::string& id, long created, const std::string& model, bool chunk) {
-  json j = {{"id", id}, {"object", r.chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
-            {"created", created}, {"model", model}, {"system_fingerprint", nullptr}};
-  return j;
+
+json base(const CompletionRequest& r, const ResponseMeta& m, bool chunk) {
+  return {{"id", m.id}, {"object", r.chat ? (chunk ? "chat.completion.chunk" : "chat.completion") : "text_completion"},
+          {"created", m.created}, {"model", m.model}, {"system_fingerprint", nullptr}};
 }
+
 json finish_json(const std::string& f) { return f.empty() ? json(nullptr) : json(f); }
-}  // namespace
 
-json completion_response(const CompletionRequest& r, const std::string& id, long created, const std::string& model,
-                         const std::string& text, const std::string& finish_reason, const Usage& usage) {
-  json j = base(r, id, created, model, false);
-  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_json(finish_reason)}};
-  if (r.chat)
-    choice["message"] = {{"role", "assistant"}, {"content", text}, {"refusal", nullptr}};
-  else
-    choice["text"] = text;
-  j["choices"] = json::array({choice});
-  j["usage"] = usage.to_json();
-  return j;
+json tool_calls_json(const ResponseMeta& m, int index, const std::vector<tools::ToolCall>& calls) {
+  json a = json::array();
+  for (size_t i = 0; i < calls.size(); ++i)
+    a.push_back({{"id", tools::tool_call_id(m.id + "/" + std::to_string(index), i)}, {"type", "function"},
+                 {"function", {{"name", calls[i].name}, {"arguments", calls[i].arguments}}}});
+  return a;
 }
 
-json completion_chunk(const CompletionRequest& r, const std::string& id, long created, const std::string& model,
-                      const std::string& text, const std::string& finish_reason, bool role_chunk) {
-  json j = base(r, id, created, model, true);
-  json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", finish_json(finish_reason)}};
-  if (r.chat) {
-    if (role_chunk)
-      choice["delta"] = {{"role", "assistant"}, {"content", ""}};
-    else if (finish_reason.empty())
-      choice["delta"] = {{"content", text}};
-    else
-      choice["delta"] = json::object();
-  } else {
-    choice["text"] = text;
-  }
-  j["choices"] = json::array({choice});
+json stream_choice(int index, json delta_or_text, const std::string& finish, json logprobs, bool chat) {
+  json c = {{"index", index}};
+  if (chat) c["delta"] = std::move(delta_or_text);
+  else c["text"] = std::move(delta_or_text);
+  c["logprobs"] = std::move(logprobs);
+  c["finish_reason"] = finish_json(finish);
+  return c;
+}
+
+json chunk_with(const CompletionRequest& r, const ResponseMeta& m, json choice) {
+  json j = base(r, m, true);
+  j["choices"] = json::array({std::move(choice)});
   if (r.include_usage) j["usage"] = nullptr;
   return j;
 }
 
-json usage_chunk(const CompletionRequest& r, const std::string& id, long created, const std::string& model,
-                 const Usage& usage) {
-  json j = base(r, id, created, model, true);
+}  // namespace
+
+json completion_response(const CompletionRequest& r, const ResponseMeta& m, const std::vector<ChoiceResult>& choices,
+                         const Usage& usage) {
+  json j = base(r, m, false);
+  json arr = json::array();
+  for (size_t i = 0; i < choices.size(); ++i) {
+    const ChoiceResult& c = choices[i];
+    json choice = {{"index", i}};
+    if (r.chat) {
+      json msg = {{"role", "assistant"}, {"content", c.calls.empty() || !c.text.empty() ? json(c.text) : json(nullptr)},
+                  {"refusal", nullptr}};
+      if (!c.calls.empty()) msg["tool_calls"] = tool_calls_json(m, int(i), c.calls);
+      choice["message"] = std::move(msg);
+    } else {
+      choice["text"] = c.text;
+    }
+    choice["logprobs"] = c.logprobs;
+    choice["finish_reason"] = finish_json(c.finish_reason);
+    arr.push_back(std::move(choice));
+  }
+  j["choices"] = std::move(arr);
+  j["usage"] = usage.to_json();
+  return j;
+}
+
+json role_chunk(const CompletionRequest& r, const ResponseMeta& m, int index) {
+  return chunk_with(r, m, stream_choice(index, {{"role", "assistant"}, {"content", ""}}, "", nullptr, true));
+}
+
+json completion_chunk(const CompletionRequest& r, const ResponseMeta& m, int index, const std::string& text,
+                      const std::string& finish_reason, json logprobs) {
+  json body = r.chat ? (finish_reason.empty() || !text.empty() ? json{{"content", text}} : json::object()) : json(text);
+  return chunk_with(r, m, stream_choice(index, std::move(body), finish_reason, std::move(logprobs), r.chat));
+}
+
+std::vector<json> tool_call_chunks(const CompletionRequest& r, const ResponseMeta& m, int index,
+                                   const std::vector<tools::ToolCall>& calls) {
+  std::vector<json> out;
+  const json full = tool_calls_json(m, index, calls);
+  for (size_t i = 0; i < full.size(); ++i) {
+    json head = {{"index", i}, {"id", full[i]["id"]}, {"type", "function"},
+                 {"function", {{"name", full[i]["function"]["name"]}, {"arguments", ""}}}};
+    json delta = {{"tool_calls", json::array({head})}};
+    out.push_back(chunk_with(r, m, stream_choice(index, std::move(delta), "", nullptr, true)));
+    json args = {{"index", i}, {"function", {{"arguments", full[i]["function"]["arguments"]}}}};
+    out.push_back(chunk_with(r, m, stream_choice(index, {{"tool_calls", json::array({args})}}, "", nullptr, true)));
+  }
+  return out;
+}
+
+json usage_chunk(const CompletionRequest& r, const ResponseMeta& m, const Usage& usage) {
+  json j = base(r, m, true);
   j["choices"] = json::array();
   j["usage"] = usage.to_json();
   return j;
+}
+
+void LogprobsBuilder::clear() {
+  if (chat_) j_ = {{"content", json::array()}, {"refusal", nullptr}};
+  else j_ = {{"tokens", json::array()}, {"token_logprobs", json::array()}, {"top_logprobs", json::array()}, {"text_offset", json::array()}};
+}
+
+bool LogprobsBuilder::empty() const { return chat_ ? j_["content"].empty() : j_["tokens"].empty(); }
+
+void LogprobsBuilder::add(const std::string& token, float logprob, const std::vector<std::pair<std::string, float>>& top) {
+  auto bytes = [](const std::string& t) {
+    json b = json::array();
+    for (unsigned char c : t) b.push_back(int(c));
+    return b;
+  };
+  if (chat_) {
+    json alts = json::array();
+    for (auto& [t, l] : top) alts.push_back({{"token", t}, {"logprob", l}, {"bytes", bytes(t)}});
+    j_["content"].push_back({{"token", token}, {"logprob", logprob}, {"bytes", bytes(token)}, {"top_logprobs", alts}});
+  } else {
+    json alts = json::object();
+    for (auto& [t, l] : top)
+      if (!alts.contains(t)) alts[t] = l;  // two ids with the same text: the likelier one
+    j_["tokens"].push_back(token);
+    j_["token_logprobs"].push_back(logprob);
+    j_["top_logprobs"].push_back(std::move(alts));
+    j_["text_offset"].push_back(offset_);
+    offset_ += token.size();
+  }
+}
+
+json LogprobsBuilder::take() {
+  json out = std::move(j_);
+  clear();
+  return out;
 }
 
 }  // namespace camelid::api

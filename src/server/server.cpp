@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <strings.h>
 #include <semaphore>
@@ -17,9 +18,12 @@
 #include "chat/chat_prompt.h"
 #include "chat/jinja.h"
 #include "core/json.h"
+#include "server/choice_stream.h"
 #include "server/http_guard.h"
+#include "server/metrics.h"
 #include "server/openai_api.h"
-#include "server/stop_strings.h"
+#include "server/structured_output.h"
+#include "server/web_page.h"
 
 namespace camelid {
 
@@ -27,20 +31,40 @@ using api::json;
 
 namespace {
 
-// Tokens flowing from the engine thread to the HTTP handler of one request.
+// What the engine thread reports for one request's choices, in order: tokens (with their
+// logprobs when asked) and, last for each choice, its end.
+struct TokenEvent {
+  int choice;
+  int token;  // -1: the choice ended (finish holds the reason)
+  std::optional<TokenLogprob> lp;
+  std::string finish;
+  int completion_tokens = 0;
+};
+
 struct TokenChannel {
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<int> tokens;
-  bool done = false;
-  std::string finish;
-  int prompt_tokens = 0, completion_tokens = 0;
+  std::deque<TokenEvent> events;
+  int open = 0;  // choices that have not ended
+  std::vector<std::optional<TokenLogprob>> pending_lp;  // per choice, until its token comes
+  std::chrono::steady_clock::time_point first_token{};
+  bool got_token = false;
   std::chrono::steady_clock::time_point last_check = std::chrono::steady_clock::now();
 
-  // Waits for the next token (true) or the end (false), calling `waiting` every 100 ms meanwhile
-  // (to notice a client that has gone, or a server stop).
+  void push(TokenEvent e) {
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      if (e.token >= 0 && !got_token) got_token = true, first_token = std::chrono::steady_clock::now();
+      if (e.token < 0) --open;
+      events.push_back(std::move(e));
+    }
+    cv.notify_all();
+  }
+
+  // Waits for the next event (true) or the end of every choice (false), calling `waiting` every
+  // 100 ms meanwhile (to notice a client that has gone, or a server stop).
   template <class F>
-  bool next(int& id, F&& waiting) {
+  bool next(TokenEvent& e, F&& waiting) {
     std::unique_lock<std::mutex> lk(mu);
     for (;;) {
       const auto now = std::chrono::steady_clock::now();
@@ -50,11 +74,11 @@ struct TokenChannel {
         waiting();
         lk.lock();
       }
-      if (cv.wait_until(lk, last_check + std::chrono::milliseconds(100), [&] { return !tokens.empty() || done; })) break;
+      if (cv.wait_until(lk, last_check + std::chrono::milliseconds(100), [&] { return !events.empty() || open == 0; })) break;
     }
-    if (tokens.empty()) return false;
-    id = tokens.front();
-    tokens.pop_front();
+    if (events.empty()) return false;
+    e = std::move(events.front());
+    events.pop_front();
     return true;
   }
 };
@@ -64,8 +88,14 @@ struct Route {
   const char* path;
   const char* method;
 };
-constexpr Route kRoutes[] = {
-    {"/health", "GET"}, {"/v1/models", "GET"}, {"/v1/completions", "POST"}, {"/v1/chat/completions", "POST"}};
+constexpr Route kRoutes[] = {{"/", "GET"},
+                             {"/health", "GET"},
+                             {"/v1/models", "GET"},
+                             {"/v1/completions", "POST"},
+                             {"/v1/chat/completions", "POST"},
+                             {"/tokenize", "POST"},
+                             {"/detokenize", "POST"},
+                             {"/metrics", "GET"}};
 
 // Bytes of a request (path, method) shown in a message: printable ASCII only, bounded.
 std::string printable(const std::string& s) {
@@ -103,13 +133,18 @@ struct Server::Impl {
   std::set<std::shared_ptr<EngineRequest>> inflight;
   bool stopping = false;  // under inflight_mu
   std::atomic<size_t> bodies_in_flight{0};
+  ServerMetrics metrics;
+  std::vector<std::pair<int, std::string>> tool_markers;  // special tokens that mark tool calls
   std::counting_semaphore<> preparing{std::max(2, int(std::thread::hardware_concurrency()))};
+  std::once_flag vocab_once;  // the token trie for structured output, built at its first use
+  std::shared_ptr<const TokenVocab> vocab;
 
   using HandlerResponse = httplib::Server::HandlerResponse;
 
   Impl(Llama& m, const Tokenizer& t, const ChatTemplate& ct, ServerOptions o)
       : model(m), tok(t), tmpl(ct), opt(std::move(o)), stop_ids(end_of_turn_ids(t, m.config().eos_ids)),
         engine(m, opt.parallel, opt.ctx), http(opt.limits) {
+    tool_markers = tool_marker_tokens(tok);
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       try {
         return pre_route(req, res);
@@ -118,17 +153,37 @@ struct Server::Impl {
         return HandlerResponse::Handled;
       }
     });
+    http.Get("/", [](const httplib::Request&, httplib::Response& res) {
+      const std::string_view page = chat_page_html();
+      res.set_content(page.data(), page.size(), "text/html; charset=utf-8");
+      res.set_header("Cache-Control", "no-cache");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:");
+    });
     http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
       const EngineStats st = engine.stats();
       json j = {{"status", "ok"}, {"requests_active", st.active}, {"requests_queued", st.queued},
-                {"connections", http.connections()}};
+                {"connections", http.connections()}, {"slots", engine.n_slots()}, {"ctx", engine.ctx()}};
       res.set_content(dump_json(j), "application/json");
+      metrics.request("/health", 200);
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(metrics.render(engine.stats(), engine.n_slots()), "text/plain; version=0.0.4; charset=utf-8");
+      metrics.request("/metrics", 200);
+    });
+    http.Post("/tokenize", [this](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+      handle_json(q, r, c, "/tokenize", [this](const json& j) { return tokenize(j); });
+    });
+    http.Post("/detokenize", [this](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+      handle_json(q, r, c, "/detokenize", [this](const json& j) { return detokenize(j); });
     });
     http.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       json j = {{"object", "list"},
                 {"data", json::array({{{"id", opt.model_name}, {"object", "model"}, {"created", unix_now()},
                                        {"owned_by", "camelid"}}})}};
       res.set_content(dump_json(j), "application/json");
+      metrics.request("/v1/models", 200);
     });
     http.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
       handle(q, r, c, false);
@@ -166,6 +221,9 @@ struct Server::Impl {
     const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
     auto reject = [&](const api::ApiError& e) {
       send_error(res, e);
+      bool known = false;
+      for (const Route& r : kRoutes) known |= req.path == r.path;
+      metrics.request(known ? req.path : "other", e.status);
       GuardedHttpServer::close_after_response();  // its body, if any, stays unread
       res.set_header("Connection", "close");
       return HandlerResponse::Handled;
@@ -185,7 +243,7 @@ struct Server::Impl {
       return reject(api::ApiError(405, "method " + printable(req.method) + " is not allowed on " + route->path +
                                            " (use " + route->method + ")"));
     }
-    if (!opt.api_key.empty() && req.path != "/health" &&
+    if (!opt.api_key.empty() && req.path != "/health" && req.path != "/" &&
         !same_secret(req.get_header_value("Authorization"), "Bearer " + opt.api_key))
       return reject(api::ApiError(401, "Incorrect or missing API key", "invalid_request_error", "", "invalid_api_key"));
     if (!is_get) {
@@ -277,33 +335,12 @@ struct Server::Impl {
     }
   }
 
-  // One request, start to end: nothing may escape (the process must outlive any request).
-  void handle(const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read, bool chat) {
+  // Maps whatever a handler throws to an OpenAI-style error; returns the status sent.
+  template <class F>
+  int guarded(httplib::Response& res, F&& f) {
     try {
-      api::CompletionRequest r;
-      std::vector<int> ids;
-      {
-        Body body{bodies_in_flight, {}};
-        read_body(res, read, body);
-        // Parsing, the template and the tokenizer take up to ~40x the body in memory: only a few
-        // requests at a time (as many as cores) do it.
-        if (!preparing.try_acquire_for(std::chrono::seconds(30)))
-          throw api::ApiError(503, "the server is busy preparing other requests; retry shortly", "server_error");
-        struct Release {
-          std::counting_semaphore<>& s;
-          ~Release() { s.release(); }
-        } release{preparing};
-        r = api::parse_completion_request(body.text, chat, random_seed());
-        if (!r.model.empty() && r.model != opt.model_name)
-          throw api::ApiError(404, "The model '" + r.model + "' does not exist (this server runs '" + opt.model_name + "')",
-                              "invalid_request_error", "model", "model_not_found");
-        ids = prompt_ids(r);
-      }
-      if (int(ids.size()) >= engine.ctx())
-        throw api::ApiError(400, "This model's context is " + std::to_string(engine.ctx()) + " tokens, but the prompt has " +
-                                     std::to_string(ids.size()) + " tokens", "invalid_request_error", "messages",
-                            "context_length_exceeded");
-      run(r, std::move(ids), res);
+      f();
+      return res.status > 0 ? res.status : 200;
     } catch (const api::ApiError& e) {
       send_error(res, e);
     } catch (const Error& e) {
@@ -314,6 +351,105 @@ struct Server::Impl {
       send_error(res, api::ApiError(500, e.what(), "server_error"));
     } catch (...) {
       send_error(res, api::ApiError(500, "unknown error", "server_error"));
+    }
+    return res.status;
+  }
+
+  // Reads and parses a body under the same limits as completions (size, memory, preparing slots).
+  template <class F>
+  void with_body(httplib::Response& res, const httplib::ContentReader& read, F&& f) {
+    Body body{bodies_in_flight, {}};
+    read_body(res, read, body);
+    // Parsing, the template and the tokenizer take up to ~40x the body in memory: only a few
+    // requests at a time (as many as cores) do it.
+    if (!preparing.try_acquire_for(std::chrono::seconds(30)))
+      throw api::ApiError(503, "the server is busy preparing other requests; retry shortly", "server_error");
+    struct Release {
+      std::counting_semaphore<>& s;
+      ~Release() { s.release(); }
+    } release{preparing};
+    f(body.text);
+  }
+
+  // /tokenize and /detokenize: JSON in, JSON out.
+  template <class F>
+  void handle_json(const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read,
+                   const char* endpoint, F&& f) {
+    const int status = guarded(res, [&] {
+      with_body(res, read, [&](const std::string& text) {
+        json j;
+        try {
+          j = parse_ordered_json(text, "request body", {64, true});
+        } catch (const Error& e) {
+          throw api::ApiError(400, e.what());
+        }
+        if (!j.is_object()) throw api::ApiError(400, "the body must be a JSON object");
+        res.set_content(dump_json(f(j)), "application/json");
+      });
+    });
+    metrics.request(endpoint, status);
+  }
+
+  static bool flag(const json& j, const char* key, bool def) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return def;
+    if (!it->is_boolean()) throw api::ApiError(400, std::string("'") + key + "' must be a boolean", "invalid_request_error", key);
+    return *it;
+  }
+
+  // llama-server's shapes: {"content", "add_special"?, "parse_special"?, "with_pieces"?} -> {"tokens"}.
+  json tokenize(const json& j) {
+    auto c = j.find("content");
+    if (c == j.end() || !c->is_string()) throw api::ApiError(400, "'content' must be a string", "invalid_request_error", "content");
+    const bool add_special = flag(j, "add_special", false), parse_special = flag(j, "parse_special", true),
+               pieces = flag(j, "with_pieces", false);
+    const std::vector<int> ids = tok.encode(c->get<std::string>(), add_special, parse_special);
+    json out = json::array();
+    for (int id : ids)
+      if (pieces) out.push_back({{"id", id}, {"piece", tok.decode({id}, false, true)}});
+      else out.push_back(id);
+    return {{"tokens", out}};
+  }
+
+  // {"tokens": [ids]} -> {"content"} (special tokens written out, as llama-server does).
+  json detokenize(const json& j) {
+    auto t = j.find("tokens");
+    if (t == j.end() || !t->is_array()) throw api::ApiError(400, "'tokens' must be an array of token ids", "invalid_request_error", "tokens");
+    std::vector<int> ids;
+    for (auto& v : *t) {
+      if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() >= tok.vocab_size())
+        throw api::ApiError(400, "'tokens' must hold token ids below " + std::to_string(tok.vocab_size()),
+                            "invalid_request_error", "tokens");
+      ids.push_back(v.get<int>());
+    }
+    return {{"content", tok.decode(ids, false, false)}};
+  }
+
+  // One completion request, start to end: nothing may escape (the process must outlive any request).
+  void handle(const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read, bool chat) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const char* endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
+    const int status = guarded(res, [&] {
+      api::CompletionRequest r;
+      std::vector<int> ids;
+      with_body(res, read, [&](const std::string& text) {
+        r = api::parse_completion_request(text, chat, random_seed(), model.config().vocab_size);
+        ids = prompt_ids(r);
+      });
+      if (int(ids.size()) >= engine.ctx())
+        throw api::ApiError(400, "This model's context is " + std::to_string(engine.ctx()) + " tokens, but the prompt has " +
+                                     std::to_string(ids.size()) + " tokens", "invalid_request_error", "messages",
+                            "context_length_exceeded");
+      run(r, std::move(ids), res, endpoint, t0);
+    });
+    metrics.request(endpoint, status);
+    if (status != 200) {
+      std::string msg;
+      try {
+        msg = json::parse(res.body)["error"]["message"];
+      } catch (...) {
+      }
+      std::fprintf(stderr, "camelid: %s %d error: %s\n", endpoint, status, msg.substr(0, 200).c_str());
     }
   }
 
@@ -336,118 +472,178 @@ struct Server::Impl {
     http.stop();
   }
 
-  void run(const api::CompletionRequest& r, std::vector<int> ids, httplib::Response& res) {
-    auto ch = std::make_shared<TokenChannel>();
-    auto er = std::make_shared<EngineRequest>();
-    const int room = engine.ctx() - int(ids.size());
-    er->max_tokens = r.max_tokens < 0 ? room : std::min(r.max_tokens, room);
-    er->prompt = std::move(ids);
-    er->sampling = r.sampling;
-    er->stop_ids = stop_ids;
-    er->on_token = [ch](int id) {
-      { std::lock_guard<std::mutex> lk(ch->mu); ch->tokens.push_back(id); }
-      ch->cv.notify_all();
-      return true;
-    };
-    er->on_finish = [ch](const std::string& reason, int p, int c) {
-      { std::lock_guard<std::mutex> lk(ch->mu);
-        ch->done = true, ch->finish = reason, ch->prompt_tokens = p, ch->completion_tokens = c; }
-      ch->cv.notify_all();
-    };
-    const std::string id = (r.chat ? "chatcmpl-" : "cmpl-") + std::to_string(unix_now()) + "-" + std::to_string(++counter);
-    const long created = unix_now();
-    track(er);
-    struct Untrack {
-      Untrack(Impl* i, std::shared_ptr<EngineRequest> r) : impl(i), er(std::move(r)) {}
-      ~Untrack() { impl->untrack(er); }
-      Impl* impl;
-      std::shared_ptr<EngineRequest> er;
-    };
-    auto untrack_later = std::make_shared<Untrack>(this, er);  // lives as long as the stream
-    engine.submit(er);
+  // One request's generation: its choices' engine requests and text pipelines. It outlives the
+  // handler while a stream is being written; its end logs the request and feeds the metrics.
+  struct Generation {
+    Impl* impl;
+    api::CompletionRequest r;
+    api::ResponseMeta meta;
+    const char* endpoint;
+    std::chrono::steady_clock::time_point t0;
+    int prompt_tokens = 0;
+    std::shared_ptr<TokenChannel> ch = std::make_shared<TokenChannel>();
+    std::vector<std::shared_ptr<EngineRequest>> reqs;
+    std::vector<std::unique_ptr<ChoiceStream>> choices;
+    std::vector<int> completion_tokens;
+    std::vector<std::string> engine_finish;
+    std::string error;  // the first choice's "error: ..." finish, if any
+    bool submitted = false;
 
-    // Decoded text with stop strings applied; finish reason as OpenAI reports it.
-    struct Stream {
-      StreamDecoder dec;
-      StopStringFilter stops;
-      std::string finish;
-    };
-    auto st = std::make_shared<Stream>(Stream{StreamDecoder(tok), StopStringFilter(r.stop), ""});
-    // While waiting: a client that has gone (or a server stop) frees its slot at the next step.
-    auto check = [er] {
-      if (!er->cancelled && GuardedHttpServer::client_gone()) er->cancelled = true;
-    };
-    // Returns the next piece of text; false when generation is over (st->finish set).
-    auto pull = [ch, er, st, check](std::string& text) {
-      int tid;
-      text.clear();
-      while (text.empty()) {
-        if (!ch->next(tid, check)) {
-          text = st->stops.push(st->dec.flush());
-          text += st->stops.flush();
-          std::lock_guard<std::mutex> lk(ch->mu);
-          st->finish = st->stops.stopped() ? "stop" : ch->finish == "length" ? "length" : "stop";
-          return false;
-        }
-        text = st->stops.push(st->dec.push(tid));
-        if (st->stops.stopped()) {
-          er->cancelled = true;  // frees the slot at the engine's next step
-          std::unique_lock<std::mutex> lk(ch->mu);
-          ch->cv.wait(lk, [&] { return ch->done; });
-          st->finish = "stop";
-          return false;
+    ~Generation() {
+      for (auto& er : reqs) {
+        er->cancelled = true;
+        impl->untrack(er);
+      }
+      if (!submitted) return;  // the handler reports the error
+      const auto end = std::chrono::steady_clock::now();
+      int completion = 0;
+      for (int c : completion_tokens) completion += c;
+      double ttft = -1, tps = 0;
+      {
+        std::lock_guard<std::mutex> lk(ch->mu);
+        if (ch->got_token) {
+          ttft = std::chrono::duration<double>(ch->first_token - t0).count();
+          const double gen_s = std::chrono::duration<double>(end - ch->first_token).count();
+          if (gen_s > 0 && completion > 1) tps = (completion - 1) / gen_s;
         }
       }
+      std::string finishes;
+      for (auto& c : choices) finishes += (finishes.empty() ? "" : ",") + (c ? c->result().finish_reason : "");
+      for (auto& f : engine_finish)
+        if (f == "cancelled") finishes += "(cancelled)";
+      impl->metrics.generation(prompt_tokens, completion, ttft, std::chrono::duration<double>(end - t0).count());
+      std::fprintf(stderr, "camelid: %s %s %d prompt=%d completion=%d n=%d ttft=%.3fs %.1f tok/s finish=%s\n",
+                   meta.id.c_str(), endpoint, error.empty() ? 200 : 500, prompt_tokens, completion, r.n, ttft, tps, finishes.c_str());
+    }
+
+    // Takes the next event; appends the chunks it yields. False once every choice has ended.
+    bool step(std::vector<json>& chunks) {
+      auto check = [this] {
+        if (GuardedHttpServer::client_gone())
+          for (auto& er : reqs) er->cancelled = true;
+      };
+      TokenEvent e;
+      if (!ch->next(e, check)) return false;
+      ChoiceStream& c = *choices[e.choice];
+      std::vector<json> out;
+      if (e.token >= 0) {
+        out = c.push(e.token, e.lp ? &*e.lp : nullptr);
+        if (c.stopped()) reqs[e.choice]->cancelled = true;  // frees the slot at the engine's next step
+      } else {
+        completion_tokens[e.choice] = e.completion_tokens;
+        engine_finish[e.choice] = e.finish;
+        if (e.finish.rfind("error", 0) == 0 && error.empty()) error = e.finish;
+        out = c.finish(e.finish);
+      }
+      for (auto& j : out) chunks.push_back(std::move(j));
       return true;
-    };
-    auto usage = [ch] {
-      std::lock_guard<std::mutex> lk(ch->mu);
-      return api::Usage{ch->prompt_tokens, ch->completion_tokens};
-    };
-    const std::string model_name = opt.model_name;
+    }
+
+    api::Usage usage() const {
+      api::Usage u{prompt_tokens, 0};
+      for (int c : completion_tokens) u.completion_tokens += c;
+      return u;
+    }
+  };
+
+  void run(const api::CompletionRequest& req, std::vector<int> ids, httplib::Response& res, const char* endpoint,
+           std::chrono::steady_clock::time_point t0) {
+    auto g = std::make_shared<Generation>();
+    g->impl = this;
+    g->r = req;
+    g->endpoint = endpoint;
+    g->t0 = t0;
+    g->prompt_tokens = int(ids.size());
+    g->meta = {(req.chat ? "chatcmpl-" : "cmpl-") + std::to_string(unix_now()) + "-" + std::to_string(++counter), unix_now(),
+               opt.model_name};
+    const api::CompletionRequest& r = g->r;
+    const int room = engine.ctx() - int(ids.size());
+    auto ch = g->ch;
+    ch->open = r.n;
+    ch->pending_lp.resize(r.n);
+    g->completion_tokens.assign(r.n, 0);
+    g->engine_finish.assign(r.n, "");
+    for (int i = 0; i < r.n; ++i) {
+      g->choices.push_back(std::make_unique<ChoiceStream>(tok, r, g->meta, i, tool_markers));
+      auto er = std::make_shared<EngineRequest>();
+      er->max_tokens = r.max_tokens < 0 ? room : std::min(r.max_tokens, room);
+      er->prompt = ids;
+      er->sampling = r.sampling;
+      er->sampling.seed = r.sampling.seed + uint64_t(i);  // each choice its own stream
+      er->stop_ids = stop_ids;
+      if (r.grammar) {  // each choice its own matcher state
+        std::call_once(vocab_once, [this] { vocab = grammar_vocab(tok); });
+        er->constraint = std::make_shared<GrammarConstraint>(r.grammar, vocab, stop_ids);
+      }
+      er->top_logprobs = r.logprobs;
+      er->on_logprob = [ch, i](const TokenLogprob& lp) {
+        std::lock_guard<std::mutex> lk(ch->mu);
+        ch->pending_lp[i] = lp;
+      };
+      er->on_token = [ch, i](int id) {
+        std::optional<TokenLogprob> lp;
+        {
+          std::lock_guard<std::mutex> lk(ch->mu);
+          lp.swap(ch->pending_lp[i]);
+        }
+        ch->push({i, id, std::move(lp), "", 0});
+        return true;
+      };
+      er->on_finish = [ch, i](const std::string& reason, int, int c) { ch->push({i, -1, std::nullopt, reason, c}); };
+      g->reqs.push_back(er);
+    }
+    for (auto& er : g->reqs) {
+      track(er);
+      engine.submit(er);
+    }
+    g->submitted = true;
 
     if (!r.stream) {
-      std::string all, piece;
-      bool more = true;
-      while (more) {
-        more = pull(piece);
-        all += piece;
-      }
-      if (ch->finish.rfind("error", 0) == 0) throw api::ApiError(500, ch->finish, "server_error");
-      res.set_content(dump_json(api::completion_response(r, id, created, model_name, all, st->finish, usage())),
-                      "application/json");
+      std::vector<json> ignored;
+      while (g->step(ignored)) ignored.clear();
+      if (!g->error.empty()) throw api::ApiError(500, g->error, "server_error");
+      std::vector<api::ChoiceResult> results;
+      for (auto& c : g->choices) results.push_back(c->result());
+      res.set_content(dump_json(api::completion_response(r, g->meta, results, g->usage())), "application/json");
       return;
     }
     res.set_header("Cache-Control", "no-cache");
-    auto sent_role = std::make_shared<bool>(false);
+    auto sent_roles = std::make_shared<bool>(false);
     auto finished = std::make_shared<bool>(false);
     res.set_chunked_content_provider(
         "text/event-stream",
-        [=](size_t, httplib::DataSink& sink) {
+        [g, sent_roles, finished](size_t, httplib::DataSink& sink) {
           auto send = [&](const json& j) {
             const std::string s = "data: " + dump_json(j) + "\n\n";
             return sink.write(s.data(), s.size());
           };
+          auto gone = [&] {
+            for (auto& er : g->reqs) er->cancelled = true;  // client went away: free the slots
+            return false;
+          };
           if (*finished) return false;
-          if (r.chat && !*sent_role) {
-            *sent_role = true;
-            if (!send(api::completion_chunk(r, id, created, model_name, "", "", true))) return er->cancelled = true, false;
+          const api::CompletionRequest& r = g->r;
+          if (r.chat && !*sent_roles) {
+            *sent_roles = true;
+            for (int i = 0; i < r.n; ++i)
+              if (!send(api::role_chunk(r, g->meta, i))) return gone();
             return true;
           }
-          std::string piece;
-          const bool more = pull(piece);
-          if (!piece.empty() && !send(api::completion_chunk(r, id, created, model_name, piece, "")))
-            return er->cancelled = true, false;  // client went away: free its slot
+          std::vector<json> chunks;
+          const bool more = g->step(chunks);
+          for (auto& c : chunks)
+            if (!send(c)) return gone();
           if (more) return true;
           *finished = true;
-          send(api::completion_chunk(r, id, created, model_name, "", st->finish));
-          if (r.include_usage) send(api::usage_chunk(r, id, created, model_name, usage()));
+          if (r.include_usage) send(api::usage_chunk(r, g->meta, g->usage()));
           const std::string done = "data: [DONE]\n\n";
           sink.write(done.data(), done.size());
           sink.done();
           return true;
         },
-        [er, untrack_later](bool) { er->cancelled = true; });
+        [g](bool) {
+          for (auto& er : g->reqs) er->cancelled = true;
+        });
   }
 };
 

@@ -19,8 +19,8 @@ struct ServerOptions {
   int port = 8080;            // 0: any free port
   std::string api_key;        // empty: no authentication
   int parallel = 4;           // sequences decoded together
-  int ctx = 4096;             // context per sequence
-  std::string model_name;     // id reported by /v1/models and accepted in "model"
+  int ctx = 4096;             // context per sequence (`serve` picks one that fits the memory)
+  std::string model_name;     // id reported by /v1/models and in responses (any requested "model" is served)
   HttpLimits limits;          // what one client may cost (connections, sizes, timeouts)
 };
 

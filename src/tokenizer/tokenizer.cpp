@@ -169,6 +169,11 @@ const std::string& Tokenizer::token_text(int id) const {
   return spec_.tokens[size_t(id)];
 }
 
+const std::string& Tokenizer::token_bytes(int id) const {
+  if (id < 0 || id >= vocab_size()) fail("token id ", id, " is out of range (vocabulary of ", vocab_size(), ")");
+  return raw_text_[size_t(id)];
+}
+
 int Tokenizer::token_id(std::string_view text) const {
   auto it = ids_.find(text);
   return it == ids_.end() ? -1 : it->second;

@@ -52,6 +52,8 @@ class Tokenizer {
   int vocab_size() const { return int(spec_.tokens.size()); }
   const std::string& token_text(int id) const;  // as stored in the vocabulary; throws if out of range
   int token_id(std::string_view text) const;    // -1 if the vocabulary has no such token
+  // The bytes token id adds to decoded output (may be part of a UTF-8 character); throws if out of range.
+  const std::string& token_bytes(int id) const;
   bool is_special(int id) const;
   int bos_id() const { return spec_.bos_id; }
   const std::vector<int>& eos_ids() const { return eos_ids_; }

@@ -9,15 +9,15 @@ command -v node >/dev/null || { echo "node not found"; exit 77; }
 if [ ! -d "$here/node_modules/openai" ]; then
   (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || { echo "npm install openai failed"; exit 77; }
 fi
-log=$(mktemp)
-"$bin" serve -m "$model" --port 0 --parallel 4 --ctx 256 --threads 2 >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -f "$log"' EXIT
-for _ in $(seq 1 200); do
-  url=$(grep -o 'http://[0-9.]*:[0-9]*' "$log" | head -1)
-  [ -n "$url" ] && break
-  kill -0 $pid 2>/dev/null || { cat "$log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "server did not start"; cat "$log"; exit 1; }
-node "$here/client_test.mjs" "$url/v1"
+. "$here/../serve_in_background.sh"
+serve_in_background "$bin" "$model" --parallel 4 --ctx 256 --threads 2
+# Tool-call replies recorded from the server's response pipeline (a random model never calls a
+# tool): the client must parse them, whole and streamed.
+rec=$(mktemp -d)
+trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; rm -f "$serve_log"; rm -rf "$rec"' EXIT
+recorder=$(dirname "$bin")/tests/test_server_choice_stream
+if [ -x "$recorder" ]; then
+  CAMELID_RECORD_DIR=$rec CAMELID_FIXTURES=${CAMELID_FIXTURES:-$2} "$recorder" \
+    --gtest_filter=ChoiceStream.RecordsToolCallRepliesForTheNpmClient >/dev/null || { echo "recording failed"; exit 1; }
+fi
+node "$here/client_test.mjs" "$url/v1" "$rec"

@@ -1,0 +1,300 @@
+#include "runtime/json_schema_grammar.h"
+
+#include <map>
+#include <set>
+#include <vector>
+
+#include "core/error.h"
+#include "core/json.h"
+
+namespace camelid {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// The JSON building blocks, written once into every grammar that needs them.
+const char* const kPrimitives[][2] = {
+    {"ws", R"(| " " | "\n" [ \t]{0,20})"},
+    {"json-value", R"(json-object | json-array | json-string | json-number | "true" | "false" | "null")"},
+    {"json-object", R"("{" ws ( json-string ws ":" ws json-value ws ( "," ws json-string ws ":" ws json-value ws )* )? "}")"},
+    {"json-array", R"("[" ws ( json-value ws ( "," ws json-value ws )* )? "]")"},
+    {"json-string", R"("\"" json-char* "\"")"},
+    {"json-char", R"([^"\\\x00-\x1f] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ))"},
+    {"json-int", R"("-"? ( "0" | [1-9] [0-9]{0,15} ))"},
+    {"json-number", R"(json-int ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?)"},
+    {"json-nat", R"("0" | [1-9] [0-9]{0,15})"},
+    {"json-date", R"([0-9]{4} "-" ( "0" [1-9] | "1" [0-2] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ))"},
+    {"json-time", R"(( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{1,6} )? ( "Z" | [-+] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ))"},
+    {"json-uuid", R"([0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12})"},
+};
+
+// A GBNF string literal matching exactly `text`.
+std::string literal(const std::string& text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') out += '\\', out += char(c);
+    else if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    } else out += char(c);
+  }
+  return out + "\"";
+}
+
+std::string escape_pointer(const std::string& key) {
+  std::string out;
+  for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+  return out;
+}
+
+class Converter {
+ public:
+  explicit Converter(const json& root) : root_(root) {}
+
+  std::string run() {
+    const std::string body = gen(root_, "#");
+    std::string out = "root ::= " + body + "\n";
+    for (const auto& [name, def] : rules_) out += name + " ::= " + def + "\n";
+    for (const auto& p : kPrimitives) out += std::string(p[0]) + " ::= " + p[1] + "\n";
+    return out;
+  }
+
+ private:
+  template <typename... Args>
+  [[noreturn]] static void err(const std::string& path, Args&&... parts) {
+    fail("json_schema: ", printable_name(path), ": ", std::forward<Args>(parts)...);
+  }
+
+  std::string new_rule(const std::string& body) {
+    if (rules_.size() > 100000) fail("json_schema: the schema needs more than 100000 grammar rules");
+    const std::string name = "s" + std::to_string(rules_.size() + 1);
+    rules_.push_back({name, body});
+    return name;
+  }
+
+  // A GBNF expression for the values `s` accepts.
+  std::string gen(const json& s, const std::string& path) {
+    if (++depth_ > 200) err(path, "nested deeper than 200 levels");
+    std::string r = gen_inner(s, path);
+    --depth_;
+    return r;
+  }
+
+  std::string gen_inner(const json& s, const std::string& path) {
+    if (s.is_boolean()) {
+      if (!s.get<bool>()) err(path, "the schema false accepts nothing");
+      return "json-value";
+    }
+    if (!s.is_object()) err(path, "a schema must be an object or a boolean");
+    for (const auto& [k, v] : s.items()) check_keyword(k, s, path);
+    if (s.contains("$ref")) return ref(s["$ref"], path + "/$ref");
+    if (s.contains("const")) return literal(s["const"].dump());
+    if (s.contains("enum")) {
+      const json& e = s["enum"];
+      if (!e.is_array() || e.empty()) err(path + "/enum", "must be a non-empty array");
+      std::string alts;
+      for (const json& v : e) alts += (alts.empty() ? "" : " | ") + literal(v.dump());
+      return "( " + alts + " )";
+    }
+    for (const char* k : {"anyOf", "oneOf"})
+      if (s.contains(k)) {
+        const json& a = s[k];
+        if (!a.is_array() || a.empty()) err(path + "/" + k, "must be a non-empty array");
+        std::string alts;
+        for (size_t i = 0; i < a.size(); ++i)
+          alts += (i ? " | " : "") + gen(a[i], path + "/" + k + "/" + std::to_string(i));
+        return "( " + alts + " )";
+      }
+    if (s.contains("allOf")) {
+      const json& a = s["allOf"];
+      if (!a.is_array() || a.size() != 1) err(path + "/allOf", "only an allOf of one schema is supported");
+      return gen(a[0], path + "/allOf/0");
+    }
+    if (!s.contains("type")) {
+      if (s.contains("properties")) return object(s, path);
+      if (s.contains("items")) return array(s, path);
+      return "json-value";
+    }
+    const json& t = s["type"];
+    if (t.is_string()) return typed(t.get<std::string>(), s, path);
+    if (!t.is_array() || t.empty()) err(path + "/type", "must be a type name or a non-empty array of them");
+    std::string alts;
+    for (const json& x : t) {
+      if (!x.is_string()) err(path + "/type", "must hold type names");
+      alts += (alts.empty() ? "" : " | ") + typed(x.get<std::string>(), s, path);
+    }
+    return "( " + alts + " )";
+  }
+
+  void check_keyword(const std::string& k, const json& s, const std::string& path) {
+    static const std::set<std::string> unsupported = {
+        "pattern", "patternProperties", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "not",
+        "if", "then", "else", "dependentRequired", "dependentSchemas", "contains", "minContains", "maxContains",
+        "minProperties", "maxProperties", "propertyNames", "unevaluatedProperties", "unevaluatedItems",
+        "prefixItems", "additionalItems", "$dynamicRef", "$recursiveRef"};
+    if (unsupported.count(k)) err(path + "/" + escape_pointer(k), "the keyword '", k, "' is not supported");
+    if (k == "uniqueItems" && s[k] == true) err(path + "/uniqueItems", "uniqueItems is not supported");
+    if (k == "minimum") {
+      const json& t = s.value("type", json());
+      if (!(t == "integer" && s[k].is_number() && s[k] == 0))
+        err(path + "/minimum", "only minimum 0 on an integer is supported");
+    }
+  }
+
+  std::string ref(const json& r, const std::string& path) {
+    if (!r.is_string()) err(path, "must be a string");
+    const std::string target = r.get<std::string>();
+    auto it = refs_.find(target);
+    if (it != refs_.end()) return it->second;
+    std::string rest;
+    if (target.rfind("#/$defs/", 0) == 0) rest = "$defs";
+    else if (target.rfind("#/definitions/", 0) == 0) rest = "definitions";
+    else if (target == "#") rest = "";
+    else err(path, "only references to #/$defs/NAME or #/definitions/NAME are supported, not '", target, "'");
+    const json* def = &root_;
+    if (!rest.empty()) {
+      const std::string name = target.substr(3 + rest.size());
+      std::string key;  // unescape ~1 and ~0 (RFC 6901)
+      for (size_t i = 0; i < name.size(); ++i) {
+        if (name[i] == '~' && i + 1 < name.size() && (name[i + 1] == '0' || name[i + 1] == '1'))
+          key += name[++i] == '0' ? '~' : '/';
+        else key += name[i];
+      }
+      if (!root_.contains(rest) || !root_[rest].is_object() || !root_[rest].contains(key))
+        err(path, "'", target, "' names no definition");
+      def = &root_[rest][key];
+    }
+    // The rule exists before its body is generated, so a recursive reference finds it.
+    const std::string name = new_rule("");
+    refs_[target] = name;
+    const std::string body = gen(*def, target);
+    for (auto& [n, b] : rules_)
+      if (n == name) b = body;
+    return name;
+  }
+
+  std::string typed(const std::string& t, const json& s, const std::string& path) {
+    if (t == "object") return object(s, path);
+    if (t == "array") return array(s, path);
+    if (t == "string") return string(s, path);
+    if (t == "number") return "json-number";
+    if (t == "integer") return s.contains("minimum") ? "( json-nat )" : "json-int";
+    if (t == "boolean") return "( \"true\" | \"false\" )";
+    if (t == "null") return "\"null\"";
+    err(path + "/type", "unknown type '", t, "'");
+  }
+
+  static uint64_t count(const json& s, const char* k, const std::string& path, uint64_t dflt) {
+    if (!s.contains(k)) return dflt;
+    const json& v = s[k];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0) err(path + "/" + k, "must be a non-negative integer");
+    return v.get<uint64_t>();
+  }
+
+  std::string string(const json& s, const std::string& path) {
+    if (s.contains("format")) {
+      const json& f = s["format"];
+      if (f == "date") return "( \"\\\"\" json-date \"\\\"\" )";
+      if (f == "time") return "( \"\\\"\" json-time \"\\\"\" )";
+      if (f == "date-time") return "( \"\\\"\" json-date \"T\" json-time \"\\\"\" )";
+      if (f == "uuid") return "( \"\\\"\" json-uuid \"\\\"\" )";
+      err(path + "/format", "the format ", f.dump(), " is not supported (date, time, date-time, uuid are)");
+    }
+    const uint64_t lo = count(s, "minLength", path, 0), hi = count(s, "maxLength", path, UINT64_MAX);
+    if (lo == 0 && hi == UINT64_MAX) return "json-string";
+    if (lo > 10000 || (hi != UINT64_MAX && hi > 10000)) err(path, "minLength/maxLength above 10000 are not supported");
+    if (hi < lo) err(path + "/maxLength", "is below minLength");
+    return "( \"\\\"\" json-char{" + std::to_string(lo) + "," + (hi == UINT64_MAX ? "" : std::to_string(hi)) +
+           "} \"\\\"\" )";
+  }
+
+  std::string array(const json& s, const std::string& path) {
+    const std::string item = s.contains("items") ? gen(s["items"], path + "/items") : "json-value";
+    const uint64_t lo = count(s, "minItems", path, 0), hi = count(s, "maxItems", path, UINT64_MAX);
+    if (lo > 1000 || (hi != UINT64_MAX && hi > 1000)) err(path, "minItems/maxItems above 1000 are not supported");
+    if (hi < lo) err(path + "/maxItems", "is below minItems");
+    if (hi == 0) return "( \"[\" ws \"]\" )";
+    const std::string it = new_rule(item);
+    const std::string more = "( \",\" ws " + it + " ws ){" + std::to_string(lo ? lo - 1 : 0) + "," +
+                             (hi == UINT64_MAX ? "" : std::to_string(hi - 1)) + "}";
+    const std::string body = it + " ws " + more;
+    return "( \"[\" ws " + (lo ? body : "( " + body + " )?") + " \"]\" )";
+  }
+
+  std::string object(const json& s, const std::string& path) {
+    if (s.contains("properties") && !s["properties"].is_object()) err(path + "/properties", "must be an object");
+    std::set<std::string> required;
+    if (s.contains("required")) {
+      if (!s["required"].is_array()) err(path + "/required", "must be an array of names");
+      for (const json& r : s["required"]) {
+        if (!r.is_string()) err(path + "/required", "must be an array of names");
+        required.insert(r.get<std::string>());
+      }
+    }
+    const json props = s.value("properties", json::object());
+    for (const std::string& r : required)
+      if (!props.contains(r)) err(path + "/required", "names '", r, "', which is not in properties");
+    if (props.empty()) {
+      const json add = s.value("additionalProperties", json(true));
+      if (add == true || add.is_object()) {
+        const std::string v = add.is_object() ? gen(add, path + "/additionalProperties") : "json-value";
+        const std::string kv = "json-string ws \":\" ws " + v + " ws";
+        return "( \"{\" ws ( " + kv + " ( \",\" ws " + kv + " )* )? \"}\" )";
+      }
+      return "( \"{\" ws \"}\" )";
+    }
+    // Properties in the declared order; optional ones may be left out. rest[i]: properties i..
+    // after at least one was written (so each starts with a comma).
+    std::vector<std::string> kv, names;
+    std::vector<bool> req;
+    for (const auto& [k, v] : props.items()) {
+      kv.push_back(literal(json(k).dump()) + " ws \":\" ws " + gen(v, path + "/properties/" + escape_pointer(k)) + " ws");
+      names.push_back(k);
+      req.push_back(required.count(k) > 0);
+    }
+    const size_t n = kv.size();
+    std::vector<std::string> rest(n + 1);
+    rest[n] = "";
+    for (size_t i = n; i-- > 0;) {
+      const std::string item = "\",\" ws " + kv[i];
+      const std::string body = req[i] ? item + " " + rest[i + 1] : "( " + item + " )? " + rest[i + 1];
+      rest[i] = new_rule(body);
+    }
+    // The first property written is i: every one before it is optional.
+    std::string first;
+    for (size_t i = 0; i < n; ++i) {
+      first += (first.empty() ? "" : " | ") + kv[i] + " " + rest[i + 1];
+      if (req[i]) break;
+    }
+    bool all_optional = true;
+    for (bool r : req) all_optional = all_optional && !r;
+    const std::string inner = all_optional ? "( " + first + " )?" : "( " + first + " )";
+    return "( \"{\" ws " + inner + " \"}\" )";
+  }
+
+  const json& root_;
+  std::vector<std::pair<std::string, std::string>> rules_;
+  std::map<std::string, std::string> refs_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+std::string json_schema_to_grammar(const nlohmann::ordered_json& schema) { return Converter(schema).run(); }
+
+std::string json_schema_text_to_grammar(std::string_view schema_text) {
+  return json_schema_to_grammar(parse_ordered_json(schema_text, "json_schema"));
+}
+
+std::string json_object_grammar() {
+  std::string out = "root ::= json-object\n";
+  for (const auto& p : kPrimitives) out += std::string(p[0]) + " ::= " + p[1] + "\n";
+  return out;
+}
+
+}  // namespace camelid

@@ -1,0 +1,26 @@
+#pragma once
+// JSON Schema -> GBNF grammar text (for parse_grammar), for structured output. Supported:
+// type (one or a list: object, array, string, number, integer, boolean, null), properties +
+// required (properties in the declared order; additional properties are never generated, as
+// with OpenAI's strict mode, additionalProperties alone gives a map), enum, const, items,
+// minItems/maxItems, anyOf/oneOf (both as "one of the alternatives"), allOf with one member,
+// $ref to #/$defs/... or #/definitions/... (recursive ones too), string minLength/maxLength and
+// format date, time, date-time, uuid; integer minimum 0 (no sign). Validation keywords outside
+// this list (pattern, numeric bounds, not, if/then/else, ...) are an Error naming the keyword and
+// where it is, never silently ignored; annotations (title, description, default, ...) are ignored.
+// Whitespace between tokens is bounded (at most one newline and 20 spaces/tabs), so a model
+// cannot loop forever on it.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace camelid {
+
+// Throws Error("json_schema: #/path: ...") for what it cannot enforce. Ordered JSON: properties
+// are generated in the order the schema declares them.
+std::string json_schema_to_grammar(const nlohmann::ordered_json& schema);
+std::string json_schema_text_to_grammar(std::string_view schema_text);  // parsed with depth limits
+// Any JSON object (response_format {"type": "json_object"}).
+std::string json_object_grammar();
+
+}  // namespace camelid
