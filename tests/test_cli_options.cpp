@@ -112,7 +112,7 @@ TEST(CliOptions, MissingChatTemplateIsNamed) {
   const std::string input = write_temp("notemplate.txt", "Hi\n");
   auto r = run_camelid("chat -m " + q(dir.str()) + " --temp 0 -n 2 < " + q(input), true);
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_NE(r.out.find("note: " + dir.str() + ": no chat_template in tokenizer_config.json and no chat_template.jinja; using the family's standard chat format"),
+  EXPECT_NE(r.out.find("note: " + dir.str() + ": no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja); using the family's standard chat format"),
             std::string::npos) << r.out;
   const std::string msgs = write_temp("notemplate.json", R"([{"role": "user", "content": "Hi"}])");
   r = run_camelid("template -m /no/such/model --messages " + q(msgs), true);

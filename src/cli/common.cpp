@@ -95,8 +95,8 @@ ChatTemplate load_chat_template_for(const std::string& model_path, const Tokeniz
   };
   ChatTemplate t = load();
   if (t.is_fallback()) {
-    const std::string where = is_gguf ? model_path + ": no tokenizer.chat_template in the file"
-                                      : model_dir(model_path) + ": no chat_template in tokenizer_config.json and no chat_template.jinja";
+    const std::string where = is_gguf ? model_path + ": no chat template (no tokenizer.chat_template in the file)"
+                                      : model_dir(model_path) + ": no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja)";
     if (require_template) fail(where);
     std::fprintf(stderr, "note: %s; using the family's standard chat format\n", where.c_str());
   }
