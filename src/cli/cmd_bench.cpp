@@ -187,7 +187,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-p,--prompt", a->prompt, "prompt tokens");
   sub->add_option("-n,--gen", a->gen, "generated tokens");
   sub->add_option("--reps", a->reps, "repetitions (mean reported)");
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--cold", a->cold, "drop the weight files from the page cache first, so they load in huge pages");

@@ -2,117 +2,224 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
-#include <iostream>
 #include <memory>
 
 #include "chat/chat_prompt.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/interrupt.h"
+#include "cli/line_reader.h"
+#include "cli/term_style.h"
 #include "core/error.h"
+#include "core/mmap_file.h"
 #include "runtime/session.h"
 
 namespace camelid::cli {
 namespace {
 
+using ojson = nlohmann::ordered_json;
+using Clock = std::chrono::steady_clock;
+
 struct ChatArgs {
-  std::string model, system;
+  std::string model, system, system_file;
   int threads = 0, ctx = 4096, max_tokens = 1024;
   SamplingParams sp;
+  bool ignore_eos = false;
 };
 
-void run(ChatArgs& a) {
-  set_threads(a.threads);
-  a.sp.validate();
-  auto model = load_llama(a.model);
-  auto tok = load_tokenizer_for(a.model, "");
-  ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());
-  Session session(*model, a.ctx);
-  const std::vector<int> stop_ids = end_of_turn_ids(*tok, model->config().eos_ids);
+const char* kHelp =
+    "  /help          this list\n"
+    "  /clear         start a new conversation (the system prompt stays); also /reset\n"
+    "  /exit          leave; also /quit or Ctrl-D\n"
+    "  a line ending in \\ continues on the next line; \"\"\" opens and closes a block of lines\n"
+    "  Ctrl-C stops a reply; at the prompt, Ctrl-C twice leaves\n";
 
-  const bool tty = isatty(0);
-  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
-  if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
-  std::vector<int> fed;  // tokens in the KV cache, in order
-  Sampler sampler(a.sp);
-  if (tty) std::fprintf(stderr, "camelid chat: /reset clears the conversation, /quit (or Ctrl-D) leaves.\n");
-  std::string line;
-  while (true) {
-    if (tty) std::fprintf(stderr, "> "), std::fflush(stderr);
-    if (!std::getline(std::cin, line)) break;
-    if (line == "/quit" || line == "/exit") break;
-    if (line == "/reset") {
-      messages = nlohmann::ordered_json::array();
-      if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
-      fed.clear();
-      session.reset();
-      std::fprintf(stderr, "[conversation cleared]\n");
-      continue;
-    }
-    if (line.empty()) continue;
-    messages.push_back({{"role", "user"}, {"content", line}});
-    ChatTemplateInputs in;
-    in.messages = messages;
-    in.add_generation_prompt = true;
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+class Chat {
+ public:
+  Chat(ChatArgs& a, Llama& model, const Tokenizer& tok, const ChatTemplate& tmpl)
+      : a_(a), model_(model), tok_(tok), tmpl_(tmpl), session_(model, a.ctx), sampler_(a.sp),
+        stop_ids_(end_of_turn_ids(tok, model.config().eos_ids)) {
+    err_.on = use_colour(2);
+    clear();
+  }
+
+  void clear() {
+    messages_ = ojson::array();
+    if (!a_.system.empty()) messages_.push_back({{"role", "system"}, {"content", a_.system}});
+    fed_.clear();
+    session_.reset();
+  }
+
+  // One user message -> one streamed reply.
+  void turn(const std::string& text) {
+    messages_.push_back({{"role", "user"}, {"content", text}});
     std::vector<int> prompt;
-    try {
-      prompt = encode_chat(*tok, tmpl, in);  // user text never becomes special tokens
-    } catch (const Error& e) {
-      messages.erase(messages.end() - 1);
-      std::fprintf(stderr, "error: %s\n", e.what());
-      continue;
-    }
-    if (int(prompt.size()) + 1 >= session.ctx()) {
-      messages.erase(messages.end() - 1);
-      std::fprintf(stderr, "error: the conversation (%zu tokens) no longer fits the %d-token context; /reset\n",
-                   prompt.size(), session.ctx());
-      continue;
-    }
+    if (!fit(prompt)) return;
     // Reuse the cache for the common prefix with what was already fed.
     size_t common = 0;
-    while (common < fed.size() && common < prompt.size() && fed[common] == prompt[common]) ++common;
+    while (common < fed_.size() && common < prompt.size() && fed_[common] == prompt[common]) ++common;
     if (common == prompt.size()) --common;  // at least one token to get logits from
-    session.rewind(int(common));
-    fed.resize(common);
-    std::vector<int> todo(prompt.begin() + common, prompt.end());
-    std::vector<float> logits = session.feed(todo);
-    fed.insert(fed.end(), todo.begin(), todo.end());
+    session_.rewind(int(common));
+    fed_.resize(common);
+    const std::vector<int> todo(prompt.begin() + common, prompt.end());
+    auto t0 = Clock::now();
+    std::vector<float> logits = session_.feed(todo);
+    stats_.prompt_ms += ms_since(t0);
+    stats_.prompt_tokens += (long long)todo.size();
+    fed_.insert(fed_.end(), todo.begin(), todo.end());
 
-    StreamDecoder dec(*tok);
+    StreamDecoder dec(tok_);
     std::string reply;
     std::vector<int> history = prompt;
-    for (int i = 0; i < a.max_tokens && session.pos() < session.ctx(); ++i) {
-      const int id = sampler.sample(logits.data(), model->config().vocab_size, history);
-      if (std::find(stop_ids.begin(), stop_ids.end(), id) != stop_ids.end()) break;
+    bool interrupted = interrupt::pending(), cut = false;
+    t0 = Clock::now();
+    for (int i = 0; i < a_.max_tokens && !interrupted; ++i) {
+      const int id = sampler_.sample(logits.data(), model_.config().vocab_size, history);
+      if (!a_.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) break;
       history.push_back(id);
       const std::string piece = dec.push(id);
       reply += piece;
       std::fputs(piece.c_str(), stdout);
       std::fflush(stdout);
-      if (session.pos() >= session.ctx()) break;
-      logits = session.feed({id});
-      fed.push_back(id);
+      if (interrupt::pending()) interrupted = true;
+      if (interrupted || i + 1 == a_.max_tokens) break;
+      if (session_.pos() >= session_.ctx()) {
+        cut = true;
+        break;
+      }
+      logits = session_.feed({id});
+      fed_.push_back(id);
+      ++stats_.gen_tokens;
     }
+    stats_.gen_ms += ms_since(t0);
+    interrupt::clear();  // before anything is printed: a Ctrl-C after the reply's end is one at the prompt
     const std::string rest = dec.flush();
     reply += rest;
     std::printf("%s\n", rest.c_str());
     std::fflush(stdout);
-    messages.push_back({{"role", "assistant"}, {"content", reply}});
-    std::fprintf(stderr, "[context: %d / %d tokens]\n", session.pos(), session.ctx());
+    // A stopped reply stays in the conversation as far as it got, as the user saw it.
+    messages_.push_back({{"role", "assistant"}, {"content", reply}});
+    if (interrupted) std::fprintf(stderr, "%s[reply stopped]%s\n", err_.warn(), err_.reset());
+    if (cut) std::fprintf(stderr, "%s[the context is full: reply cut short]%s\n", err_.warn(), err_.reset());
+    std::fprintf(stderr, "%s[context: %d / %d tokens]%s\n", err_.dim(), session_.pos(), session_.ctx(), err_.reset());
   }
+
+  const EvalStats& stats() const { return stats_; }
+
+ private:
+  // Renders the conversation; when it leaves too little room for a reply, drops the oldest
+  // turns (the system prompt stays) and says so. False (message dropped) when even the last
+  // message alone does not fit.
+  bool fit(std::vector<int>& prompt) {
+    const int ctx = session_.ctx();
+    const int room = std::max(1, std::min(a_.max_tokens, ctx / 4));
+    const size_t first = (!messages_.empty() && messages_[0]["role"] == "system") ? 1 : 0;
+    int dropped = 0;
+    while (true) {
+      ChatTemplateInputs in;
+      in.messages = messages_;
+      in.add_generation_prompt = true;
+      try {
+        prompt = encode_chat(tok_, tmpl_, in);  // user text never becomes special tokens
+      } catch (const Error& e) {
+        messages_.erase(messages_.end() - 1);
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return false;
+      }
+      if (int(prompt.size()) + room <= ctx) break;
+      if (messages_.size() <= first + 1) {
+        messages_.erase(messages_.end() - 1);
+        std::fprintf(stderr, "error: the message (%zu tokens with the system prompt) leaves no room for a reply in the %d-token context (--ctx)\n",
+                     prompt.size(), ctx);
+        return false;
+      }
+      // Drop the oldest turn: its user message and everything up to the next user message.
+      size_t end = first + 1;
+      while (end + 1 < messages_.size() && messages_[end]["role"] != "user") ++end;
+      dropped += int(end - first);
+      messages_.erase(messages_.begin() + first, messages_.begin() + end);
+    }
+    if (dropped > 0)
+      std::fprintf(stderr, "%s[the conversation no longer fits the %d-token context: dropped its %d oldest messages]%s\n",
+                   err_.warn(), ctx, dropped, err_.reset());
+    return true;
+  }
+
+  ChatArgs& a_;
+  Llama& model_;
+  const Tokenizer& tok_;
+  const ChatTemplate& tmpl_;
+  Session session_;
+  Sampler sampler_;
+  std::vector<int> stop_ids_;
+  ojson messages_;
+  std::vector<int> fed_;  // tokens in the KV cache, in order
+  EvalStats stats_;
+  TermStyle err_;
+};
+
+void run(ChatArgs& a, const CLI::App& sub) {
+  set_threads(a.threads);
+  if (a.max_tokens < 1) fail("-n/--max-tokens must be >= 1, got ", a.max_tokens);
+  if (a.ctx < 2) fail("-c/--ctx must be >= 2, got ", a.ctx);
+  a.sp.validate();
+  if (!a.system_file.empty()) a.system = read_text_file(a.system_file, 16 << 20);
+  auto model = load_llama(a.model);
+  auto tok = load_tokenizer_for(a.model, "");
+  ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());
+  resolve_sampling(sub, a.model, a.sp);
+  Chat chat(a, *model, *tok, tmpl);
+
+  const bool tty = isatty(0);
+  TermStyle err{use_colour(2)};
+  LineReader reader(tty, use_colour(1));
+  interrupt::install();
+  if (tty) std::fprintf(stderr, "%scamelid chat: /help lists the commands; /exit or Ctrl-D leaves.%s\n", err.dim(), err.reset());
+  int interrupts = 0;  // Ctrl-C in a row at the prompt
+  std::string text;
+  while (true) {
+    const LineReader::Status st = reader.read_message(text);
+    if (st == LineReader::Status::Eof) break;
+    if (st == LineReader::Status::Interrupted) {
+      if (++interrupts >= 2) break;
+      std::fprintf(stderr, "%s(Ctrl-C again, Ctrl-D or /exit to leave)%s\n", err.dim(), err.reset());
+      continue;
+    }
+    interrupts = 0;
+    if (text == "/quit" || text == "/exit") break;
+    if (text == "/help") {
+      std::fputs(kHelp, stderr);
+      continue;
+    }
+    if (text == "/reset" || text == "/clear") {
+      chat.clear();
+      std::fprintf(stderr, "[conversation cleared]\n");
+      continue;
+    }
+    if (text.empty()) continue;
+    chat.turn(text);
+  }
+  chat.stats().print();
 }
 
 const bool reg = add_command([](CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
   auto* sub = app.add_subcommand("chat", "Interactive chat with streamed replies");
-  sub->add_option("-m,--model", a->model, "model directory")->required();
-  sub->add_option("--system", a->system, "system prompt");
-  sub->add_option("--ctx", a->ctx, "context size");
+  sub->add_option("-m,--model", a->model, "model directory or file")->required();
+  auto* sys = sub->add_option("--system", a->system, "system prompt");
+  sub->add_option("--system-file", a->system_file, "system prompt from a file")->excludes(sys);
+  add_ctx_option(sub, a->ctx);
   sub->add_option("-n,--max-tokens", a->max_tokens, "longest reply");
   add_sampling_options(sub, a->sp);
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "tokens the penalty looks back on");
+  sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-turn token (until -n or Ctrl-C)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
-  sub->callback([a] { run(*a); });
+  sub->callback([a, sub] { run(*a, *sub); });
 });
 
 }  // namespace

@@ -16,7 +16,7 @@ namespace camelid::cli {
 namespace {
 
 struct GenArgs {
-  std::string model, ids, prompt, tokenizer;
+  std::string model, ids, prompt, prompt_file, tokenizer;
   int n = 128, threads = 0, ctx = 0;
   SamplingParams sp;
   bool no_mmap = false;
@@ -41,11 +41,15 @@ std::shared_ptr<TokenConstraint> output_constraint(const GenArgs& a, const Token
   return std::make_shared<GrammarConstraint>(g, grammar_vocab(tok), ends);
 }
 
-void run_generate(GenArgs& a) {
+void run_generate(GenArgs& a, const CLI::App& sub) {
   set_threads(a.threads);
-  a.sp.validate();
   if (a.n < 0) fail("-n must be >= 0");
-  if (a.ids.empty() == a.prompt.empty()) fail("give the prompt as -p TEXT or as --ids 1,2,3 (one of them)");
+  if (!a.prompt_file.empty()) {
+    a.prompt = read_text_file(a.prompt_file, 256 << 20);
+    if (a.prompt.empty()) fail(a.prompt_file, ": the prompt file is empty");
+  }
+  if (a.ids.empty() == a.prompt.empty()) fail("give the prompt as -p TEXT, -f FILE or --ids 1,2,3 (one of them)");
+  a.sp.validate();
   auto model = load_llama(a.model, a.no_mmap);
   // Text needs the tokenizer; its special-token text (e.g. "<|eot_id|>") is parsed, as in a raw
   // prompt the user wrote.
@@ -63,19 +67,26 @@ void run_generate(GenArgs& a) {
     fail("prompt (", prompt.size(), " tokens) + -n ", a.n, " exceeds --ctx ", ctx);
   if (int(prompt.size()) > model->config().max_seq_len)
     fail("prompt of ", prompt.size(), " tokens exceeds the model's context ", model->config().max_seq_len);
+  for (int id : prompt)  // here rather than in the forward pass: before any note on stderr
+    if (id >= model->config().vocab_size)
+      fail("token id ", id, " is out of range (vocab size ", model->config().vocab_size, ")");
+  resolve_sampling(sub, a.model, a.sp, a.json);
   Session s(*model, ctx);
   GenerateOptions opt;
   opt.max_new_tokens = a.n;
   opt.sampling = a.sp;
   opt.stop_at_eos = !a.ignore_eos;
   if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
-  const auto t0 = std::chrono::steady_clock::now();
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  Clock::time_point t_first = t0;  // the first token: the prompt is evaluated by then
   GenerateResult r;
   std::unique_ptr<StreamDecoder> dec;
   if (tok) dec = std::make_unique<StreamDecoder>(*tok);
   if (tok && !a.json) std::printf("%s", a.prompt.c_str());
   if (a.n > 0) {
     r = generate(s, prompt, opt, [&](int id) {
+      if (t_first == t0) t_first = Clock::now();
       if (a.json) return true;
       if (dec) std::printf("%s", dec->push(id).c_str());
       else std::printf("%d ", id);
@@ -85,15 +96,28 @@ void run_generate(GenArgs& a) {
   }
   std::string text;
   if (tok) text = a.json ? tok->decode(r.ids, true, true) : dec->flush();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto t_end = Clock::now();
+  const double secs = std::chrono::duration<double>(t_end - t0).count();
+  // Decode steps: each generated token was fed back, except the last when the length ran out.
+  EvalStats st;
+  const bool any = !r.ids.empty();
+  if (!any) t_first = t_end;
+  st.prompt_tokens = a.n > 0 ? (long long)prompt.size() : 0;
+  st.prompt_ms = std::chrono::duration<double, std::milli>(t_first - t0).count();
+  st.gen_tokens = any ? (long long)r.ids.size() - (r.finish_reason == "length" ? 1 : 0) : 0;
+  st.gen_ms = std::chrono::duration<double, std::milli>(t_end - t_first).count();
   if (a.json) {
     nlohmann::json j = {{"ids", r.ids}, {"prompt_tokens", prompt.size()},
-                        {"finish_reason", r.finish_reason}, {"seconds", secs}};
+                        {"finish_reason", r.finish_reason}, {"seconds", secs}, {"seed", a.sp.seed},
+                        {"timings", {{"prompt_tokens", st.prompt_tokens}, {"prompt_ms", st.prompt_ms},
+                                     {"eval_tokens", st.gen_tokens}, {"eval_ms", st.gen_ms}}}};
     if (tok) j["text"] = text;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s\n", text.c_str());
+    std::fflush(stdout);
     std::fprintf(stderr, "[%zu tokens in %.2f s, finish: %s]\n", r.ids.size(), secs, r.finish_reason.c_str());
+    st.print();
   }
 }
 
@@ -103,20 +127,21 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-m,--model", a->model, "model directory or file")->required();
   auto* ids = sub->add_option("--ids", a->ids, "prompt token ids, comma-separated");
   auto* text = sub->add_option("-p,--prompt", a->prompt, "prompt text (needs the model's tokenizer)");
-  ids->excludes(text);
+  auto* file = sub->add_option("-f,--file", a->prompt_file, "prompt text from a file");
+  ids->excludes(text), ids->excludes(file), text->excludes(file);
   add_tokenizer_option(sub, a->tokenizer);
   sub->add_option("-n,--n-predict", a->n, "tokens to generate");
   add_sampling_options(sub, a->sp);
   sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "tokens the penalty looks back on");
-  sub->add_option("--ctx", a->ctx, "context size (default: prompt + n)");
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_ctx_option(sub, a->ctx, "context size (0: prompt + n)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
   auto* gf = sub->add_option("--grammar-file", a->grammar_file, "GBNF grammar the output must match");
   sub->add_option("--json-schema", a->json_schema, "JSON Schema (a file, or the JSON itself) the output must match")->excludes(gf);
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
-  sub->callback([a] { run_generate(*a); });
+  sub->callback([a, sub] { run_generate(*a, *sub); });
 });
 
 }  // namespace

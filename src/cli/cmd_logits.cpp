@@ -81,7 +81,7 @@ const bool reg_logits = add_command([](CLI::App& app) {
   sub->add_option("--top", a->top, "how many top logits per position");
   sub->add_flag("--full-last", a->full_last, "also print every logit of the last position");
   sub->add_flag("--json", a->json, "JSON lines output (the only format)");
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "prefill chunk size");
@@ -90,9 +90,52 @@ const bool reg_logits = add_command([](CLI::App& app) {
 
 struct PplArgs {
   std::string model, ids_file, text_file, tokenizer;
-  int threads = 0, batch = 256;
+  int threads = 0, batch = 256, ctx = 0;
   bool json = false, no_mmap = false;
 };
+
+// llama-perplexity's default window, used when the text does not fit the model and -c is not given.
+constexpr int kDefaultWindow = 512;
+
+void run_perplexity(const PplArgs& a) {
+  set_threads(a.threads);
+  if (a.ids_file.empty() == a.text_file.empty()) fail("give the tokens as --ids-file FILE or the text as -f FILE (one of them)");
+  if (a.ctx < 0) fail("-c/--ctx must be >= 0, got ", a.ctx);
+  auto model = load_llama(a.model, a.no_mmap);
+  std::vector<int> tokens;
+  int bos = -1;  // put at the start of each window when the sequence starts with one
+  if (!a.text_file.empty()) {
+    auto tok = load_tokenizer_for(a.model, a.tokenizer);
+    tokens = tok->encode(read_text_file(a.text_file), true, false);
+    if (tok->adds_bos()) bos = tok->bos_id();
+  } else {
+    tokens = read_ids_file(a.ids_file);
+    if (!tokens.empty() && tokens[0] == model->config().bos_id) bos = tokens[0];
+  }
+  const int max_ctx = model->config().max_seq_len;
+  // The whole sequence at once when it fits and no window was asked for; else windows.
+  const bool whole = a.ctx == 0 && int(std::min<size_t>(tokens.size(), size_t(1) << 30)) <= max_ctx;
+  const int window = a.ctx > 0 ? a.ctx : std::min(kDefaultWindow, max_ctx);
+  const PerplexityResult r = whole ? perplexity(*model, tokens, a.batch) : perplexity_windows(*model, tokens, window, bos, a.batch);
+  const int dropped = whole ? 0 : int(tokens.size()) - r.chunks * window;
+  if (a.json) {
+    std::string j = "{\"tokens\":" + std::to_string(r.tokens) + ",\"mean_nll\":" + json_float(r.mean_nll) +
+                    ",\"ppl\":" + json_float(r.ppl);
+    if (whole)
+      j += ",\"mode\":\"whole\"";
+    else
+      j += ",\"mode\":\"windows\",\"ctx\":" + std::to_string(window) + ",\"stride\":" + std::to_string(window) +
+           ",\"chunks\":" + std::to_string(r.chunks) + ",\"scored_from\":" + std::to_string(r.scored_from) +
+           ",\"dropped_tokens\":" + std::to_string(dropped);
+    std::printf("%s}\n", j.c_str());
+    return;
+  }
+  if (!whole)
+    std::printf("windows of %d tokens, stride %d (llama-perplexity's method): %d chunks, each scoring its last %d "
+                "predictions (positions %d..%d); %d tokens past the last whole window dropped\n",
+                window, window, r.chunks, window - 1 - r.scored_from, r.scored_from, window - 2, dropped);
+  std::printf("tokens %d  mean_nll %.6f  perplexity %.4f\n", r.tokens, r.mean_nll, r.ppl);
+}
 
 const bool reg_ppl = add_command([](CLI::App& app) {
   auto a = std::make_shared<PplArgs>();
@@ -102,25 +145,15 @@ const bool reg_ppl = add_command([](CLI::App& app) {
   auto* text = sub->add_option("-f,--file", a->text_file, "text file (tokenized with the model's tokenizer, BOS added)");
   ids->excludes(text);
   add_tokenizer_option(sub, a->tokenizer);
-  sub->add_option("--threads", a->threads, "threads (0 = all cores)");
+  add_ctx_option(sub, a->ctx,
+                 "window size: score the text in windows of this many tokens as llama-perplexity does (0: the whole "
+                 "text at once when it fits the model's context, else windows of 512)");
+  add_threads_option(sub, a->threads);
   add_run_flags(sub);
   add_no_mmap_flag(sub, a->no_mmap);
   sub->add_option("--batch", a->batch, "chunk size");
   sub->add_flag("--json", a->json, "JSON output");
-  sub->callback([a] {
-    set_threads(a->threads);
-    if (a->ids_file.empty() == a->text_file.empty()) fail("give the tokens as --ids-file FILE or the text as -f FILE (one of them)");
-    auto model = load_llama(a->model, a->no_mmap);
-    std::vector<int> tokens;
-    if (!a->text_file.empty()) tokens = load_tokenizer_for(a->model, a->tokenizer)->encode(read_text_file(a->text_file), true, false);
-    else tokens = read_ids_file(a->ids_file);
-    const auto r = perplexity(*model, tokens, a->batch);
-    if (a->json)
-      std::printf("{\"tokens\":%d,\"mean_nll\":%s,\"ppl\":%s}\n", r.tokens,
-                  json_float(r.mean_nll).c_str(), json_float(r.ppl).c_str());
-    else
-      std::printf("tokens %d  mean_nll %.6f  perplexity %.4f\n", r.tokens, r.mean_nll, r.ppl);
-  });
+  sub->callback([a] { run_perplexity(*a); });
 });
 
 }  // namespace

@@ -73,7 +73,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("out", a->out, "output .gguf file")->required();
   sub->add_option("type", a->type, "Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q3_K_S Q3_K_M Q3_K_L Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS")
       ->required();
-  sub->add_option("--threads", a->threads, "threads (default: all cores)");
+  sub->add_option("-t,--threads", a->threads, "threads (default: all cores)");
   sub->add_flag("--progress", a->progress, "progress bar on stderr even when it is not a terminal");
   sub->callback([a] { run(*a); });
 });

@@ -35,10 +35,9 @@ std::string render(const TemplateArgs& a) {
   in.add_generation_prompt = !a.no_generation_prompt;
   if (!a.date.empty()) in.extra["date_string"] = a.date;
   if (a.now >= 0) in.now = a.now;
-  const ChatTemplate t = load_chat_template_for(a.model);
-  // chat and serve fall back to the family's format; asked for the model's own template, say so.
-  if (t.is_fallback())
-    fail(a.model, ": no chat template (tokenizer_config.json chat_template, chat_template.jinja or GGUF tokenizer.chat_template)");
+  // chat and serve fall back to the family's format; asked for the model's own template, none is an
+  // error naming the path.
+  const ChatTemplate t = load_chat_template_for(a.model, nullptr, /*require_template=*/true);
   return t.render(in);
 }
 

@@ -4,8 +4,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/mmap_file.h"
@@ -26,7 +28,12 @@ RunFlags& run_flags() {
 
 std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap) {
   const DType kv = dtype_from_name(run_flags().kv_type);
-  auto m = std::make_unique<Llama>(std::shared_ptr<const ModelWeights>(load_model(path, no_mmap)));
+  std::shared_ptr<const ModelWeights> w;
+  {
+    LoadingIndicator progress(path);
+    w = load_model(path, no_mmap);
+  }
+  auto m = std::make_unique<Llama>(std::move(w));
   m->set_kv_type(kv);
   KVCache probe(m->config(), 1, 1, kv);  // a type the model's heads cannot hold fails here, by name
   return m;
@@ -74,12 +81,26 @@ std::unique_ptr<Tokenizer> load_tokenizer_for(const std::string& model_path, con
   return Tokenizer::load(dir);
 }
 
-ChatTemplate load_chat_template_for(const std::string& model_path, const Tokenizer* tok) {
-  if (!gguf::File::sniff(model_path)) return ChatTemplate::from_model_dir(model_dir(model_path));
-  auto f = gguf::File::open(model_path);
-  std::unique_ptr<Tokenizer> own;
-  if (!tok) tok = (own = Tokenizer::load(model_path)).get();
-  return ChatTemplate::from_gguf(*f, *tok);
+ChatTemplate load_chat_template_for(const std::string& model_path, const Tokenizer* tok, bool require_template) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(model_path, ec)) fail(model_path, ": no such file or directory");
+  const bool is_gguf = gguf::File::sniff(model_path);
+  auto load = [&] {
+    if (!is_gguf) return ChatTemplate::from_model_dir(model_dir(model_path));
+    auto f = gguf::File::open(model_path);
+    std::unique_ptr<Tokenizer> own;
+    if (!tok) tok = (own = Tokenizer::load(model_path)).get();
+    return ChatTemplate::from_gguf(*f, *tok);
+  };
+  ChatTemplate t = load();
+  if (t.is_fallback()) {
+    const std::string where = is_gguf ? model_path + ": no chat template (no tokenizer.chat_template in the file)"
+                                      : model_dir(model_path) + ": no chat template (no chat_template in tokenizer_config.json, no chat_template.jinja)";
+    if (require_template) fail(where);
+    std::fprintf(stderr, "note: %s; using the family's standard chat format\n", where.c_str());
+  }
+  return t;
 }
 
 void add_tokenizer_option(CLI::App* sub, std::string& path) {
@@ -87,12 +108,68 @@ void add_tokenizer_option(CLI::App* sub, std::string& path) {
 }
 
 void add_sampling_options(CLI::App* sub, SamplingParams& sp) {
-  sub->add_option("--temp", sp.temperature, "temperature (0 = greedy)");
-  sub->add_option("--top-k", sp.top_k, "top-k (0 = off)");
-  sub->add_option("--top-p", sp.top_p, "top-p (1 = off)");
+  const std::string gc = " (default: generation_config.json's, else this)";
+  sub->add_option("--temp", sp.temperature, "temperature (0 = greedy)" + gc);
+  sub->add_option("--top-k", sp.top_k, "top-k (0 = off)" + gc);
+  sub->add_option("--top-p", sp.top_p, "top-p (1 = off)" + gc);
   sub->add_option("--min-p", sp.min_p, "min-p (0 = off)");
-  sub->add_option("--repeat-penalty", sp.repeat_penalty, "repetition penalty (1 = off)");
-  sub->add_option("--seed", sp.seed, "random seed");
+  sub->add_option("--repeat-penalty", sp.repeat_penalty, "repetition penalty (1 = off)" + gc);
+  sub->add_option("-s,--seed", sp.seed, "random seed (default: a random one, printed on stderr)")->default_str("random");
+}
+
+std::string apply_generation_config(const CLI::App& sub, const std::string& model_path, SamplingParams& sp) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (gguf::File::sniff(model_path)) return "";
+  const std::string path = (fs::path(model_dir(model_path)) / "generation_config.json").string();
+  if (!fs::is_regular_file(path, ec)) return "";
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_text_file(path, 1 << 20));
+  } catch (const nlohmann::json::exception& e) {
+    fail(path, ": invalid JSON: ", e.what());
+  }
+  if (!j.is_object()) fail(path, ": expected a JSON object");
+  std::string applied;
+  auto note = [&](const std::string& s) { applied += (applied.empty() ? "" : ", ") + s; };
+  // A field applies when present, a number in range, and the matching flag was not given.
+  auto number = [&](const char* key, const char* flag, double lo, double hi, auto apply) {
+    if (!j.contains(key) || j[key].is_null() || sub.count(flag) > 0) return;
+    if (!j[key].is_number()) fail(path, ": ", key, ": expected a number");
+    const double v = j[key].get<double>();
+    if (!(v >= lo && v <= hi)) fail(path, ": ", key, ": ", v, " is out of range [", lo, ", ", hi, "]");
+    apply(v);
+    note(std::string(key) + " " + json_float(v));
+  };
+  number("temperature", "--temp", 0, 100, [&](double v) { sp.temperature = float(v); });
+  number("top_p", "--top-p", 0, 1, [&](double v) { sp.top_p = float(v); });
+  number("top_k", "--top-k", 0, 1 << 30, [&](double v) { sp.top_k = int(v); });
+  number("repetition_penalty", "--repeat-penalty", 1e-3, 100, [&](double v) { sp.repeat_penalty = float(v); });
+  // transformers samples only with do_sample true; an explicit false means greedy decoding.
+  if (j.contains("do_sample") && j["do_sample"].is_boolean() && !j["do_sample"].get<bool>() && sub.count("--temp") == 0) {
+    sp.temperature = 0;
+    note("do_sample false (greedy)");
+  }
+  return applied;
+}
+
+void resolve_sampling(const CLI::App& sub, const std::string& model_path, SamplingParams& sp, bool quiet) {
+  const std::string applied = apply_generation_config(sub, model_path, sp);
+  sp.validate();  // before any note: a bad flag is one error line
+  if (!applied.empty() && !quiet) std::fprintf(stderr, "sampling from generation_config.json: %s\n", applied.c_str());
+  if (sub.count("--seed") == 0) {
+    std::random_device rd;
+    sp.seed = (uint64_t(rd()) << 32 | rd()) & ((uint64_t(1) << 53) - 1);  // exact in JSON and doubles
+    if (!quiet && sp.temperature > 0) std::fprintf(stderr, "seed: %llu (repeat with --seed)\n", (unsigned long long)sp.seed);
+  }
+}
+
+void add_threads_option(CLI::App* sub, int& threads) {
+  sub->add_option("-t,--threads", threads, "threads (0 = all cores)");
+}
+
+void add_ctx_option(CLI::App* sub, int& ctx, const std::string& help) {
+  sub->add_option("-c,--ctx", ctx, help);
 }
 
 std::vector<int> read_ids_file(const std::string& path) {
@@ -116,6 +193,14 @@ std::vector<int> read_ids_file(const std::string& path) {
   } catch (const Error& e) {
     fail(path, ": ", e.what());
   }
+}
+
+void EvalStats::print() const {
+  auto line = [](const char* what, long long n, double ms) {
+    std::fprintf(stderr, "%s: %lld tokens, %.2f ms, %.2f tok/s\n", what, n, ms, ms > 0 ? n * 1000.0 / ms : 0.0);
+  };
+  line("prompt eval", prompt_tokens, prompt_ms);
+  line("eval", gen_tokens, gen_ms);
 }
 
 std::string json_float(double v) {

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include "cli/commands.h"
 #include "core/error.h"
@@ -52,11 +53,20 @@ int main(int argc, char** argv) {
   CLI::App app{"camelid: run Llama-family models on your own machine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "camelid 0.1.0");
+  // --help lists every option's default (subcommands inherit this when they are created).
+  app.option_defaults()->always_capture_default();
   for (auto& setup : camelid::cli::commands()) setup(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A mistake on the command line: one line, status 1, like every other error.
+    std::string msg = e.what();
+    for (char& c : msg)
+      if (c == '\n' || c == '\r') c = ' ';
+    while (!msg.empty() && msg.back() == ' ') msg.pop_back();
+    std::fprintf(stderr, "error: %s (see --help)\n", msg.c_str());
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 namespace camelid::cli {
 
@@ -35,6 +36,59 @@ void ProgressBar::update(const gguf::Writer::Progress& p) {
 void ProgressBar::finish() {
   if (drawn_) std::fputc('\n', stderr);
   drawn_ = false;
+}
+
+namespace {
+// Bytes of a model: a file, or the files of a directory (not recursive).
+uintmax_t model_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) {
+    const auto n = fs::file_size(path, ec);
+    return ec ? 0 : n;
+  }
+  uintmax_t total = 0;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    if (e.is_regular_file(ec)) total += e.file_size(ec);
+  }
+  return total;
+}
+}  // namespace
+
+LoadingIndicator::LoadingIndicator(const std::string& path) : start_(std::chrono::steady_clock::now()) {
+  if (!::isatty(2)) return;
+  const std::string name = std::filesystem::path(path).filename().string();
+  char size[32] = "";
+  if (const uintmax_t b = model_bytes(path); b > 0) std::snprintf(size, sizeof size, " (%.1f GB)", b / 1e9);
+  label_ = (name.empty() ? path : name) + size;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void LoadingIndicator::loop() {
+  std::unique_lock<std::mutex> lk(mu_);
+  // Quiet for the first half second: most loads are over by then.
+  if (cv_.wait_for(lk, std::chrono::milliseconds(500), [this] { return done_; })) return;
+  while (!done_) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "\rloading %s %.1f s\x1b[K", label_.c_str(), secs);
+    std::fflush(stderr);
+    drawn_ = true;
+    cv_.wait_for(lk, std::chrono::milliseconds(200), [this] { return done_; });
+  }
+}
+
+LoadingIndicator::~LoadingIndicator() {
+  if (!thread_.joinable()) return;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    done_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  if (drawn_) {
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::fprintf(stderr, "\rloaded %s in %.1f s\x1b[K\n", label_.c_str(), secs);
+  }
 }
 
 }  // namespace camelid::cli

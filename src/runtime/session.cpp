@@ -83,4 +83,40 @@ PerplexityResult perplexity(Llama& model, const std::vector<int>& ids, int n_bat
   return r;
 }
 
+PerplexityResult perplexity_windows(Llama& model, const std::vector<int>& ids, int n_ctx, int bos_id, int n_batch) {
+  if (n_ctx < 4) fail("perplexity: windows need at least 4 tokens, got ", n_ctx);
+  if (n_ctx > model.config().max_seq_len)
+    fail("perplexity: windows of ", n_ctx, " tokens exceed the model's context ", model.config().max_seq_len);
+  const int chunks = int(ids.size() / size_t(n_ctx));
+  if (chunks < 1) fail("perplexity: ", ids.size(), " tokens are fewer than one window of ", n_ctx);
+  const int V = model.config().vocab_size, first = n_ctx / 2;
+  n_batch = std::max(1, n_batch);
+  Session s(model, n_ctx, n_batch);
+  double nll = 0;
+  std::vector<int> window;
+  for (int c = 0; c < chunks; ++c) {
+    window.assign(ids.begin() + size_t(c) * n_ctx, ids.begin() + size_t(c + 1) * n_ctx);
+    if (bos_id >= 0) window[0] = bos_id;
+    s.reset();
+    // Batch by batch; logits are needed only for positions first .. n_ctx-2.
+    for (int i = 0; i < n_ctx; i += n_batch) {
+      const int end = std::min(n_ctx, i + n_batch);
+      const bool want = end > first;
+      const std::vector<float>& logits = s.feed(std::vector<int>(window.begin() + i, window.begin() + end), want);
+      if (!want) continue;
+      for (int j = std::max(i, first); j < end && j + 1 < n_ctx; ++j) {
+        const float* row = &logits[size_t(j - i) * V];
+        nll += logsumexp(row, V) - row[window[j + 1]];
+      }
+    }
+  }
+  PerplexityResult r;
+  r.chunks = chunks;
+  r.scored_from = first;
+  r.tokens = chunks * (n_ctx - 1 - first);
+  r.mean_nll = nll / r.tokens;
+  r.ppl = std::exp(r.mean_nll);
+  return r;
+}
+
 }  // namespace camelid

@@ -54,10 +54,18 @@ GenerateResult generate(Session& s, const std::vector<int>& prompt, const Genera
                         const std::function<bool(int)>& on_token = {});
 
 struct PerplexityResult {
-  int tokens = 0;      // predicted tokens (ids.size() - 1)
+  int tokens = 0;      // predicted tokens (ids.size() - 1; windows: those scored)
   double mean_nll = 0;
   double ppl = 0;
+  int chunks = 0;      // windows only: windows evaluated, each n_ctx tokens
+  int scored_from = 0; // windows only: the first position of a window that is scored
 };
 PerplexityResult perplexity(Llama& model, const std::vector<int>& ids, int n_batch = 256);
+
+// llama-perplexity's method, for texts longer than a context: ids cut into ids.size() / n_ctx
+// windows of n_ctx tokens (the rest dropped), each evaluated on its own from an empty cache,
+// its first token replaced by bos_id (when >= 0); only the predictions of the second half count
+// (positions n_ctx/2 .. n_ctx-2, so n_ctx - 1 - n_ctx/2 tokens per window).
+PerplexityResult perplexity_windows(Llama& model, const std::vector<int>& ids, int n_ctx, int bos_id, int n_batch = 256);
 
 }  // namespace camelid

@@ -203,6 +203,15 @@ void read_special(const gguf::File& f, TokenizerSpec& s, bool sentencepiece, boo
     if (id >= 0 && id != s.eos_id && std::find(s.more_eos_ids.begin(), s.more_eos_ids.end(), id) == s.more_eos_ids.end())
       s.more_eos_ids.push_back(id);
   }
+  // Fill-in-the-middle ids: older files say prefix/suffix/middle, newer ones fim_pre/suf/mid.
+  auto either = [&](const char* a, const char* b) {
+    const int id = token_id(f, a, n);
+    return id >= 0 ? id : token_id(f, b, n);
+  };
+  s.fim_prefix_id = either("tokenizer.ggml.prefix_token_id", "tokenizer.ggml.fim_pre_token_id");
+  s.fim_suffix_id = either("tokenizer.ggml.suffix_token_id", "tokenizer.ggml.fim_suf_token_id");
+  s.fim_middle_id = either("tokenizer.ggml.middle_token_id", "tokenizer.ggml.fim_mid_token_id");
+  s.fim_eot_id = token_id(f, kEotId, n);
   if (f.get_bool(kAddBos, add_bos_default)) {
     if (s.bos_id < 0) fail(f.source(), ": ", kAddBos, " is true but ", kBosId, " is not set");
     s.prefix_ids = {s.bos_id};

@@ -194,6 +194,14 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool add_special, bool
 }
 
 std::vector<int> Tokenizer::encode_segments(const std::vector<Segment>& segments, bool add_special) const {
+  return encode_segments_at(segments, add_special, true);
+}
+
+std::vector<int> Tokenizer::encode_continuation(std::string_view text) const {
+  return encode_segments_at({Segment{std::string(text), false}}, false, false);
+}
+
+std::vector<int> Tokenizer::encode_segments_at(const std::vector<Segment>& segments, bool add_special, bool at_text_start) const {
   // Added tokens split the input; the text between them is encoded in runs that may span
   // segment boundaries, so the result is that of the concatenated text (only the special-token
   // rule differs per segment).
@@ -203,7 +211,8 @@ std::vector<int> Tokenizer::encode_segments(const std::vector<Segment>& segments
   std::string run;
   bool run_first = true, at_start = true;
   auto flush = [&] {
-    if (!run.empty()) encode_text(run, run_first, cache, out);
+    // A continuation's first run gets no dummy-prefix space, whatever the tokenizer's rule.
+    if (!run.empty()) encode_text(run, run_first, cache, out, run_first && !at_text_start);
     run.clear();
   };
   std::vector<std::pair<size_t, const AddedToken*>> starts;
@@ -239,16 +248,16 @@ std::vector<int> Tokenizer::encode_segments(const std::vector<Segment>& segments
   return out;
 }
 
-void Tokenizer::encode_text(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const {
-  if (spec_.kind == TokenizerSpec::Kind::SentencePieceBpe) encode_sentencepiece(text, first, cache, out);
+void Tokenizer::encode_text(std::string_view text, bool first, Cache& cache, std::vector<int>& out, bool no_prefix) const {
+  if (spec_.kind == TokenizerSpec::Kind::SentencePieceBpe) encode_sentencepiece(text, first, cache, out, no_prefix);
   else encode_byte_level(text, cache, out);
 }
 
-void Tokenizer::encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const {
+void Tokenizer::encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out, bool no_prefix) const {
   using P = TokenizerSpec::Prefix;
   std::string norm;
   norm.reserve(text.size() + text.size() / 4 + 3);
-  if (spec_.dummy_prefix == P::Always || (spec_.dummy_prefix == P::First && first)) norm = kSpace;
+  if (!no_prefix && (spec_.dummy_prefix == P::Always || (spec_.dummy_prefix == P::First && first))) norm = kSpace;
   for (char c : text) {
     if (c == ' ' && spec_.escape_spaces) norm += kSpace;
     else norm += c;

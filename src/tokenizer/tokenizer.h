@@ -40,6 +40,9 @@ class Tokenizer {
   // Concatenated segments with their own special-token rule (chat prompts: template text parsed,
   // message contents not). Segment boundaries are token boundaries.
   std::vector<int> encode_segments(const std::vector<Segment>& segments, bool add_special) const;
+  // Text that continues earlier tokens (Code Llama infill's suffix): no BOS/EOS and no
+  // SentencePiece dummy-prefix space; special-token text stays plain text.
+  std::vector<int> encode_continuation(std::string_view text) const;
 
   // ids -> text as the reference decoders do (invalid byte sequences become U+FFFD).
   // `continuation`: the ids follow earlier output, so the first space is not stripped.
@@ -62,8 +65,9 @@ class Tokenizer {
   friend class StreamDecoder;
   struct Cache;
   void apply_config(const TokenizerConfig& cfg);
-  void encode_text(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
-  void encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out) const;
+  std::vector<int> encode_segments_at(const std::vector<Segment>& segments, bool add_special, bool at_start) const;
+  void encode_text(std::string_view text, bool first, Cache& cache, std::vector<int>& out, bool no_prefix = false) const;
+  void encode_sentencepiece(std::string_view text, bool first, Cache& cache, std::vector<int>& out, bool no_prefix = false) const;
   void encode_byte_level(std::string_view text, Cache& cache, std::vector<int>& out) const;
   void emit_word(std::string_view word, std::vector<int>& ids, std::vector<int>& lens, std::vector<int>& out) const;
   std::string decode_bytes(const std::vector<int>& ids, bool skip_special, bool continuation, bool sanitize) const;

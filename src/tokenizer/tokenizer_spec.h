@@ -41,6 +41,9 @@ struct TokenizerSpec {
   int unk_id = -1;
   int bos_id = -1, eos_id = -1;  // the tokenizer's own notion; a model config may add more eos ids
   std::vector<int> more_eos_ids;  // other ids that end generation (GGUF's eot/eom), after eos_id
+  // Fill-in-the-middle tokens named by the file (GGUF tokenizer.ggml.prefix/suffix/middle_token_id,
+  // or fim_pre/fim_suf/fim_mid; eot_token_id); -1 when it names none.
+  int fim_prefix_id = -1, fim_suffix_id = -1, fim_middle_id = -1, fim_eot_id = -1;
 
   // Byte-level handling: the pre-tokenizer's regex patterns ("Isolated" splits, applied in turn).
   std::vector<std::string> split_patterns;
