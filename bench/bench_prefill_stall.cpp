@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_args.h"
 #include "model/weights.h"
 #include "runtime/engine.h"
 
@@ -89,12 +90,6 @@ Outcome run(Llama& m, bool interleave, int streams, int prompt_len, int n_batch)
   return o;
 }
 
-int arg(int argc, char** argv, const char* name, int def) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (!std::strcmp(argv[i], name)) return std::atoi(argv[i + 1]);
-  return def;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,10 +98,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    const int streams = arg(argc, argv, "--streams", 15), batch = arg(argc, argv, "--batch", 256);
+    const int streams = int_arg(argc, argv, "--streams", 15), batch = int_arg(argc, argv, "--batch", 256);
     Llama m(std::shared_ptr<const ModelWeights>(load_model(argv[1])));
     // A 4K prompt, or as much as the model's context takes.
-    const int prompt = std::min(arg(argc, argv, "--prompt", 4096), m.config().max_seq_len - 8);
+    const int prompt = std::min(int_arg(argc, argv, "--prompt", 4096), m.config().max_seq_len - 8);
     const Outcome chunked = run(m, true, streams, prompt, batch), whole = run(m, false, streams, prompt, batch);
     std::printf("%-28s %16s %14s %20s\n", "", "worst gap (ms)", "p99 gap (ms)", "long prompt TTFT (ms)");
     std::printf("%-28s %16.1f %14.1f %20.1f\n", "chunked prefill (default)", chunked.worst_gap_ms, chunked.p99_gap_ms,

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_args.h"
 #include "model/weights.h"
 #include "runtime/engine.h"
 
@@ -65,12 +66,6 @@ std::vector<Turn> converse(Llama& m, bool prefix_cache, int turns, int n_system,
   return out;
 }
 
-int arg(int argc, char** argv, const char* name, int def) {
-  for (int i = 2; i + 1 < argc; ++i)
-    if (!std::strcmp(argv[i], name)) return std::atoi(argv[i + 1]);
-  return def;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -79,8 +74,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    const int turns = arg(argc, argv, "--turns", 10), n_system = arg(argc, argv, "--system", 200),
-              n_user = arg(argc, argv, "--user", 64), n_reply = arg(argc, argv, "--reply", 64);
+    const int turns = int_arg(argc, argv, "--turns", 10), n_system = int_arg(argc, argv, "--system", 200),
+              n_user = int_arg(argc, argv, "--user", 64), n_reply = int_arg(argc, argv, "--reply", 64);
     Llama m(std::shared_ptr<const ModelWeights>(load_model(argv[1])));
     const auto with = converse(m, true, turns, n_system, n_user, n_reply);
     const auto without = converse(m, false, turns, n_system, n_user, n_reply);

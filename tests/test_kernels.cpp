@@ -86,10 +86,9 @@ TEST_P(Kernels, MatmulMatchesDoublePrecision) {
                                {{1, 1}, {7, 5}, {13, 16}, {37, 33}, {64, 64}, {50, 100}, {97, 257}, {200, 1030}});
 }
 
-TEST_P(Kernels, RowsAreBitIdenticalWhateverTheBatch) {
-  const DType dt = std::get<1>(GetParam());
-  std::mt19937 rng(3);
-  const int O = 101, K = 203, T = 19;
+// Each row of a T-row matmul equals the row alone, and so do sub-batches starting at row 5.
+void expect_rows_batch_invariant(DType dt, int O, int K, int T, unsigned seed, std::vector<int> subs) {
+  std::mt19937 rng(seed);
   Weights w(O, K, dt, 1, rng);
   std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O);
   std::normal_distribution<float> d(0.f, 1.f);
@@ -99,28 +98,21 @@ TEST_P(Kernels, RowsAreBitIdenticalWhateverTheBatch) {
     kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
     ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
   }
-  for (int sub : {2, 3, 4, 7}) {
+  for (int sub : subs) {
     std::vector<float> part(size_t(sub) * O);
     kernels::matmul(&x[size_t(5) * K], sub, w.t, part.data());
     ASSERT_EQ(0, std::memcmp(part.data(), &all[size_t(5) * O], part.size() * 4)) << "batch of " << sub;
   }
 }
 
+TEST_P(Kernels, RowsAreBitIdenticalWhateverTheBatch) {
+  expect_rows_batch_invariant(std::get<1>(GetParam()), 101, 203, 19, 3, {2, 3, 4, 7});
+}
+
 // Rows as long as the model's (K over 1024, with a tail) in a batch of many register tiles:
 // every row must still match the row alone (guards any blocking of K in the batched path).
 TEST_P(Kernels, LongRowsAreBitIdenticalWhateverTheBatch) {
-  const DType dt = std::get<1>(GetParam());
-  std::mt19937 rng(17);
-  const int O = 29, K = 1300, T = 13;
-  Weights w(O, K, dt, 1, rng);
-  std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O);
-  std::normal_distribution<float> d(0.f, 1.f);
-  for (auto& v : x) v = d(rng);
-  kernels::matmul(x.data(), T, w.t, all.data());
-  for (int t = 0; t < T; ++t) {
-    kernels::matmul(&x[size_t(t) * K], 1, w.t, one.data());
-    ASSERT_EQ(0, std::memcmp(one.data(), &all[size_t(t) * O], O * 4)) << "row " << t;
-  }
+  expect_rows_batch_invariant(std::get<1>(GetParam()), 29, 1300, 13, 17, {});
 }
 
 TEST_P(Kernels, ThreadCountDoesNotChangeResults) {
