@@ -6,6 +6,12 @@
 #include <type_traits>
 #include <immintrin.h>
 
+// GCC warns that a vector type's alignment attribute is dropped when it is a template argument
+// (std::conditional_t below); only the type is wanted there, so the warning says nothing.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+
 namespace camelid::kernels::qsimd {
 namespace {
 
