@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/speculative_args.h"
 #include "core/error.h"
 #include "core/mmap_file.h"
 #include "runtime/session.h"
@@ -22,6 +23,7 @@ struct GenArgs {
   bool no_mmap = false;
   bool json = false, ignore_eos = false;
   std::string grammar_file, json_schema;  // structured output
+  SpeculativeArgs spec;
 };
 
 // --grammar-file F (GBNF) or --json-schema F|JSON: the constraint every sampled token obeys.
@@ -63,6 +65,7 @@ void run_generate(GenArgs& a) {
     fail("prompt (", prompt.size(), " tokens) + -n ", a.n, " exceeds --ctx ", ctx);
   if (int(prompt.size()) > model->config().max_seq_len)
     fail("prompt of ", prompt.size(), " tokens exceeds the model's context ", model->config().max_seq_len);
+  auto draft = load_draft(a.spec, *model, constrained, a.no_mmap);
   Session s(*model, ctx);
   GenerateOptions opt;
   opt.max_new_tokens = a.n;
@@ -71,17 +74,18 @@ void run_generate(GenArgs& a) {
   if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
   const auto t0 = std::chrono::steady_clock::now();
   GenerateResult r;
+  nlohmann::json spec_json = nlohmann::json::object();
   std::unique_ptr<StreamDecoder> dec;
   if (tok) dec = std::make_unique<StreamDecoder>(*tok);
   if (tok && !a.json) std::printf("%s", a.prompt.c_str());
   if (a.n > 0) {
-    r = generate(s, prompt, opt, [&](int id) {
+    r = generate_with(a.spec, draft.get(), s, prompt, opt, [&](int id) {
       if (a.json) return true;
       if (dec) std::printf("%s", dec->push(id).c_str());
       else std::printf("%d ", id);
       std::fflush(stdout);
       return true;
-    });
+    }, &spec_json);
   }
   std::string text;
   if (tok) text = a.json ? tok->decode(r.ids, true, true) : dec->flush();
@@ -90,6 +94,7 @@ void run_generate(GenArgs& a) {
     nlohmann::json j = {{"ids", r.ids}, {"prompt_tokens", prompt.size()},
                         {"finish_reason", r.finish_reason}, {"seconds", secs}};
     if (tok) j["text"] = text;
+    j.update(spec_json);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s\n", text.c_str());
@@ -115,6 +120,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
   auto* gf = sub->add_option("--grammar-file", a->grammar_file, "GBNF grammar the output must match");
   sub->add_option("--json-schema", a->json_schema, "JSON Schema (a file, or the JSON itself) the output must match")->excludes(gf);
+  add_speculative_options(sub, a->spec);
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
   sub->callback([a] { run_generate(*a); });
 });
