@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/speculative_args.h"
 #include "core/error.h"
 #include "core/mmap_file.h"
 #include "runtime/session.h"
@@ -22,6 +23,7 @@ struct GenArgs {
   bool no_mmap = false;
   bool json = false, ignore_eos = false;
   std::string grammar_file, json_schema;  // structured output
+  SpeculativeArgs spec;
 };
 
 // --grammar-file F (GBNF) or --json-schema F|JSON: the constraint every sampled token obeys.
@@ -71,6 +73,7 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
     if (id >= model->config().vocab_size)
       fail("token id ", id, " is out of range (vocab size ", model->config().vocab_size, ")");
   resolve_sampling(sub, a.model, a.sp, a.json);
+  auto draft = load_draft(a.spec, *model, constrained, a.no_mmap);
   Session s(*model, ctx);
   GenerateOptions opt;
   opt.max_new_tokens = a.n;
@@ -81,18 +84,19 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   const auto t0 = Clock::now();
   Clock::time_point t_first = t0;  // the first token: the prompt is evaluated by then
   GenerateResult r;
+  nlohmann::json spec_json = nlohmann::json::object();
   std::unique_ptr<StreamDecoder> dec;
   if (tok) dec = std::make_unique<StreamDecoder>(*tok);
   if (tok && !a.json) std::printf("%s", a.prompt.c_str());
   if (a.n > 0) {
-    r = generate(s, prompt, opt, [&](int id) {
+    r = generate_with(a.spec, draft.get(), s, prompt, opt, [&](int id) {
       if (t_first == t0) t_first = Clock::now();
       if (a.json) return true;
       if (dec) std::printf("%s", dec->push(id).c_str());
       else std::printf("%d ", id);
       std::fflush(stdout);
       return true;
-    });
+    }, &spec_json);
   }
   std::string text;
   if (tok) text = a.json ? tok->decode(r.ids, true, true) : dec->flush();
@@ -112,6 +116,7 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
                         {"timings", {{"prompt_tokens", st.prompt_tokens}, {"prompt_ms", st.prompt_ms},
                                      {"eval_tokens", st.gen_tokens}, {"eval_ms", st.gen_ms}}}};
     if (tok) j["text"] = text;
+    j.update(spec_json);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("%s\n", text.c_str());
@@ -140,6 +145,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-sequence token");
   auto* gf = sub->add_option("--grammar-file", a->grammar_file, "GBNF grammar the output must match");
   sub->add_option("--json-schema", a->json_schema, "JSON Schema (a file, or the JSON itself) the output must match")->excludes(gf);
+  add_speculative_options(sub, a->spec);
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
   sub->callback([a, sub] { run_generate(*a, *sub); });
 });
