@@ -72,8 +72,8 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   for (int id : prompt)  // here rather than in the forward pass: before any note on stderr
     if (id >= model->config().vocab_size)
       fail("token id ", id, " is out of range (vocab size ", model->config().vocab_size, ")");
+  auto draft = load_draft(a.spec, *model, constrained, a.no_mmap);  // its errors before any note
   resolve_sampling(sub, a.model, a.sp, a.json);
-  auto draft = load_draft(a.spec, *model, constrained, a.no_mmap);
   Session s(*model, ctx);
   GenerateOptions opt;
   opt.max_new_tokens = a.n;
