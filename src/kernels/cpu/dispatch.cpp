@@ -167,6 +167,34 @@ void matmul_rows_dequantized(const KernelTable& t, const float* X, int T, const 
     for (int i = 0; i < T; ++i) std::copy_n(&y[size_t(i) * n], n, Y + size_t(i) * O + r0);
   }
 }
+constexpr int kMaxOuts = 4;  // outputs of one matmul call (q/k/v, gate/up)
+
+// Rows of up to kMaxOuts outputs in blocks of 48 rows or more (whole register panels of every kernel),
+// about 1/8 of a thread's share each, numbered output after output for a dynamic schedule.
+class BlockPlan {
+ public:
+  BlockPlan(const MatmulOut* const* o, size_t n, int nt) : o_(o) {
+    for (size_t i = 0; i < n; ++i) {
+      const int O = int(o[i]->W.rows);
+      block_[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
+      first_[i + 1] = first_[i] + (O + block_[i] - 1) / block_[i];
+    }
+    n_ = n;
+  }
+  int nblocks() const { return first_[n_]; }
+  // Block b: output i, rows [r0, r1).
+  void rows_of(int b, int& i, int& r0, int& r1) const {
+    i = 0;
+    while (b >= first_[i + 1]) ++i;
+    r0 = (b - first_[i]) * block_[i];
+    r1 = std::min(int(o_[i]->W.rows), r0 + block_[i]);
+  }
+
+ private:
+  const MatmulOut* const* o_;
+  size_t n_ = 0;
+  int first_[kMaxOuts + 1] = {0}, block_[kMaxOuts] = {};
+};
 }  // namespace
 
 void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
@@ -175,7 +203,6 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   // a busy core or memory contention just takes fewer blocks. Which thread computes a row never
   // changes its value.
   const int nt = omp_get_max_threads();
-  constexpr int kMaxOuts = 4;
   if (outs.size() > kMaxOuts) fail("kernels::matmul: at most ", kMaxOuts, " outputs per call");
   // Quantized weights take the integer kernels (the default) unless --exact asks for f32
   // activations against dequantized weights; the rest share one parallel region below.
@@ -188,13 +215,8 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   }
   if (n_fast) matmul_quantized_outs(X, T, fast, n_fast);  // one rounding of X, one parallel region
   if (n_outs == 0) return;
-  int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
-  for (size_t i = 0; i < n_outs; ++i) {
-    const int O = int(o[i]->W.rows);
-    block[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
-    first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
-  }
-  const int nblocks = first_block[n_outs];
+  const BlockPlan plan(o, n_outs, nt);
+  const int nblocks = plan.nblocks();
   // bf16 dot: X is rounded once here, not once per block.
   const uint16_t* xb = nullptr;
   if (active().bf16_dot && std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::BF16; })) {
@@ -206,9 +228,8 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   }
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
   for (int b = 0; b < nblocks; ++b) {
-    int i = 0;
-    while (b >= first_block[i + 1]) ++i;
-    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i]->W.rows), r0 + block[i]);
+    int i, r0, r1;
+    plan.rows_of(b, i, r0, r1);
     if (is_quantized(o[i]->W.dtype)) matmul_rows_dequantized(*t, X, T, o[i]->W, o[i]->Y, r0, r1);
     else if (xb && o[i]->W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i]->W, o[i]->Y, r0, r1);
     else t->matmul_rows(X, T, o[i]->W, o[i]->Y, r0, r1);
@@ -229,7 +250,6 @@ void quantize_activations(DType type, const float* X, int T, int K, void* out) {
 void matmul_quantized(const float* X, int T, const Tensor& W, float* Y) { matmul_quantized(X, T, {MatmulOut{W, Y}}); }
 
 void matmul_quantized(const float* X, int T, std::initializer_list<MatmulOut> outs) {
-  constexpr int kMaxOuts = 4;
   if (outs.size() > kMaxOuts) fail("kernels::matmul_quantized: at most ", kMaxOuts, " outputs per call");
   const MatmulOut* o[kMaxOuts];
   for (size_t i = 0; i < outs.size(); ++i) o[i] = outs.begin() + i;
@@ -239,8 +259,7 @@ void matmul_quantized(const float* X, int T, std::initializer_list<MatmulOut> ou
 namespace {
 // The quantized outputs o[0 .. n_outs) of one X (matmul_quantized and matmul's quantized weights).
 void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, size_t n_outs) {
-  constexpr size_t kMaxOuts = 4;
-  if (n_outs > kMaxOuts) fail("kernels::matmul_quantized: at most ", kMaxOuts, " outputs per call");
+  if (n_outs > size_t(kMaxOuts)) fail("kernels::matmul_quantized: at most ", kMaxOuts, " outputs per call");
   for (size_t i = 0; i < n_outs; ++i) {
     const MatmulOut& m = *o[i];
     if (!matmul_quantized_supported(m.W.dtype)) fail("matmul_quantized: no integer kernel for ", dtype_name(m.W.dtype), " weights");
@@ -274,20 +293,14 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
     x[i] = &acts[i];
   }
   const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
-  // Blocks of 48 rows (whole register panels of every kernel), handed out as in matmul.
+  // Blocks handed out as in matmul.
   const int nt = omp_get_max_threads();
-  int first_block[kMaxOuts + 1] = {0}, block[kMaxOuts];
-  for (size_t i = 0; i < n_outs; ++i) {
-    const int O = int(o[i]->W.rows);
-    block[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
-    first_block[i + 1] = first_block[i] + (O + block[i] - 1) / block[i];
-  }
-  const int nblocks = first_block[n_outs];
+  const BlockPlan plan(o, n_outs, nt);
+  const int nblocks = plan.nblocks();
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
   for (int b = 0; b < nblocks; ++b) {
-    int i = 0;
-    while (b >= first_block[i + 1]) ++i;
-    const int r0 = (b - first_block[i]) * block[i], r1 = std::min(int(o[i]->W.rows), r0 + block[i]);
+    int i, r0, r1;
+    plan.rows_of(b, i, r0, r1);
     rows(*x[i], o[i]->W, o[i]->Y, r0, r1);
   }
 }
