@@ -79,6 +79,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
 
   Dist p;
   std::vector<float> row(size_t(V), 0.f);
+  std::vector<float> q_dense(size_t(V), 0.f);  // all zero, except while a rejection is resolved
   {
     const std::vector<float>& logits = s.feed(prompt);
     std::copy(logits.end() - V, logits.end(), row.begin());
@@ -136,10 +137,21 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
         continue;
       }
       // Rejected: draw from the normalised max(0, p - q).
+      // q spread over the vocabulary first: p and q may each hold the whole vocabulary.
+      if (q.empty()) {
+        q_dense[size_t(g)] = 1.f;
+      } else {
+        for (const auto& [qq, t] : q[kept]) q_dense[size_t(t)] = qq;
+      }
       Dist residual;
       for (const auto& [pp, t] : p) {
-        const float rest = pp - (q.empty() ? (t == g ? 1.f : 0.f) : prob_of(q[kept], t));
+        const float rest = pp - q_dense[size_t(t)];
         if (rest > 0) residual.emplace_back(rest, t);
+      }
+      if (q.empty()) {
+        q_dense[size_t(g)] = 0.f;
+      } else {
+        for (const auto& e : q[kept]) q_dense[size_t(e.second)] = 0.f;
       }
       if (residual.empty()) residual = p;  // p <= q everywhere: only rounding can get here
       more = emit(sampler.draw(residual));
