@@ -72,14 +72,15 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   for (int id : prompt)  // here rather than in the forward pass: before any note on stderr
     if (id >= model->config().vocab_size)
       fail("token id ", id, " is out of range (vocab size ", model->config().vocab_size, ")");
-  auto draft = load_draft(a.spec, *model, constrained, a.no_mmap);  // its errors before any note
+  // The draft and the grammar/schema first: their errors come before any note on stderr.
+  auto draft = load_draft(a.spec, *model, constrained, a.no_mmap);
+  GenerateOptions opt;
+  if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
   resolve_sampling(sub, a.model, a.sp, a.json);
   Session s(*model, ctx);
-  GenerateOptions opt;
   opt.max_new_tokens = a.n;
   opt.sampling = a.sp;
   opt.stop_at_eos = !a.ignore_eos;
-  if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   Clock::time_point t_first = t0;  // the first token: the prompt is evaluated by then
