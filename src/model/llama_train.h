@@ -1,0 +1,49 @@
+#pragma once
+// Training forward and backward of the Llama over B rows of T tokens (causal, positions 0..T-1,
+// no KV cache). The forward uses the inference ops and kernels (ops::rmsnorm, ops::rope,
+// kernels::matmul) and keeps what the backward needs; each forward op has its backward in
+// model/ops_backward.h. The weights are any ModelWeights: weights_view(ParamSet) for full
+// training (f32), or a frozen base in any format camelid loads (LoRA/QLoRA, later).
+#include <vector>
+
+#include "model/params.h"
+#include "model/weights.h"
+
+namespace camelid {
+
+class LlamaTrain {
+ public:
+  explicit LlamaTrain(const ModelConfig& c);
+
+  // tokens: [B*T] row-major. Keeps every activation the backward needs.
+  void forward(const ModelWeights& w, const int* tokens, int B, int T);
+  // [B*T, vocab] logits of the last forward. A loss (cross_entropy) overwrites them in place with
+  // dLoss/dlogits before backward.
+  float* logits() { return logits_.data(); }
+  // [B*T, dim]: the final hidden states after the last norm (input of the classifier).
+  const float* hidden() const { return xf_.data(); }
+
+  // Backpropagates dLoss/dlogits (in logits()) and, if given, dLoss/dhidden ([B*T, dim], added to
+  // the classifier's input gradient; for a head on the hidden states), accumulating (+=) into the
+  // grad of every trainable parameter of `grads` (the set `w` views, same names).
+  void backward(const ModelWeights& w, ParamSet& grads, const float* dhidden = nullptr);
+
+ private:
+  ModelConfig c_;
+  std::vector<float> inv_freq_;
+  int B_ = 0, T_ = 0;
+  std::vector<int> tokens_;
+  struct LayerActs {  // saved per layer
+    std::vector<float> x, xn, q, k, v, probs, att, x2, xn2, gate, up, act;
+    std::vector<float> rms1, rms2;  // 1/rms per row of each norm
+  };
+  std::vector<LayerActs> acts_;
+  std::vector<float> xlast_, xf_, rmsf_, logits_;
+};
+
+// Token cross-entropy. For each row r with targets[r] >= 0: loss += -log softmax(logits[r])[t];
+// logits[r] is replaced by scale * (softmax(logits[r]) - onehot(t)); rows with targets[r] < 0
+// (ignored, e.g. prompt tokens in SFT) become 0. Returns the summed loss (double).
+double cross_entropy(float* logits, const int* targets, int rows, int vocab, float scale);
+
+}  // namespace camelid
