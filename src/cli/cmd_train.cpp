@@ -1,0 +1,276 @@
+// `camelid train`: pretraining from scratch (a preset and/or shape flags) or continued pretraining
+// of any model camelid loads (--init), resumable from its checkpoints (--resume).
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/interrupt.h"
+#include "core/error.h"
+#include "core/gguf.h"
+#include "core/json.h"
+#include "model/params.h"
+#include "model/weights.h"
+#include "tokenizer/tokenizer.h"
+#include "train/presets.h"
+#include "train/trainer.h"
+
+namespace camelid::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+struct TrainArgs {
+  std::string init, resume, preset, tokenizer, out, log_json, data_format = "auto", lr_schedule = "cosine";
+  std::vector<std::string> data, val_data;
+  int dim = 0, layers = 0, heads = 0, kv_heads = 0, hidden = 0, vocab = 0, ctx = 0, head_dim = 0;
+  double rope_theta = 0, init_std = 0.02;
+  bool tied = false, no_shuffle = false, progress = false;
+  int seq_len = 0, threads = 0;
+  double val_fraction = 0, peak_gflops = 0;
+  train::TrainOptions o;
+};
+
+// The progress line on a terminal (or with --progress): redrawn at most ~10 times a second.
+class TrainProgress {
+ public:
+  TrainProgress(bool enabled, int64_t total) : on_(enabled || ::isatty(2)), total_(total) {}
+  ~TrainProgress() { end(); }
+  void update(const train::StepLog& l, double tokens_per_s, double eta_s) {
+    if (!on_) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (drawn_ && l.step != total_ && now - last_ < std::chrono::milliseconds(100)) return;
+    last_ = now;
+    const int width = 24, fill = int(double(width) * double(l.step) / double(total_));
+    std::string bar(size_t(fill), '#');
+    bar.resize(width, '.');
+    const int eta = int(std::lround(eta_s));
+    std::fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f lr %.2e %.0f tok/s ETA %dh%02dm%02ds", bar.c_str(),
+                 (long long)l.step, (long long)total_, l.loss, l.lr, tokens_per_s, eta / 3600, eta / 60 % 60, eta % 60);
+    drawn_ = true;
+  }
+  void end() {
+    if (drawn_) std::fputc('\n', stderr);
+    drawn_ = false;
+  }
+  bool enabled() const { return on_; }
+
+ private:
+  bool on_, drawn_ = false;
+  int64_t total_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+ModelConfig scratch_config(const TrainArgs& a, const Tokenizer* tok) {
+  ModelConfig c = train::train_preset(a.preset.empty() ? "tiny" : a.preset);
+  auto set = [](int v, int& field) {
+    if (v > 0) field = v;
+  };
+  set(a.dim, c.dim), set(a.layers, c.n_layers), set(a.hidden, c.hidden_dim), set(a.ctx, c.max_seq_len);
+  if (a.heads > 0) c.n_heads = a.heads, c.n_kv_heads = a.heads;
+  set(a.kv_heads, c.n_kv_heads);
+  c.head_dim = a.head_dim > 0 ? a.head_dim : (c.n_heads > 0 ? c.dim / c.n_heads : 0);
+  if (a.rope_theta > 0) c.rope_theta = a.rope_theta;
+  c.tied_embeddings = a.tied;
+  if (a.vocab > 0) c.vocab_size = a.vocab;
+  else if (tok) c.vocab_size = tok->vocab_size();
+  if (tok) {
+    c.bos_id = tok->bos_id() < c.vocab_size ? tok->bos_id() : -1;
+    for (int e : tok->eos_ids())
+      if (e < c.vocab_size) c.eos_ids.push_back(e);
+    if (tok->vocab_size() > c.vocab_size)
+      fail("--vocab ", c.vocab_size, " is smaller than the tokenizer's vocabulary (", tok->vocab_size(), ")");
+  }
+  c.validate("camelid train (shape flags)");
+  return c;
+}
+
+bool any_text(const std::vector<std::string>& files, train::DataFormat fmt) {
+  for (auto& f : files)
+    if (train::resolve_format(f, fmt) == train::DataFormat::Text) return true;
+  return false;
+}
+
+void run(TrainArgs& a) {
+  set_threads(a.threads);
+  if (a.data.empty()) fail("--data: no training data given");
+  if (!a.val_data.empty() && a.val_fraction > 0) fail("--val-data and --val-fraction: give one of them");
+  if (!a.resume.empty() && !a.init.empty()) fail("--resume and --init: a resumed run takes its weights from the checkpoint");
+  const bool shape_flags = a.dim || a.layers || a.heads || a.kv_heads || a.hidden || a.ctx || a.head_dim || a.tied ||
+                           a.rope_theta > 0 || !a.preset.empty();
+  if ((!a.init.empty() || !a.resume.empty()) && (shape_flags || a.vocab))
+    fail("--preset and shape flags only apply when training from scratch (not with --init or --resume)");
+  const train::DataFormat fmt = train::data_format_from_name(a.data_format);
+  a.o.schedule.kind = train::lr_kind_from_name(a.lr_schedule);
+  a.o.shuffle = !a.no_shuffle;
+
+  // Where the model and its tokenizer come from.
+  std::string ckpt, tok_dir;
+  if (!a.resume.empty()) ckpt = train::resolve_checkpoint(a.resume);
+  std::unique_ptr<Tokenizer> tok;
+  const bool need_tok = any_text(a.data, fmt) || any_text(a.val_data, fmt);
+  if (!a.tokenizer.empty()) {
+    tok = Tokenizer::load(a.tokenizer);
+    tok_dir = fs::is_directory(a.tokenizer) ? a.tokenizer : fs::path(a.tokenizer).parent_path().string();
+  } else if (!ckpt.empty() || !a.init.empty()) {
+    const std::string src = !ckpt.empty() ? ckpt : a.init;
+    const bool gguf_file = ckpt.empty() && gguf::File::sniff(src);
+    if (!gguf_file) tok_dir = model_dir(src);
+    if (need_tok) tok = load_tokenizer_for(src, "");
+    else if (!gguf_file && !Tokenizer::available(tok_dir)) tok_dir.clear();
+  } else if (need_tok) {
+    fail("text data needs a tokenizer: --tokenizer DIR (or --init a model that has one)");
+  }
+  a.o.source.tokenizer_dir = tok_dir;
+
+  ParamSet ps;
+  if (!ckpt.empty() || !a.init.empty()) {
+    auto w = load_model(!ckpt.empty() ? ckpt : a.init);
+    ps = params_from_weights(*w);
+  } else {
+    ps = params_init(scratch_config(a, tok.get()), a.o.seed, float(a.init_std));
+  }
+  const ModelConfig& c = ps.config;
+  const int T = a.seq_len > 0 ? a.seq_len : std::min(256, c.max_seq_len > 0 ? c.max_seq_len : 256);
+
+  std::vector<int> stream = train::read_stream(a.data, fmt, tok.get(), c.vocab_size);
+  if (stream.empty()) fail("--data: the training data holds no tokens");
+  std::optional<train::Windows> val;
+  if (!a.val_data.empty()) val.emplace(train::read_stream(a.val_data, fmt, tok.get(), c.vocab_size), T, "--val-data");
+  else if (a.val_fraction > 0) val.emplace(train::split_tail(stream, a.val_fraction), T, "--val-fraction's held-out tail");
+  train::Windows windows(std::move(stream), T, "--data");
+
+  std::printf("model: %zu parameters (dim %d, %d layers, %d heads, %d kv heads, hidden %d, vocab %d%s)\n", ps.numel(),
+              c.dim, c.n_layers, c.n_heads, c.n_kv_heads, c.hidden_dim, c.vocab_size, c.tied_embeddings ? ", tied" : "");
+  std::printf("data: %zu tokens, %lld windows of %d+1%s; %d rows per step (batch %d x grad-accum %d), %d tokens per step\n",
+              windows.tokens(), (long long)windows.count(), T,
+              val ? (", held out: " + std::to_string(val->tokens()) + " tokens").c_str() : "", a.o.global_rows(),
+              a.o.batch, a.o.grad_accum, a.o.global_rows() * T);
+  std::fflush(stdout);
+
+  const size_t matmul_params = weights_view(ps)->matmul_parameters();
+  train::Trainer trainer(std::move(ps), std::move(windows), std::move(val), a.o);
+  if (!ckpt.empty()) {
+    trainer.resume(ckpt);
+    std::printf("resumed from %s at step %lld\n", ckpt.c_str(), (long long)trainer.steps_done());
+  }
+
+  std::unique_ptr<std::ofstream> log;
+  if (!a.log_json.empty()) {
+    log = std::make_unique<std::ofstream>(a.log_json, ckpt.empty() ? std::ios::trunc : std::ios::app);
+    if (!*log) fail("--log-json: cannot open ", a.log_json);
+  }
+  TrainProgress bar(a.progress, a.o.steps);
+  const int64_t first = trainer.steps_done();
+  double seconds = 0;
+  size_t tokens = 0;
+  train::StepLog last;
+  std::optional<double> last_val;
+  const int64_t plain_every = std::max<int64_t>(1, a.o.steps / 20);
+  auto on_step = [&](const train::StepLog& l) {
+    seconds += l.seconds, tokens += trainer.tokens_per_step(), last = l;
+    if (l.val_loss) last_val = l.val_loss;
+    if (log) {
+      json j = {{"step", l.step}, {"loss", l.loss}, {"lr", l.lr}, {"grad_norm", l.grad_norm}, {"tokens_per_s", l.tokens_per_s}};
+      if (l.val_loss) j["val_loss"] = *l.val_loss;
+      *log << dump_json(j) << "\n";
+      log->flush();
+    }
+    const double rate = seconds > 0 ? double(tokens) / seconds : 0;
+    const double eta = rate > 0 ? double(a.o.steps - l.step) * double(trainer.tokens_per_step()) / rate : 0;
+    if (bar.enabled()) {
+      bar.update(l, rate, eta);
+    } else if (l.step % plain_every == 0 || l.val_loss || l.step == a.o.steps) {
+      std::fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.2e grad norm %.3g %.0f tok/s\n", (long long)l.step,
+                   (long long)a.o.steps, l.loss,
+                   l.val_loss ? (" val " + std::to_string(*l.val_loss)).c_str() : "", l.lr, double(l.grad_norm), rate);
+    }
+  };
+  interrupt::install();
+  const bool finished = trainer.run(on_step, [] { return interrupt::pending(); });
+  bar.end();
+  if (!finished) {
+    std::printf("interrupted at step %lld: checkpoint %s\n", (long long)trainer.steps_done(), trainer.last_checkpoint().c_str());
+    std::fflush(stdout);
+    std::exit(130);
+  }
+  const double rate = seconds > 0 ? double(tokens) / seconds : 0;
+  const double gflops = 6.0 * double(matmul_params) * rate * 1e-9;
+  std::string mfu;
+  if (a.peak_gflops > 0) {
+    char b[64];
+    std::snprintf(b, sizeof b, ", MFU %.1f%% of %.0f GFLOP/s", 100.0 * gflops / a.peak_gflops, a.peak_gflops);
+    mfu = b;
+  }
+  std::printf("trained %lld steps (%zu tokens) of a %zu-parameter model in %.1f s: %.0f tokens/s, %.2f GFLOP/s "
+              "(6 x %zu matmul parameters x tokens/s)%s; loss %.4f%s%s%s\n",
+              (long long)(trainer.steps_done() - first), tokens, trainer.params().numel(), seconds, rate, gflops,
+              matmul_params, mfu.c_str(), last.loss, last_val ? (", val loss " + std::to_string(*last_val)).c_str() : "",
+              trainer.last_checkpoint().empty() ? "" : "; checkpoint ", trainer.last_checkpoint().c_str());
+}
+
+const bool reg = add_command([](CLI::App& app) {
+  auto a = std::make_shared<TrainArgs>();
+  auto* sub = app.add_subcommand("train", "Pretrain a Llama from scratch or continue pretraining a model");
+  // Model.
+  sub->add_option("--init", a->init, "start from this model (any format camelid loads): continued pretraining");
+  sub->add_option("--resume", a->resume, "continue a run from a checkpoint directory, or the newest one in an --out directory");
+  sub->add_option("--preset", a->preset, "from scratch: tiny | 25m (shape flags override it; default tiny)");
+  sub->add_option("--dim", a->dim, "from scratch: hidden size");
+  sub->add_option("--layers", a->layers, "from scratch: layers");
+  sub->add_option("--heads", a->heads, "from scratch: attention heads");
+  sub->add_option("--kv-heads", a->kv_heads, "from scratch: key/value heads (default --heads)");
+  sub->add_option("--head-dim", a->head_dim, "from scratch: head dimension (default dim / heads)");
+  sub->add_option("--hidden", a->hidden, "from scratch: MLP intermediate size");
+  sub->add_option("--vocab", a->vocab, "from scratch: vocabulary size (default the tokenizer's)");
+  sub->add_option("--ctx", a->ctx, "from scratch: max_position_embeddings");
+  sub->add_option("--rope-theta", a->rope_theta, "from scratch: RoPE base (default 10000)");
+  sub->add_flag("--tied", a->tied, "from scratch: tie lm_head to the embeddings");
+  sub->add_option("--init-std", a->init_std, "from scratch: std of the initial matrices");
+  sub->add_option("--tokenizer", a->tokenizer, "tokenizer directory or file (text data; copied into checkpoints)");
+  // Data.
+  sub->add_option("--data", a->data, "training data files (text, .bin/.u32 uint32 ids, .json id array); repeatable")->required();
+  sub->add_option("--data-format", a->data_format, "auto | text | ids | json");
+  sub->add_option("--val-data", a->val_data, "held-out data files (same formats)");
+  sub->add_option("--val-fraction", a->val_fraction, "hold out the last fraction of the training stream");
+  sub->add_option("--seq-len,-T", a->seq_len, "tokens per row (default min(256, context))");
+  sub->add_option("--batch,-b", a->o.batch, "rows per micro-batch");
+  sub->add_option("--grad-accum", a->o.grad_accum, "micro-batches per optimizer step");
+  sub->add_flag("--no-shuffle", a->no_shuffle, "step s row b uses window (s*B+b) mod n, B = batch x grad-accum");
+  sub->add_option("--seed", a->o.seed, "seed of the initial weights and the data order");
+  // Optimization.
+  sub->add_option("--steps", a->o.steps, "optimizer steps");
+  sub->add_option("--lr", a->o.schedule.lr, "peak learning rate");
+  sub->add_option("--min-lr", a->o.schedule.min_lr, "learning rate at the last step (cosine)");
+  sub->add_option("--warmup", a->o.schedule.warmup, "steps of linear warmup");
+  sub->add_option("--lr-schedule", a->lr_schedule, "cosine | constant (after warmup)");
+  sub->add_option("--beta1", a->o.adamw.beta1, "AdamW beta1");
+  sub->add_option("--beta2", a->o.adamw.beta2, "AdamW beta2");
+  sub->add_option("--eps", a->o.adamw.eps, "AdamW eps");
+  sub->add_option("--weight-decay", a->o.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)");
+  sub->add_option("--clip", a->o.clip, "clip gradients to this global L2 norm (0: off)");
+  // Evaluation and output.
+  sub->add_option("--eval-every", a->o.eval_every, "steps between validation passes (and at the end)");
+  sub->add_option("--eval-batches", a->o.eval_batches, "micro-batches of held-out windows per validation pass");
+  sub->add_option("-o,--out", a->out, "checkpoint directory: OUT/checkpoint-STEP/, OUT/loss.svg");
+  sub->add_option("--save-every", a->o.save_every, "steps between checkpoints (and at the end)");
+  sub->add_option("--log-json", a->log_json, "one JSON line per step: step, loss, lr, grad_norm, tokens_per_s[, val_loss]");
+  sub->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
+  sub->add_option("--peak-gflops", a->peak_gflops, "the host's peak f32 GFLOP/s, to report MFU");
+  sub->add_option("-t,--threads", a->threads, "threads (0: OpenMP's default)");
+  sub->callback([a] {
+    a->o.out_dir = a->out;
+    run(*a);
+  });
+});
+
+}  // namespace
+}  // namespace camelid::cli

@@ -1,0 +1,195 @@
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "core/error.h"
+#include "train/loss_plot.h"
+
+namespace camelid::train {
+
+using json = nlohmann::json;
+
+Trainer::Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOptions o)
+    : ps_(std::move(ps)),
+      train_(std::move(train)),
+      val_(std::move(val)),
+      o_(std::move(o)),
+      opt_(ps_, o_.adamw),
+      model_(ps_.config),
+      order_(train_.count(), o_.shuffle, o_.seed) {
+  if (o_.batch < 1) fail("--batch: must be >= 1, got ", o_.batch);
+  if (o_.grad_accum < 1) fail("--grad-accum: must be >= 1, got ", o_.grad_accum);
+  if (o_.steps < 1) fail("--steps: must be >= 1, got ", o_.steps);
+  if (o_.eval_batches < 1) fail("--eval-batches: must be >= 1, got ", o_.eval_batches);
+  if (!(o_.clip >= 0) || !std::isfinite(o_.clip)) fail("--clip: must be >= 0, got ", o_.clip);
+  if (o_.eval_every < 0 || o_.save_every < 0) fail("--eval-every / --save-every: must be >= 0");
+  if (train_.seq_len() > ps_.config.max_seq_len && ps_.config.max_seq_len > 0)
+    fail("--seq-len ", train_.seq_len(), " exceeds the model's context (max_position_embeddings ",
+         ps_.config.max_seq_len, ")");
+  if (val_ && val_->seq_len() != train_.seq_len()) fail("validation windows differ in length from training's");
+  o_.schedule.total = int(o_.steps);
+  view_ = weights_view(ps_);
+  tokens_.resize(size_t(o_.batch) * size_t(train_.seq_len()));
+  targets_.resize(tokens_.size());
+}
+
+void Trainer::fill_rows(int64_t first_row, int rows, const Windows& w, WindowOrder* order) {
+  const int T = w.seq_len();
+  for (int r = 0; r < rows; ++r) {
+    const int64_t g = first_row + r;
+    const int* win = w.window(order ? order->at(g) : g % w.count());
+    std::copy(win, win + T, tokens_.begin() + ptrdiff_t(r) * T);
+    std::copy(win + 1, win + T + 1, targets_.begin() + ptrdiff_t(r) * T);
+  }
+}
+
+StepLog Trainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  const int T = train_.seq_len(), B = o_.batch, V = ps_.config.vocab_size;
+  const int64_t total = int64_t(o_.global_rows()) * T;
+  ps_.zero_grad();
+  double loss_sum = 0;
+  for (int a = 0; a < o_.grad_accum; ++a) {
+    fill_rows(step_ * o_.global_rows() + int64_t(a) * B, B, train_, &order_);
+    model_.forward(*view_, tokens_.data(), B, T);
+    loss_sum += cross_entropy(model_.logits(), targets_.data(), B * T, V, float(1.0 / double(total)));
+    model_.backward(*view_, ps_);
+  }
+  StepLog l;
+  l.step = step_ + 1;
+  l.loss = loss_sum / double(total);
+  l.grad_norm = clip_grad_norm(ps_, o_.clip);
+  if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
+    const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;
+    fail("step ", l.step, ": loss ", l.loss, ", grad norm ", l.grad_norm,
+         " is not finite; stopped before updating the weights (", kept, ")");
+  }
+  l.lr = o_.schedule.at(int(step_));
+  opt_.step(ps_, l.lr);
+  ++step_;
+  l.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  l.tokens_per_s = l.seconds > 0 ? double(total) / l.seconds : 0;
+  train_curve_.emplace_back(double(l.step), l.loss);
+  return l;
+}
+
+double Trainer::evaluate() {
+  if (!val_) fail("no held-out data (--val-data or --val-fraction)");
+  const int T = val_->seq_len(), V = ps_.config.vocab_size;
+  const int64_t rows = std::min<int64_t>(int64_t(o_.eval_batches) * o_.batch, val_->count());
+  double sum = 0;
+  for (int64_t r0 = 0; r0 < rows; r0 += o_.batch) {
+    const int n = int(std::min<int64_t>(o_.batch, rows - r0));
+    fill_rows(r0, n, *val_, nullptr);
+    model_.forward(*view_, tokens_.data(), n, T);
+    sum += cross_entropy(model_.logits(), targets_.data(), n * T, V, 1.0f);
+  }
+  const double v = sum / double(rows * T);
+  val_curve_.emplace_back(double(step_), v);
+  return v;
+}
+
+json Trainer::state_json() const {
+  const char* kinds[] = {"cosine", "constant"};
+  json j = {{"format", "camelid-trainer-state"},
+            {"version", 1},
+            {"step", step_},
+            {"seed", o_.seed},
+            {"shuffle", o_.shuffle},
+            {"batch", o_.batch},
+            {"grad_accum", o_.grad_accum},
+            {"global_rows", o_.global_rows()},
+            {"seq_len", train_.seq_len()},
+            {"train_windows", train_.count()},
+            {"train_tokens", train_.tokens()},
+            {"next_row", step_ * o_.global_rows()},
+            {"schedule",
+             {{"kind", kinds[int(o_.schedule.kind)]},
+              {"lr", o_.schedule.lr},
+              {"min_lr", o_.schedule.min_lr},
+              {"warmup", o_.schedule.warmup},
+              {"total", o_.schedule.total}}},
+            {"optimizer",
+             {{"type", "adamw"},
+              {"beta1", o_.adamw.beta1},
+              {"beta2", o_.adamw.beta2},
+              {"eps", o_.adamw.eps},
+              {"weight_decay", o_.adamw.weight_decay},
+              {"clip", o_.clip},
+              {"steps", opt_.steps()}}}};
+  json tr = json::array(), va = json::array();
+  for (auto [s, l] : train_curve_) tr.push_back({s, l});
+  for (auto [s, l] : val_curve_) va.push_back({s, l});
+  j["history"] = {{"train", tr}, {"val", va}};
+  return j;
+}
+
+void Trainer::resume(const std::string& ckpt_dir) {
+  const json st = read_trainer_state(ckpt_dir);
+  const std::string where = ckpt_dir + "/trainer_state.json";
+  auto expect = [&](const char* key, const json& want, const char* flag) {
+    if (!st.contains(key) || st[key] != want)
+      fail("--resume: ", where, " has ", key, " = ", st.contains(key) ? st[key].dump() : "(none)", " but this run has ",
+           want.dump(), " (", flag, " must match to continue the same data order)");
+  };
+  expect("seq_len", train_.seq_len(), "--seq-len");
+  expect("global_rows", o_.global_rows(), "--batch x --grad-accum");
+  expect("shuffle", o_.shuffle, "--no-shuffle");
+  expect("seed", o_.seed, "--seed");
+  expect("train_windows", train_.count(), "the training data");
+  const int64_t s = st["step"].get<int64_t>();
+  if (s > o_.steps) fail("--resume: ", ckpt_dir, " is at step ", s, ", past --steps ", o_.steps);
+  int64_t opt_steps = s;
+  if (st.contains("optimizer") && st["optimizer"].contains("steps") && st["optimizer"]["steps"].is_number_integer())
+    opt_steps = st["optimizer"]["steps"].get<int64_t>();
+  load_optimizer(ckpt_dir, opt_, opt_steps);
+  step_ = s;
+  train_curve_.clear(), val_curve_.clear();
+  if (st.contains("history") && st["history"].is_object()) {
+    auto load = [&](const char* k, Curve& c) {
+      if (!st["history"].contains(k) || !st["history"][k].is_array()) return;
+      for (const auto& p : st["history"][k])
+        if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number())
+          c.emplace_back(p[0].get<double>(), p[1].get<double>());
+    };
+    load("train", train_curve_);
+    load("val", val_curve_);
+  }
+  last_ckpt_ = ckpt_dir;
+}
+
+std::string Trainer::save() {
+  if (o_.out_dir.empty()) return {};
+  last_ckpt_ = save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
+  // The picture is a convenience: rewritten beside the checkpoints, atomically too.
+  const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string();
+  const std::string tmp = svg + ".tmp";
+  try {
+    write_file_durable(tmp, loss_svg(train_curve_, val_curve_));
+    std::filesystem::rename(tmp, svg);
+  } catch (const std::exception&) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  }
+  return last_ckpt_;
+}
+
+bool Trainer::run(const std::function<void(const StepLog&)>& on_step, const std::function<bool()>& stop) {
+  while (step_ < o_.steps) {
+    StepLog l = step();
+    const bool last = step_ == o_.steps;
+    if (val_ && ((o_.eval_every > 0 && step_ % o_.eval_every == 0) || last)) l.val_loss = evaluate();
+    if (on_step) on_step(l);
+    if (stop && stop()) {
+      save();
+      return false;
+    }
+    if (!last && o_.save_every > 0 && step_ % o_.save_every == 0) save();
+  }
+  save();
+  return true;
+}
+
+}  // namespace camelid::train
