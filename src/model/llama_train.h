@@ -33,12 +33,16 @@ class LlamaTrain {
   std::vector<float> inv_freq_;
   int B_ = 0, T_ = 0;
   std::vector<int> tokens_;
-  struct LayerActs {  // saved per layer
-    std::vector<float> x, xn, q, k, v, probs, att, x2, xn2, gate, up, act;
-    std::vector<float> rms1, rms2;  // 1/rms per row of each norm
+  std::vector<int> pos_;              // [B*T]: 0..T-1 per row
+  struct LayerActs {                  // what each layer's backward needs
+    std::vector<float> x, xn, q, k, v, probs, att, x2, xn2, gate, up;
+    std::vector<float> r1, r2;        // 1/rms per row of each norm
   };
   std::vector<LayerActs> acts_;
-  std::vector<float> xlast_, xf_, rmsf_, logits_;
+  std::vector<float> xlast_, xf_, rf_, logits_;
+  std::vector<float> act_;            // swiglu output (recomputed per layer in backward)
+  // Gradient buffers, reused by every layer.
+  std::vector<float> dx_, dx2_, dxn_, dq_, dk_, dv_, datt_, dgate_, dup_;
 };
 
 // Token cross-entropy. For each row r with targets[r] >= 0: loss += -log softmax(logits[r])[t];
