@@ -13,8 +13,9 @@ for group in "$@"; do
   case "$group" in
     clang) pkgs+=(clang libclang-rt-dev) ;;
     # Test oracles and drivers, not needed to build or run camelid: the chat page's end-to-end
-    # test drives headless Chromium through selenium (it is skipped without them, outside CI).
-    test) pkgs+=(chromium chromium-driver python3-selenium) ;;
+    # test drives headless Chromium through selenium; `camelid train` is checked against PyTorch
+    # (tests/train_oracle.py on Debian's python3-torch). Both are skipped without them, outside CI.
+    test) pkgs+=(chromium chromium-driver python3-selenium python3-torch python3-numpy) ;;
     *) echo "install-deps.sh: unknown group '$group' (clang, test)" >&2; exit 1 ;;
   esac
 done

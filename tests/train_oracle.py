@@ -116,7 +116,7 @@ def main():
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--min-lr", type=float, default=0.0)
     ap.add_argument("--warmup", type=int, default=0)
-    ap.add_argument("--schedule", default="cosine")
+    ap.add_argument("--lr-schedule", dest="schedule", default="cosine")
     ap.add_argument("--beta1", type=float, default=0.9)
     ap.add_argument("--beta2", type=float, default=0.95)
     ap.add_argument("--eps", type=float, default=1e-8)
