@@ -154,6 +154,7 @@ void run(TrainArgs& a) {
               windows.tokens(), (long long)windows.count(), T,
               val ? (", held out: " + std::to_string(val->tokens()) + " tokens").c_str() : "", a.o.global_rows(),
               a.o.batch, a.o.grad_accum, a.o.global_rows() * T);
+  if (a.out.empty()) std::printf("note: no --out: no checkpoint will be written\n");
   std::fflush(stdout);
 
   const size_t matmul_params = weights_view(ps)->matmul_parameters();
@@ -198,7 +199,8 @@ void run(TrainArgs& a) {
   const bool finished = trainer.run(on_step, [] { return interrupt::pending(); });
   bar.end();
   if (!finished) {
-    std::printf("interrupted at step %lld: checkpoint %s\n", (long long)trainer.steps_done(), trainer.last_checkpoint().c_str());
+    std::printf("interrupted at step %lld: %s\n", (long long)trainer.steps_done(),
+                a.out.empty() ? "nothing saved (no --out)" : ("checkpoint " + trainer.last_checkpoint()).c_str());
     std::fflush(stdout);
     std::exit(130);
   }

@@ -21,7 +21,7 @@ Trainer::Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOp
       order_(train_.count(), o_.shuffle, o_.seed) {
   if (o_.batch < 1) fail("--batch: must be >= 1, got ", o_.batch);
   if (o_.grad_accum < 1) fail("--grad-accum: must be >= 1, got ", o_.grad_accum);
-  if (o_.steps < 1) fail("--steps: must be >= 1, got ", o_.steps);
+  if (o_.steps < 1 || o_.steps > INT32_MAX) fail("--steps: must be in 1..2^31-1, got ", o_.steps);
   if (o_.eval_batches < 1) fail("--eval-batches: must be >= 1, got ", o_.eval_batches);
   if (!(o_.clip >= 0) || !std::isfinite(o_.clip)) fail("--clip: must be >= 0, got ", o_.clip);
   if (o_.eval_every < 0 || o_.save_every < 0) fail("--eval-every / --save-every: must be >= 0");
