@@ -53,6 +53,7 @@ struct TokenizerTrainer::Impl {
   TokenizerTrainOptions opts;
   std::unordered_map<std::string, int64_t> words;
   uint64_t bytes = 0, n_words = 0;
+  bool full = false;  // max_bytes reached: no more text is taken
   std::unique_ptr<RegexSplit> split;  // byte-level pre-tokenizer
 
   void count(std::string_view w) {
@@ -125,25 +126,27 @@ TokenizerTrainer::~TokenizerTrainer() = default;
 TokenizerTrainer::TokenizerTrainer(TokenizerTrainer&&) noexcept = default;
 
 uint64_t TokenizerTrainer::bytes() const { return impl_->bytes; }
+bool TokenizerTrainer::full() const { return impl_->full; }
 
 bool TokenizerTrainer::add_text(std::string_view text) {
   Impl& m = *impl_;
   const uint64_t cap = m.opts.max_bytes;
-  if (cap > 0 && m.bytes >= cap) return false;
-  bool all = true;
+  if (m.full) return false;
   if (cap > 0 && text.size() > cap - m.bytes) {
     // Up to the last line end within the limit (the limit itself when a line is longer).
     const size_t room = size_t(cap - m.bytes);
     const size_t nl = text.substr(0, room).rfind('\n');
     text = text.substr(0, nl == std::string_view::npos ? room : nl + 1);
-    all = false;
+    m.full = true;
   }
   m.bytes += text.size();
   m.add_block(text);
-  return all && !(cap > 0 && m.bytes >= cap);
+  if (cap > 0 && m.bytes >= cap) m.full = true;
+  return !m.full;
 }
 
 void TokenizerTrainer::add_file(const std::string& path, const TrainProgressFn& progress, uint64_t done_before, uint64_t total) {
+  if (impl_->full) return;
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) fail(path, ": is a directory, not a text file");
   std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
@@ -272,7 +275,7 @@ TrainedTokenizer train_tokenizer(const std::vector<std::string>& files, const To
   for (const std::string& f : files) {
     const uint64_t before = t.bytes();
     t.add_file(f, progress, before, total);
-    if (opts.max_bytes > 0 && t.bytes() >= opts.max_bytes) break;
+    if (t.full()) break;
   }
   if (t.bytes() == 0) fail("no text to train on: ", files.size() == 1 ? files[0] + " is empty" : "the input files are empty");
   return t.train(progress);

@@ -60,6 +60,7 @@ class TokenizerTrainer {
   // `total` is only for progress reports (the bytes of all files).
   void add_file(const std::string& path, const TrainProgressFn& progress = {}, uint64_t done_before = 0, uint64_t total = 0);
   uint64_t bytes() const;
+  bool full() const;  // max_bytes reached
 
   // Learns the merges. Error if no text was added (or it held no characters at all).
   TrainedTokenizer train(const TrainProgressFn& progress = {});
