@@ -12,6 +12,9 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "tokenizer/bpe_trainer.h"
+#include "tokenizer/byte_level.h"
+#include "tokenizer/loader_util.h"
+#include "tokenizer/regex_split.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_json_writer.h"
 #include "tokenizer/utf8.h"
@@ -97,6 +100,34 @@ std::vector<int> reference_encode(const TrainedTokenizer& t, const std::string& 
   }
   std::vector<int> out;
   for (const std::string& s : syms) out.push_back(ids.at(s));
+  return out;
+}
+
+// The same for the byte-level pipeline: the regex's pieces, each piece's bytes as GPT-2
+// characters, lowest-ranked pair first within a piece.
+std::vector<int> reference_encode_byte_level(const TrainedTokenizer& t, const std::string& text) {
+  std::map<std::string, int> ids;
+  for (size_t i = 0; i < t.vocab.size(); ++i) ids[t.vocab[i]] = int(i);
+  std::map<std::pair<std::string, std::string>, size_t> rank;
+  for (size_t r = 0; r < t.merges.size(); ++r) rank.emplace(t.merges[r], r);
+  std::vector<std::string_view> pieces;
+  RegexSplit(tok::kLlama3Pattern, "test").split(text, pieces);
+  std::vector<int> out;
+  for (std::string_view p : pieces) {
+    std::vector<std::string> syms;
+    for (unsigned char b : p) syms.push_back(byte_level::byte_to_text(b));
+    for (;;) {
+      size_t best = SIZE_MAX, at = 0;
+      for (size_t i = 0; i + 1 < syms.size(); ++i) {
+        auto it = rank.find({syms[i], syms[i + 1]});
+        if (it != rank.end() && it->second < best) best = it->second, at = i;
+      }
+      if (best == SIZE_MAX) break;
+      syms[at] += syms[at + 1];
+      syms.erase(syms.begin() + long(at) + 1);
+    }
+    for (const std::string& s : syms) out.push_back(ids.at(s));
+  }
   return out;
 }
 
@@ -239,9 +270,12 @@ TEST(TokenizerTrain, ByteLevel) {
     const std::vector<int> ids = tok->encode(s, true);
     ASSERT_FALSE(ids.empty());
     EXPECT_EQ(ids[0], 595);
+    EXPECT_EQ(std::vector<int>(ids.begin() + 1, ids.end()), reference_encode_byte_level(t, s));
     EXPECT_EQ(tok->decode(ids, true), s);
   }
   EXPECT_EQ(tok->encode(" llama", false).size(), 1u);
+  for (std::string s : {std::string(kText), std::string("  don't   stop\n\n 12345 ")})
+    EXPECT_EQ(tok->encode(s, false), reference_encode_byte_level(t, s));
   EXPECT_EQ(dump_json(tokenizer_json(t)), dump_json(tokenizer_json(train_text(kText, 600, TokenizerTrainType::ByteLevelBpe))));
 }
 
