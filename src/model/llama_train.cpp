@@ -52,27 +52,30 @@ void LlamaTrain::forward(const ModelWeights& w, const int* tokens, int B, int T)
     a.xn2.resize(size_t(N) * D), a.gate.resize(size_t(N) * H), a.up.resize(size_t(N) * H);
     // Attention: x2 = x + Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
     ops::rmsnorm_save(a.xn.data(), a.r1.data(), x.data(), f32_data(L.attn_norm, "attn_norm"), N, D, c.norm_eps);
-    kernels::matmul(a.xn.data(), N, {{L.wq, a.q.data()}, {L.wk, a.k.data()}, {L.wv, a.v.data()}});
+    ops::matmul_train(a.xn.data(), N, L.wq, a.q.data());
+    ops::matmul_train(a.xn.data(), N, L.wk, a.k.data());
+    ops::matmul_train(a.xn.data(), N, L.wv, a.v.data());
     ops::rope(a.q.data(), N, c.n_heads, c.head_dim, pos_.data(), inv_freq_, c.rope_interleaved);
     ops::rope(a.k.data(), N, c.n_kv_heads, c.head_dim, pos_.data(), inv_freq_, c.rope_interleaved);
     ops::attention_forward(a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.probs.data(), B, T, c.n_heads,
                            c.n_kv_heads, c.head_dim);
-    kernels::matmul(a.att.data(), N, L.wo, tmp.data());
+    ops::matmul_train(a.att.data(), N, L.wo, tmp.data());
     ops::add(x.data(), tmp.data(), x.size());
     a.x2 = x;
     // Feed-forward: x = x2 + Wdown · (silu(Wgate·n(x2)) * Wup·n(x2))
     ops::rmsnorm_save(a.xn2.data(), a.r2.data(), x.data(), f32_data(L.ffn_norm, "ffn_norm"), N, D, c.norm_eps);
-    kernels::matmul(a.xn2.data(), N, {{L.w_gate, a.gate.data()}, {L.w_up, a.up.data()}});
+    ops::matmul_train(a.xn2.data(), N, L.w_gate, a.gate.data());
+    ops::matmul_train(a.xn2.data(), N, L.w_up, a.up.data());
     act_ = a.gate;
     ops::silu_mul(act_.data(), a.up.data(), act_.size());
-    kernels::matmul(act_.data(), N, L.w_down, tmp.data());
+    ops::matmul_train(act_.data(), N, L.w_down, tmp.data());
     ops::add(x.data(), tmp.data(), x.size());
   }
   xlast_ = std::move(x);
   xf_.resize(size_t(N) * D), rf_.resize(size_t(N));
   ops::rmsnorm_save(xf_.data(), rf_.data(), xlast_.data(), f32_data(w.final_norm, "final norm"), N, D, c.norm_eps);
   logits_.resize(size_t(N) * c.vocab_size);
-  kernels::matmul(xf_.data(), N, w.lm_head, logits_.data());
+  ops::matmul_train(xf_.data(), N, w.lm_head, logits_.data());
 }
 
 void LlamaTrain::backward(const ModelWeights& w, ParamSet& ps, const float* dhidden) {
