@@ -135,8 +135,30 @@ void BM_memory_read(benchmark::State& st) {
   st.counters["GB/s"] = benchmark::Counter(double(buf.size()) * 4e-9, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Training's products through kernels::gemm: args M, N, P, transposed A (dW = dYᵀ·X), ISA.
+void BM_gemm(benchmark::State& st) {
+  const int M = int(st.range(0)), N = int(st.range(1)), P = int(st.range(2));
+  const bool at = st.range(3);
+  const auto isa = kernels::Isa(st.range(4));
+  if (!kernels::isa_supported(isa)) return st.SkipWithError("ISA not supported");
+  kernels::set_isa(isa);
+  std::vector<float> A(size_t(M) * P, 0.5f), B(size_t(P) * N, 0.25f), C(size_t(M) * N);
+  for (auto _ : st)
+    kernels::gemm(M, N, P, A.data(), at ? 1 : size_t(P), at ? size_t(M) : 1, B.data(), size_t(N), C.data(), size_t(N), at);
+  kernels::set_isa(kernels::best_isa());
+  st.counters["GFLOP/s"] = benchmark::Counter(2.0 * M * N * P, benchmark::Counter::kIsIterationInvariantRate);
+}
+
 }  // namespace
 
+BENCHMARK(BM_gemm)->Apply([](benchmark::internal::Benchmark* b) {
+  // A 25M model's dX (T=2048 rows through a 1408x512 weight) and dW (the same weight's gradient).
+  for (int isa : {int(kernels::Isa::AVX512), int(kernels::Isa::AVX2)}) {
+    b->Args({2048, 512, 1408, 0, isa});
+    b->Args({1408, 512, 2048, 1, isa});
+    b->Args({512, 1408, 2048, 1, isa});
+  }
+})->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_matmul)->Apply(shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_matmul_bf16_dot)->Apply([](benchmark::internal::Benchmark* b) {
   const int shapes[][2] = {{1536, 1536}, {512, 1536}, {4096, 1536}, {1536, 4096}, {32000, 1536}};

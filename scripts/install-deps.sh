@@ -8,6 +8,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev libcli11-dev libutf8proc-dev
       libgtest-dev libgmock-dev libbenchmark-dev libomp-dev zlib1g-dev libedit-dev
       sentencepiece curl
+      libopenmpi-dev openmpi-bin  # data-parallel training (mpirun -np N camelid train)
       python3-jinja2)  # the chat templates' oracle test (jinja2 as transformers runs it)
 for group in "$@"; do
   case "$group" in

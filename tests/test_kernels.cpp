@@ -183,6 +183,39 @@ TEST_P(Kernels, AttendRowsMatchAttendAloneBitForBit) {
     }
 }
 
+// gemm (training's products): odd shapes around every register tile and the 256-step blocks,
+// both layouts of A, overwrite and accumulate, in and outside a parallel region.
+TEST_P(Kernels, GemmMatchesDoublePrecision) {
+  if (std::get<1>(GetParam()) != DType::F32) GTEST_SKIP() << "gemm is f32 only";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (auto [M, N, P] : std::vector<std::tuple<int, int, int>>{{1, 1, 1}, {5, 7, 3}, {13, 33, 17}, {25, 49, 300},
+                                                               {37, 64, 513}, {100, 96, 64}, {640, 40, 70}})
+    for (bool at : {false, true})
+      for (bool acc : {false, true}) {
+        std::vector<float> A(size_t(M) * P), B(size_t(P) * N), C(size_t(M) * (N + 3));
+        for (auto& v : A) v = d(rng);
+        for (auto& v : B) v = d(rng);
+        for (auto& v : C) v = d(rng);
+        const std::vector<float> C0 = C;
+        const size_t ldc = size_t(N) + 3;  // rows of C apart by more than N: the gap is untouched
+        kernels::gemm(M, N, P, A.data(), at ? 1 : size_t(P), at ? size_t(M) : 1, B.data(), size_t(N), C.data(), ldc, acc);
+        for (int m = 0; m < M; ++m)
+          for (int n = 0; n < int(ldc); ++n) {
+            if (n >= N) {
+              ASSERT_EQ(C[m * ldc + n], C0[m * ldc + n]);
+              continue;
+            }
+            double ref = acc ? C0[m * ldc + n] : 0, mag = std::fabs(ref);
+            for (int p = 0; p < P; ++p) {
+              const double a = at ? A[size_t(p) * M + m] : A[size_t(m) * P + p];
+              ref += a * B[size_t(p) * N + n], mag += std::fabs(a * B[size_t(p) * N + n]);
+            }
+            ASSERT_NEAR(C[m * ldc + n], ref, 2e-6 * mag + 1e-30) << M << "x" << N << "x" << P << " at=" << at << " acc=" << acc;
+          }
+      }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, Kernels,
                          testing::Combine(testing::Values(Isa::Portable, Isa::AVX2, Isa::AVX512),
                                           testing::Values(DType::F32, DType::F16, DType::BF16)),

@@ -309,10 +309,10 @@ TEST_P(TrainModelGrad, EveryParameterMatchesFiniteDifferences) {
 // One Llama definition: the training forward gives the logits inference gives on the same weights.
 TEST(TrainModel, ForwardMatchesInference) {
   ModelConfig c = tiny_config(false, false);
-  c.dim = 64, c.hidden_dim = 96, c.head_dim = 16, c.vocab_size = 50;
+  c.dim = 64, c.hidden_dim = 96, c.head_dim = 16, c.vocab_size = 50, c.max_seq_len = 128;
   ParamSet ps = params_init(c, 3, 0.1f);
   auto w = weights_view(ps);
-  const int T = 7;
+  const int T = 80;  // >= 64 rows: the forward's products take kernels::gemm
   std::vector<int> tokens(T);
   for (int i = 0; i < T; ++i) tokens[i] = (i * 7 + 3) % c.vocab_size;
   LlamaTrain train(c);

@@ -84,6 +84,14 @@ struct AttendRow {
 void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
                  float* scores);
 
+// C[M, N] = (or += with accumulate) A · B in f32, where A(m, p) = A[m * a_row + p * a_col] (a
+// row-major [M, P] matrix, or the transpose of a [P, M] one) and B is [P, N] row-major with rows
+// ldb apart; C rows are ldc apart. Training's products (dX = dY·W, dW += dYᵀ·X, attention) go
+// through it. Multi-threaded (OpenMP) unless called inside a parallel region. Each C element sums
+// over p in order, in blocks, the same way whatever the thread count.
+void gemm(int M, int N, int P, const float* A, size_t a_row, size_t a_col, const float* B, size_t ldb, float* C,
+          size_t ldc, bool accumulate);
+
 struct QuantizedActivations;  // kernels/cpu/qmatmul.h
 
 // The per-ISA entry points behind the dispatch.
@@ -100,6 +108,10 @@ struct KernelTable {
   void (*quantize_activations)(DType type, const float* X, int T, int K, void* out);
   void (*qmatmul_rows)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
   void (*qmatmul_rows_vnni)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
+  // gemm's register tile: C[mr (<= gemm_mr), gemm_nr] (+)= Ap · B over kc steps, Ap packed as
+  // Ap[p * gemm_mr + r] (see gemm_simd.h).
+  void (*gemm_tile)(const float* Ap, const float* B, size_t ldb, float* C, size_t ldc, int kc, int mr, bool load_c);
+  int gemm_mr, gemm_nr;
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

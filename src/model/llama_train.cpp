@@ -81,7 +81,7 @@ void LlamaTrain::forward(const ModelWeights& w, const int* tokens, int B, int T)
   xf_.resize(size_t(N) * D), rf_.resize(size_t(N));
   ops::rmsnorm_save(xf_.data(), rf_.data(), xlast_.data(), f32_data(w.final_norm, "final norm"), N, D, c.norm_eps);
   logits_.resize(size_t(N) * c.vocab_size);
-  kernels::matmul(xf_.data(), N, w.lm_head, logits_.data());
+  ops::matmul_train(xf_.data(), N, w.lm_head, logits_.data());
 }
 
 void LlamaTrain::backward(const ModelWeights& w, ParamSet& ps, const float* dhidden) {

@@ -123,7 +123,9 @@ void linear(const ModelWeights& w, int layer, const float* X, int T, std::initia
   const LayerWeights& L = w.layers[size_t(layer)];
   const LinearOut* o = outs.begin();
   auto W = [&](size_t i) -> const Tensor& { return L.*lora_target(o[i].target).member; };
-  switch (outs.size()) {
+  if (dropout) {  // training: each product through the gemm path (many rows)
+    for (size_t i = 0; i < outs.size(); ++i) ops::matmul_train(X, T, W(i), o[i].y);
+  } else switch (outs.size()) {
     case 1: kernels::matmul(X, T, W(0), o[0].y); break;
     case 2: kernels::matmul(X, T, {{W(0), o[0].y}, {W(1), o[1].y}}); break;
     case 3: kernels::matmul(X, T, {{W(0), o[0].y}, {W(1), o[1].y}, {W(2), o[2].y}}); break;

@@ -92,7 +92,8 @@ struct LinearOut {
 // The seam. For each out: y = X·W^T with W the layer's weight for the target (kernels::matmul,
 // any dtype; outs sharing X go through one parallel region), then, where w.lora adapts the
 // module, y += s·(A·dropout(X))·B^T with s = w.lora's scale × w.lora_scale. X is [T, in].
-// dropout: training only (null: none).
+// dropout: given by the training forward only (its p may be 0): then the base products go
+// through ops::matmul_train (the gemm path for many rows) and the adapter input is dropped.
 void linear(const ModelWeights& w, int layer, const float* X, int T, std::initializer_list<LinearOut> outs,
             const LoraDropout* dropout = nullptr);
 

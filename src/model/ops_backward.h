@@ -10,6 +10,10 @@
 namespace camelid::ops {
 
 // ---- matmul: Y[T, O] = X[T, K] · W[O, K]^T ----
+// The forward product for training: f32 W through kernels::gemm (on a transposed copy of W: many
+// rows of X per step make the outer-product kernel ~1.5x faster than the dot-product one, and the
+// copy is small beside 2·T·O·K operations); other dtypes (a frozen base) through kernels::matmul.
+void matmul_train(const float* X, int T, const Tensor& W, float* Y);
 // dX[T, K] = dY[T, O] · W (W of any dtype camelid reads: widened/dequantized, then the f32 kernel).
 void matmul_dx(const float* dY, int T, const Tensor& W, float* dX);
 // dW[O, K] += dY^T · X (f32 gradient of a weight stored [O, K]).

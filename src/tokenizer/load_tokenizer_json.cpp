@@ -234,6 +234,7 @@ void read_model(Ctx& c, const json& j) {
   }
   const json& merges = tok::need_array(path, "model.merges", tok::need(path, "model", model, "merges"));
   s.merges.reserve(merges.size());
+  s.ranked_merges = true;
   for (size_t k = 0; k < merges.size(); ++k) {
     auto f = [&] { return at_index("model.merges", k); };  // for messages only: hot loop
     auto [a, b] = split_merge(path, f, merges[k]);

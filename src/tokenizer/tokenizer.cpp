@@ -102,7 +102,7 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
     if (!sp && type == TokenType::Normal) raw_ids_.emplace(raw, i);
   }
 
-  if (!spec_.merges.empty()) {
+  if (!spec_.merges.empty() || spec_.ranked_merges) {
     for (size_t r = 0; r < spec_.merges.size(); ++r) {
       auto [a, b] = spec_.merges[r];
       if (a < 0 || b < 0 || a >= n || b >= n) fail(src, ": merge ", r, " uses a token id out of range");

@@ -32,6 +32,7 @@ struct TokenizerSpec {
   // piece scores (SentencePiece: the pair whose merged piece scores highest goes first).
   std::vector<std::pair<int, int>> merges;
   std::vector<float> scores;
+  bool ranked_merges = false;  // merges are the priority even when empty (tokenizer.json), not scores
 
   // SentencePiece-style text handling.
   Prefix dummy_prefix = Prefix::Always;

@@ -317,4 +317,76 @@ void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* 
   active().table->attend_rows(rows, nrows, k, v, ld, hd, scale, scores);
 }
 
+// Blocks of kKc steps of p: A's block is packed into MR-row panels (both layouts of A become one
+// contiguous stream), then each thread takes (B panel of NR columns, run of A panels) pairs: the
+// B panel (kKc x NR) stays in L1/L2 while the A panels stream past it. Columns past the last
+// whole panel go through zero-padded copies.
+void gemm(int M, int N, int P, const float* A, size_t a_row, size_t a_col, const float* B, size_t ldb, float* C,
+          size_t ldc, bool accumulate) {
+  constexpr int kKc = 256, kPanelsPerTask = 16;
+  const KernelTable& t = *active().table;
+  const int MR = t.gemm_mr, NR = t.gemm_nr;
+  if (M <= 0 || N <= 0) return;
+  if (P <= 0) {
+    if (!accumulate)
+      for (int m = 0; m < M; ++m) std::fill_n(C + size_t(m) * ldc, N, 0.f);
+    return;
+  }
+  const int m_panels = (M + MR - 1) / MR, n_panels = (N + NR - 1) / NR;
+  const int m_tasks = (m_panels + kPanelsPerTask - 1) / kPanelsPerTask;
+  const bool parallel = !omp_in_parallel() && size_t(M) * N * P > (size_t(1) << 18);
+  static thread_local std::vector<float> packed;
+  std::vector<float>& Ap = packed;  // the calling thread's buffer, shared by the team below
+  Ap.resize(size_t(m_panels) * MR * kKc);
+  for (int p0 = 0; p0 < P; p0 += kKc) {
+    const int kc = std::min(kKc, P - p0);
+    const bool load_c = accumulate || p0 > 0;
+#pragma omp parallel for if (parallel)
+    for (int i = 0; i < m_panels; ++i) {
+      float* dst = &Ap[size_t(i) * MR * kc];
+      const int m0 = i * MR, mr = std::min(MR, M - m0);
+      if (a_row == 1) {  // Aᵀ stored: each step's MR values are contiguous
+        for (int p = 0; p < kc; ++p) {
+          const float* src = A + size_t(p0 + p) * a_col + m0;
+          std::copy_n(src, mr, dst + p * MR);
+          std::fill(dst + p * MR + mr, dst + (p + 1) * MR, 0.f);
+        }
+      } else {  // rows of A: read each row's run of kc values, scatter them MR apart
+        for (int r = 0; r < MR; ++r) {
+          if (r >= mr) {
+            for (int p = 0; p < kc; ++p) dst[p * MR + r] = 0.f;
+            continue;
+          }
+          const float* src = A + size_t(m0 + r) * a_row + size_t(p0) * a_col;
+          for (int p = 0; p < kc; ++p) dst[p * MR + r] = src[size_t(p) * a_col];
+        }
+      }
+    }
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (parallel)
+    for (int j = 0; j < n_panels; ++j)
+      for (int mt = 0; mt < m_tasks; ++mt) {
+        const int n0 = j * NR, nr = std::min(NR, N - n0);
+        const float* b = B + size_t(p0) * ldb + n0;
+        size_t lb = ldb;
+        std::vector<float> bt, ct;
+        if (nr < NR) {  // zero-padded copy of the last columns of B
+          bt.assign(size_t(kc) * NR, 0.f), ct.assign(size_t(MR) * NR, 0.f);
+          for (int p = 0; p < kc; ++p) std::copy_n(b + size_t(p) * ldb, nr, &bt[size_t(p) * NR]);
+          b = bt.data(), lb = size_t(NR);
+        }
+        for (int i = mt * kPanelsPerTask; i < std::min(m_panels, (mt + 1) * kPanelsPerTask); ++i) {
+          const int m0 = i * MR, mr = std::min(MR, M - m0);
+          float* c = C + size_t(m0) * ldc + n0;
+          if (nr == NR) {
+            t.gemm_tile(&Ap[size_t(i) * MR * kc], b, lb, c, ldc, kc, mr, load_c);
+            continue;
+          }
+          for (int r = 0; r < mr; ++r) std::copy_n(c + size_t(r) * ldc, nr, &ct[size_t(r) * NR]);
+          t.gemm_tile(&Ap[size_t(i) * MR * kc], b, lb, ct.data(), size_t(NR), kc, mr, load_c);
+          for (int r = 0; r < mr; ++r) std::copy_n(&ct[size_t(r) * NR], nr, c + size_t(r) * ldc);
+        }
+      }
+  }
+}
+
 }  // namespace camelid::kernels

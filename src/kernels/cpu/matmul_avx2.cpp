@@ -2,6 +2,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/attend_simd.h"
+#include "kernels/cpu/gemm_simd.h"
 #include "kernels/cpu/matmul_simd.h"
 #include "kernels/cpu/qmatmul.h"
 
@@ -45,8 +46,10 @@ struct V256 {
 }  // namespace
 
 const KernelTable& table_avx2() {
+  // gemm: 6 x 16 outputs = 12 accumulators + 2 loads of B + 1 broadcast of 16 registers.
   static const KernelTable t{simd::matmul_rows<V256>, simd::attend_rows<V256>, nullptr, nullptr,
-                             avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows};
+                             avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows,
+                             simd::gemm_tile<V256, 6, 2>, 6, 16};
   return t;
 }
 

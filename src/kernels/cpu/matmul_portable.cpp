@@ -47,10 +47,23 @@ void attend_rows_(const AttendRow* rows, int nrows, const float* k, const float*
   for (int r = 0; r < nrows; ++r) attend_(rows[r].q, k, v, ld, rows[r].n, hd, scale, s, rows[r].out);
 }
 
+constexpr int kGemmMr = 4, kGemmNr = 16;
+void gemm_tile(const float* Ap, const float* B, size_t ldb, float* C, size_t ldc, int kc, int mr, bool load_c) {
+  float c[kGemmMr][kGemmNr];
+  for (int r = 0; r < kGemmMr; ++r)
+    for (int j = 0; j < kGemmNr; ++j) c[r][j] = load_c && r < mr ? C[size_t(r) * ldc + j] : 0.f;
+  for (int p = 0; p < kc; ++p)
+    for (int r = 0; r < kGemmMr; ++r)
+      for (int j = 0; j < kGemmNr; ++j) c[r][j] += Ap[p * kGemmMr + r] * B[size_t(p) * ldb + j];
+  for (int r = 0; r < mr; ++r)
+    for (int j = 0; j < kGemmNr; ++j) C[size_t(r) * ldc + j] = c[r][j];
+}
+
 }  // namespace
 
 const KernelTable& table_portable() {
-  static const KernelTable t{matmul_rows, attend_rows_, nullptr, nullptr, quantize_activations_scalar, portable::qmatmul_rows, nullptr};
+  static const KernelTable t{matmul_rows, attend_rows_, nullptr, nullptr, quantize_activations_scalar, portable::qmatmul_rows, nullptr,
+                             gemm_tile, kGemmMr, kGemmNr};
   return t;
 }
 
