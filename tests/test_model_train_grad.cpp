@@ -1,6 +1,7 @@
 // The training backward against finite differences of a double-precision reference: every op on
 // its own, then the whole model's gradient for every parameter tensor (tied and untied
-// classifier, both RoPE layouts, grouped-query attention).
+// classifier, both RoPE layouts, grouped-query attention); then LoRA: every adapter tensor's
+// gradient over a frozen base, dropout, a quantized base (QLoRA), and inference through the adapter.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,8 +10,10 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/kernels.h"
 #include "model/llama.h"
 #include "model/llama_train.h"
+#include "model/lora.h"
 #include "model/ops_backward.h"
 #include "model/params.h"
 
@@ -198,10 +201,27 @@ TEST(TrainOps, CrossEntropyGradientAndIgnoredRows) {
 // ---- the whole model ----
 struct RefModel {
   const ParamSet& ps;
-  Vec get(const std::string& name, const std::string& perturbed, const Vec& pv) const {
+  const LoraAdapter* lora = nullptr;  // its update s·B·A is added to the weights it adapts
+  Vec raw(const ParamSet& set, const std::string& name, const std::string& perturbed, const Vec& pv) const {
     if (name == perturbed) return pv;
-    const auto& v = ps.find(name)->value;
+    const auto& v = set.find(name)->value;
     return Vec(v.begin(), v.end());
+  }
+  Vec get(const std::string& name, const std::string& perturbed, const Vec& pv) const {
+    Vec w = raw(ps, name, perturbed, pv);
+    if (!lora) return w;
+    for (int l = 0; l < ps.config.n_layers; ++l)
+      for (const LoraTargetSpec& t : lora_targets()) {
+        const Param* A = lora->A(l, t.target);
+        if (!A || name != "model.layers." + std::to_string(l) + "." + t.module + ".weight") continue;
+        const Vec a = raw(lora->params, A->name, perturbed, pv), b = raw(lora->params, (A + 1)->name, perturbed, pv);
+        const int64_t r = A->rows, in = A->cols, out = (A + 1)->rows;
+        const double s = lora->config.scale();
+        for (int64_t o = 0; o < out; ++o)
+          for (int64_t k = 0; k < r; ++k)
+            for (int64_t i = 0; i < in; ++i) w[o * in + i] += s * b[o * r + k] * a[k * in + i];
+      }
+    return w;
   }
   // Mean cross-entropy of the targets, with parameter `perturbed` replaced by pv.
   double loss(const std::vector<int>& tokens, const std::vector<int>& targets, int B, int T, const std::string& perturbed,
@@ -304,6 +324,216 @@ TEST(TrainModel, ForwardMatchesInference) {
   std::vector<float> logits;
   llama.forward(b, cache, logits);
   for (size_t i = 0; i < logits.size(); ++i) EXPECT_NEAR(train.logits()[i], logits[i], 1e-4) << i;
+}
+
+// ---- LoRA: the adapter's gradients over a frozen base ----
+LoraConfig all_targets(int r, double alpha, double dropout = 0) {
+  LoraConfig lc;
+  lc.r = r, lc.alpha = alpha, lc.dropout = dropout;
+  for (const LoraTargetSpec& t : lora_targets()) lc.targets.push_back(t.target);
+  return lc;
+}
+// An adapter whose B is not zero (as after some training), so A's gradients are not zero either.
+std::shared_ptr<LoraAdapter> random_adapter(const LoraConfig& lc, const ModelConfig& c, uint64_t seed, float b_std) {
+  auto a = std::make_shared<LoraAdapter>(lora_init(lc, c, seed));
+  std::mt19937 rng{unsigned(seed)};
+  for (Param& p : a->params.params)
+    if (p.name.find("lora_B") != std::string::npos)
+      for (float& v : p.value) v = b_std * std::normal_distribution<float>(0, 1)(rng);
+  return a;
+}
+
+class LoraModelGrad : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LoraModelGrad, AdapterGradientsMatchFiniteDifferences) {
+  const ModelConfig c = tiny_config(false, GetParam());
+  ParamSet ps = params_init(c, 11, 0.5f);
+  auto adapter = random_adapter(all_targets(2, 3.0), c, 5, 0.4f);
+  std::mt19937 rng(13);
+  const int B = 2, T = 4;
+  std::vector<int> tokens(B * T), targets(B * T);
+  for (int i = 0; i < B * T; ++i) tokens[i] = int(rng() % c.vocab_size), targets[i] = int(rng() % c.vocab_size);
+  auto w = weights_view(ps);
+  w->lora = adapter;
+  LlamaTrain model(c);
+  model.forward(*w, tokens.data(), B, T);
+  const double loss = cross_entropy(model.logits(), targets.data(), B * T, c.vocab_size, 1.f / (B * T)) / (B * T);
+  adapter->params.zero_grad();
+  model.backward_lora(*w, *adapter);
+  for (const Param& p : ps.params)  // the base is frozen: not one gradient written
+    for (float g : p.grad) ASSERT_EQ(g, 0.f) << p.name;
+
+  RefModel ref{ps, adapter.get()};
+  EXPECT_NEAR(loss, ref.loss(tokens, targets, B, T, "", {}), 1e-5);
+  EXPECT_EQ(adapter->params.params.size(), size_t(2 * 7 * c.n_layers));
+  for (const Param& p : adapter->params.params) {
+    const Vec v(p.value.begin(), p.value.end());
+    expect_grad(p.name.c_str(), [&](const Vec& pv) { return ref.loss(tokens, targets, B, T, p.name, pv); }, v, p.grad);
+  }
+  // A backward_lora with an adapter the model does not apply is refused.
+  LoraAdapter other = lora_init(all_targets(2, 3.0), c, 5);
+  EXPECT_THROW(model.backward_lora(*w, other), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, LoraModelGrad, ::testing::Bool());
+
+double lora_loss(LlamaTrain& m, const ModelWeights& w, const std::vector<int>& tokens, const std::vector<int>& targets,
+                 int B, int T, int vocab) {
+  m.set_dropout(true, 77);  // the same mask every time
+  m.forward(w, tokens.data(), B, T);
+  return cross_entropy(m.logits(), targets.data(), B * T, vocab, 1.f) / (B * T);
+}
+
+// Dropout: the backward applies the forward's mask (a directional derivative of the f32 forward
+// with that same mask, in f32 with a step large enough for its rounding).
+TEST(LoraTrain, DropoutBackwardUsesTheForwardsMask) {
+  const ModelConfig c = tiny_config(true, false);
+  ParamSet ps = params_init(c, 3, 0.5f);
+  auto adapter = random_adapter(all_targets(3, 6.0, 0.3), c, 8, 0.3f);
+  auto w = weights_view(ps);
+  w->lora = adapter;
+  std::mt19937 rng(21);
+  const int B = 2, T = 5;
+  std::vector<int> tokens(B * T), targets(B * T);
+  for (int i = 0; i < B * T; ++i) tokens[i] = int(rng() % c.vocab_size), targets[i] = int(rng() % c.vocab_size);
+  LlamaTrain model(c);
+  const double l0 = lora_loss(model, *w, tokens, targets, B, T, c.vocab_size);
+  std::vector<float> scaled(model.logits(), model.logits() + size_t(B * T) * c.vocab_size);
+  for (float& v : scaled) v /= float(B * T);
+  std::copy(scaled.begin(), scaled.end(), model.logits());
+  adapter->params.zero_grad();
+  model.backward_lora(*w, *adapter);
+  model.set_dropout(false);
+  model.forward(*w, tokens.data(), B, T);
+  const double no_drop = cross_entropy(model.logits(), targets.data(), B * T, c.vocab_size, 1.f) / (B * T);
+  EXPECT_GT(std::fabs(no_drop - l0), 1e-4);  // the mask changes the loss
+
+  std::vector<std::vector<float>> dir;
+  double predicted = 0;
+  for (Param& p : adapter->params.params) {
+    dir.emplace_back(p.value.size());
+    for (size_t i = 0; i < p.value.size(); ++i) {
+      dir.back()[i] = std::normal_distribution<float>(0, 1)(rng);
+      predicted += double(dir.back()[i]) * p.grad[i];
+    }
+  }
+  const float eps = 5e-4f;
+  auto shift = [&](float by) {
+    for (size_t k = 0; k < dir.size(); ++k)
+      for (size_t i = 0; i < dir[k].size(); ++i) adapter->params.params[k].value[i] += by * dir[k][i];
+  };
+  shift(eps);
+  const double up = lora_loss(model, *w, tokens, targets, B, T, c.vocab_size);
+  shift(-2 * eps);
+  const double down = lora_loss(model, *w, tokens, targets, B, T, c.vocab_size);
+  shift(eps);
+  EXPECT_NEAR((up - down) / (2 * eps), predicted, 2e-2 * std::fabs(predicted) + 1e-4);
+}
+
+// QLoRA: a quantized frozen base. With exact dequantization (kernels::set_exact) the adapter's
+// gradients equal those over the dequantized f32 base; the fast integer path stays close.
+std::shared_ptr<ModelWeights> quantized_copy(const ParamSet& ps, DType type) {
+  auto w = weights_view(ps);
+  for (LayerWeights& L : w->layers)
+    for (const LoraTargetSpec& t : lora_targets()) {
+      Tensor& W = L.*t.member;
+      std::vector<float> buf(row_bytes(type, W.cols) * size_t(W.rows) / sizeof(float) + 1);
+      for (int64_t r = 0; r < W.rows; ++r)
+        dtype_info(type).from_f32(static_cast<const float*>(W.data) + r * W.cols,
+                                  reinterpret_cast<uint8_t*>(buf.data()) + size_t(r) * row_bytes(type, W.cols), W.cols);
+      const Tensor view{nullptr, type, W.rows, W.cols};
+      w->owned.push_back(std::make_unique<std::vector<float>>(std::move(buf)));
+      W = view;
+      W.data = w->owned.back()->data();
+    }
+  return w;
+}
+
+std::vector<std::vector<float>> adapter_grads(const ModelWeights& base, const ModelConfig& c, const LoraConfig& lc,
+                                              const std::vector<int>& tokens, const std::vector<int>& targets, int B, int T) {
+  auto adapter = random_adapter(lc, c, 4, 0.2f);
+  ModelWeights w;  // the base's views, with the adapter attached
+  w.config = base.config, w.embed = base.embed, w.layers = base.layers, w.final_norm = base.final_norm;
+  w.lm_head = base.lm_head, w.lora = adapter;
+  LlamaTrain model(c);
+  model.forward(w, tokens.data(), B, T);
+  cross_entropy(model.logits(), targets.data(), B * T, c.vocab_size, 1.f / (B * T));
+  adapter->params.zero_grad();
+  model.backward_lora(w, *adapter);
+  std::vector<std::vector<float>> g;
+  for (const Param& p : adapter->params.params) g.push_back(p.grad);
+  return g;
+}
+
+TEST(LoraTrain, QuantizedBaseGradientsMatchTheDequantizedBase) {
+  for (DType type : {DType::Q8_0, DType::Q4_K}) {
+    ModelConfig c = tiny_config(false, true);
+    c.dim = 256, c.hidden_dim = 256, c.n_layers = 1, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 64;
+    const ParamSet ps = params_init(c, 17, 0.05f);
+    auto q = quantized_copy(ps, type);
+    const ParamSet deq = params_from_weights(*q);  // the same weights, exactly dequantized, in f32
+    auto f = weights_view(deq);
+    std::mt19937 rng(3);
+    const int B = 2, T = 6;
+    std::vector<int> tokens(B * T), targets(B * T);
+    for (int i = 0; i < B * T; ++i) tokens[i] = int(rng() % c.vocab_size), targets[i] = int(rng() % c.vocab_size);
+    const LoraConfig lc = all_targets(4, 8.0);
+    const auto ref = adapter_grads(*f, c, lc, tokens, targets, B, T);
+    for (bool exact : {true, false}) {
+      kernels::set_exact(exact);
+      const auto got = adapter_grads(*q, c, lc, tokens, targets, B, T);
+      kernels::set_exact(false);
+      for (size_t k = 0; k < ref.size(); ++k) {
+        double mx = 1e-12, err = 0;
+        for (size_t i = 0; i < ref[k].size(); ++i)
+          mx = std::max(mx, double(std::fabs(ref[k][i]))), err = std::max(err, double(std::fabs(got[k][i] - ref[k][i])));
+        EXPECT_LT(err / mx, exact ? 1e-4 : 5e-2) << dtype_name(type) << (exact ? " exact" : " fast") << " tensor " << k;
+      }
+    }
+  }
+}
+
+// Inference goes through the same seam: Llama with the adapter gives the training forward's
+// logits and the merged model's; a zero-B adapter gives the base's.
+TEST(LoraInference, MatchesTrainingForwardAndTheMergedModel) {
+  ModelConfig c = tiny_config(false, false);
+  c.dim = 32, c.hidden_dim = 48, c.head_dim = 8, c.vocab_size = 40;
+  ParamSet ps = params_init(c, 5, 0.2f);
+  const int T = 6;
+  std::vector<int> tokens(T);
+  for (int i = 0; i < T; ++i) tokens[i] = (i * 11 + 2) % c.vocab_size;
+  auto infer = [&](std::shared_ptr<ModelWeights> w) {
+    Llama llama(std::move(w));
+    KVCache cache(c, 1, T);
+    Batch b;
+    for (int i = 0; i < T; ++i) b.add(tokens[i], i, 0, true);
+    std::vector<float> logits;
+    llama.forward(b, cache, logits);
+    return logits;
+  };
+  const std::vector<float> base = infer(weights_view(ps));
+  auto zero = std::make_shared<LoraAdapter>(lora_init(all_targets(4, 8.0), c, 1));
+  auto wz = weights_view(ps);
+  wz->lora = zero;
+  EXPECT_EQ(infer(wz), base);
+
+  auto adapter = random_adapter(all_targets(4, 8.0), c, 2, 0.3f);
+  auto w = weights_view(ps);
+  w->lora = adapter;
+  w->lora_scale = 0.7f;
+  const std::vector<float> got = infer(w);
+  LlamaTrain train(c);
+  train.forward(*w, tokens.data(), 1, T);
+  ParamSet merged = ps;
+  lora_merge_into(merged, *adapter, 0.7f);
+  const std::vector<float> want = infer(weights_view(merged));
+  double moved = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_NEAR(got[i], train.logits()[i], 1e-4) << i;
+    EXPECT_NEAR(got[i], want[i], 1e-4) << i;
+    moved = std::max(moved, double(std::fabs(got[i] - base[i])));
+  }
+  EXPECT_GT(moved, 1e-2);  // the adapter does change the model
 }
 
 INSTANTIATE_TEST_SUITE_P(TiedAndLayouts, TrainModelGrad,

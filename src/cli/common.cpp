@@ -12,6 +12,7 @@
 #include "core/gguf.h"
 #include "core/mmap_file.h"
 #include "kernels/kernels.h"
+#include "model/lora_io.h"
 
 namespace camelid::cli {
 
@@ -19,6 +20,8 @@ namespace {
 struct RunFlags {
   std::string kv_type = "f32";
   bool exact = false;
+  std::string lora;
+  float lora_scale = 1.f;
 };
 RunFlags& run_flags() {
   static RunFlags f;
@@ -26,12 +29,16 @@ RunFlags& run_flags() {
 }
 }  // namespace
 
-std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap) {
+std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap, bool with_adapter) {
   const DType kv = dtype_from_name(run_flags().kv_type);
-  std::shared_ptr<const ModelWeights> w;
+  std::shared_ptr<ModelWeights> w;
   {
     LoadingIndicator progress(path);
     w = load_model(path, no_mmap);
+  }
+  if (with_adapter && !run_flags().lora.empty()) {
+    w->lora = load_lora(run_flags().lora, w->config);
+    w->lora_scale = run_flags().lora_scale;
   }
   auto m = std::make_unique<Llama>(std::move(w));
   m->set_kv_type(kv);
@@ -55,6 +62,11 @@ void add_run_flags(CLI::App* sub) {
       },
       "quantized weights: f32 activations against exactly dequantized weights (conformance), not the 8-bit integer "
       "dot products of the fast path; also turns --bf16-dot off");
+  sub->add_option("--lora", run_flags().lora,
+                  "a LoRA adapter directory in Hugging Face PEFT's layout (adapter_config.json + "
+                  "adapter_model.safetensors) applied on top of the model (any format, quantized included)");
+  sub->add_option("--lora-scale", run_flags().lora_scale, "multiplies the adapter's lora_alpha / r")
+      ->check(CLI::Range(-1000.0, 1000.0));
   sub->add_flag_callback(
       "--bf16-dot",
       [] {

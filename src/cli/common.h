@@ -12,13 +12,15 @@
 
 namespace camelid::cli {
 
-// Loads a model and applies the run flags (add_run_flags) given on the command line.
-std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap = false);
+// Loads a model and applies the run flags (add_run_flags) given on the command line, the LoRA
+// adapter of --lora included unless `with_adapter` is false (a draft model).
+std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap = false, bool with_adapter = true);
 // Adds --no-mmap to a subcommand.
 void add_no_mmap_flag(CLI::App* sub, bool& flag);
 
 // How a model runs, on every command that runs one: --kv-type, --exact, --bf16-dot
-// (kernels::set_bf16_dot; a note on stderr where the CPU lacks it).
+// (kernels::set_bf16_dot; a note on stderr where the CPU lacks it), --lora ADAPTER_DIR and
+// --lora-scale S (a PEFT adapter applied by every linear layer: model/lora.h).
 void add_run_flags(CLI::App* sub);
 
 // The directory of a model: the path itself, or the directory holding a model file ("." for a

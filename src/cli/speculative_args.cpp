@@ -18,7 +18,7 @@ std::unique_ptr<Llama> load_draft(const SpeculativeArgs& a, const Llama& model, 
   if (!a.enabled()) return nullptr;
   if (constrained) fail("--draft/--lookup cannot be combined with --grammar-file or --json-schema");
   if (a.draft.empty()) return nullptr;
-  auto draft = load_llama(a.draft, no_mmap);
+  auto draft = load_llama(a.draft, no_mmap, /*with_adapter=*/false);
   if (draft->config().vocab_size != model.config().vocab_size)
     fail("--draft ", a.draft, ": the draft model's vocabulary has ", draft->config().vocab_size,
          " tokens but the model's has ", model.config().vocab_size, " (they must share one vocabulary)");

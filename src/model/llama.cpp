@@ -9,6 +9,7 @@
 #include "core/checked_size.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
+#include "model/lora.h"
 #include "model/ops.h"
 
 namespace camelid {
@@ -40,19 +41,19 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
     const LayerWeights& L = w_->layers[l];
     // Attention: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
     ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.attn_norm.data), T, D, c.norm_eps);
-    kernels::matmul(xb_.data(), T, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});  // [T, Q], [T, KV] x2
+    linear(*w_, l, xb_.data(), T, {{LoraTarget::Q, q_.data()}, {LoraTarget::K, k_.data()}, {LoraTarget::V, v_.data()}});
     ops::rope(q_.data(), T, c.n_heads, c.head_dim, b.pos.data(), inv_freq_, c.rope_interleaved);
     ops::rope(k_.data(), T, c.n_kv_heads, c.head_dim, b.pos.data(), inv_freq_, c.rope_interleaved);
     for (int t = 0; t < T; ++t) cache.store(l, b.seq[t], b.pos[t], &k_[size_t(t) * KV], &v_[size_t(t) * KV]);
     attention(b, cache, l);                             // [T, Q]
-    kernels::matmul(att_.data(), T, L.wo, xb2_.data()); // [T, D]
+    linear(*w_, l, att_.data(), T, {{LoraTarget::O, xb2_.data()}});  // [T, D]
     ops::add(x_.data(), xb2_.data(), x_.size());
 
     // Feed-forward: x += Wdown · (silu(Wgate·n(x)) * Wup·n(x))
     ops::rmsnorm(xb_.data(), x_.data(), static_cast<const float*>(L.ffn_norm.data), T, D, c.norm_eps);
-    kernels::matmul(xb_.data(), T, {{L.w_gate, hb_.data()}, {L.w_up, hb2_.data()}});  // [T, H] x2
+    linear(*w_, l, xb_.data(), T, {{LoraTarget::Gate, hb_.data()}, {LoraTarget::Up, hb2_.data()}});  // [T, H] x2
     ops::silu_mul(hb_.data(), hb2_.data(), hb_.size());
-    kernels::matmul(hb_.data(), T, L.w_down, xb2_.data()); // [T, D]
+    linear(*w_, l, hb_.data(), T, {{LoraTarget::Down, xb2_.data()}});  // [T, D]
     ops::add(x_.data(), xb2_.data(), x_.size());
   }
 

@@ -12,8 +12,9 @@
 namespace camelid {
 
 namespace {
-float* grad_of(ParamSet& ps, const std::string& name) {
-  Param& p = ps.at(name);
+float* grad_of(ParamSet* ps, const std::string& name) {  // null: the base is frozen (LoRA)
+  if (!ps) return nullptr;
+  Param& p = ps->at(name);
   return p.trainable ? p.grad.data() : nullptr;
 }
 const float* f32_data(const Tensor& t, const char* what) {
@@ -34,6 +35,11 @@ void LlamaTrain::forward(const ModelWeights& w, const int* tokens, int B, int T)
   pos_.resize(size_t(N));
   for (int i = 0; i < N; ++i) pos_[size_t(i)] = i % T;
   acts_.resize(size_t(c.n_layers));
+  if (w.lora && w.lora->index.size() != size_t(c.n_layers))
+    fail("training: the LoRA adapter has ", w.lora->index.size(), " layers, the model ", c.n_layers);
+  dropout_ = {};
+  if (w.lora && dropout_on_) dropout_ = {float(w.lora->config.dropout), dropout_seed_, n_forward_++};
+  const LoraDropout* drop = &dropout_;
 
   std::vector<float> x(size_t(N) * D);
   for (int t = 0; t < N; ++t) {
@@ -52,23 +58,23 @@ void LlamaTrain::forward(const ModelWeights& w, const int* tokens, int B, int T)
     a.xn2.resize(size_t(N) * D), a.gate.resize(size_t(N) * H), a.up.resize(size_t(N) * H);
     // Attention: x2 = x + Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
     ops::rmsnorm_save(a.xn.data(), a.r1.data(), x.data(), f32_data(L.attn_norm, "attn_norm"), N, D, c.norm_eps);
-    ops::matmul_train(a.xn.data(), N, L.wq, a.q.data());
-    ops::matmul_train(a.xn.data(), N, L.wk, a.k.data());
-    ops::matmul_train(a.xn.data(), N, L.wv, a.v.data());
+    using LT = LoraTarget;
+    auto keep = [&](LT t) { return &a.lora_h[size_t(t)]; };
+    linear(w, l, a.xn.data(), N, {{LT::Q, a.q.data(), keep(LT::Q)}, {LT::K, a.k.data(), keep(LT::K)},
+                                  {LT::V, a.v.data(), keep(LT::V)}}, drop);
     ops::rope(a.q.data(), N, c.n_heads, c.head_dim, pos_.data(), inv_freq_, c.rope_interleaved);
     ops::rope(a.k.data(), N, c.n_kv_heads, c.head_dim, pos_.data(), inv_freq_, c.rope_interleaved);
     ops::attention_forward(a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.probs.data(), B, T, c.n_heads,
                            c.n_kv_heads, c.head_dim);
-    ops::matmul_train(a.att.data(), N, L.wo, tmp.data());
+    linear(w, l, a.att.data(), N, {{LT::O, tmp.data(), keep(LT::O)}}, drop);
     ops::add(x.data(), tmp.data(), x.size());
     a.x2 = x;
     // Feed-forward: x = x2 + Wdown · (silu(Wgate·n(x2)) * Wup·n(x2))
     ops::rmsnorm_save(a.xn2.data(), a.r2.data(), x.data(), f32_data(L.ffn_norm, "ffn_norm"), N, D, c.norm_eps);
-    ops::matmul_train(a.xn2.data(), N, L.w_gate, a.gate.data());
-    ops::matmul_train(a.xn2.data(), N, L.w_up, a.up.data());
+    linear(w, l, a.xn2.data(), N, {{LT::Gate, a.gate.data(), keep(LT::Gate)}, {LT::Up, a.up.data(), keep(LT::Up)}}, drop);
     act_ = a.gate;
     ops::silu_mul(act_.data(), a.up.data(), act_.size());
-    ops::matmul_train(act_.data(), N, L.w_down, tmp.data());
+    linear(w, l, act_.data(), N, {{LT::Down, tmp.data(), keep(LT::Down)}}, drop);
     ops::add(x.data(), tmp.data(), x.size());
   }
   xlast_ = std::move(x);
@@ -79,6 +85,17 @@ void LlamaTrain::forward(const ModelWeights& w, const int* tokens, int B, int T)
 }
 
 void LlamaTrain::backward(const ModelWeights& w, ParamSet& ps, const float* dhidden) {
+  backward_impl(w, &ps, nullptr, dhidden);
+}
+
+void LlamaTrain::backward_lora(const ModelWeights& w, LoraAdapter& adapter, const float* dhidden) {
+  if (w.lora.get() != &adapter) fail("training: backward_lora's adapter is not the one the model applies");
+  backward_impl(w, nullptr, &adapter, dhidden);
+}
+
+// ps: the gradients of the model's own tensors (null: frozen); adapter: those of w.lora's adapter.
+// The adapter's share of each input gradient flows whether or not its own gradients are wanted.
+void LlamaTrain::backward_impl(const ModelWeights& w, ParamSet* ps, LoraAdapter* adapter, const float* dhidden) {
   const ModelConfig& c = c_;
   const int N = B_ * T_, D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden_dim;
   if (N == 0) fail("training backward: no forward to go back through");
@@ -99,23 +116,31 @@ void LlamaTrain::backward(const ModelWeights& w, ParamSet& ps, const float* dhid
     const LayerActs& a = acts_[size_t(l)];
     const std::string pre = hf_layer_prefix(l);
     auto g = [&](const char* name) { return grad_of(ps, pre + name); };
+    using LT = LoraTarget;
+    auto lora = [&](LT t, const float* dy, const float* x, float* dx) {
+      lora_backward(w, adapter, l, t, dy, x, a.lora_h[size_t(t)].data(), N, dx, &dropout_);
+    };
     // x = x2 + Wdown · act: dx flows to x2 unchanged, and into the feed-forward.
     act_ = a.gate;
     ops::silu_mul(act_.data(), a.up.data(), act_.size());
     if (float* gw = g("mlp.down_proj.weight")) ops::matmul_dw(dx_.data(), act_.data(), N, D, H, gw);
     ops::matmul_dx(dx_.data(), N, L.w_down, dgate_.data());  // dact
+    lora(LT::Down, dx_.data(), act_.data(), dgate_.data());
     ops::silu_mul_backward(dgate_.data(), dup_.data(), dgate_.data(), a.gate.data(), a.up.data(), dgate_.size());
     if (float* gw = g("mlp.gate_proj.weight")) ops::matmul_dw(dgate_.data(), a.xn2.data(), N, H, D, gw);
     if (float* gw = g("mlp.up_proj.weight")) ops::matmul_dw(dup_.data(), a.xn2.data(), N, H, D, gw);
     ops::matmul_dx(dgate_.data(), N, L.w_gate, dxn_.data());
     ops::matmul_dx(dup_.data(), N, L.w_up, dx2_.data());
     ops::add(dxn_.data(), dx2_.data(), dxn_.size());
+    lora(LT::Gate, dgate_.data(), a.xn2.data(), dxn_.data());
+    lora(LT::Up, dup_.data(), a.xn2.data(), dxn_.data());
     dx2_ = dx_;
     ops::rmsnorm_backward(dx2_.data(), g("post_attention_layernorm.weight"), dxn_.data(), a.x2.data(),
                           f32_data(L.ffn_norm, "ffn_norm"), a.r2.data(), N, D, true);
     // x2 = x + Wo · att
     if (float* gw = g("self_attn.o_proj.weight")) ops::matmul_dw(dx2_.data(), a.att.data(), N, D, Q, gw);
     ops::matmul_dx(dx2_.data(), N, L.wo, datt_.data());
+    lora(LT::O, dx2_.data(), a.att.data(), datt_.data());
     ops::attention_backward(datt_.data(), a.q.data(), a.k.data(), a.v.data(), a.probs.data(), dq_.data(), dk_.data(),
                             dv_.data(), B_, T_, c.n_heads, c.n_kv_heads, c.head_dim);
     ops::rope_backward(dq_.data(), N, c.n_heads, c.head_dim, pos_.data(), inv_freq_, c.rope_interleaved);
@@ -128,6 +153,9 @@ void LlamaTrain::backward(const ModelWeights& w, ParamSet& ps, const float* dhid
     ops::add(dxn_.data(), dx_.data(), dxn_.size());
     ops::matmul_dx(dv_.data(), N, L.wv, dx_.data());
     ops::add(dxn_.data(), dx_.data(), dxn_.size());
+    lora(LT::Q, dq_.data(), a.xn.data(), dxn_.data());
+    lora(LT::K, dk_.data(), a.xn.data(), dxn_.data());
+    lora(LT::V, dv_.data(), a.xn.data(), dxn_.data());
     dx_ = dx2_;
     ops::rmsnorm_backward(dx_.data(), g("input_layernorm.weight"), dxn_.data(), a.x.data(),
                           f32_data(L.attn_norm, "attn_norm"), a.r1.data(), N, D, true);

@@ -3,9 +3,14 @@
 // no KV cache). The forward uses the inference ops and kernels (ops::rmsnorm, ops::rope,
 // kernels::matmul) and keeps what the backward needs; each forward op has its backward in
 // model/ops_backward.h. The weights are any ModelWeights: weights_view(ParamSet) for full
-// training (f32), or a frozen base in any format camelid loads (LoRA/QLoRA, later).
+// training (f32), or a frozen base in any format camelid loads with a LoRA adapter attached
+// (ModelWeights::lora; LoRA/QLoRA): the projections go through model/lora.h's linear(), the seam
+// inference uses too.
+#include <array>
+#include <cstdint>
 #include <vector>
 
+#include "model/lora.h"
 #include "model/params.h"
 #include "model/weights.h"
 
@@ -27,9 +32,23 @@ class LlamaTrain {
   // the classifier's input gradient; for a head on the hidden states), accumulating (+=) into the
   // grad of every trainable parameter of `grads` (the set `w` views, same names).
   void backward(const ModelWeights& w, ParamSet& grads, const float* dhidden = nullptr);
+  // LoRA/QLoRA: the base of `w` is frozen (no gradient computed for any of its tensors) and the
+  // gradients of its adapter w.lora are accumulated (+=) into `adapter`, which must be that same
+  // adapter (ModelWeights::lora = a shared_ptr to it).
+  void backward_lora(const ModelWeights& w, LoraAdapter& adapter, const float* dhidden = nullptr);
+
+  // The adapter's dropout (its config's lora_dropout) in forward/backward: on by default, with a
+  // mask that changes every forward (numbered from 0 after this call) and depends on seed. Off
+  // for evaluation (validation loss).
+  void set_dropout(bool enabled, uint64_t seed = 0) { dropout_on_ = enabled, dropout_seed_ = seed, n_forward_ = 0; }
 
  private:
+  void backward_impl(const ModelWeights& w, ParamSet* base, LoraAdapter* adapter, const float* dhidden);
+
   ModelConfig c_;
+  bool dropout_on_ = true;
+  uint64_t dropout_seed_ = 0, n_forward_ = 0;
+  LoraDropout dropout_;               // of the last forward
   std::vector<float> inv_freq_;
   int B_ = 0, T_ = 0;
   std::vector<int> tokens_;
@@ -37,6 +56,7 @@ class LlamaTrain {
   struct LayerActs {                  // what each layer's backward needs
     std::vector<float> x, xn, q, k, v, probs, att, x2, xn2, gate, up;
     std::vector<float> r1, r2;        // 1/rms per row of each norm
+    std::array<std::vector<float>, kLoraTargetCount> lora_h;  // A·dropout(x) per adapted module
   };
   std::vector<LayerActs> acts_;
   std::vector<float> xlast_, xf_, rf_, logits_;

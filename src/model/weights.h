@@ -12,6 +12,8 @@
 
 namespace camelid {
 
+struct LoraAdapter;  // model/lora.h
+
 struct LayerWeights {
   Tensor attn_norm;               // [dim]            f32
   Tensor wq, wk, wv, wo;          // [q_dim, dim], [kv_dim, dim] x2, [dim, q_dim]
@@ -27,6 +29,9 @@ struct ModelWeights {
   std::vector<LayerWeights> layers;
   Tensor final_norm;              // [dim]            f32
   Tensor lm_head;                 // [vocab, dim] (the embedding when tied)
+  // A LoRA adapter every linear layer consults (model/lora.h: linear()); null: none.
+  std::shared_ptr<const LoraAdapter> lora;
+  float lora_scale = 1.f;         // --lora-scale: multiplies the adapter's alpha / r
 
   // Token ids whose embedding row holds NaN/Inf (sorted): refused as input and never predicted (Llama).
   std::vector<int> bad_embed_rows;
