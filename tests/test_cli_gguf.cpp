@@ -92,7 +92,9 @@ TEST(CliGguf, GenerateFromTextAndFromIds) {
   auto r = run_camelid("generate -m " + gguf("qmix-q4_k_m.gguf") + " --ids " + ids_csv(p["ids"]) + " -n 2 --temp 0 --exact --json");
   ASSERT_EQ(r.status, 0) << r.out;
   const json j = json::parse(r.out);
-  if (p["greedy_margins"][0].get<double>() > 2e-3) EXPECT_EQ(j["ids"][0], p["greedy"][0]);
+  if (p["greedy_margins"][0].get<double>() > 2e-3) {
+    EXPECT_EQ(j["ids"][0], p["greedy"][0]);
+  }
   r = run_camelid("generate -m " + gguf("tiny-llama3-bf16.gguf") + " -p Hello -n 4 --temp 0 --kv-type f16 --json");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_EQ(json::parse(r.out)["ids"].size(), 4u);

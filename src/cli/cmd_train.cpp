@@ -19,6 +19,7 @@
 #include "model/params.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
+#include "train/distributed.h"
 #include "train/presets.h"
 #include "train/trainer.h"
 
@@ -33,7 +34,7 @@ struct TrainArgs {
   std::vector<std::string> data, val_data;
   int dim = 0, layers = 0, heads = 0, kv_heads = 0, hidden = 0, vocab = 0, ctx = 0, head_dim = 0;
   double rope_theta = 0, init_std = 0.02;
-  bool tied = false, no_shuffle = false, progress = false;
+  bool tied = false, no_shuffle = false, progress = false, quiet = false;  // quiet: a rank other than 0
   int seq_len = 0, threads = 0;
   double val_fraction = 0, peak_gflops = 0;
   train::TrainOptions o;
@@ -154,6 +155,9 @@ void run(TrainArgs& a) {
               windows.tokens(), (long long)windows.count(), T,
               val ? (", held out: " + std::to_string(val->tokens()) + " tokens").c_str() : "", a.o.global_rows(),
               a.o.batch, a.o.grad_accum, a.o.global_rows() * T);
+  if (train::Comm::world().size() > 1)
+    std::printf("data parallel: %d ranks of %d rows each per step\n", train::Comm::world().size(),
+                a.o.global_rows() / train::Comm::world().size());
   if (a.out.empty()) std::printf("note: no --out: no checkpoint will be written\n");
   std::fflush(stdout);
 
@@ -187,7 +191,8 @@ void run(TrainArgs& a) {
     }
     const double rate = seconds > 0 ? double(tokens) / seconds : 0;
     const double eta = rate > 0 ? double(a.o.steps - l.step) * double(trainer.tokens_per_step()) / rate : 0;
-    if (bar.enabled()) {
+    if (a.quiet) {
+    } else if (bar.enabled()) {
       bar.update(l, rate, eta);
     } else if (l.step % plain_every == 0 || l.val_loss || l.step == a.o.steps) {
       std::fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.2e grad norm %.3g %.0f tok/s\n", (long long)l.step,
@@ -270,7 +275,20 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-t,--threads", a->threads, "threads (0: OpenMP's default)");
   sub->callback([a] {
     a->o.out_dir = a->out;
-    run(*a);
+    // Under mpirun every rank trains (data parallel: see Trainer::step) and rank 0 alone reports
+    // and writes; an error on any rank ends the whole job.
+    train::Comm& comm = train::Comm::world();
+    if (comm.size() == 1) return run(*a);
+    if (!comm.is_root()) {
+      if (!std::freopen("/dev/null", "w", stdout)) fail("cannot silence rank ", comm.rank(), "'s output");
+      a->log_json.clear(), a->progress = false, a->quiet = true;
+    }
+    try {
+      run(*a);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: rank %d: %s\n", comm.rank(), e.what());
+      comm.abort(1);
+    }
   });
 });
 

@@ -85,4 +85,11 @@ void Comm::barrier() {
 #endif
 }
 
+void Comm::abort(int code) {
+#ifdef CAMELID_HAVE_MPI
+  if (mpi_) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+  std::exit(code);
+}
+
 }  // namespace camelid::train

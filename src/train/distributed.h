@@ -24,6 +24,9 @@ class Comm {
   // Root's bytes to every rank.
   void broadcast(void* data, size_t bytes, int root = 0);
   void barrier();
+  // Ends every rank of the job (a failure on one rank would otherwise leave the others waiting
+  // in a collective); a plain exit with one rank.
+  [[noreturn]] void abort(int code);
 
   ~Comm();
 

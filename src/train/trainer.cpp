@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "train/distributed.h"
 #include "train/loss_plot.h"
 
 namespace camelid::train {
@@ -30,6 +31,13 @@ Trainer::Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOp
          ps_.config.max_seq_len, ")");
   if (val_ && val_->seq_len() != train_.seq_len()) fail("validation windows differ in length from training's");
   o_.schedule.total = int(o_.steps);
+  Comm& comm = Comm::world();
+  if (o_.global_rows() % comm.size() != 0)
+    fail("--batch x --grad-accum = ", o_.global_rows(), " rows per step do not split evenly over ", comm.size(),
+         " ranks");
+  // Every rank starts from rank 0's weights (the same seed or file gives the same, but a rank
+  // that read a different file must not train a different model).
+  for (Param& p : ps_.params) comm.broadcast(p.value.data(), p.value.size() * sizeof(float));
   view_ = weights_view(ps_);
   tokens_.resize(size_t(o_.batch) * size_t(train_.seq_len()));
   targets_.resize(tokens_.size());
@@ -45,17 +53,28 @@ void Trainer::fill_rows(int64_t first_row, int rows, const Windows& w, WindowOrd
   }
 }
 
+// Data parallel over the ranks of Comm::world(): rank r takes its contiguous share of the step's
+// global rows (in micro-batches of up to `batch`), and the gradients and loss sums are added
+// over ranks before clipping, so every rank takes the same optimizer step as one process would.
 StepLog Trainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
-  const int T = train_.seq_len(), B = o_.batch, V = ps_.config.vocab_size;
+  Comm& comm = Comm::world();
+  const int T = train_.seq_len(), V = ps_.config.vocab_size;
   const int64_t total = int64_t(o_.global_rows()) * T;
+  const int share = o_.global_rows() / comm.size();
   ps_.zero_grad();
   double loss_sum = 0;
-  for (int a = 0; a < o_.grad_accum; ++a) {
-    fill_rows(step_ * o_.global_rows() + int64_t(a) * B, B, train_, &order_);
+  for (int r0 = 0; r0 < share; r0 += o_.batch) {
+    const int B = std::min(o_.batch, share - r0);
+    fill_rows(step_ * o_.global_rows() + int64_t(comm.rank()) * share + r0, B, train_, &order_);
     model_.forward(*view_, tokens_.data(), B, T);
     loss_sum += cross_entropy(model_.logits(), targets_.data(), B * T, V, float(1.0 / double(total)));
     model_.backward(*view_, ps_);
+  }
+  if (comm.size() > 1) {
+    for (Param& p : ps_.params)
+      if (p.trainable) comm.allreduce_sum(p.grad.data(), p.grad.size());
+    comm.allreduce_sum(&loss_sum, 1);
   }
   StepLog l;
   l.step = step_ + 1;
@@ -77,15 +96,20 @@ StepLog Trainer::step() {
 
 double Trainer::evaluate() {
   if (!val_) fail("no held-out data (--val-data or --val-fraction)");
+  Comm& comm = Comm::world();
   const int T = val_->seq_len(), V = ps_.config.vocab_size;
   const int64_t rows = std::min<int64_t>(int64_t(o_.eval_batches) * o_.batch, val_->count());
   double sum = 0;
-  for (int64_t r0 = 0; r0 < rows; r0 += o_.batch) {
+  // Micro-batches go round the ranks; the sums are added over ranks.
+  int64_t k = 0;
+  for (int64_t r0 = 0; r0 < rows; r0 += o_.batch, ++k) {
+    if (k % comm.size() != comm.rank()) continue;
     const int n = int(std::min<int64_t>(o_.batch, rows - r0));
     fill_rows(r0, n, *val_, nullptr);
     model_.forward(*view_, tokens_.data(), n, T);
     sum += cross_entropy(model_.logits(), targets_.data(), n * T, V, 1.0f);
   }
+  comm.allreduce_sum(&sum, 1);
   const double v = sum / double(rows * T);
   val_curve_.emplace_back(double(step_), v);
   return v;
@@ -162,6 +186,11 @@ void Trainer::resume(const std::string& ckpt_dir) {
 
 std::string Trainer::save() {
   if (o_.out_dir.empty()) return {};
+  Comm& comm = Comm::world();
+  if (!comm.is_root()) {  // one writer; the others wait so that no rank runs ahead of the files
+    comm.barrier();
+    return last_ckpt_ = (std::filesystem::path(o_.out_dir) / ("checkpoint-" + std::to_string(step_))).string();
+  }
   last_ckpt_ = save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
   // The picture is a convenience: rewritten beside the checkpoints, atomically too.
   const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string();
@@ -173,6 +202,7 @@ std::string Trainer::save() {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
   }
+  comm.barrier();
   return last_ckpt_;
 }
 
@@ -182,7 +212,10 @@ bool Trainer::run(const std::function<void(const StepLog&)>& on_step, const std:
     const bool last = step_ == o_.steps;
     if (val_ && ((o_.eval_every > 0 && step_ % o_.eval_every == 0) || last)) l.val_loss = evaluate();
     if (on_step) on_step(l);
-    if (stop && stop()) {
+    // Every rank stops at the same step (a Ctrl-C reaches the ranks at different moments).
+    double stopping = stop && stop() ? 1 : 0;
+    Comm::world().allreduce_sum(&stopping, 1);
+    if (stopping > 0) {
       save();
       return false;
     }
