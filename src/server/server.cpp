@@ -23,6 +23,7 @@
 #include "server/metrics.h"
 #include "server/openai_api.h"
 #include "server/structured_output.h"
+#include "server/tool_choice.h"
 #include "server/web_page.h"
 
 namespace camelid {
@@ -138,6 +139,8 @@ struct Server::Impl {
   std::counting_semaphore<> preparing{std::max(2, int(std::thread::hardware_concurrency()))};
   std::once_flag vocab_once;  // the token trie for structured output, built at its first use
   std::shared_ptr<const TokenVocab> vocab;
+  std::once_flag tool_vocab_once;  // the same with the tool-call marker tokens allowed
+  std::shared_ptr<const TokenVocab> tool_vocab;
 
   using HandlerResponse = httplib::Server::HandlerResponse;
 
@@ -434,6 +437,7 @@ struct Server::Impl {
       std::vector<int> ids;
       with_body(res, read, [&](const std::string& text) {
         r = api::parse_completion_request(text, chat, random_seed(), model.config().vocab_size);
+        enforce_tool_choice(r);
         ids = prompt_ids(r);
       });
       if (int(ids.size()) >= engine.ctx())
@@ -451,6 +455,21 @@ struct Server::Impl {
       }
       std::fprintf(stderr, "camelid: %s %d error: %s\n", endpoint, status, msg.substr(0, 200).c_str());
     }
+  }
+
+  // tool_choice "required" or a named function: a grammar that admits only calls of the offered
+  // functions, in the template's format.
+  void enforce_tool_choice(api::CompletionRequest& r) {
+    if (!r.chat || (r.tool_choice != api::ToolChoice::Required && r.tool_choice != api::ToolChoice::Named)) return;
+    if (r.grammar)
+      throw api::ApiError(400, "'tool_choice' \"required\" or a named function cannot be combined with 'response_format' or 'grammar'",
+                          "invalid_request_error", "tool_choice");
+    try {
+      r.grammar = grammar_from_gbnf(tools::tool_choice_grammar(r.tools, tools::call_format(tmpl.source()), r.parallel_tool_calls));
+    } catch (const Error& e) {
+      throw api::ApiError(400, std::string("'tool_choice': ") + e.what(), "invalid_request_error", "tool_choice");
+    }
+    r.grammar_for_tools = true;
   }
 
   // Registers a request for stop(); cancels it at once if the server is already stopping.
@@ -573,7 +592,13 @@ struct Server::Impl {
       er->stop_ids = stop_ids;
       if (r.grammar) {  // each choice its own matcher state
         std::call_once(vocab_once, [this] { vocab = grammar_vocab(tok); });
-        er->constraint = std::make_shared<GrammarConstraint>(r.grammar, vocab, stop_ids);
+        if (r.grammar_for_tools)
+          std::call_once(tool_vocab_once, [this] {
+            std::vector<int> ids;
+            for (auto& [id, text] : tool_markers) ids.push_back(id);
+            tool_vocab = grammar_vocab(tok, ids);
+          });
+        er->constraint = std::make_shared<GrammarConstraint>(r.grammar, r.grammar_for_tools ? tool_vocab : vocab, stop_ids);
       }
       er->top_logprobs = r.logprobs;
       er->on_logprob = [ch, i](const TokenLogprob& lp) {
