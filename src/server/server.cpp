@@ -153,6 +153,7 @@ struct Server::Impl {
         engine(m, opt.parallel, opt.ctx), http(opt.limits) {
     tool_markers = tool_marker_tokens(tok);
     fim = find_fim_tokens(tok);
+    if (opt.speculative) engine.enable_speculative(*opt.speculative);
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       try {
         return pre_route(req, res);
@@ -173,6 +174,10 @@ struct Server::Impl {
       const EngineStats st = engine.stats();
       json j = {{"status", "ok"}, {"requests_active", st.active}, {"requests_queued", st.queued},
                 {"connections", http.connections()}, {"slots", engine.n_slots()}, {"ctx", engine.ctx()}};
+      if (opt.speculative) {
+        const SpeculativeStats sp = engine.speculative_stats();
+        j["speculative"] = {{"steps", sp.steps}, {"drafted", sp.drafted}, {"accepted", sp.accepted}};
+      }
       res.set_content(dump_json(j), "application/json");
       metrics.request("/health", 200);
     });
