@@ -8,6 +8,7 @@
 #include "chat/infill_prompt.h"
 #include "cli_runner.h"
 #include "gguf_tokenizer_files.h"
+#include "infill_model.h"
 #include "model_files.h"
 #include "tokenizer/loaders.h"
 #include "tokenizer/tokenizer.h"
@@ -18,26 +19,6 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string kSp = "\xE2\x96\x81";  // ▁
-
-// A Code Llama-shaped model: Llama 2's tokenizer.json grown to 32016 tokens as Code Llama's is,
-// ▁<PRE> ▁<SUF> ▁<MID> ▁<EOT> at 32007..32010, and random weights of that vocabulary.
-std::string code_llama_like(const TempDir& dir) {
-  std::ifstream in(fixture("models/tiny-llama2/tokenizer.json"));
-  json t = json::parse(in);
-  for (int id = 32000; id < 32016; ++id) {
-    std::string name = "<FILL_" + std::to_string(id) + ">";
-    if (id >= 32007 && id <= 32010) name = kSp + (const char*[]){"<PRE>", "<SUF>", "<MID>", "<EOT>"}[id - 32007];
-    t["model"]["vocab"][name] = id;
-    t["added_tokens"].push_back({{"id", id}, {"content", name}, {"single_word", false}, {"lstrip", false},
-                                 {"rstrip", false}, {"normalized", false}, {"special", true}});
-  }
-  RandomModelSpec spec = small_spec();
-  spec.config.vocab_size = 32016, spec.config.max_seq_len = 128;
-  write_random_model(dir.str(), spec);
-  spit(dir / "tokenizer.json", t.dump());
-  return dir.str();
-}
 
 TEST(Infill, CodeLlamaPromptLayout) {
   TempDir dir;

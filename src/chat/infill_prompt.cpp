@@ -33,7 +33,7 @@ FimTokens find_fim_tokens(const Tokenizer& tok) {
 }
 
 std::vector<int> infill_prompt(const Tokenizer& tok, const std::string& prefix, const std::string& suffix,
-                               const std::string& model) {
+                               const std::string& model, const std::vector<InfillFile>& extra) {
   const FimTokens f = find_fim_tokens(tok);
   if (!f.found())
     fail(model, ": the tokenizer has no fill-in-the-middle tokens (Code Llama's \xE2\x96\x81<PRE>/<SUF>/<MID>, "
@@ -41,6 +41,20 @@ std::vector<int> infill_prompt(const Tokenizer& tok, const std::string& prefix, 
                 "suffix_token_id/middle_token_id): use a code model trained for infill");
   std::vector<int> ids;
   if (tok.adds_bos()) ids.push_back(tok.bos_id());
+  auto text = [&](const std::string& t) {
+    const std::vector<int> e = tok.encode_continuation(t);
+    ids.insert(ids.end(), e.begin(), e.end());
+  };
+  if (!extra.empty()) {
+    const int file_sep = tok.token_id("<|file_sep|>"), repo = tok.token_id("<|repo_name|>");
+    if (file_sep >= 0 && tok.is_special(file_sep)) {
+      if (repo >= 0 && tok.is_special(repo)) ids.push_back(repo), text("myproject\n");
+      for (const InfillFile& x : extra) ids.push_back(file_sep), text(x.filename + "\n"), text(x.text);
+      ids.push_back(file_sep), text("filename\n");
+    } else {
+      for (const InfillFile& x : extra) text("\n\n--- snippet ---\n\n" + x.text);
+    }
+  }
   ids.push_back(f.prefix);
   // Code Llama: the prefix as usual text (SentencePiece puts a space in front), the suffix with
   // no space added, as Meta's reference encodes them. Other layouts add no space anywhere.

@@ -22,10 +22,18 @@ struct FimTokens {
 // <|fim_middle|> (with <|fim_pad|>/<|endoftext|> not used), then <fim_prefix> <fim_suffix> <fim_middle>.
 FimTokens find_fim_tokens(const Tokenizer& tok);
 
-// BOS (when the tokenizer adds one), PRE, prefix, SUF, suffix, MID; prefix and suffix are plain
-// text (a special token's text in them stays text). Throws Error naming `model` when the
-// tokenizer has no FIM tokens.
+// Other files given as context (llama-server's /infill `input_extra`).
+struct InfillFile {
+  std::string filename, text;
+};
+
+// BOS (when the tokenizer adds one), [extra files], PRE, prefix, SUF, suffix, MID; prefix, suffix
+// and the files are plain text (a special token's text in them stays text). The files come in
+// the repository layout (<|repo_name|>myproject\n, then <|file_sep|>NAME\nTEXT per file and
+// <|file_sep|>filename\n for the file being edited) when the vocabulary has <|file_sep|>, else
+// as text chunks each after "\n\n--- snippet ---\n\n" (as llama-server writes them). Throws
+// Error naming `model` when the tokenizer has no FIM tokens.
 std::vector<int> infill_prompt(const Tokenizer& tok, const std::string& prefix, const std::string& suffix,
-                               const std::string& model = "the model");
+                               const std::string& model = "the model", const std::vector<InfillFile>& extra = {});
 
 }  // namespace camelid

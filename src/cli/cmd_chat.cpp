@@ -11,10 +11,12 @@
 #include "cli/common.h"
 #include "cli/interrupt.h"
 #include "cli/line_reader.h"
+#include "cli/speculative_args.h"
 #include "cli/term_style.h"
 #include "core/error.h"
 #include "core/mmap_file.h"
 #include "runtime/session.h"
+#include "runtime/speculative.h"
 
 namespace camelid::cli {
 namespace {
@@ -27,6 +29,7 @@ struct ChatArgs {
   int threads = 0, ctx = 4096, max_tokens = 1024;
   SamplingParams sp;
   bool ignore_eos = false;
+  SpeculativeArgs spec;
 };
 
 const char* kHelp =
@@ -40,8 +43,8 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 class Chat {
  public:
-  Chat(ChatArgs& a, Llama& model, const Tokenizer& tok, const ChatTemplate& tmpl)
-      : a_(a), model_(model), tok_(tok), tmpl_(tmpl), session_(model, a.ctx), sampler_(a.sp),
+  Chat(ChatArgs& a, Llama& model, const Tokenizer& tok, const ChatTemplate& tmpl, Llama* draft = nullptr)
+      : a_(a), model_(model), tok_(tok), tmpl_(tmpl), draft_(draft), session_(model, a.ctx), sampler_(a.sp),
         stop_ids_(end_of_turn_ids(tok, model.config().eos_ids)) {
     err_.on = use_colour(2);
     clear();
@@ -65,6 +68,7 @@ class Chat {
     if (common == prompt.size()) --common;  // at least one token to get logits from
     session_.rewind(int(common));
     fed_.resize(common);
+    if (a_.spec.enabled()) return speculative_turn(prompt);
     const std::vector<int> todo(prompt.begin() + common, prompt.end());
     auto t0 = Clock::now();
     std::vector<float> logits = session_.feed(todo);
@@ -96,6 +100,14 @@ class Chat {
       ++stats_.gen_tokens;
     }
     stats_.gen_ms += ms_since(t0);
+    end_reply(dec, reply, interrupted, cut);
+  }
+
+  const EvalStats& stats() const { return stats_; }
+
+ private:
+  // The reply's end: the decoder's rest, the reply kept in the conversation, the notes.
+  void end_reply(StreamDecoder& dec, std::string& reply, bool interrupted, bool cut) {
     interrupt::clear();  // before anything is printed: a Ctrl-C after the reply's end is one at the prompt
     const std::string rest = dec.flush();
     reply += rest;
@@ -108,9 +120,55 @@ class Chat {
     std::fprintf(stderr, "%s[context: %d / %d tokens]%s\n", err_.dim(), session_.pos(), session_.ctx(), err_.reset());
   }
 
-  const EvalStats& stats() const { return stats_; }
+  // --draft / --lookup: the reply by generate_speculative (greedy: the same tokens as the plain
+  // loop). The cache already holds fed_ (the common prefix with the last turns).
+  void speculative_turn(const std::vector<int>& prompt) {
+    const size_t common = fed_.size();
+    // The prompt but its last token fed here, so that prompt eval is timed apart.
+    if (prompt.size() - common > 1) {
+      const std::vector<int> todo(prompt.begin() + long(common), prompt.end() - 1);
+      const auto t0 = Clock::now();
+      session_.feed(todo);
+      stats_.prompt_ms += ms_since(t0);
+      stats_.prompt_tokens += (long long)todo.size();
+    }
+    SpeculativeOptions so;
+    so.max_draft = a_.spec.draft_max;
+    so.draft_model = draft_;
+    so.prompt_cached = session_.pos();
+    GenerateOptions opt;
+    opt.max_new_tokens = a_.max_tokens;
+    opt.sampling = a_.sp;
+    opt.sampling.seed = a_.sp.seed + uint64_t(turns_++);  // each turn its own draws
+    opt.stop_at_eos = false;  // the end-of-turn tokens, below
+    StreamDecoder dec(tok_);
+    std::string reply;
+    bool interrupted = interrupt::pending(), stopped = false;
+    SpeculativeStats st;
+    const auto t0 = Clock::now();
+    GenerateResult g;
+    if (!interrupted)
+      g = generate_speculative(session_, prompt, opt, so, &st, [&](int id) {
+        if (!a_.ignore_eos && std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end()) return stopped = true, false;
+        const std::string piece = dec.push(id);
+        reply += piece;
+        std::fputs(piece.c_str(), stdout);
+        std::fflush(stdout);
+        if (interrupt::pending()) return interrupted = true, false;
+        return true;
+      });
+    stats_.gen_ms += ms_since(t0);
+    stats_.gen_tokens += (long long)g.ids.size() - (stopped ? 1 : 0);
+    // The cache holds a prefix of prompt + the reply's tokens.
+    fed_ = prompt;
+    fed_.insert(fed_.end(), g.ids.begin(), g.ids.end());
+    fed_.resize(std::min(fed_.size(), size_t(session_.pos())));
+    const bool cut = !stopped && !interrupted && int(g.ids.size()) < a_.max_tokens;
+    end_reply(dec, reply, interrupted, cut);
+    std::fprintf(stderr, "%s[speculative (%s): %ld drafted, %ld accepted]%s\n", err_.dim(),
+                 draft_ ? "draft model" : "prompt lookup", st.drafted, st.accepted, err_.reset());
+  }
 
- private:
   // Renders the conversation; when it leaves too little room for a reply, drops the oldest
   // turns (the system prompt stays) and says so. False (message dropped) when even the last
   // message alone does not fit.
@@ -153,6 +211,8 @@ class Chat {
   Llama& model_;
   const Tokenizer& tok_;
   const ChatTemplate& tmpl_;
+  Llama* draft_;
+  int turns_ = 0;
   Session session_;
   Sampler sampler_;
   std::vector<int> stop_ids_;
@@ -171,8 +231,9 @@ void run(ChatArgs& a, const CLI::App& sub) {
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
   ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());
+  auto draft = load_draft(a.spec, *model, false, false);
   resolve_sampling(sub, a.model, a.sp);
-  Chat chat(a, *model, *tok, tmpl);
+  Chat chat(a, *model, *tok, tmpl, draft.get());
 
   const bool tty = isatty(0);
   TermStyle err{use_colour(2)};
@@ -218,6 +279,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--repeat-last-n", a->sp.repeat_last_n, "tokens the penalty looks back on");
   sub->add_flag("--ignore-eos", a->ignore_eos, "keep generating after an end-of-turn token (until -n or Ctrl-C)");
   add_threads_option(sub, a->threads);
+  add_speculative_options(sub, a->spec);
   add_run_flags(sub);
   sub->callback([a, sub] { run(*a, *sub); });
 });

@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/speculative_args.h"
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "model/kv_cache.h"
@@ -27,6 +28,8 @@ struct ServeArgs {
   int threads = 0;
   double timeout_s = 10;
   int max_body_mb = 8;
+  SpeculativeArgs spec;
+  bool parallel_given = false;
 };
 
 // Bytes the kernel reports as available (MemAvailable), or 0 when unknown.
@@ -101,6 +104,12 @@ void take_signals() {
 void run(ServeArgs& a) {
   take_signals();
   set_threads(a.threads);
+  if (a.spec.enabled()) {  // the engine speculates only with one slot
+    if (a.parallel_given && a.opt.parallel != 1)
+      fail("--draft/--lookup need --parallel 1 (with several slots the batched engine decodes plainly), got --parallel ",
+           a.opt.parallel);
+    a.opt.parallel = 1;
+  }
   if (a.opt.parallel < 1 || a.opt.parallel > 256) fail("--parallel must be in 1..256, got ", a.opt.parallel);
   if (a.opt.ctx != 0 && a.opt.ctx < 8) fail("--ctx must be >= 8 (or 0: fit the memory), got ", a.opt.ctx);
   if (a.opt.port < 0 || a.opt.port > 65535) fail("--port must be in 0..65535");
@@ -119,6 +128,13 @@ void run(ServeArgs& a) {
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
   ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());  // a template that can't parse stops us here
+  auto draft = load_draft(a.spec, *model, false, false);
+  if (a.spec.enabled()) {
+    SpeculativeOptions so;
+    so.max_draft = a.spec.draft_max;
+    so.draft_model = draft.get();
+    a.opt.speculative = so;
+  }
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
   if (a.opt.ctx == 0) a.opt.ctx = default_ctx(*model, a.model, a.opt.parallel);
@@ -129,8 +145,9 @@ void run(ServeArgs& a) {
     std::lock_guard<std::mutex> lk(g_server_mu);
     g_server = &server;
   }
-  std::printf("camelid: serving %s (%d parallel, %d-token context%s) - listening on http://%s:%d\n",
+  std::printf("camelid: serving %s (%d parallel, %d-token context%s%s) - listening on http://%s:%d\n",
               a.opt.model_name.c_str(), a.opt.parallel, a.opt.ctx, kernels::bf16_dot_active() ? ", bf16 dot" : "",
+              !a.spec.enabled() ? "" : draft ? ", speculative: draft model" : ", speculative: prompt lookup",
               a.opt.host.c_str(), port);
   std::printf("camelid: chat in a browser at http://%s:%d/\n", a.opt.host.c_str(), port);
   std::fflush(stdout);
@@ -147,7 +164,8 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--host", a->opt.host, "address to bind (default 127.0.0.1)");
   sub->add_option("--port", a->opt.port, "port (0 = any free port)");
   sub->add_option("--api-key", a->opt.api_key, "require Authorization: Bearer KEY");
-  sub->add_option("--parallel", a->opt.parallel, "sequences decoded together");
+  sub->add_option("--parallel", a->opt.parallel, "sequences decoded together (default 4; 1 with --draft/--lookup)")
+      ->each([a](const std::string&) { a->parallel_given = true; });
   sub->add_option("--ctx", a->opt.ctx,
                   "context size per sequence (default 0: the model's, or what half the free memory holds)");
   sub->add_option("--name,--alias", a->name,
@@ -158,6 +176,13 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--timeout", a->timeout_s,
                   "seconds for a request head to arrive (default 10); the body gets 6x, a client that stops reading 3x");
   sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 8)");
+  add_speculative_options(sub, a->spec);
+  sub->footer(
+      "Speculative decoding (--draft MODEL or --lookup, --draft-max N) runs with one slot (--parallel 1,\n"
+      "requests queue and are served one sequence at a time): every completion without a grammar,\n"
+      "response_format, enforced tool_choice or logprobs is generated speculatively (greedy output identical\n"
+      "to plain decoding); those decode plainly, as does every request of a server with several slots\n"
+      "(continuous batching).");
   add_run_flags(sub);
   sub->callback([a] { run(*a); });
 });

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include "core/error.h"
+#include "runtime/session.h"
 
 namespace camelid {
 
@@ -74,7 +75,9 @@ void Engine::loop() {
     auto prefilling = [&] {
       return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req && s.prefilling; });
     };
-    if (interleave_prefill_) {
+    if (spec_ && slots_[0].req && !slots_[0].req->constraint && slots_[0].req->top_logprobs < 0) {
+      run_speculative(slots_[0]);
+    } else if (interleave_prefill_) {
       step(true);
     } else {
       while (prefilling()) step(false);
@@ -87,6 +90,65 @@ void Engine::loop() {
       if (s.req) stats_.kv_cells_used += s.pos;
     stats_.kv_cells_total = long(slots_.size()) * cache_.ctx();
   }
+}
+
+void Engine::enable_speculative(const SpeculativeOptions& spec) {
+  if (slots_.size() != 1) fail("speculative decoding needs an engine of one slot, not ", slots_.size());
+  if (spec.max_draft < 1 || spec.max_draft > 64) fail("--draft-max must be in 1..64, got ", spec.max_draft);
+  if (spec.draft_model && spec.draft_model->config().vocab_size != model_.config().vocab_size)
+    fail("the draft model's vocabulary has ", spec.draft_model->config().vocab_size, " tokens, the model's ",
+         model_.config().vocab_size);
+  std::lock_guard<std::mutex> lk(mu_);
+  spec_ = spec;
+}
+
+SpeculativeStats Engine::speculative_stats() {
+  std::lock_guard<std::mutex> lk(mu_);
+  return spec_stats_;
+}
+
+void Engine::run_speculative(Slot& s) {
+  EngineRequest& r = *s.req;
+  SpeculativeOptions so = *spec_;
+  so.prompt_cached = s.pos;  // the prefix cache's tokens
+  GenerateOptions opt;
+  opt.max_new_tokens = r.max_tokens;
+  opt.sampling = r.sampling;
+  opt.stop_at_eos = false;  // the request's own stop ids, below
+  bool stopped = false;
+  auto on_token = [&](int id) {
+    if (r.cancelled) return false;
+    if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) return stopped = true, false;
+    ++s.generated;
+    if (r.on_token && !r.on_token(id)) return stopped = true, false;
+    return true;
+  };
+  Session session(model_, cache_, 0, s.pos, n_batch_);
+  SpeculativeStats st;
+  std::string reason;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    GenerateResult g = generate_speculative(session, r.prompt, opt, so, &st, on_token);
+    // The cache holds a prefix of prompt + every token emitted (a stop token too, when it was a
+    // kept guess): the history the prefix cache compares with.
+    s.history = r.prompt;
+    s.history.insert(s.history.end(), g.ids.begin(), g.ids.end());
+    s.pos = session.pos();
+    reason = r.cancelled ? "cancelled" : stopped ? "stop" : "length";
+  } catch (const std::exception& e) {
+    s.pos = 0;
+    reason = std::string("error: ") + e.what();
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    spec_stats_.steps += st.steps, spec_stats_.drafted += st.drafted, spec_stats_.accepted += st.accepted;
+    stats_.decode_seconds += secs;
+    stats_.decode_rows += s.generated;
+    stats_.prefill_tokens += long(r.prompt.size()) - so.prompt_cached;
+  }
+  s.prefilling = false;
+  finish(s, reason);
 }
 
 void Engine::admit() {

@@ -29,8 +29,9 @@ const char* const kPrimitives[][2] = {
     {"json-uuid", R"([0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12})"},
 };
 
-// A GBNF string literal matching exactly `text`.
-std::string literal(const std::string& text) {
+}  // namespace
+
+std::string gbnf_literal(const std::string& text) {
   std::string out = "\"";
   for (unsigned char c : text) {
     if (c == '"' || c == '\\') out += '\\', out += char(c);
@@ -46,6 +47,10 @@ std::string literal(const std::string& text) {
   return out + "\"";
 }
 
+namespace {
+
+std::string literal(const std::string& text) { return gbnf_literal(text); }
+
 std::string escape_pointer(const std::string& key) {
   std::string out;
   for (char c : key) out += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
@@ -54,12 +59,20 @@ std::string escape_pointer(const std::string& key) {
 
 class Converter {
  public:
-  explicit Converter(const json& root) : root_(root) {}
+  explicit Converter(const json& root, std::string prefix = "s") : root_(root), prefix_(std::move(prefix)) {}
 
-  std::string run() {
+  std::string run() { return rules("root") + primitives(); }
+
+  // `name ::= ...` and its helper rules (named prefix + n), without the primitives.
+  std::string rules(const std::string& name) {
     const std::string body = gen(root_, "#");
-    std::string out = "root ::= " + body + "\n";
-    for (const auto& [name, def] : rules_) out += name + " ::= " + def + "\n";
+    std::string out = name + " ::= " + body + "\n";
+    for (const auto& [n, def] : rules_) out += n + " ::= " + def + "\n";
+    return out;
+  }
+
+  static std::string primitives() {
+    std::string out;
     for (const auto& p : kPrimitives) out += std::string(p[0]) + " ::= " + p[1] + "\n";
     return out;
   }
@@ -72,7 +85,7 @@ class Converter {
 
   std::string new_rule(const std::string& body) {
     if (rules_.size() > 100000) fail("json_schema: the schema needs more than 100000 grammar rules");
-    const std::string name = "s" + std::to_string(rules_.size() + 1);
+    const std::string name = prefix_ + std::to_string(rules_.size() + 1);
     rules_.push_back({name, body});
     return name;
   }
@@ -278,6 +291,7 @@ class Converter {
   }
 
   const json& root_;
+  std::string prefix_;
   std::vector<std::pair<std::string, std::string>> rules_;
   std::map<std::string, std::string> refs_;
   int depth_ = 0;
@@ -290,6 +304,12 @@ std::string json_schema_to_grammar(const nlohmann::ordered_json& schema) { retur
 std::string json_schema_text_to_grammar(std::string_view schema_text) {
   return json_schema_to_grammar(parse_ordered_json(schema_text, "json_schema"));
 }
+
+std::string json_schema_rules(const nlohmann::ordered_json& schema, const std::string& name) {
+  return Converter(schema, name + "-").rules(name);
+}
+
+std::string json_primitive_rules() { return Converter::primitives(); }
 
 std::string json_object_grammar() {
   std::string out = "root ::= json-object\n";

@@ -20,6 +20,13 @@ namespace camelid {
 // are generated in the order the schema declares them.
 std::string json_schema_to_grammar(const nlohmann::ordered_json& schema);
 std::string json_schema_text_to_grammar(std::string_view schema_text);  // parsed with depth limits
+// For grammars that combine several schemas (tool calls): `name ::= ...` for the schema plus its
+// helper rules (named `name-N`), without the shared JSON rules (json-*, ws), which
+// json_primitive_rules() writes once. Same errors as json_schema_to_grammar.
+std::string json_schema_rules(const nlohmann::ordered_json& schema, const std::string& name);
+std::string json_primitive_rules();
+// A GBNF string literal matching exactly `text`.
+std::string gbnf_literal(const std::string& text);
 // Any JSON object (response_format {"type": "json_object"}).
 std::string json_object_grammar();
 

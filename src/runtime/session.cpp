@@ -9,20 +9,24 @@ namespace camelid {
 
 Session::Session(Llama& model, int ctx, int n_batch)
     : model_(model),
-      cache_(model.config(), 1, std::min(ctx, model.config().max_seq_len), model.kv_type()),
+      own_(std::make_unique<KVCache>(model.config(), 1, std::min(ctx, model.config().max_seq_len), model.kv_type())),
+      cache_(own_.get()),
       n_batch_(std::max(1, n_batch)) {}
+
+Session::Session(Llama& model, KVCache& cache, int seq, int pos, int n_batch)
+    : model_(model), cache_(&cache), seq_(seq), n_batch_(std::max(1, n_batch)), pos_(std::max(0, std::min(pos, cache.ctx()))) {}
 
 const std::vector<float>& Session::feed(const std::vector<int>& tokens, bool all_logits) {
   if (tokens.empty()) fail("feed: no tokens");
-  if (pos_ + int(tokens.size()) > cache_.ctx())
+  if (pos_ + int(tokens.size()) > cache_->ctx())
     fail("context is full: ", pos_, " + ", tokens.size(), " tokens exceed the context size ",
-         cache_.ctx());
+         cache_->ctx());
   logits_.clear();
   for (size_t i = 0; i < tokens.size(); i += n_batch_) {
     const size_t end = std::min(tokens.size(), i + n_batch_);
     batch_.clear();
-    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], pos_++, 0, all_logits || j + 1 == tokens.size());
-    model_.forward(batch_, cache_, chunk_logits_);
+    for (size_t j = i; j < end; ++j) batch_.add(tokens[j], pos_++, seq_, all_logits || j + 1 == tokens.size());
+    model_.forward(batch_, *cache_, chunk_logits_);
     if (all_logits || end == tokens.size())
       logits_.insert(logits_.end(), chunk_logits_.begin(), chunk_logits_.end());
   }

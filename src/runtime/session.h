@@ -16,13 +16,16 @@ class Session {
  public:
   // ctx: KV cache positions (clamped to the model's max_position_embeddings).
   Session(Llama& model, int ctx, int n_batch = 256);
+  // A view of sequence `seq` of a cache owned elsewhere (the engine's), whose first `pos`
+  // positions are already filled; the cache must outlive the session.
+  Session(Llama& model, KVCache& cache, int seq, int pos, int n_batch = 256);
 
   // Appends tokens at the current position. When all_logits is set, returns logits for every
   // token ([n, vocab]); otherwise only the last token's ([vocab]).
   const std::vector<float>& feed(const std::vector<int>& tokens, bool all_logits = false);
 
   int pos() const { return pos_; }
-  int ctx() const { return cache_.ctx(); }
+  int ctx() const { return cache_->ctx(); }
   void reset() { pos_ = 0; }
   // Forgets everything after the first n tokens (they stay valid in the cache).
   void rewind(int n) { pos_ = std::max(0, std::min(n, pos_)); }
@@ -30,7 +33,9 @@ class Session {
 
  private:
   Llama& model_;
-  KVCache cache_;
+  std::unique_ptr<KVCache> own_;
+  KVCache* cache_;
+  int seq_ = 0;
   int n_batch_;
   int pos_ = 0;
   Batch batch_;

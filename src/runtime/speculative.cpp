@@ -50,6 +50,9 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
   if (spec.draft_model && spec.draft_model->config().vocab_size != V)
     fail("the draft model's vocabulary has ", spec.draft_model->config().vocab_size, " tokens, the model's ", V);
   if (spec.max_draft < 1 || spec.max_draft > 64) fail("--draft-max must be in 1..64, got ", spec.max_draft);
+  if (spec.prompt_cached < 0 || spec.prompt_cached >= int(prompt.size()) || s.pos() != spec.prompt_cached)
+    fail("speculative decoding: ", spec.prompt_cached, " cached prompt tokens for a ", prompt.size(),
+         "-token prompt in a session at position ", s.pos());
   SpeculativeStats st;
   Sampler sampler(opt.sampling);
   SamplingParams draft_params = opt.sampling;
@@ -81,7 +84,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
   std::vector<float> row(size_t(V), 0.f);
   std::vector<float> q_dense(size_t(V), 0.f);  // all zero, except while a rejection is resolved
   {
-    const std::vector<float>& logits = s.feed(prompt);
+    const std::vector<float>& logits = s.feed(std::vector<int>(prompt.begin() + spec.prompt_cached, prompt.end()));
     std::copy(logits.end() - V, logits.end(), row.begin());
     sampler.distribution(row.data(), V, history, p);
   }

@@ -17,6 +17,9 @@ struct SpeculativeOptions {
   int max_draft = 8;             // tokens guessed per step
   Llama* draft_model = nullptr;  // a draft model with the model's vocabulary; else prompt lookup
   int ngram_max = 3, ngram_min = 1;  // prompt lookup: n-gram sizes tried, longest first
+  // The session already holds the first prompt_cached tokens of the prompt (a chat's earlier
+  // turns, the engine's prefix cache): only the rest is fed. Must be below the prompt's size.
+  int prompt_cached = 0;
 };
 
 struct SpeculativeStats {

@@ -11,7 +11,7 @@ std::vector<std::pair<int, std::string>> tool_marker_tokens(const Tokenizer& tok
 
 ChoiceStream::ChoiceStream(const Tokenizer& tok, const api::CompletionRequest& r, const api::ResponseMeta& m, int index,
                            std::vector<std::pair<int, std::string>> markers)
-    : tok_(tok), r_(r), m_(m), index_(index), markers_(std::move(markers)), dec_(tok), stops_(r.stop) {
+    : tok_(tok), r_(r), m_(m), index_(index), markers_(std::move(markers)), dec_(tok, true, r.llama_format), stops_(r.stop) {
   if (r.parse_tools()) tools_.emplace(r.tool_names);
   else markers_.clear();
   if (r.logprobs >= 0) lp_.emplace(r.chat);

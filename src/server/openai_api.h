@@ -46,6 +46,8 @@ struct CompletionRequest {
   bool stream = false;
   bool include_usage = false;       // stream_options.include_usage
   std::shared_ptr<const grammar::Grammar> grammar;  // response_format / grammar: structured output
+  bool llama_format = false;        // llama-server's /completion shape (POST /infill), not OpenAI's
+  bool grammar_for_tools = false;   // `grammar` enforces tool_choice: the tool-call marker tokens may be sampled
   // Whether replies are parsed for tool calls.
   bool parse_tools() const { return chat && !tool_names.empty() && tool_choice != ToolChoice::None; }
 };

@@ -16,13 +16,16 @@
 #include <thread>
 
 #include "chat/chat_prompt.h"
+#include "chat/infill_prompt.h"
 #include "chat/jinja.h"
 #include "core/json.h"
 #include "server/choice_stream.h"
 #include "server/http_guard.h"
+#include "server/infill_api.h"
 #include "server/metrics.h"
 #include "server/openai_api.h"
 #include "server/structured_output.h"
+#include "server/tool_choice.h"
 #include "server/web_page.h"
 
 namespace camelid {
@@ -93,6 +96,7 @@ constexpr Route kRoutes[] = {{"/", "GET"},
                              {"/v1/models", "GET"},
                              {"/v1/completions", "POST"},
                              {"/v1/chat/completions", "POST"},
+                             {"/infill", "POST"},
                              {"/tokenize", "POST"},
                              {"/detokenize", "POST"},
                              {"/metrics", "GET"}};
@@ -135,9 +139,12 @@ struct Server::Impl {
   std::atomic<size_t> bodies_in_flight{0};
   ServerMetrics metrics;
   std::vector<std::pair<int, std::string>> tool_markers;  // special tokens that mark tool calls
+  FimTokens fim;  // for /infill
   std::counting_semaphore<> preparing{std::max(2, int(std::thread::hardware_concurrency()))};
   std::once_flag vocab_once;  // the token trie for structured output, built at its first use
   std::shared_ptr<const TokenVocab> vocab;
+  std::once_flag tool_vocab_once;  // the same with the tool-call marker tokens allowed
+  std::shared_ptr<const TokenVocab> tool_vocab;
 
   using HandlerResponse = httplib::Server::HandlerResponse;
 
@@ -145,6 +152,8 @@ struct Server::Impl {
       : model(m), tok(t), tmpl(ct), opt(std::move(o)), stop_ids(end_of_turn_ids(t, m.config().eos_ids)),
         engine(m, opt.parallel, opt.ctx), http(opt.limits) {
     tool_markers = tool_marker_tokens(tok);
+    fim = find_fim_tokens(tok);
+    if (opt.speculative) engine.enable_speculative(*opt.speculative);
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       try {
         return pre_route(req, res);
@@ -165,6 +174,10 @@ struct Server::Impl {
       const EngineStats st = engine.stats();
       json j = {{"status", "ok"}, {"requests_active", st.active}, {"requests_queued", st.queued},
                 {"connections", http.connections()}, {"slots", engine.n_slots()}, {"ctx", engine.ctx()}};
+      if (opt.speculative) {
+        const SpeculativeStats sp = engine.speculative_stats();
+        j["speculative"] = {{"steps", sp.steps}, {"drafted", sp.drafted}, {"accepted", sp.accepted}};
+      }
       res.set_content(dump_json(j), "application/json");
       metrics.request("/health", 200);
     });
@@ -187,6 +200,9 @@ struct Server::Impl {
     });
     http.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
       handle(q, r, c, false);
+    });
+    http.Post("/infill", [this](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) {
+      handle_infill(q, r, c);
     });
     http.Post("/v1/chat/completions",
               [this](const httplib::Request& q, httplib::Response& r, const httplib::ContentReader& c) { handle(q, r, c, true); });
@@ -427,18 +443,38 @@ struct Server::Impl {
 
   // One completion request, start to end: nothing may escape (the process must outlive any request).
   void handle(const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read, bool chat) {
+    handle_generation(res, read, chat ? "/v1/chat/completions" : "/v1/completions",
+                      [&](const std::string& text, api::CompletionRequest& r, std::vector<int>& ids) {
+                        r = api::parse_completion_request(text, chat, random_seed(), model.config().vocab_size);
+                        enforce_tool_choice(r);
+                        ids = prompt_ids(r);
+                      });
+  }
+
+  // llama-server's POST /infill: the model's fill-in-the-middle prompt, llama-server's response shape.
+  void handle_infill(const httplib::Request&, httplib::Response& res, const httplib::ContentReader& read) {
+    handle_generation(res, read, "/infill", [&](const std::string& text, api::CompletionRequest& r, std::vector<int>& ids) {
+      if (!fim.found())
+        throw api::ApiError(400, "the model " + opt.model_name + " has no fill-in-the-middle tokens (Code Llama's "
+                                 "\xE2\x96\x81<PRE>/<SUF>/<MID>, <|fim_prefix|>/<|fim_suffix|>/<|fim_middle|>, or GGUF "
+                                 "tokenizer.ggml.prefix/suffix/middle_token_id): /infill needs a code model trained for infill");
+      api::InfillRequest in = api::parse_infill_request(text, random_seed(), model.config().vocab_size);
+      ids = infill_prompt(tok, in.prefix, in.suffix, opt.model_name, in.extra);
+      r = std::move(in.completion);
+    });
+  }
+
+  // prepare(body text, request, prompt ids) under the body limits; then the generation.
+  template <class Prepare>
+  void handle_generation(httplib::Response& res, const httplib::ContentReader& read, const char* endpoint, Prepare&& prepare) {
     const auto t0 = std::chrono::steady_clock::now();
-    const char* endpoint = chat ? "/v1/chat/completions" : "/v1/completions";
     const int status = guarded(res, [&] {
       api::CompletionRequest r;
       std::vector<int> ids;
-      with_body(res, read, [&](const std::string& text) {
-        r = api::parse_completion_request(text, chat, random_seed(), model.config().vocab_size);
-        ids = prompt_ids(r);
-      });
+      with_body(res, read, [&](const std::string& text) { prepare(text, r, ids); });
       if (int(ids.size()) >= engine.ctx())
         throw api::ApiError(400, "This model's context is " + std::to_string(engine.ctx()) + " tokens, but the prompt has " +
-                                     std::to_string(ids.size()) + " tokens", "invalid_request_error", "messages",
+                                     std::to_string(ids.size()) + " tokens", "invalid_request_error", r.chat ? "messages" : "prompt",
                             "context_length_exceeded");
       run(r, std::move(ids), res, endpoint, t0);
     });
@@ -451,6 +487,21 @@ struct Server::Impl {
       }
       std::fprintf(stderr, "camelid: %s %d error: %s\n", endpoint, status, msg.substr(0, 200).c_str());
     }
+  }
+
+  // tool_choice "required" or a named function: a grammar that admits only calls of the offered
+  // functions, in the template's format.
+  void enforce_tool_choice(api::CompletionRequest& r) {
+    if (!r.chat || (r.tool_choice != api::ToolChoice::Required && r.tool_choice != api::ToolChoice::Named)) return;
+    if (r.grammar)
+      throw api::ApiError(400, "'tool_choice' \"required\" or a named function cannot be combined with 'response_format' or 'grammar'",
+                          "invalid_request_error", "tool_choice");
+    try {
+      r.grammar = grammar_from_gbnf(tools::tool_choice_grammar(r.tools, tools::call_format(tmpl.source()), r.parallel_tool_calls));
+    } catch (const Error& e) {
+      throw api::ApiError(400, std::string("'tool_choice': ") + e.what(), "invalid_request_error", "tool_choice");
+    }
+    r.grammar_for_tools = true;
   }
 
   // Registers a request for stop(); cancels it at once if the server is already stopping.
@@ -485,6 +536,7 @@ struct Server::Impl {
     std::vector<std::shared_ptr<EngineRequest>> reqs;
     std::vector<std::unique_ptr<ChoiceStream>> choices;
     std::vector<int> completion_tokens;
+    int tokens_seen = 0;  // all choices' tokens so far
     std::vector<std::string> engine_finish;
     std::string error;  // the first choice's "error: ..." finish, if any
     bool submitted = false;
@@ -527,6 +579,7 @@ struct Server::Impl {
       ChoiceStream& c = *choices[e.choice];
       std::vector<json> out;
       if (e.token >= 0) {
+        ++tokens_seen;
         out = c.push(e.token, e.lp ? &*e.lp : nullptr);
         if (c.stopped()) reqs[e.choice]->cancelled = true;  // frees the slot at the engine's next step
       } else {
@@ -537,6 +590,24 @@ struct Server::Impl {
       }
       for (auto& j : out) chunks.push_back(std::move(j));
       return true;
+    }
+
+    // llama-server's last event / whole response (POST /infill: one choice).
+    json infill_end(bool stream) const {
+      api::InfillEnd e;
+      const api::ChoiceResult res = choices[0]->result();
+      e.content = stream ? "" : res.text;
+      e.finish_reason = res.finish_reason;
+      e.stopped_by_word = choices[0]->stopped();
+      e.tokens_predicted = completion_tokens[0];
+      e.tokens_evaluated = prompt_tokens;
+      e.model = meta.model;
+      const auto end = std::chrono::steady_clock::now();
+      std::lock_guard<std::mutex> lk(ch->mu);
+      const auto first = ch->got_token ? ch->first_token : end;
+      e.prompt_ms = std::chrono::duration<double, std::milli>(first - t0).count();
+      e.predicted_ms = std::chrono::duration<double, std::milli>(end - first).count();
+      return api::infill_final(e);
     }
 
     api::Usage usage() const {
@@ -571,9 +642,16 @@ struct Server::Impl {
       er->sampling = r.sampling;
       er->sampling.seed = r.sampling.seed + uint64_t(i);  // each choice its own stream
       er->stop_ids = stop_ids;
+      if (r.llama_format && fim.eot >= 0) er->stop_ids.push_back(fim.eot);  // the end of an infilled middle
       if (r.grammar) {  // each choice its own matcher state
         std::call_once(vocab_once, [this] { vocab = grammar_vocab(tok); });
-        er->constraint = std::make_shared<GrammarConstraint>(r.grammar, vocab, stop_ids);
+        if (r.grammar_for_tools)
+          std::call_once(tool_vocab_once, [this] {
+            std::vector<int> ids;
+            for (auto& [id, text] : tool_markers) ids.push_back(id);
+            tool_vocab = grammar_vocab(tok, ids);
+          });
+        er->constraint = std::make_shared<GrammarConstraint>(r.grammar, r.grammar_for_tools ? tool_vocab : vocab, stop_ids);
       }
       er->top_logprobs = r.logprobs;
       er->on_logprob = [ch, i](const TokenLogprob& lp) {
@@ -602,6 +680,7 @@ struct Server::Impl {
       std::vector<json> ignored;
       while (g->step(ignored)) ignored.clear();
       if (!g->error.empty()) throw api::ApiError(500, g->error, "server_error");
+      if (r.llama_format) return res.set_content(dump_json(g->infill_end(false)), "application/json");
       std::vector<api::ChoiceResult> results;
       for (auto& c : g->choices) results.push_back(c->result());
       res.set_content(dump_json(api::completion_response(r, g->meta, results, g->usage())), "application/json");
@@ -631,10 +710,21 @@ struct Server::Impl {
           }
           std::vector<json> chunks;
           const bool more = g->step(chunks);
-          for (auto& c : chunks)
+          for (auto& c : chunks) {
+            if (r.llama_format) {  // llama-server's events carry the text only
+              const std::string text = c["choices"][0].value("text", "");
+              if (text.empty()) continue;
+              c = api::infill_chunk(text, g->tokens_seen, g->prompt_tokens);
+            }
             if (!send(c)) return gone();
+          }
           if (more) return true;
           *finished = true;
+          if (r.llama_format) {  // no [DONE]: the last event says "stop": true
+            send(g->infill_end(true));
+            sink.done();
+            return true;
+          }
           if (r.include_usage) send(api::usage_chunk(r, g->meta, g->usage()));
           const std::string done = "data: [DONE]\n\n";
           sink.write(done.data(), done.size());

@@ -2,11 +2,13 @@
 // OpenAI-compatible HTTP server (cpp-httplib) in front of the continuous-batching engine.
 // Handlers only parse, tokenize and stream; all model work happens on the engine thread.
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "chat/chat_template.h"
 #include "model/llama.h"
 #include "runtime/engine.h"
+#include "runtime/speculative.h"
 #include "server/http_limits.h"
 #include "tokenizer/tokenizer.h"
 
@@ -22,6 +24,9 @@ struct ServerOptions {
   int ctx = 4096;             // context per sequence (`serve` picks one that fits the memory)
   std::string model_name;     // id reported by /v1/models and in responses (any requested "model" is served)
   HttpLimits limits;          // what one client may cost (connections, sizes, timeouts)
+  // Speculative decoding (needs parallel == 1): requests without a grammar, tool_choice
+  // enforcement or logprobs are generated speculatively; the others decode plainly.
+  std::optional<SpeculativeOptions> speculative;
 };
 
 class Server {

@@ -7,7 +7,7 @@
 
 namespace camelid {
 
-std::shared_ptr<const TokenVocab> grammar_vocab(const Tokenizer& tok) {
+std::shared_ptr<const TokenVocab> grammar_vocab(const Tokenizer& tok, const std::vector<int>& also_allowed) {
   const int n = tok.vocab_size();
   std::vector<std::string> bytes{size_t(n)};
   std::vector<char> excluded(size_t(n), 0);
@@ -15,6 +15,8 @@ std::shared_ptr<const TokenVocab> grammar_vocab(const Tokenizer& tok) {
     bytes[size_t(i)] = tok.token_bytes(i);
     excluded[size_t(i)] = tok.is_special(i);
   }
+  for (int id : also_allowed)
+    if (id >= 0 && id < n) excluded[size_t(id)] = 0;
   return std::make_shared<const TokenVocab>(std::move(bytes), excluded);
 }
 

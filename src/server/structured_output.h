@@ -17,7 +17,8 @@ class Tokenizer;
 
 // Every token's bytes; special tokens are left out (only the end tokens given to a constraint
 // may finish a constrained output).
-std::shared_ptr<const TokenVocab> grammar_vocab(const Tokenizer& tok);
+// also_allowed: special tokens a grammar may still produce (by their text), e.g. <tool_call>.
+std::shared_ptr<const TokenVocab> grammar_vocab(const Tokenizer& tok, const std::vector<int>& also_allowed = {});
 
 std::shared_ptr<const grammar::Grammar> grammar_from_gbnf(std::string_view text);
 // JSON Schema text or value -> grammar (Error "json_schema: ..." for what cannot be enforced).

@@ -94,7 +94,10 @@ class Tokenizer {
 // token, never half a UTF-8 character, and the pieces concatenate to decode(all ids).
 class StreamDecoder {
  public:
-  explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(&tok), skip_special_(skip_special) {}
+  // continuation: the text continues earlier text, so a SentencePiece word's leading space is kept
+  // even on the first token (as decode(ids, ..., true)).
+  explicit StreamDecoder(const Tokenizer& tok, bool skip_special = true, bool continuation = false)
+      : tok_(&tok), skip_special_(skip_special), started_(continuation) {}
   std::string push(int id);  // Error for an id outside the vocabulary (the decoder stays usable)
   std::string flush();  // whatever is held back (an unfinished character becomes U+FFFD)
 
