@@ -65,15 +65,22 @@ def main():
     ap.add_argument("vocab", type=int)
     ap.add_argument("--order", type=int, default=3)
     ap.add_argument("--discount", type=float, default=0.75)
+    ap.add_argument("--windows", type=int, default=0,
+                    help="score only the tokens `camelid perplexity -c N` scores: the second half of each whole "
+                         "window of N tokens (positions N/2+1 .. N-1)")
     a = ap.parse_args()
     train, val = read_ids(a.train), read_ids(a.val)
     lm = KneserNey(train, a.order, a.discount, a.vocab)
+    n = a.windows
+    # llama-perplexity scores the tokens after position n/2 of each window: n/2 - 1 per window.
+    scored = [i for i in range(len(val)) if not n or (i < len(val) // n * n and i % n > n // 2)]
     nll = 0.0
-    for i, w in enumerate(val):
-        nll -= math.log(lm.prob(val[max(0, i - a.order + 1):i], w))
-    ppl = math.exp(nll / len(val))
+    for i in scored:
+        nll -= math.log(lm.prob(val[max(0, i - a.order + 1):i], val[i]))
+    ppl = math.exp(nll / len(scored))
     print(f'{{"order": {a.order}, "discount": {a.discount}, "train_tokens": {len(train)}, '
-          f'"val_tokens": {len(val)}, "val_loss": {nll / len(val):.4f}, "val_ppl": {ppl:.2f}}}')
+          f'"val_tokens": {len(val)}, "scored_tokens": {len(scored)}, "val_loss": {nll / len(scored):.4f}, '
+          f'"val_ppl": {ppl:.2f}}}')
 
 
 if __name__ == "__main__":

@@ -228,6 +228,7 @@ void run(ChatArgs& a, const CLI::App& sub) {
   if (a.ctx < 2) fail("-c/--ctx must be >= 2, got ", a.ctx);
   a.sp.validate();
   if (!a.system_file.empty()) a.system = read_text_file(a.system_file, 16 << 20);
+  a.model = model_or_default(a.model);
   auto model = load_llama(a.model);
   auto tok = load_tokenizer_for(a.model, "");
   ChatTemplate tmpl = load_chat_template_for(a.model, tok.get());
@@ -270,7 +271,7 @@ void run(ChatArgs& a, const CLI::App& sub) {
 const bool reg = add_command([](CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
   auto* sub = app.add_subcommand("chat", "Interactive chat with streamed replies");
-  sub->add_option("-m,--model", a->model, "model directory or file")->required();
+  sub->add_option("-m,--model", a->model, "model directory or file (default: the small English model that ships with camelid, models/camelid-brown, or $CAMELID_MODEL)");
   auto* sys = sub->add_option("--system", a->system, "system prompt");
   sub->add_option("--system-file", a->system_file, "system prompt from a file")->excludes(sys);
   add_ctx_option(sub, a->ctx);

@@ -52,6 +52,7 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   }
   if (a.ids.empty() == a.prompt.empty()) fail("give the prompt as -p TEXT, -f FILE or --ids 1,2,3 (one of them)");
   a.sp.validate();
+  a.model = model_or_default(a.model);
   auto model = load_llama(a.model, a.no_mmap);
   // Text needs the tokenizer; its special-token text (e.g. "<|eot_id|>") is parsed, as in a raw
   // prompt the user wrote.
@@ -130,7 +131,7 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
 const bool reg = add_command([](CLI::App& app) {
   auto a = std::make_shared<GenArgs>();
   auto* sub = app.add_subcommand("generate", "Generate a continuation of a prompt");
-  sub->add_option("-m,--model", a->model, "model directory or file")->required();
+  sub->add_option("-m,--model", a->model, "model directory or file (default: the small English model that ships with camelid, models/camelid-brown, or $CAMELID_MODEL)");
   auto* ids = sub->add_option("--ids", a->ids, "prompt token ids, comma-separated");
   auto* text = sub->add_option("-p,--prompt", a->prompt, "prompt text (needs the model's tokenizer)");
   auto* file = sub->add_option("-f,--file", a->prompt_file, "prompt text from a file");

@@ -35,8 +35,8 @@ void run(const MergeArgs& a) {
     LoadingIndicator progress(a.base);
     base = load_model(a.base);
   }
-  const auto adapter = load_lora(a.adapter, base->config);
-  const ParamSet merged = merge_lora(*base, *adapter, a.scale);
+  const std::shared_ptr<LoraAdapter> adapter = a.adapter.empty() ? nullptr : load_lora(a.adapter, base->config);
+  const ParamSet merged = merge_lora(*base, adapter.get(), a.scale);
   write_hf_checkpoint(a.out, merged, dtype);
   int copied = 0;
   if (!gguf::File::sniff(a.base) && fs::is_directory(a.base, ec)) {
@@ -51,9 +51,12 @@ void run(const MergeArgs& a) {
     std::fprintf(stderr, "note: %s is not a Hugging Face directory: no tokenizer files were written (give later "
                  "commands --tokenizer, or copy them into %s)\n", a.base.c_str(), a.out.c_str());
   }
-  std::printf("wrote %s: %zu tensors, %s, adapter r=%d alpha=%g on %zu modules x scale %g%s, %d tokenizer/config files copied\n",
-              a.out.c_str(), merged.params.size(), dtype_name(dtype), adapter->config.r, adapter->config.alpha,
-              adapter->params.params.size() / 2, double(a.scale), is_quantized(base->main_dtype()) ? " (base dequantized)" : "",
+  char what[128] = "no adapter";
+  if (adapter)
+    std::snprintf(what, sizeof what, "adapter r=%d alpha=%g on %zu modules x scale %g", adapter->config.r,
+                  adapter->config.alpha, adapter->params.params.size() / 2, double(a.scale));
+  std::printf("wrote %s: %zu tensors, %s, %s%s, %d tokenizer/config files copied\n", a.out.c_str(),
+              merged.params.size(), dtype_name(dtype), what, is_quantized(base->main_dtype()) ? " (base dequantized)" : "",
               copied);
 }
 
@@ -65,7 +68,9 @@ const bool reg = add_command([](CLI::App& app) {
       "tokenizer files copied from a directory base). A quantized GGUF base is dequantized: the merged weights "
       "are f32 (or --dtype), so the output is larger than the base; quantize it again with `camelid quantize`");
   sub->add_option("base", a->base, "base model (Hugging Face directory, GGUF file or llama2.c checkpoint)")->required();
-  sub->add_option("adapter", a->adapter, "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")->required();
+  sub->add_option("adapter", a->adapter,
+                  "PEFT adapter directory (adapter_config.json + adapter_model.safetensors); without one, the base "
+                  "alone is written (e.g. an f32 training checkpoint as f16)");
   sub->add_option("-o,--out", a->out, "output directory")->required();
   sub->add_option("--dtype", a->dtype, "weight type of model.safetensors: f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))

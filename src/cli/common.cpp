@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -76,6 +77,30 @@ void add_run_flags(CLI::App* sub) {
       "bf16 weights: multiply by activations rounded to bf16 (AVX512-BF16): about 1.6x the batched and "
       "prefill speed, logits within ~0.1 of f32; same as CAMELID_BF16_DOT=1");
 }
+
+std::string default_model_path() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("CAMELID_MODEL"); env && *env) return env;
+  std::vector<fs::path> candidates;
+  std::error_code ec;
+  const fs::path exe = fs::canonical("/proc/self/exe", ec);
+  if (!ec) {
+    candidates.push_back(exe.parent_path().parent_path() / "models" / "camelid-brown");
+    candidates.push_back(exe.parent_path() / "models" / "camelid-brown");
+  }
+#ifdef CAMELID_SOURCE_MODELS
+  candidates.push_back(fs::path(CAMELID_SOURCE_MODELS) / "camelid-brown");
+#endif
+  std::string looked;
+  for (const fs::path& c : candidates) {
+    if (fs::exists(c / "config.json", ec)) return c.string();
+    const std::string shown = c.lexically_normal().string();
+    if (looked.find(shown) == std::string::npos) looked += (looked.empty() ? "" : ", ") + shown;
+  }
+  fail("no -m MODEL given and no default model found (looked in ", looked, "; or set CAMELID_MODEL)");
+}
+
+std::string model_or_default(const std::string& path) { return path.empty() ? default_model_path() : path; }
 
 std::string model_dir(const std::string& model_path) {
   namespace fs = std::filesystem;

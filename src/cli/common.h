@@ -23,6 +23,14 @@ void add_no_mmap_flag(CLI::App* sub, bool& flag);
 // --lora-scale S (a PEFT adapter applied by every linear layer: model/lora.h).
 void add_run_flags(CLI::App* sub);
 
+// The model `generate` and `chat` run without -m: $CAMELID_MODEL if set, else the small English
+// model trained by camelid that ships in the repository (models/camelid-brown: see its README),
+// looked for beside the binary (../models, ./models) and in the source tree it was built from.
+// Throws Error listing where it looked when there is none.
+std::string default_model_path();
+// `path` itself, or default_model_path() when it is empty (no -m given).
+std::string model_or_default(const std::string& path);
+
 // The directory of a model: the path itself, or the directory holding a model file ("." for a
 // bare file name). Tokenizer and chat template files are looked for there.
 std::string model_dir(const std::string& model_path);

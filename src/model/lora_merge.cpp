@@ -13,15 +13,15 @@
 
 namespace camelid {
 
-ParamSet merge_lora(const ModelWeights& base, const LoraAdapter& adapter, float scale) {
+ParamSet merge_lora(const ModelWeights& base, const LoraAdapter* adapter, float scale) {
   const ModelConfig& c = base.config;
   if (!c.rope_freq_factors.empty() && c.rope_scaling.type == RopeScaling::Type::None)
     fail(base.source, ": its RoPE frequency factors (rope_freqs) have no rope_scaling that config.json could hold");
-  if (adapter.index.size() != size_t(c.n_layers))
-    fail("merge: the adapter has ", adapter.index.size(), " layers, the base model ", c.n_layers);
+  if (adapter && adapter->index.size() != size_t(c.n_layers))
+    fail("merge: the adapter has ", adapter->index.size(), " layers, the base model ", c.n_layers);
   ParamSet ps = params_from_weights(base);
   for (Param& p : ps.params) p.grad.clear(), p.grad.shrink_to_fit(), p.trainable = false;
-  lora_merge_into(ps, adapter, scale);
+  if (adapter) lora_merge_into(ps, *adapter, scale);
   if (c.rope_interleaved) {  // back to Hugging Face's rotate-half rows
     for (int l = 0; l < c.n_layers; ++l)
       for (const auto& [name, heads] : {std::pair{"self_attn.q_proj.weight", c.n_heads}, std::pair{"self_attn.k_proj.weight", c.n_kv_heads}}) {
