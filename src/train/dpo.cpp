@@ -59,15 +59,14 @@ std::pair<double, double> DpoTrainer::logprobs(size_t i) {
   return {lp[0], lp[1]};
 }
 
-DpoStepLog DpoTrainer::step() {
-  const auto t0 = std::chrono::steady_clock::now();
+DpoStepLog DpoTrainer::compute_gradients(int64_t s) {
   const int P = o_.pairs_per_step(), V = ps_.config.vocab_size;
   ps_.zero_grad();
   DpoStepLog l;
-  l.step = step_ + 1;
+  l.step = s + 1;
   for (int m = 0; m < o_.grad_accum; ++m) {
     std::vector<int64_t> which;
-    for (int b = 0; b < o_.batch; ++b) which.push_back(order_.at(step_ * P + int64_t(m) * o_.batch + b));
+    for (int b = 0; b < o_.batch; ++b) which.push_back(order_.at(s * P + int64_t(m) * o_.batch + b));
     PairRows rows = pack_pairs(pairs_, which, true);
     model_.forward(*view_, rows.tokens.data(), rows.B, rows.T);
     const auto lp = row_logprobs(model_.logits(), rows.targets.data(), rows.B, rows.T, V);
@@ -85,6 +84,12 @@ DpoStepLog DpoTrainer::step() {
     model_.backward(*view_, ps_);
   }
   l.margin = l.chosen_reward - l.rejected_reward;
+  return l;
+}
+
+DpoStepLog DpoTrainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  DpoStepLog l = compute_gradients(step_);
   l.grad_norm = clip_grad_norm(ps_, o_.clip);
   if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
     const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;

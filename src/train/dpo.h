@@ -63,6 +63,9 @@ class DpoTrainer {
   DpoTrainer(ParamSet ps, std::vector<PreferencePair> pairs, DpoOptions o);
 
   DpoStepLog step();
+  // The loss and statistics of optimizer step `s`'s pairs at the current weights, with their
+  // gradients (before clipping) left in params(); step() is this, then clipping and AdamW.
+  DpoStepLog compute_gradients(int64_t s);
   std::string save();
   bool run(const std::function<void(const DpoStepLog&)>& on_step, const std::function<bool()>& stop = {});
 

@@ -96,17 +96,16 @@ std::pair<double, double> RewardTrainer::scores(size_t i) {
   return {s[0], s[1]};
 }
 
-RewardStepLog RewardTrainer::step() {
-  const auto t0 = std::chrono::steady_clock::now();
+RewardStepLog RewardTrainer::compute_gradients(int64_t s) {
   const int P = o_.pairs_per_step(), D = ps_.config.dim;
   ps_.zero_grad();
   Param& head = ps_.at("score.weight");
   RewardStepLog l;
-  l.step = step_ + 1;
+  l.step = s + 1;
   std::vector<float> dhidden;
   for (int m = 0; m < o_.grad_accum; ++m) {
     std::vector<int64_t> which;
-    for (int b = 0; b < o_.batch; ++b) which.push_back(order_.at(step_ * P + int64_t(m) * o_.batch + b));
+    for (int b = 0; b < o_.batch; ++b) which.push_back(order_.at(s * P + int64_t(m) * o_.batch + b));
     const PairRows rows = pack_pairs(pairs_, which, false);
     model_.forward(*view_, rows.tokens.data(), rows.B, rows.T);
     const float* h = model_.hidden();
@@ -131,6 +130,12 @@ RewardStepLog RewardTrainer::step() {
     model_.backward(*view_, ps_, dhidden.data());
   }
   l.margin = l.chosen - l.rejected;
+  return l;
+}
+
+RewardStepLog RewardTrainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  RewardStepLog l = compute_gradients(step_);
   l.grad_norm = clip_grad_norm(ps_, o_.clip);
   if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
     const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;

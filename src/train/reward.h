@@ -58,6 +58,9 @@ class RewardTrainer {
  public:
   RewardTrainer(ParamSet ps, std::vector<PreferencePair> pairs, RewardOptions o);
   RewardStepLog step();
+  // The loss and statistics of optimizer step `s`'s pairs at the current weights, with their
+  // gradients (before clipping) left in params(); step() is this, then clipping and AdamW.
+  RewardStepLog compute_gradients(int64_t s);
   std::string save();
   bool run(const std::function<void(const RewardStepLog&)>& on_step, const std::function<bool()>& stop = {});
   // r(chosen), r(rejected) of pair i now.
