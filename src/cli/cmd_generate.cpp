@@ -12,6 +12,7 @@
 #include "runtime/session.h"
 #include "server/structured_output.h"
 #include "tokenizer/tokenizer.h"
+#include "train/reward.h"
 
 namespace camelid::cli {
 namespace {
@@ -24,7 +25,76 @@ struct GenArgs {
   bool json = false, ignore_eos = false;
   std::string grammar_file, json_schema;  // structured output
   SpeculativeArgs spec;
+  int best_of = 0;     // > 0: sample this many completions and keep the one the reward model scores best
+  std::string reward;  // the reward model (LlamaForSequenceClassification) for --best-of
 };
+
+// --best-of N --reward RM: N completions from seeds seed, seed+1, ..., each scored by the reward
+// model on prompt + completion (its final hidden state at the last token); the best is printed
+// (the first of equal scores), or with --json all of them with their scores.
+void run_best_of(const GenArgs& a, Llama& model, Llama* draft, const Tokenizer* tok, const std::vector<int>& prompt,
+                 GenerateOptions opt, int ctx) {
+  auto rm = load_model(a.reward);
+  if (rm->config.num_labels != 1)
+    fail("--reward ", a.reward, ": not a reward model (expected a LlamaForSequenceClassification with one label, "
+         "as camelid train-reward writes)");
+  struct Sample {
+    uint64_t seed;
+    GenerateResult r;
+    double score = 0;
+  };
+  std::vector<Sample> samples;
+  std::vector<std::vector<int>> seqs;
+  for (int i = 0; i < a.best_of; ++i) {
+    Sample s{a.sp.seed + uint64_t(i), {}, 0};
+    opt.sampling.seed = s.seed;
+    Session session(model, ctx);
+    s.r = generate_with(a.spec, draft, session, prompt, opt, [](int) { return true; }, nullptr);
+    std::vector<int> seq = prompt;
+    seq.insert(seq.end(), s.r.ids.begin(), s.r.ids.end());
+    for (int id : seq)
+      if (id >= rm->config.vocab_size)
+        fail("--reward ", a.reward, ": token id ", id, " is outside the reward model's vocabulary (",
+             rm->config.vocab_size, "): it needs the generating model's tokenizer");
+    if (int(seq.size()) > rm->config.max_seq_len)
+      fail("--reward ", a.reward, ": ", seq.size(), " tokens exceed the reward model's context ", rm->config.max_seq_len);
+    seqs.push_back(std::move(seq));
+    samples.push_back(std::move(s));
+  }
+  LlamaTrain scorer(rm->config);
+  const std::vector<double> scores = train::reward_scores(scorer, *rm, seqs);
+  size_t best = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    samples[i].score = scores[i];
+    if (scores[i] > scores[best]) best = i;
+  }
+  auto text_of = [&](const GenerateResult& r) { return tok ? tok->decode(r.ids, true, true) : std::string(); };
+  if (a.json) {
+    nlohmann::json all = nlohmann::json::array();
+    for (const Sample& s : samples) {
+      nlohmann::json c = {{"seed", s.seed}, {"ids", s.r.ids}, {"score", s.score}, {"finish_reason", s.r.finish_reason}};
+      if (tok) c["text"] = text_of(s.r);
+      all.push_back(c);
+    }
+    nlohmann::json j = {{"ids", samples[best].r.ids}, {"prompt_tokens", prompt.size()},
+                        {"finish_reason", samples[best].r.finish_reason}, {"seed", samples[best].seed},
+                        {"score", samples[best].score}, {"best_of", a.best_of}, {"chosen", best}, {"completions", all}};
+    if (tok) j["text"] = text_of(samples[best].r);
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    if (tok) {
+      std::printf("%s%s\n", a.prompt.c_str(), text_of(samples[best].r).c_str());
+    } else {
+      for (int id : samples[best].r.ids) std::printf("%d ", id);
+      std::printf("\n");
+    }
+    std::fflush(stdout);
+    std::fprintf(stderr, "[best of %d: completion %zu (seed %llu), reward %.6g; rewards:", a.best_of, best,
+                 (unsigned long long)samples[best].seed, samples[best].score);
+    for (const Sample& s : samples) std::fprintf(stderr, " %.6g", s.score);
+    std::fprintf(stderr, "]\n");
+  }
+}
 
 // --grammar-file F (GBNF) or --json-schema F|JSON: the constraint every sampled token obeys.
 std::shared_ptr<TokenConstraint> output_constraint(const GenArgs& a, const Tokenizer& tok, const std::vector<int>& ends) {
@@ -52,6 +122,8 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   }
   if (a.ids.empty() == a.prompt.empty()) fail("give the prompt as -p TEXT, -f FILE or --ids 1,2,3 (one of them)");
   a.sp.validate();
+  if ((a.best_of > 0) != !a.reward.empty()) fail("--best-of N and --reward RM_DIR go together");
+  if (a.best_of < 0 || a.best_of > 1024) fail("--best-of: must be in 1..1024, got ", a.best_of);
   a.model = model_or_default(a.model);
   auto model = load_llama(a.model, a.no_mmap);
   // Text needs the tokenizer; its special-token text (e.g. "<|eot_id|>") is parsed, as in a raw
@@ -78,10 +150,11 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   GenerateOptions opt;
   if (constrained) opt.constraint = output_constraint(a, *tok, model->config().eos_ids);
   resolve_sampling(sub, a.model, a.sp, a.json);
-  Session s(*model, ctx);
   opt.max_new_tokens = a.n;
   opt.sampling = a.sp;
   opt.stop_at_eos = !a.ignore_eos;
+  if (a.best_of > 0) return run_best_of(a, *model, draft.get(), tok.get(), prompt, opt, ctx);
+  Session s(*model, ctx);
   using Clock = std::chrono::steady_clock;
   const auto t0 = Clock::now();
   Clock::time_point t_first = t0;  // the first token: the prompt is evaluated by then
@@ -148,6 +221,8 @@ const bool reg = add_command([](CLI::App& app) {
   auto* gf = sub->add_option("--grammar-file", a->grammar_file, "GBNF grammar the output must match");
   sub->add_option("--json-schema", a->json_schema, "JSON Schema (a file, or the JSON itself) the output must match")->excludes(gf);
   add_speculative_options(sub, a->spec);
+  sub->add_option("--best-of", a->best_of, "sample N completions (seeds seed..seed+N-1), print the one --reward scores best");
+  sub->add_option("--reward", a->reward, "reward model directory (camelid train-reward's output) for --best-of");
   sub->add_flag("--json", a->json, "print {\"ids\":[...],\"text\":...,...}");
   sub->callback([a, sub] { run_generate(*a, *sub); });
 });

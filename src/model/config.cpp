@@ -81,10 +81,16 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
 
   std::string mt = get_str(j, "model_type", src, "llama");
   if (mt != "llama") fail(src, ": unsupported model_type ", shown(mt), " (camelid runs llama)");
+  bool classifier = false;
   if (auto a = j.find("architectures"); a != j.end() && a->is_array()) {
-    for (auto& name : *a)
+    for (auto& name : *a) {
+      if (name.is_string() && name.get<std::string>() == "LlamaForSequenceClassification" && a->size() == 1) {
+        classifier = true;
+        continue;
+      }
       if (!name.is_string() || name.get<std::string>() != "LlamaForCausalLM")
-        fail(src, ": unsupported architecture ", shown(name), " (expected LlamaForCausalLM)");
+        fail(src, ": unsupported architecture ", shown(name), " (expected LlamaForCausalLM or LlamaForSequenceClassification)");
+    }
   }
   if (get_bool(j, "attention_bias", src, false) || get_bool(j, "mlp_bias", src, false))
     fail(src, ": attention_bias/mlp_bias are not supported by Llama models");
@@ -106,6 +112,14 @@ ModelConfig parse_hf_config(const std::string& text, const std::string& src) {
   auto bos = get_ids(j, "bos_token_id", src);
   c.bos_id = bos.empty() ? -1 : bos[0];
   c.eos_ids = get_ids(j, "eos_token_id", src);
+  if (classifier) {
+    // transformers saves num_labels as id2label (one entry per label); a bare num_labels is read too.
+    int labels = get_int(j, "num_labels", src, 0, false);
+    if (auto il = j.find("id2label"); il != j.end() && il->is_object()) labels = int(il->size());
+    if (labels != 1)
+      fail(src, ": LlamaForSequenceClassification with ", labels, " labels (camelid scores with one: a reward model, num_labels 1)");
+    c.num_labels = 1;
+  }
 
   if (auto rs = j.find("rope_scaling"); rs != j.end() && !rs->is_null()) {
     if (!rs->is_object()) fail(src, ": field 'rope_scaling' must be an object");
@@ -166,6 +180,7 @@ void ModelConfig::validate(const std::string& src) const {
       fail(src, ": rope_scaling: high_freq_factor must exceed low_freq_factor");
     in_range("rope_scaling.original_max_position_embeddings", r.original_max_position, ConfigLimits::positions);
   }
+  if (num_labels < 0 || num_labels > 1) fail(src, ": num_labels = ", num_labels, " (camelid's classifier head has 1 label)");
   if (bos_id >= vocab_size) fail(src, ": bos_token_id ", bos_id, " >= vocab_size ", vocab_size);
   for (int e : eos_ids)
     if (e >= vocab_size) fail(src, ": eos_token_id ", e, " >= vocab_size ", vocab_size);
@@ -206,6 +221,14 @@ json ModelConfig::to_json() const {
             {"max_position_embeddings", max_seq_len}, {"rope_theta", rope_theta},
             {"rms_norm_eps", norm_eps}, {"tie_word_embeddings", tied_embeddings},
             {"bos_token_id", bos_id >= 0 ? json(bos_id) : json(nullptr)}, {"eos_token_id", eos_ids}};
+  if (num_labels > 0) {
+    json id2label = json::object(), label2id = json::object();
+    for (int i = 0; i < num_labels; ++i) {
+      id2label[std::to_string(i)] = "LABEL_" + std::to_string(i);
+      label2id["LABEL_" + std::to_string(i)] = i;
+    }
+    j["id2label"] = id2label, j["label2id"] = label2id;
+  }
   const char* types[] = {"none", "linear", "llama3"};
   if (rope_scaling.type != RopeScaling::Type::None)
     j["rope_scaling"] = {{"rope_type", types[int(rope_scaling.type)]},

@@ -50,6 +50,9 @@ struct ModelConfig {
   std::vector<float> rope_freq_factors;
   bool rope_interleaved = false;  // q/k rows in Meta's interleaved pair order (GGUF), see ops::rope
   bool tied_embeddings = false;
+  // > 0: a LlamaForSequenceClassification (a reward model, num_labels 1): a head score.weight
+  // [num_labels, dim] on the final hidden state instead of the language-model head.
+  int num_labels = 0;
   int bos_id = -1;
   std::vector<int> eos_ids;
 

@@ -15,7 +15,11 @@
 namespace camelid {
 
 Llama::Llama(std::shared_ptr<const ModelWeights> weights)
-    : w_(std::move(weights)), inv_freq_(w_->config.rope_inv_freq()) {}
+    : w_(std::move(weights)), inv_freq_(w_->config.rope_inv_freq()) {
+  if (w_->config.num_labels > 0)
+    fail(w_->source, ": a reward model (LlamaForSequenceClassification) scores text (generate --best-of N --reward) "
+         "but has no language-model head to generate with");
+}
 
 void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) {
   const ModelConfig& c = w_->config;

@@ -80,6 +80,10 @@ void LlamaTrain::forward(const ModelWeights& w, const int* tokens, int B, int T)
   xlast_ = std::move(x);
   xf_.resize(size_t(N) * D), rf_.resize(size_t(N));
   ops::rmsnorm_save(xf_.data(), rf_.data(), xlast_.data(), f32_data(w.final_norm, "final norm"), N, D, c.norm_eps);
+  if (c.num_labels > 0) {  // a reward model: its head (on hidden()) is the caller's; no logits
+    logits_.clear();
+    return;
+  }
   logits_.resize(size_t(N) * c.vocab_size);
   ops::matmul_train(xf_.data(), N, w.lm_head, logits_.data());
 }
@@ -104,10 +108,16 @@ void LlamaTrain::backward_impl(const ModelWeights& w, ParamSet* ps, LoraAdapter*
   dgate_.resize(size_t(N) * H), dup_.resize(size_t(N) * H);
 
   // Classifier and final norm. Tied: the classifier's gradient is the embedding's.
-  const char* head = c.tied_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
-  if (float* g = grad_of(ps, head)) ops::matmul_dw(logits_.data(), xf_.data(), N, c.vocab_size, D, g);
-  ops::matmul_dx(logits_.data(), N, w.lm_head, dxn_.data());
-  if (dhidden) ops::add(dxn_.data(), dhidden, dxn_.size());
+  // A reward model has no language-model head: only dhidden flows back.
+  if (c.num_labels > 0) {
+    if (dhidden) std::copy(dhidden, dhidden + dxn_.size(), dxn_.begin());
+    else std::fill(dxn_.begin(), dxn_.end(), 0.f);
+  } else {
+    const char* head = c.tied_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+    if (float* g = grad_of(ps, head)) ops::matmul_dw(logits_.data(), xf_.data(), N, c.vocab_size, D, g);
+    ops::matmul_dx(logits_.data(), N, w.lm_head, dxn_.data());
+    if (dhidden) ops::add(dxn_.data(), dhidden, dxn_.size());
+  }
   ops::rmsnorm_backward(dx_.data(), grad_of(ps, "model.norm.weight"), dxn_.data(), xlast_.data(),
                         f32_data(w.final_norm, "final norm"), rf_.data(), N, D, false);
 

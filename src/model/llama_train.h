@@ -22,7 +22,7 @@ class LlamaTrain {
 
   // tokens: [B*T] row-major. Keeps every activation the backward needs.
   void forward(const ModelWeights& w, const int* tokens, int B, int T);
-  // [B*T, vocab] logits of the last forward. A loss (cross_entropy) overwrites them in place with
+  // [B*T, vocab] logits of the last forward (none for a reward model: config.num_labels > 0). A loss (cross_entropy) overwrites them in place with
   // dLoss/dlogits before backward.
   float* logits() { return logits_.data(); }
   // [B*T, dim]: the final hidden states after the last norm (input of the classifier).

@@ -31,6 +31,7 @@ void ModelWeights::visit(const std::function<void(const Tensor&)>& fn) const {
       fn(*t);
   fn(final_norm);
   if (lm_head.data != embed.data) fn(lm_head);
+  if (score.data) fn(score);
 }
 
 Tensor ModelWeights::own_f32(const Tensor& t) {

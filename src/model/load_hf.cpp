@@ -180,7 +180,10 @@ void assemble(ModelWeights& w, TensorSource& src, const std::string& dir) {
     w.layers.push_back(read_layer(src, hf_layer_prefix(l), &LayerTensorSpec::hf, c));
   }
   w.final_norm = src.get_f32_vector("model.norm.weight", c.dim);
-  if (c.tied_embeddings) {
+  if (c.num_labels > 0) {  // LlamaForSequenceClassification: score.weight instead of lm_head
+    w.score = src.get("score.weight", c.num_labels, c.dim);
+    w.lm_head = w.embed;   // never used to predict (Llama refuses a reward model); keeps views valid
+  } else if (c.tied_embeddings) {
     w.lm_head = w.embed;
   } else if (src.has("lm_head.weight")) {
     w.lm_head = src.get("lm_head.weight", c.vocab_size, c.dim);

@@ -40,7 +40,8 @@ void for_each_param(const ModelConfig& c, Fn fn) {
   for (int l = 0; l < c.n_layers; ++l)
     for (const LayerTensorSpec& t : kLayerTensors) fn(hf_layer_prefix(l) + t.hf, t.rows(c), t.cols(c), t.vector);
   fn("model.norm.weight", int64_t(1), int64_t(c.dim), true);
-  if (!c.tied_embeddings) fn("lm_head.weight", int64_t(c.vocab_size), int64_t(c.dim), false);
+  if (c.num_labels > 0) fn("score.weight", int64_t(c.num_labels), int64_t(c.dim), false);  // a reward model's head
+  else if (!c.tied_embeddings) fn("lm_head.weight", int64_t(c.vocab_size), int64_t(c.dim), false);
 }
 
 Param make_param(const std::string& name, int64_t rows, int64_t cols, bool vector) {
@@ -61,6 +62,7 @@ ParamSet params_from_weights(const ModelWeights& w) {
     if (name == "model.embed_tokens.weight") return w.embed;
     if (name == "model.norm.weight") return w.final_norm;
     if (name == "lm_head.weight") return w.lm_head;
+    if (name == "score.weight") return w.score;
     const int l = std::stoi(name.substr(13));  // "model.layers.N."
     const std::string rest = name.substr(hf_layer_prefix(l).size());
     for (const LayerTensorSpec& t : kLayerTensors)
@@ -115,7 +117,12 @@ std::shared_ptr<ModelWeights> weights_view(const ParamSet& ps) {
   for (int l = 0; l < c.n_layers; ++l)
     for (const LayerTensorSpec& t : kLayerTensors) w->layers[size_t(l)].*t.member = view(hf_layer_prefix(l) + t.hf);
   w->final_norm = view("model.norm.weight");
-  w->lm_head = c.tied_embeddings ? w->embed : view("lm_head.weight");
+  if (c.num_labels > 0) {  // a reward model: no language-model head (LlamaTrain skips it)
+    w->lm_head = w->embed;
+    w->score = view("score.weight");
+  } else {
+    w->lm_head = c.tied_embeddings ? w->embed : view("lm_head.weight");
+  }
   return w;
 }
 

@@ -28,7 +28,8 @@ struct ModelWeights {
   Tensor embed;                   // [vocab, dim]
   std::vector<LayerWeights> layers;
   Tensor final_norm;              // [dim]            f32
-  Tensor lm_head;                 // [vocab, dim] (the embedding when tied)
+  Tensor lm_head;                 // [vocab, dim] (the embedding when tied, or for a reward model)
+  Tensor score;                   // [num_labels, dim]: a reward model's head (config.num_labels > 0)
   // A LoRA adapter every linear layer consults (model/lora.h: linear()); null: none.
   std::shared_ptr<const LoraAdapter> lora;
   float lora_scale = 1.f;         // --lora-scale: multiplies the adapter's alpha / r

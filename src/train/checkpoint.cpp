@@ -94,7 +94,7 @@ std::string save_checkpoint(const std::string& out_dir, int64_t step, const Para
       write_file_durable(p, bytes);
     };
     json cfg = ps.config.to_json();
-    cfg["architectures"] = {"LlamaForCausalLM"};
+    cfg["architectures"] = {ps.config.num_labels > 0 ? "LlamaForSequenceClassification" : "LlamaForCausalLM"};
     cfg["model_type"] = "llama";
     cfg["hidden_act"] = "silu";
     cfg["torch_dtype"] = "float32";

@@ -1,0 +1,71 @@
+#include "cli/pref_args.h"
+
+#include <filesystem>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/gguf.h"
+
+namespace camelid::cli {
+
+namespace fs = std::filesystem;
+
+void add_pref_options(CLI::App* sub, PrefArgs& a) {
+  sub->add_option("--init,-m", a.init, "the starting model (any format camelid loads)")->required();
+  sub->add_option("--data", a.data,
+                  "JSONL preference pairs: {\"prompt\", \"chosen\", \"rejected\"[, \"margin\"]} (prompt: text or "
+                  "chat messages), or prompt_ids/chosen_ids/rejected_ids")
+      ->required();
+  sub->add_option("--tokenizer", a.tokenizer, "tokenizer directory or file (default the model's)");
+  sub->add_option("-o,--out", a.out, "checkpoint directory: OUT/checkpoint-STEP/ (Hugging Face), OUT/loss.svg");
+  sub->add_option("--log-json", a.log_json, "one JSON line per step");
+  sub->add_option("--steps", a.steps, "optimizer steps");
+  sub->add_option("--batch,-b", a.batch, "pairs per micro-batch");
+  sub->add_option("--grad-accum", a.grad_accum, "micro-batches per optimizer step");
+  sub->add_option("--lr", a.lr, "peak learning rate");
+  sub->add_option("--min-lr", a.min_lr, "learning rate at the last step (cosine)");
+  sub->add_option("--warmup", a.warmup, "steps of linear warmup");
+  sub->add_option("--lr-schedule", a.lr_schedule, "constant | cosine (after warmup; default constant)");
+  sub->add_option("--beta1", a.adamw.beta1, "AdamW beta1");
+  sub->add_option("--beta2", a.adamw.beta2, "AdamW beta2");
+  sub->add_option("--eps", a.adamw.eps, "AdamW eps");
+  sub->add_option("--weight-decay", a.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)");
+  sub->add_option("--clip", a.clip, "clip gradients to this global L2 norm (0: off)");
+  sub->add_flag("--no-shuffle", a.no_shuffle, "step s takes pairs (s*P + i) mod n, P = batch x grad-accum");
+  sub->add_option("--seed", a.seed, "seed of the pair order (and of a new score head)");
+  sub->add_option("--save-every", a.save_every, "steps between checkpoints (and at the end)");
+  add_threads_option(sub, a.threads);
+}
+
+train::LrSchedule pref_schedule(const PrefArgs& a) {
+  train::LrSchedule s;
+  s.kind = train::lr_kind_from_name(a.lr_schedule);
+  s.lr = a.lr, s.min_lr = a.min_lr, s.warmup = a.warmup;
+  return s;
+}
+
+PrefInputs load_pref_inputs(const PrefArgs& a) {
+  PrefInputs in;
+  auto w = load_model(a.init);
+  in.ps = params_from_weights(*w);
+  const bool gguf_file = gguf::File::sniff(a.init);
+  if (!a.tokenizer.empty()) {
+    in.tok = load_tokenizer_for(a.init, a.tokenizer);
+    in.tokenizer_dir = fs::is_directory(a.tokenizer) ? a.tokenizer : fs::path(a.tokenizer).parent_path().string();
+  } else if (gguf_file || Tokenizer::available(model_dir(a.init))) {
+    in.tok = load_tokenizer_for(a.init, "");
+    if (!gguf_file) in.tokenizer_dir = model_dir(a.init);
+  }
+  train::PreferenceEncoder enc;
+  enc.tok = in.tok.get();
+  enc.eos_ids = w->config.eos_ids;
+  if (enc.eos_ids.empty() && in.tok) enc.eos_ids = in.tok->eos_ids();
+  enc.tmpl = [&]() -> const ChatTemplate* {
+    if (!in.tmpl && in.tok) in.tmpl = std::make_unique<ChatTemplate>(load_chat_template_for(a.init, in.tok.get()));
+    return in.tmpl.get();
+  };
+  in.pairs = train::read_preferences(a.data, enc, in.ps.config.vocab_size);
+  return in;
+}
+
+}  // namespace camelid::cli

@@ -1,0 +1,43 @@
+#pragma once
+// Flags and data loading shared by `camelid dpo` and `camelid train-reward` (preference pairs).
+#include <memory>
+#include <string>
+
+#include "chat/chat_template.h"
+#include "cli/commands.h"
+#include "model/params.h"
+#include "tokenizer/tokenizer.h"
+#include "train/adamw.h"
+#include "train/lr_schedule.h"
+#include "train/preference_data.h"
+
+namespace camelid::cli {
+
+struct PrefArgs {
+  std::string init, data, tokenizer, out, log_json, lr_schedule = "constant";
+  int batch = 2, grad_accum = 1, threads = 0;
+  int64_t steps = 100, save_every = 0;
+  double lr = 1e-5, min_lr = 0, clip = 1.0;
+  int warmup = 0;
+  train::AdamWConfig adamw{0.9, 0.999, 1e-8, 0.0};
+  bool no_shuffle = false;
+  uint64_t seed = 1234;
+};
+
+// --init --data --tokenizer -o --log-json --steps --batch --grad-accum --lr --min-lr --warmup
+// --lr-schedule --beta1 --beta2 --eps --weight-decay --clip --no-shuffle --seed --save-every -t.
+void add_pref_options(CLI::App* sub, PrefArgs& a);
+
+// What the run needs from --init: the model's parameters, its tokenizer (if any), the pairs.
+struct PrefInputs {
+  ParamSet ps;
+  std::unique_ptr<Tokenizer> tok;
+  std::string tokenizer_dir;  // copied into checkpoints
+  std::unique_ptr<ChatTemplate> tmpl;
+  std::vector<train::PreferencePair> pairs;
+};
+PrefInputs load_pref_inputs(const PrefArgs& a);
+
+train::LrSchedule pref_schedule(const PrefArgs& a);
+
+}  // namespace camelid::cli

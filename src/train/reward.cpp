@@ -1,0 +1,210 @@
+#include "train/reward.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <random>
+
+#include "core/error.h"
+#include "train/distributed.h"
+#include "train/pref_batch.h"
+
+namespace camelid::train {
+
+using json = nlohmann::json;
+
+ParamSet reward_params_from_lm(ParamSet lm, uint64_t seed, float init_std) {
+  if (lm.config.num_labels > 0) return lm;  // already one
+  ParamSet rm;
+  rm.config = lm.config;
+  rm.config.num_labels = 1;
+  for (Param& p : lm.params)
+    if (p.name != "lm_head.weight") rm.params.push_back(std::move(p));
+  Param s;
+  s.name = "score.weight", s.rows = 1, s.cols = lm.config.dim, s.decay = true;
+  s.value.resize(s.numel()), s.grad.resize(s.numel());
+  // Box-Muller over a fixed engine, as params_init (the same seed gives the same head everywhere).
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return (double(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  for (size_t i = 0; i < s.value.size(); i += 2) {
+    const double r = std::sqrt(-2.0 * std::log(uniform())), a = 2.0 * M_PI * uniform();
+    s.value[i] = float(init_std * r * std::cos(a));
+    if (i + 1 < s.value.size()) s.value[i + 1] = float(init_std * r * std::sin(a));
+  }
+  rm.params.push_back(std::move(s));
+  return rm;
+}
+
+namespace {
+
+std::vector<float> score_row(const ModelWeights& rm) {
+  if (rm.config.num_labels != 1 || !rm.score.data)
+    fail(rm.source, ": not a reward model (expected LlamaForSequenceClassification with score.weight [1, hidden])");
+  std::vector<float> w(size_t(rm.config.dim));
+  to_f32(rm.score.dtype, rm.score.row(0), w.data(), w.size());
+  return w;
+}
+
+double dot_hidden(const float* h, const std::vector<float>& w) {
+  double s = 0;
+  for (size_t i = 0; i < w.size(); ++i) s += double(h[i]) * w[i];
+  return s;
+}
+
+}  // namespace
+
+std::vector<double> reward_scores(LlamaTrain& m, const ModelWeights& rm, const std::vector<std::vector<int>>& seqs) {
+  const std::vector<float> w = score_row(rm);
+  std::vector<double> out;
+  for (const auto& s : seqs) {
+    if (s.empty()) fail("reward: an empty sequence has no last token to score");
+    m.forward(rm, s.data(), 1, int(s.size()));
+    out.push_back(dot_hidden(m.hidden() + (s.size() - 1) * w.size(), w));
+  }
+  return out;
+}
+
+RewardTrainer::RewardTrainer(ParamSet ps, std::vector<PreferencePair> pairs, RewardOptions o)
+    : ps_(std::move(ps)),
+      pairs_(std::move(pairs)),
+      o_(std::move(o)),
+      opt_(ps_, o_.adamw),
+      model_(ps_.config),
+      order_(int64_t(pairs_.size()), o_.shuffle, o_.seed) {
+  if (ps_.config.num_labels != 1) fail("train-reward: the model has no score head");
+  if (o_.batch < 1) fail("--batch: must be >= 1, got ", o_.batch);
+  if (o_.grad_accum < 1) fail("--grad-accum: must be >= 1, got ", o_.grad_accum);
+  if (o_.steps < 1 || o_.steps > INT32_MAX) fail("--steps: must be in 1..2^31-1, got ", o_.steps);
+  if (!(o_.clip >= 0) || !std::isfinite(o_.clip)) fail("--clip: must be >= 0, got ", o_.clip);
+  if (o_.save_every < 0) fail("--save-every: must be >= 0");
+  if (pairs_.empty()) fail("train-reward: no preference pairs");
+  if (Comm::world().size() > 1) fail("train-reward runs in one process (data parallel is not supported)");
+  for (const PreferencePair& p : pairs_)
+    if (pair_row_length(p, false) > ps_.config.max_seq_len)
+      fail("preference pair of line ", p.line, ": ", pair_row_length(p, false), " tokens exceed the model's context (",
+           ps_.config.max_seq_len, ")");
+  o_.schedule.total = int(o_.steps);
+  view_ = weights_view(ps_);
+}
+
+std::pair<double, double> RewardTrainer::scores(size_t i) {
+  const PreferencePair& p = pairs_.at(i);
+  std::vector<int> c = p.prompt, r = p.prompt;
+  c.insert(c.end(), p.chosen.begin(), p.chosen.end());
+  r.insert(r.end(), p.rejected.begin(), p.rejected.end());
+  const auto s = reward_scores(model_, *view_, {c, r});
+  return {s[0], s[1]};
+}
+
+RewardStepLog RewardTrainer::compute_gradients(int64_t s) {
+  const int P = o_.pairs_per_step(), D = ps_.config.dim;
+  ps_.zero_grad();
+  Param& head = ps_.at("score.weight");
+  RewardStepLog l;
+  l.step = s + 1;
+  std::vector<float> dhidden;
+  for (int m = 0; m < o_.grad_accum; ++m) {
+    std::vector<int64_t> which;
+    for (int b = 0; b < o_.batch; ++b) which.push_back(order_.at(s * P + int64_t(m) * o_.batch + b));
+    const PairRows rows = pack_pairs(pairs_, which, false);
+    model_.forward(*view_, rows.tokens.data(), rows.B, rows.T);
+    const float* h = model_.hidden();
+    dhidden.assign(size_t(rows.B) * rows.T * D, 0.f);
+    for (size_t k = 0; k < which.size(); ++k) {
+      const PreferencePair& p = pairs_[size_t(which[k])];
+      const float* hc = h + (size_t(2 * k) * rows.T + size_t(rows.last[2 * k])) * D;
+      const float* hr = h + (size_t(2 * k + 1) * rows.T + size_t(rows.last[2 * k + 1])) * D;
+      const double rc = dot_hidden(hc, head.value), rr = dot_hidden(hr, head.value);
+      const double z = rc - rr - p.margin;
+      l.loss += (z > 0 ? std::log1p(std::exp(-z)) : -z + std::log1p(std::exp(z))) / P;
+      const double s = z > 0 ? std::exp(-z) / (1 + std::exp(-z)) : 1 / (1 + std::exp(z));  // sigmoid(-z)
+      const double dc = -s / P, dr = s / P;  // dloss/dr(chosen), dloss/dr(rejected)
+      l.chosen += rc / P, l.rejected += rr / P, l.accuracy += (rc > rr ? 1.0 : 0.0) / P;
+      float* gc = &dhidden[(size_t(2 * k) * rows.T + size_t(rows.last[2 * k])) * D];
+      float* gr = &dhidden[(size_t(2 * k + 1) * rows.T + size_t(rows.last[2 * k + 1])) * D];
+      for (int i = 0; i < D; ++i) {
+        gc[i] = float(dc * head.value[size_t(i)]), gr[i] = float(dr * head.value[size_t(i)]);
+        head.grad[size_t(i)] += float(dc * hc[i] + dr * hr[i]);
+      }
+    }
+    model_.backward(*view_, ps_, dhidden.data());
+  }
+  l.margin = l.chosen - l.rejected;
+  return l;
+}
+
+RewardStepLog RewardTrainer::step() {
+  const auto t0 = std::chrono::steady_clock::now();
+  RewardStepLog l = compute_gradients(step_);
+  l.grad_norm = clip_grad_norm(ps_, o_.clip);
+  if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
+    const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;
+    fail("step ", l.step, ": loss ", l.loss, ", grad norm ", l.grad_norm,
+         " is not finite; stopped before updating the weights (", kept, ")");
+  }
+  l.lr = o_.schedule.at(int(step_));
+  opt_.step(ps_, l.lr);
+  ++step_;
+  l.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  curve_.emplace_back(double(l.step), l.loss);
+  return l;
+}
+
+json RewardTrainer::state_json() const {
+  const char* kinds[] = {"cosine", "constant"};
+  json tr = json::array();
+  for (auto [s, v] : curve_) tr.push_back({s, v});
+  return {{"format", "camelid-reward-state"},
+          {"version", 1},
+          {"step", step_},
+          {"seed", o_.seed},
+          {"shuffle", o_.shuffle},
+          {"batch", o_.batch},
+          {"grad_accum", o_.grad_accum},
+          {"pairs", pairs_.size()},
+          {"schedule",
+           {{"kind", kinds[int(o_.schedule.kind)]},
+            {"lr", o_.schedule.lr},
+            {"min_lr", o_.schedule.min_lr},
+            {"warmup", o_.schedule.warmup},
+            {"total", o_.schedule.total}}},
+          {"optimizer",
+           {{"type", "adamw"},
+            {"beta1", o_.adamw.beta1},
+            {"beta2", o_.adamw.beta2},
+            {"eps", o_.adamw.eps},
+            {"weight_decay", o_.adamw.weight_decay},
+            {"clip", o_.clip},
+            {"steps", opt_.steps()}}},
+          {"history", {{"train", tr}, {"val", json::array()}}}};
+}
+
+std::string RewardTrainer::save() {
+  if (o_.out_dir.empty()) return {};
+  last_ckpt_ = save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
+  const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string(), tmp = svg + ".tmp";
+  try {
+    write_file_durable(tmp, loss_svg(curve_, {}));
+    std::filesystem::rename(tmp, svg);
+  } catch (const std::exception&) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+  }
+  return last_ckpt_;
+}
+
+bool RewardTrainer::run(const std::function<void(const RewardStepLog&)>& on_step, const std::function<bool()>& stop) {
+  while (step_ < o_.steps) {
+    const RewardStepLog l = step();
+    if (on_step) on_step(l);
+    if (stop && stop()) {
+      save();
+      return false;
+    }
+    if (step_ < o_.steps && o_.save_every > 0 && step_ % o_.save_every == 0) save();
+  }
+  save();
+  return true;
+}
+
+}  // namespace camelid::train
