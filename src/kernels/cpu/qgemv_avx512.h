@@ -42,6 +42,9 @@ struct QGemv {
   static constexpr int kGroup = L::QB == 256 ? 256 : 128;   // elements per epilogue
   static constexpr int kSubs = kGroup / (L::QB == 256 ? L::S : 32);  // sums per group
 
+  // W.row_nbytes() without its table lookup and division (once per panel adds up).
+  static size_t row_stride(const Tensor& W) { return size_t(W.cols / L::QB) * L::BB; }
+
   // The activations, permuted step by step: row t at xp + t * ld.
   static size_t permute_x(const QuantizedActivations& a, std::vector<int8_t>& xp) {
     const size_t ld = size_t(a.K) + 64;
@@ -66,14 +69,16 @@ struct QGemv {
   template <int NT>
   static void panel(const QuantizedActivations& a, const int8_t* xp, size_t xld, const Tensor& W, float* Y, int og, int nrows) {
     const uint8_t* rows[16];
-    for (int r = 0; r < 16; ++r) rows[r] = W.row(og + std::min(r, nrows - 1));
-    const __m512i offs = V::row_offsets(0, nrows - 1, W.row_nbytes());
+    const size_t rb = row_stride(W);
+    const uint8_t* w0 = static_cast<const uint8_t*>(W.data);
+    for (int r = 0; r < 16; ++r) rows[r] = w0 + size_t(og + std::min(r, nrows - 1)) * rb;
+    const __m512i offs = V::row_offsets(0, nrows - 1, rb);
     __m512 fa[NT];
     for (int t = 0; t < NT; ++t) fa[t] = _mm512_setzero_ps();
     __m512i sums[NT][16];  // per activation row and (sub-)block of the group: 16 rows
     const int K = a.K;
-    const size_t panel_bytes = 16 * W.row_nbytes(), pf_step = (panel_bytes / (K / 128) + 63) / 64 * 64;
-    const uint8_t* pf_next = W.row(og) + panel_bytes;
+    const size_t panel_bytes = 16 * rb, pf_step = (panel_bytes / (K / 128) + 63) / 64 * 64;
+    const uint8_t* pf_next = rows[0] + panel_bytes;
     __m512 hd[4];  // kHdr: the group's block scales d, from the weights already loaded
     for (int k0 = 0; k0 < K; k0 += kGroup) {
       for (int s = 0; s < kSteps; ++s) {
@@ -190,8 +195,9 @@ struct QGemv {
     static thread_local size_t xld = 0;
     if (xp_id != a.id) xld = permute_x(a, xp), xp_id = a.id;
     // The first panel has no predecessor to fetch it: ask for all of it now.
-    const size_t first = size_t(std::min(16, o1 - o0)) * W.row_nbytes();
-    for (size_t pb = 0; pb < first; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(W.row(o0) + pb), _MM_HINT_T0);
+    const size_t first = size_t(std::min(16, o1 - o0)) * row_stride(W);
+    const char* p0 = static_cast<const char*>(W.data) + size_t(o0) * row_stride(W);
+    for (size_t pb = 0; pb < first; pb += 64) _mm_prefetch(p0 + pb, _MM_HINT_T0);
     for (int og = o0; og < o1; og += 16) panel<NT>(a, xp.data(), xld, W, Y, og, std::min(16, o1 - og));
   }
 
