@@ -42,6 +42,9 @@ struct QGemv {
   static constexpr int kGroup = L::QB == 256 ? 256 : 128;   // elements per epilogue
   static constexpr int kSubs = kGroup / (L::QB == 256 ? L::S : 32);  // sums per group
 
+  // W.row_nbytes() without its table lookup and division (once per panel adds up).
+  static size_t row_stride(const Tensor& W) { return size_t(W.cols / L::QB) * L::BB; }
+
   // The activations, permuted step by step: row t at xp + t * ld.
   static size_t permute_x(const QuantizedActivations& a, std::vector<int8_t>& xp) {
     const size_t ld = size_t(a.K) + 64;
@@ -66,14 +69,17 @@ struct QGemv {
   template <int NT>
   static void panel(const QuantizedActivations& a, const int8_t* xp, size_t xld, const Tensor& W, float* Y, int og, int nrows) {
     const uint8_t* rows[16];
-    for (int r = 0; r < 16; ++r) rows[r] = W.row(og + std::min(r, nrows - 1));
-    const __m512i offs = V::row_offsets(0, nrows - 1, W.row_nbytes());
+    const size_t rb = row_stride(W);
+    const uint8_t* w0 = static_cast<const uint8_t*>(W.data);
+    for (int r = 0; r < 16; ++r) rows[r] = w0 + size_t(og + std::min(r, nrows - 1)) * rb;
+    const __m512i offs = V::row_offsets(0, nrows - 1, rb);
     __m512 fa[NT];
     for (int t = 0; t < NT; ++t) fa[t] = _mm512_setzero_ps();
     __m512i sums[NT][16];  // per activation row and (sub-)block of the group: 16 rows
     const int K = a.K;
-    const size_t panel_bytes = 16 * W.row_nbytes(), pf_step = (panel_bytes / (K / 128) + 63) / 64 * 64;
-    const uint8_t* pf_next = W.row(og) + panel_bytes;
+    const size_t panel_bytes = 16 * rb, pf_step = (panel_bytes / (K / 128) + 63) / 64 * 64;
+    const uint8_t* pf_next = rows[0] + panel_bytes;
+    __m512 hd[4];  // kHdr: the group's block scales d, from the weights already loaded
     for (int k0 = 0; k0 < K; k0 += kGroup) {
       for (int s = 0; s < kSteps; ++s) {
         const int k = k0 + 128 * s;
@@ -83,11 +89,19 @@ struct QGemv {
         for (size_t pb = 0; pb < pf_step; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(pf_next + pb), _MM_HINT_T1);
         pf_next += pf_step;
         __m512i u[NT][S::NC][4];  // rows in quads: 4 accumulators each, reduced at once
+        __m512i hq[4];            // kHdr: the quads' block headers, [block][row]
 #pragma GCC unroll 4
         for (int q = 0; q < 4; ++q) {
           __m512i wv[4][S::NV];
+          if constexpr (S::kHdr) {
+            __m512i h[4];
 #pragma GCC unroll 4
-          for (int r = 0; r < 4; ++r) S::w(rows[4 * q + r], k, wv[r]);
+            for (int r = 0; r < 4; ++r) S::w(rows[4 * q + r], k, wv[r], h[r]);
+            hq[q] = Headers::merge<2>(Headers::pair(h[0], h[1]), Headers::pair(h[2], h[3]));
+          } else {
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) S::w(rows[4 * q + r], k, wv[r]);
+          }
 #pragma GCC unroll 4
           for (int t = 0; t < NT; ++t) {
             __m512i xv[S::NV];
@@ -114,8 +128,14 @@ struct QGemv {
             transpose_lanes(u[t][c], part);
             for (int l = 0; l < 4; ++l) sums[t][S::sub[c][l] + (kSteps == 2 ? s * (kSubs / 2) : 0)] = part[l];
           }
+        if constexpr (S::kHdr) {
+          const __m512i h01 = Headers::merge<4>(hq[0], hq[1]), h23 = Headers::merge<4>(hq[2], hq[3]);
+          const __m512i d01 = Headers::last<0>(h01, h23), d23 = Headers::last<1>(h01, h23);
+          hd[0] = _mm512_cvtph_ps(_mm512_castsi512_si256(d01)), hd[1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d01, 1));
+          hd[2] = _mm512_cvtph_ps(_mm512_castsi512_si256(d23)), hd[3] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(d23, 1));
+        }
       }
-      epilogue<NT>(a, k0, offs, rows[0], sums, fa);
+      epilogue<NT>(a, k0, offs, rows[0], sums, fa, hd);
     }
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(Y + size_t(t) * W.rows + og, __mmask16((1u << nrows) - 1), fa[t]);
   }
@@ -123,13 +143,15 @@ struct QGemv {
   // The integer and float steps of qmatmul.h for the blocks of one group, 16 rows at once; the
   // scales are gathered once for all activation rows.
   template <int NT>
-  static void epilogue(const QuantizedActivations& a, int k0, __m512i offs, const uint8_t* row0, __m512i (*sums)[16], __m512* fa) {
+  static void epilogue(const QuantizedActivations& a, int k0, __m512i offs, const uint8_t* row0, __m512i (*sums)[16], __m512* fa,
+                       const __m512* hd) {
     const int nb = a.nb;
     if constexpr (L::QB == 32) {
       for (int j = 0; j < 4; ++j) {
         const int b = k0 / 32 + j;
         BlockScalesV<V> sc;
-        scales_simd<V, DT>(row0 + size_t(b) * L::BB, offs, sc);
+        if constexpr (S::kHdr) sc.d = hd[j];
+        else scales_simd<V, DT>(row0 + size_t(b) * L::BB, offs, sc);
         for (int t = 0; t < NT; ++t) {
           const size_t bt = size_t(t) * nb + b;
           __m512i S = sums[t][j];
@@ -173,8 +195,9 @@ struct QGemv {
     static thread_local size_t xld = 0;
     if (xp_id != a.id) xld = permute_x(a, xp), xp_id = a.id;
     // The first panel has no predecessor to fetch it: ask for all of it now.
-    const size_t first = size_t(std::min(16, o1 - o0)) * W.row_nbytes();
-    for (size_t pb = 0; pb < first; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(W.row(o0) + pb), _MM_HINT_T0);
+    const size_t first = size_t(std::min(16, o1 - o0)) * row_stride(W);
+    const char* p0 = static_cast<const char*>(W.data) + size_t(o0) * row_stride(W);
+    for (size_t pb = 0; pb < first; pb += 64) _mm_prefetch(p0 + pb, _MM_HINT_T0);
     for (int og = o0; og < o1; og += 16) panel<NT>(a, xp.data(), xld, W, Y, og, std::min(16, o1 - og));
   }
 

@@ -6,6 +6,7 @@
 // elements per lane and vector: a lane sums 16 or 32 elements of one sub-block); x(): the
 // step's activations (in element order) permuted like the weights, once per call; w(): the
 // bytes of row `row` for the step starting at element k. TU-local (see qlayout.h).
+#include <array>
 #include <immintrin.h>
 
 #include "kernels/cpu/qlayout.h"
@@ -48,6 +49,7 @@ struct Step;
 // 32-element blocks, 4 per step: lane l of both vectors is block l, first its elements 0..15,
 // then 16..31 (the low and high nibbles of its 16 bytes for the 4-bit types).
 struct Blocks4 {
+  static constexpr bool kHdr = false;  // w() also returns the block headers (see Nibbles4d)
   static constexpr int NV = 2, NC = 1;
   static constexpr int acc[NV] = {0, 0}, sub[NC][4] = {{0, 1, 2, 3}};
   static void x(const int8_t* x, __m512i xv[NV]) {
@@ -64,9 +66,64 @@ struct Nibbles4 : Blocks4 {
     if constexpr (kCodebook) wv[0] = codebook(wv[0]), wv[1] = codebook(wv[1]);
   }
 };
-template <> struct Step<DType::Q4_0> : Nibbles4<18, 2, false> {};
+
+// Blocks of an f16 d and 16 bytes of nibbles (Q4_0, IQ4_NL): the step's 72 bytes are read as
+// bytes 0..63 and 56..71 and the nibbles picked out by one word permutation (the blocks' nibbles
+// start at even offsets), instead of four 16-byte loads and three inserts; the first vector,
+// holding the 4 blocks' d at words 0, 9, 18, 27, is returned for the scales (Headers below).
+template <bool kCodebook>
+struct Nibbles4d : Blocks4 {
+  static constexpr bool kHdr = true;
+  static void w(const uint8_t* row, int k, __m512i wv[NV], __m512i& hdr) {
+    const uint8_t* p = row + size_t(k / 32) * 18;
+    hdr = _mm512_loadu_si512(p);
+    const __m512i tail = _mm512_castsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 56)));
+    // Lane j: words 9j+1 .. 9j+8 of the step; from the tail (word 28 = its word 0) past word 31.
+    alignas(64) static constexpr int16_t idx[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
+                                                    19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 36, 37, 38, 39};
+    const __m512i q = _mm512_permutex2var_epi16(hdr, _mm512_load_si512(idx), tail);
+    wv[0] = nib_lo(q), wv[1] = nib_hi(q);
+    if constexpr (kCodebook) wv[0] = codebook(wv[0]), wv[1] = codebook(wv[1]);
+  }
+};
+template <> struct Step<DType::Q4_0> : Nibbles4d<false> {};
 template <> struct Step<DType::Q4_1> : Nibbles4<20, 4, false> {};
-template <> struct Step<DType::IQ4_NL> : Nibbles4<18, 2, true> {};
+template <> struct Step<DType::IQ4_NL> : Nibbles4d<true> {};
+
+// The d of 4 blocks (words 0, 9, 18, 27 of each row's first step vector) for 16 rows, moved into
+// two vectors of [block][row] f16 (blocks 0-1, 2-3) by a tree of word permutations (rows 2, 4, 8,
+// 16 at a time, layout [block][row] at each level): cheaper than a gather per block.
+struct Headers {
+  // Two groups of n rows each in layout [block j][row r] (j < 4) -> one group of 2n rows.
+  template <int n>
+  static __m512i merge(__m512i x, __m512i y) {
+    alignas(64) static constexpr auto idx = [] {
+      std::array<int16_t, 32> v{};
+      for (int j = 0; j < 4; ++j)
+        for (int r = 0; r < 2 * n && j * 2 * n + r < 32; ++r) v[j * 2 * n + r] = int16_t(r < n ? j * n + r : 32 + j * n + r - n);
+      return v;
+    }();
+    return _mm512_permutex2var_epi16(x, _mm512_load_si512(idx.data()), y);
+  }
+  static __m512i pair(__m512i a, __m512i b) {  // rows' step vectors -> [block][row] for 2 rows
+    alignas(64) static constexpr int16_t idx[32] = {0, 32, 9, 41, 18, 50, 27, 59};
+    return _mm512_permutex2var_epi16(a, _mm512_load_si512(idx), b);
+  }
+  // Two groups of 8 rows -> blocks h*2, h*2+1 of all 16 rows.
+  template <int h>
+  static __m512i last(__m512i x, __m512i y) {
+    alignas(64) static constexpr auto idx = [] {
+      std::array<int16_t, 32> v{};
+      for (int jj = 0; jj < 2; ++jj)
+        for (int r = 0; r < 16; ++r) {
+          const int j = 2 * h + jj;
+          v[jj * 16 + r] = int16_t(r < 8 ? j * 8 + r : 32 + j * 8 + r - 8);
+        }
+      return v;
+    }();
+    return _mm512_permutex2var_epi16(x, _mm512_load_si512(idx.data()), y);
+  }
+};
 
 // Q5_0 / Q5_1: the fifth bits (bit j of the block's 32-bit qh: element j) become byte masks.
 template <int BB, int QH>
@@ -113,6 +170,7 @@ struct Step<DType::IQ4_XS> : Blocks4 {
 // Q4_K / Q5_K, half h of a super-block (sub-blocks 4h..4h+3 of 32): 64 bytes of nibbles hold
 // them as low (4h, 4h+2) and high (4h+1, 4h+3) halves; lanes are regrouped to one sub-block each.
 struct KHalves {
+  static constexpr bool kHdr = false;
   static constexpr int NV = 2, NC = 1;
   static constexpr int acc[NV] = {0, 0}, sub[NC][4] = {{0, 2, 1, 3}};
   static void x(const int8_t* x, __m512i xv[NV]) {
@@ -147,6 +205,7 @@ struct Step<DType::Q5_K> : KHalves {
 // 16-element sub-blocks (Q2_K, Q3_K, Q6_K), half a super-block: elements in order, lane l of
 // vector v is sub-block 4v + l.
 struct Subs16 {
+  static constexpr bool kHdr = false;
   static constexpr int NV = 2, NC = 2;
   static constexpr int acc[NV] = {0, 1}, sub[NC][4] = {{0, 1, 2, 3}, {4, 5, 6, 7}};
   static void x(const int8_t* x, __m512i xv[NV]) { xv[0] = _mm512_loadu_si512(x), xv[1] = _mm512_loadu_si512(x + 64); }
