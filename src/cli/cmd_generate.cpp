@@ -161,7 +161,8 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   GenerateResult r;
   nlohmann::json spec_json = nlohmann::json::object();
   std::unique_ptr<StreamDecoder> dec;
-  if (tok) dec = std::make_unique<StreamDecoder>(*tok);
+  // The text continues the prompt printed before it: a SentencePiece word's leading space stays.
+  if (tok) dec = std::make_unique<StreamDecoder>(*tok, true, !a.prompt.empty());
   if (tok && !a.json) std::printf("%s", a.prompt.c_str());
   if (a.n > 0) {
     r = generate_with(a.spec, draft.get(), s, prompt, opt, [&](int id) {
