@@ -37,7 +37,7 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 struct FinetuneArgs {
-  std::string model, resume, tokenizer, chat_template, out, log_json, lr_schedule = "cosine", lora_targets = "q,k,v,o";
+  std::string model, resume, lora_init, tokenizer, chat_template, out, log_json, lr_schedule = "cosine", lora_targets = "q,k,v,o";
   std::vector<std::string> data, val_data;
   int seq_len = 0, threads = 0, lora_r = 0;
   double val_fraction = 0, lora_alpha = 0, lora_dropout = 0;
@@ -90,7 +90,8 @@ void run(FinetuneArgs& a) {
   std::string ckpt;
   if (!a.resume.empty()) ckpt = train::resolve_checkpoint(a.resume);
   const bool resume_lora = !ckpt.empty() && fs::exists(fs::path(ckpt) / "adapter_config.json");
-  const bool lora = a.lora_r > 0 || resume_lora;
+  const bool lora = a.lora_r > 0 || resume_lora || !a.lora_init.empty();
+  if (!a.lora_init.empty() && (a.lora_r > 0 || !ckpt.empty())) fail("--lora-init: give it without --lora-r or --resume");
   if (!ckpt.empty() && !resume_lora && a.lora_r > 0) fail("--resume: ", ckpt, " is a full fine-tuning checkpoint, but --lora-r was given");
 
   // Tokenizer and chat template: the model's (-m), or --tokenizer / --chat-template. Loaded
@@ -121,8 +122,8 @@ void run(FinetuneArgs& a) {
   train::LoraTraining lt;
   if (lora) {
     lt.base = std::shared_ptr<ModelWeights>(load_model(a.model));
-    if (resume_lora) {
-      lt.adapter = load_lora(ckpt, lt.base->config);
+    if (resume_lora || !a.lora_init.empty()) {
+      lt.adapter = load_lora(resume_lora ? ckpt : a.lora_init, lt.base->config);
       for (Param& p : lt.adapter->params.params) p.trainable = true, p.decay = true, p.grad.assign(p.value.size(), 0.f);
     } else {
       LoraConfig lc;
@@ -241,6 +242,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--chat-template", a->chat_template, "a Jinja chat template file (default the model's)");
   // LoRA.
   sub->add_option("--lora-r", a->lora_r, "train a LoRA adapter of this rank over the frozen model (0: full fine-tuning)");
+  sub->add_option("--lora-init", a->lora_init, "train this PEFT adapter directory further (its r, alpha, dropout, targets)");
   sub->add_option("--lora-alpha", a->lora_alpha, "LoRA alpha (scale alpha / r; default 2 x r)");
   sub->add_option("--lora-dropout", a->lora_dropout, "dropout on the adapter's input while training");
   sub->add_option("--lora-targets", a->lora_targets, "comma-separated modules among q,k,v,o,gate,up,down (default q,k,v,o)");
