@@ -83,6 +83,9 @@ SftExample render_conversation(const ojson& messages, const ojson& tools, const 
     if (m["role"] == "assistant") assistant.push_back(i);
   }
   if (assistant.empty()) fail(where, ": no assistant message (nothing to learn from)");
+  // Each assistant turn costs two renders of the conversation so far: bound the quadratic work.
+  if (assistant.size() > kMaxAssistantTurns)
+    fail(where, ": ", assistant.size(), " assistant messages (at most ", kMaxAssistantTurns, " per example)");
   SftExample e;
   e.where = where;
   try {

@@ -16,6 +16,7 @@
 // Bad input is an Error naming the file and line: malformed JSON, an unknown shape, a message
 // without a string role, an example with no assistant turn (or no labelled token), a token id
 // out of the vocabulary, a file with no examples.
+#include <cstddef>
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -42,6 +43,8 @@ struct SftRenderer {
   int64_t now = 0;                      // strftime_now()'s clock (fixed so every prefix renders alike)
   int vocab = 0;
 };
+
+inline constexpr size_t kMaxAssistantTurns = 256;
 
 // Messages (+ tools, or null) -> ids and assistant labels. Throws Error (prefixed by `where`).
 SftExample render_conversation(const nlohmann::ordered_json& messages, const nlohmann::ordered_json& tools,
