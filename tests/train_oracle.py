@@ -2,6 +2,13 @@
 """PyTorch oracle for `camelid train` (issue 12): the same Llama, data windows, AdamW, schedule,
 clipping and accumulation in plain torch (f32), from the same Hugging Face checkpoint.
 
+LoRA mode (`camelid finetune --lora-init ADAPTER`, --lora-init here): the base is frozen and only
+the adapter's lora_A / lora_B train, with PEFT's semantics (y = W x + (alpha / r) B A x, no
+dropout), all of them under weight decay; the data are pre-tokenized SFT examples (--sft-data
+JSONL: input_ids, labels with -100 ignored), one per row padded to --seq-len, step s row b =
+example (s*B + b) mod n, loss = mean over the step's labelled targets. The final adapter is
+written under PEFT's names.
+
 Prints one JSON line per optimizer step ({"step", "loss", "grad_norm", "lr"}) and writes the final
 weights as an f32 safetensors file. Run with Debian's python3-torch (/usr/bin/python3).
 """
@@ -62,7 +69,7 @@ def rotate_half(x):
     return torch.cat((-x[..., h:], x[..., :h]), dim=-1)
 
 
-def forward(P, cfg, tokens):
+def forward(P, cfg, tokens, lora=None):
     B, T = tokens.shape
     D, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or D // H
@@ -74,20 +81,28 @@ def forward(P, cfg, tokens):
     x = P["model.embed_tokens.weight"][tokens]
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}."
+
+        def lin(module, h):
+            y = h @ P[p + module + ".weight"].T
+            if lora is not None and (p + module) in lora["A"]:
+                a, b = lora["A"][p + module], lora["B"][p + module]
+                y = y + lora["scale"] * ((h @ a.T) @ b.T)
+            return y
+
         h = rms_norm(x, P[p + "input_layernorm.weight"], eps)
-        q = (h @ P[p + "self_attn.q_proj.weight"].T).view(B, T, H, hd).transpose(1, 2)
-        k = (h @ P[p + "self_attn.k_proj.weight"].T).view(B, T, KV, hd).transpose(1, 2)
-        v = (h @ P[p + "self_attn.v_proj.weight"].T).view(B, T, KV, hd).transpose(1, 2)
+        q = lin("self_attn.q_proj", h).view(B, T, H, hd).transpose(1, 2)
+        k = lin("self_attn.k_proj", h).view(B, T, KV, hd).transpose(1, 2)
+        v = lin("self_attn.v_proj", h).view(B, T, KV, hd).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = k.repeat_interleave(H // KV, dim=1)
         v = v.repeat_interleave(H // KV, dim=1)
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd) + mask, dim=-1)
         o = (att @ v).transpose(1, 2).reshape(B, T, H * hd)
-        x = x + o @ P[p + "self_attn.o_proj.weight"].T
+        x = x + lin("self_attn.o_proj", o)
         h = rms_norm(x, P[p + "post_attention_layernorm.weight"], eps)
-        g = F.silu(h @ P[p + "mlp.gate_proj.weight"].T) * (h @ P[p + "mlp.up_proj.weight"].T)
-        x = x + g @ P[p + "mlp.down_proj.weight"].T
+        g = F.silu(lin("mlp.gate_proj", h)) * lin("mlp.up_proj", h)
+        x = x + lin("mlp.down_proj", g)
     x = rms_norm(x, P["model.norm.weight"], eps)
     head = P["model.embed_tokens.weight"] if "lm_head.weight" not in P else P["lm_head.weight"]
     return x @ head.T
@@ -107,7 +122,7 @@ def lr_at(a, s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
-    ap.add_argument("--data", required=True)
+    ap.add_argument("--data", help="token ids (JSON array); not with --lora-init")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seq-len", type=int, required=True)
     ap.add_argument("--batch", type=int, default=4)
@@ -122,7 +137,11 @@ def main():
     ap.add_argument("--eps", type=float, default=1e-8)
     ap.add_argument("--weight-decay", type=float, default=0.1)
     ap.add_argument("--clip", type=float, default=1.0)
+    ap.add_argument("--lora-init", help="PEFT adapter directory: train it over the frozen model")
+    ap.add_argument("--sft-data", help="pre-tokenized SFT JSONL (input_ids, labels)")
     a = ap.parse_args()
+    if a.lora_init:
+        return main_lora(a)
     torch.set_num_threads(2)
     torch.manual_seed(0)
 
@@ -167,6 +186,73 @@ def main():
         opt.step()
         print(json.dumps({"step": s + 1, "loss": loss_sum / total, "grad_norm": float(norm), "lr": lr}), flush=True)
     write_safetensors(a.out, {k: v for k, v in P.items()})
+
+
+def main_lora(a):
+    torch.set_num_threads(2)
+    with open(a.model + "/config.json") as f:
+        cfg = json.load(f)
+    P = read_safetensors(a.model + "/model.safetensors")
+    if cfg.get("tie_word_embeddings"):
+        P.pop("lm_head.weight", None)
+    with open(a.lora_init + "/adapter_config.json") as f:
+        acfg = json.load(f)
+    if acfg.get("use_rslora"):
+        sys.exit("the oracle runs alpha / r scaling only")
+    W = read_safetensors(a.lora_init + "/adapter_model.safetensors")
+    prefix = "base_model.model."
+    lora = {"A": {}, "B": {}, "scale": acfg["lora_alpha"] / acfg["r"]}
+    for name, t in W.items():
+        module, kind = name[len(prefix):].rsplit(".", 2)[0], name.rsplit(".", 2)[1]
+        t.requires_grad_(True)
+        lora["A" if kind == "lora_A" else "B"][module] = t
+    names = list(W.keys())
+    params = [W[n] for n in names]
+    opt = torch.optim.AdamW(params, lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps, weight_decay=a.weight_decay)
+
+    examples = []
+    with open(a.sft_data) as f:
+        for line in f:
+            if line.strip():
+                e = json.loads(line)
+                ids = e["input_ids"]
+                labels = e.get("labels", ids)
+                examples.append((ids, [-100] + labels[1:]))
+    T = a.seq_len
+    n = len(examples)
+    rows = a.batch * a.grad_accum
+
+    def row(i):
+        ids, labels = examples[i % n]
+        ids, labels = ids[:T + 1], labels[:T + 1]
+        x = ids[:T] + [0] * (T - min(T, len(ids)))
+        y = labels[1:] + [-100] * (T - (len(labels) - 1))
+        return x, y
+
+    for s in range(a.steps):
+        opt.zero_grad(set_to_none=False)
+        batch = [row(s * rows + r) for r in range(rows)]
+        total = sum(1 for _, y in batch for t in y if t != -100)
+        loss_sum = 0.0
+        for m in range(a.grad_accum):
+            part = batch[m * a.batch:(m + 1) * a.batch]
+            x = torch.tensor([p[0] for p in part], dtype=torch.long)
+            y = torch.tensor([p[1] for p in part], dtype=torch.long)
+            logits = forward(P, cfg, x, lora)
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum",
+                                   ignore_index=-100)
+            loss_sum += loss.item()
+            (loss / total).backward()
+        if a.clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, a.clip)
+        else:
+            norm = torch.norm(torch.stack([torch.norm(p.grad) for p in params]))
+        lr = lr_at(a, s)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.step()
+        print(json.dumps({"step": s + 1, "loss": loss_sum / total, "grad_norm": float(norm), "lr": lr}), flush=True)
+    write_safetensors(a.out, {n: W[n] for n in names})
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/interrupt.h"
+#include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/gguf.h"
 #include "core/json.h"
@@ -38,36 +39,6 @@ struct TrainArgs {
   int seq_len = 0, threads = 0;
   double val_fraction = 0, peak_gflops = 0;
   train::TrainOptions o;
-};
-
-// The progress line on a terminal (or with --progress): redrawn at most ~10 times a second.
-class TrainProgress {
- public:
-  TrainProgress(bool enabled, int64_t total) : on_(enabled || ::isatty(2)), total_(total) {}
-  ~TrainProgress() { end(); }
-  void update(const train::StepLog& l, double tokens_per_s, double eta_s) {
-    if (!on_) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (drawn_ && l.step != total_ && now - last_ < std::chrono::milliseconds(100)) return;
-    last_ = now;
-    const int width = 24, fill = int(double(width) * double(l.step) / double(total_));
-    std::string bar(size_t(fill), '#');
-    bar.resize(width, '.');
-    const int eta = int(std::lround(eta_s));
-    std::fprintf(stderr, "\r\033[K[%s] %lld/%lld loss %.4f lr %.2e %.0f tok/s ETA %dh%02dm%02ds", bar.c_str(),
-                 (long long)l.step, (long long)total_, l.loss, l.lr, tokens_per_s, eta / 3600, eta / 60 % 60, eta % 60);
-    drawn_ = true;
-  }
-  void end() {
-    if (drawn_) std::fputc('\n', stderr);
-    drawn_ = false;
-  }
-  bool enabled() const { return on_; }
-
- private:
-  bool on_, drawn_ = false;
-  int64_t total_;
-  std::chrono::steady_clock::time_point last_;
 };
 
 ModelConfig scratch_config(const TrainArgs& a, const Tokenizer* tok) {
@@ -173,7 +144,7 @@ void run(TrainArgs& a) {
     log = std::make_unique<std::ofstream>(a.log_json, ckpt.empty() ? std::ios::trunc : std::ios::app);
     if (!*log) fail("--log-json: cannot open ", a.log_json);
   }
-  TrainProgress bar(a.progress, a.o.steps);
+  TrainStepProgress bar(a.progress, a.o.steps);
   const int64_t first = trainer.steps_done();
   double seconds = 0;
   size_t tokens = 0;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/mmap_file.h"
+#include "model/lora_io.h"
 #include "model/safetensors.h"
 
 namespace camelid::train {
@@ -75,10 +76,33 @@ std::string read_all(const std::string& path) {
 const char* kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tokenizer_config.json",
                                  "special_tokens_map.json", "generation_config.json", "chat_template.jinja"};
 
+// The moments of every trainable parameter of ps (in ps order, as opt holds them).
+std::string optimizer_bytes(const ParamSet& ps, const AdamW& opt) {
+  std::vector<SafetensorsOut> moments;
+  size_t k = 0;
+  for (const Param& p : ps.params) {
+    if (!p.trainable) continue;
+    const AdamW::Slot& s = opt.slots().at(k++);
+    if (s.name != p.name) fail("optimizer state out of order at ", p.name);
+    moments.push_back(f32_tensor(p.name + ".exp_avg", shape_of(p), s.m));
+    moments.push_back(f32_tensor(p.name + ".exp_avg_sq", shape_of(p), s.v));
+  }
+  return safetensors_bytes(moments);
+}
+
+void fsync_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(path, ": cannot open to sync (", std::strerror(errno), ")");
+  const int rc = ::fsync(fd);
+  const int e = errno;
+  ::close(fd);
+  if (rc != 0 && e != EINVAL) fail(path, ": fsync failed (", std::strerror(e), ")");
+}
+
 }  // namespace
 
-std::string save_checkpoint(const std::string& out_dir, int64_t step, const ParamSet& ps, const AdamW& opt,
-                            const json& trainer_state, const CheckpointSource& src) {
+std::string write_checkpoint_dir(const std::string& out_dir, int64_t step, const CheckpointSource& src,
+                                 const std::function<void(const std::string& tmp, const PutFile& put)>& fill) {
   const std::string name = "checkpoint-" + std::to_string(step);
   const fs::path final_path = fs::path(out_dir) / name;
   const fs::path tmp = fs::path(out_dir) / (".tmp-" + name + "-" + std::to_string(::getpid()));
@@ -93,33 +117,12 @@ std::string save_checkpoint(const std::string& out_dir, int64_t step, const Para
       if (src.before_write) src.before_write(p);
       write_file_durable(p, bytes);
     };
-    json cfg = ps.config.to_json();
-    cfg["architectures"] = {ps.config.num_labels > 0 ? "LlamaForSequenceClassification" : "LlamaForCausalLM"};
-    cfg["model_type"] = "llama";
-    cfg["hidden_act"] = "silu";
-    cfg["torch_dtype"] = "float32";
-    put("config.json", dump_json(cfg, 2) + "\n");
-
-    std::vector<SafetensorsOut> weights, moments;
-    size_t k = 0;
-    for (const Param& p : ps.params) {
-      weights.push_back(f32_tensor(p.name, shape_of(p), p.value));
-      if (!p.trainable) continue;
-      const AdamW::Slot& s = opt.slots().at(k++);
-      if (s.name != p.name) fail("optimizer state out of order at ", p.name);
-      moments.push_back(f32_tensor(p.name + ".exp_avg", shape_of(p), s.m));
-      moments.push_back(f32_tensor(p.name + ".exp_avg_sq", shape_of(p), s.v));
-    }
-    put("model.safetensors", safetensors_bytes(weights));
-    weights.clear();
-    put("optimizer.safetensors", safetensors_bytes(moments));
-    moments.clear();
+    fill(tmp.string(), put);
     if (!src.tokenizer_dir.empty())
       for (const char* f : kTokenizerFiles) {
         const fs::path from = fs::path(src.tokenizer_dir) / f;
         if (fs::is_regular_file(from, ec)) put(f, read_all(from.string()));
       }
-    put("trainer_state.json", dump_json(trainer_state, 2) + "\n");
     fsync_dir(tmp.string());
 
     // rename(2) cannot replace a non-empty directory: move an existing one (a rerun of the same
@@ -147,6 +150,39 @@ std::string save_checkpoint(const std::string& out_dir, int64_t step, const Para
     fail("checkpoint ", final_path.string(), " not written (earlier checkpoints are kept): ", e.what());
   }
   return final_path.string();
+}
+
+
+std::string save_checkpoint(const std::string& out_dir, int64_t step, const ParamSet& ps, const AdamW& opt,
+                            const json& trainer_state, const CheckpointSource& src) {
+  return write_checkpoint_dir(out_dir, step, src, [&](const std::string&, const PutFile& put) {
+    json cfg = ps.config.to_json();
+    cfg["architectures"] = {ps.config.num_labels > 0 ? "LlamaForSequenceClassification" : "LlamaForCausalLM"};
+    cfg["model_type"] = "llama";
+    cfg["hidden_act"] = "silu";
+    cfg["torch_dtype"] = "float32";
+    put("config.json", dump_json(cfg, 2) + "\n");
+    {
+      std::vector<SafetensorsOut> weights;
+      for (const Param& p : ps.params) weights.push_back(f32_tensor(p.name, shape_of(p), p.value));
+      put("model.safetensors", safetensors_bytes(weights));
+    }
+    put("optimizer.safetensors", optimizer_bytes(ps, opt));
+    put("trainer_state.json", dump_json(trainer_state, 2) + "\n");
+  });
+}
+
+std::string save_lora_checkpoint(const std::string& out_dir, int64_t step, const LoraAdapter& adapter,
+                                 const ModelConfig& base, const AdamW& opt, const json& trainer_state,
+                                 const CheckpointSource& src) {
+  return write_checkpoint_dir(out_dir, step, src, [&](const std::string& tmp, const PutFile& put) {
+    for (const char* f : {"adapter_model.safetensors", "adapter_config.json"})
+      if (src.before_write) src.before_write(tmp + "/" + f);
+    save_lora(tmp, adapter, base);
+    for (const char* f : {"adapter_model.safetensors", "adapter_config.json"}) fsync_file(tmp + "/" + f);
+    put("optimizer.safetensors", optimizer_bytes(adapter.params, opt));
+    put("trainer_state.json", dump_json(trainer_state, 2) + "\n");
+  });
 }
 
 std::string resolve_checkpoint(const std::string& path) {

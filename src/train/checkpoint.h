@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "model/lora.h"
 #include "model/params.h"
 #include "train/adamw.h"
 
@@ -36,6 +37,19 @@ struct CheckpointSource {
 // temporary directory is touched (and that is removed); throws Error naming the checkpoint.
 std::string save_checkpoint(const std::string& out_dir, int64_t step, const ParamSet& ps, const AdamW& opt,
                             const nlohmann::json& trainer_state, const CheckpointSource& src);
+
+// LoRA mode (camelid finetune --lora-r): OUT/checkpoint-STEP/ is a PEFT adapter directory
+// (adapter_config.json + adapter_model.safetensors, model/lora_io.h) with the same
+// optimizer.safetensors (moments of the adapter's tensors), trainer_state.json and tokenizer files.
+std::string save_lora_checkpoint(const std::string& out_dir, int64_t step, const LoraAdapter& adapter,
+                                 const ModelConfig& base, const AdamW& opt, const nlohmann::json& trainer_state,
+                                 const CheckpointSource& src);
+
+// The atomic directory protocol both use: fill writes the files into the temporary directory
+// (through put, or directly then fsynced); the tokenizer files are copied after it.
+using PutFile = std::function<void(const std::string& file, const std::string& bytes)>;
+std::string write_checkpoint_dir(const std::string& out_dir, int64_t step, const CheckpointSource& src,
+                                 const std::function<void(const std::string& tmp, const PutFile& put)>& fill);
 
 // A checkpoint directory from what --resume names: a checkpoint directory itself (holding
 // trainer_state.json) or an --out directory (its checkpoint with the highest step).

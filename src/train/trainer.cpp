@@ -12,24 +12,56 @@ namespace camelid::train {
 
 using json = nlohmann::json;
 
+namespace {
+ParamSet config_only(const ModelConfig& c) {
+  ParamSet ps;
+  ps.config = c;
+  return ps;
+}
+uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
 Trainer::Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOptions o)
+    : Trainer(std::move(ps), LoraTraining{}, std::make_shared<WindowRows>(std::move(train)),
+              val ? std::make_shared<WindowRows>(std::move(*val)) : nullptr, std::move(o)) {}
+
+Trainer::Trainer(ParamSet ps, std::shared_ptr<const RowSource> train, std::shared_ptr<const RowSource> val,
+                 TrainOptions o)
+    : Trainer(std::move(ps), LoraTraining{}, std::move(train), std::move(val), std::move(o)) {}
+
+Trainer::Trainer(LoraTraining lora, std::shared_ptr<const RowSource> train, std::shared_ptr<const RowSource> val,
+                 TrainOptions o)
+    : Trainer(config_only(lora.base ? lora.base->config : ModelConfig{}), lora, std::move(train), std::move(val),
+              std::move(o)) {}
+
+Trainer::Trainer(ParamSet ps, LoraTraining lora, std::shared_ptr<const RowSource> train,
+                 std::shared_ptr<const RowSource> val, TrainOptions o)
     : ps_(std::move(ps)),
+      lora_(std::move(lora)),
       train_(std::move(train)),
       val_(std::move(val)),
       o_(std::move(o)),
-      opt_(ps_, o_.adamw),
+      opt_(trained(), o_.adamw),
       model_(ps_.config),
-      order_(train_.count(), o_.shuffle, o_.seed) {
+      order_(train_ ? train_->count() : 0, o_.shuffle, o_.seed) {
+  if (!train_ || train_->count() < 1) fail("no training rows");
+  if (lora_.adapter && !lora_.base) fail("LoRA training without a base model");
   if (o_.batch < 1) fail("--batch: must be >= 1, got ", o_.batch);
   if (o_.grad_accum < 1) fail("--grad-accum: must be >= 1, got ", o_.grad_accum);
   if (o_.steps < 1 || o_.steps > INT32_MAX) fail("--steps: must be in 1..2^31-1, got ", o_.steps);
   if (o_.eval_batches < 1) fail("--eval-batches: must be >= 1, got ", o_.eval_batches);
   if (!(o_.clip >= 0) || !std::isfinite(o_.clip)) fail("--clip: must be >= 0, got ", o_.clip);
   if (o_.eval_every < 0 || o_.save_every < 0) fail("--eval-every / --save-every: must be >= 0");
-  if (train_.seq_len() > ps_.config.max_seq_len && ps_.config.max_seq_len > 0)
-    fail("--seq-len ", train_.seq_len(), " exceeds the model's context (max_position_embeddings ",
+  if (train_->seq_len() > ps_.config.max_seq_len && ps_.config.max_seq_len > 0)
+    fail("--seq-len ", train_->seq_len(), " exceeds the model's context (max_position_embeddings ",
          ps_.config.max_seq_len, ")");
-  if (val_ && val_->seq_len() != train_.seq_len()) fail("validation windows differ in length from training's");
+  if (val_ && val_->seq_len() != train_->seq_len()) fail("validation windows differ in length from training's");
+  if (val_ && val_->count() < 1) fail("no validation rows");
   o_.schedule.total = int(o_.steps);
   Comm& comm = Comm::world();
   if (o_.global_rows() % comm.size() != 0)
@@ -37,20 +69,28 @@ Trainer::Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOp
          " ranks");
   // Every rank starts from rank 0's weights (the same seed or file gives the same, but a rank
   // that read a different file must not train a different model).
-  for (Param& p : ps_.params) comm.broadcast(p.value.data(), p.value.size() * sizeof(float));
-  view_ = weights_view(ps_);
-  tokens_.resize(size_t(o_.batch) * size_t(train_.seq_len()));
+  for (Param& p : trained().params) comm.broadcast(p.value.data(), p.value.size() * sizeof(float));
+  if (lora_.adapter) {
+    for (const Param& p : lora_.adapter->params.params)
+      if (!p.trainable || p.grad.size() != p.value.size()) fail("LoRA parameter ", p.name, " has no gradient buffer");
+    lora_.base->lora = lora_.adapter;
+    view_ = lora_.base;
+  } else {
+    view_ = weights_view(ps_);
+  }
+  tokens_.resize(size_t(o_.batch) * size_t(train_->seq_len()));
   targets_.resize(tokens_.size());
 }
 
-void Trainer::fill_rows(int64_t first_row, int rows, const Windows& w, WindowOrder* order) {
+void Trainer::fill_rows(int64_t first_row, int rows, const RowSource& w, WindowOrder* order) {
   const int T = w.seq_len();
-  for (int r = 0; r < rows; ++r) {
-    const int64_t g = first_row + r;
-    const int* win = w.window(order ? order->at(g) : g % w.count());
-    std::copy(win, win + T, tokens_.begin() + ptrdiff_t(r) * T);
-    std::copy(win + 1, win + T + 1, targets_.begin() + ptrdiff_t(r) * T);
-  }
+  for (int r = 0; r < rows; ++r)
+    w.fill(row_index(first_row + r, w, order), tokens_.data() + ptrdiff_t(r) * T, targets_.data() + ptrdiff_t(r) * T);
+}
+
+void Trainer::backward() {
+  if (lora_.adapter) model_.backward_lora(*view_, *lora_.adapter);
+  else model_.backward(*view_, ps_);
 }
 
 // Data parallel over the ranks of Comm::world(): rank r takes its contiguous share of the step's
@@ -59,34 +99,44 @@ void Trainer::fill_rows(int64_t first_row, int rows, const Windows& w, WindowOrd
 StepLog Trainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   Comm& comm = Comm::world();
-  const int T = train_.seq_len(), V = ps_.config.vocab_size;
-  const int64_t total = int64_t(o_.global_rows()) * T;
+  const int T = train_->seq_len(), V = ps_.config.vocab_size;
+  const int64_t first = step_ * o_.global_rows();
+  // The loss is the mean over the step's targets (every rank counts all of them: the rows are
+  // known to all); for stream windows that is rows x T.
+  int64_t total = 0;
+  for (int64_t g = first; g < first + o_.global_rows(); ++g) total += train_->targets(row_index(g, *train_, &order_));
+  total = std::max<int64_t>(total, 1);
   const int share = o_.global_rows() / comm.size();
-  ps_.zero_grad();
+  ParamSet& tp = trained();
+  tp.zero_grad();
   double loss_sum = 0;
   for (int r0 = 0; r0 < share; r0 += o_.batch) {
     const int B = std::min(o_.batch, share - r0);
-    fill_rows(step_ * o_.global_rows() + int64_t(comm.rank()) * share + r0, B, train_, &order_);
+    const int64_t g0 = first + int64_t(comm.rank()) * share + r0;
+    fill_rows(g0, B, *train_, &order_);
+    // LoRA dropout's mask: a function of the seed and the micro-batch's first global row, so a
+    // resumed run draws the same masks as an uninterrupted one.
+    model_.set_dropout(true, mix64(o_.seed ^ mix64(uint64_t(g0))));
     model_.forward(*view_, tokens_.data(), B, T);
     loss_sum += cross_entropy(model_.logits(), targets_.data(), B * T, V, float(1.0 / double(total)));
-    model_.backward(*view_, ps_);
+    backward();
   }
   if (comm.size() > 1) {
-    for (Param& p : ps_.params)
+    for (Param& p : tp.params)
       if (p.trainable) comm.allreduce_sum(p.grad.data(), p.grad.size());
     comm.allreduce_sum(&loss_sum, 1);
   }
   StepLog l;
   l.step = step_ + 1;
   l.loss = loss_sum / double(total);
-  l.grad_norm = clip_grad_norm(ps_, o_.clip);
+  l.grad_norm = clip_grad_norm(tp, o_.clip);
   if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
     const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;
     fail("step ", l.step, ": loss ", l.loss, ", grad norm ", l.grad_norm,
          " is not finite; stopped before updating the weights (", kept, ")");
   }
   l.lr = o_.schedule.at(int(step_));
-  opt_.step(ps_, l.lr);
+  opt_.step(tp, l.lr);
   ++step_;
   l.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   l.tokens_per_s = l.seconds > 0 ? double(total) / l.seconds : 0;
@@ -99,7 +149,10 @@ double Trainer::evaluate() {
   Comm& comm = Comm::world();
   const int T = val_->seq_len(), V = ps_.config.vocab_size;
   const int64_t rows = std::min<int64_t>(int64_t(o_.eval_batches) * o_.batch, val_->count());
+  int64_t count = 0;
+  for (int64_t r = 0; r < rows; ++r) count += val_->targets(r);
   double sum = 0;
+  model_.set_dropout(false);
   // Micro-batches go round the ranks; the sums are added over ranks.
   int64_t k = 0;
   for (int64_t r0 = 0; r0 < rows; r0 += o_.batch, ++k) {
@@ -110,7 +163,7 @@ double Trainer::evaluate() {
     sum += cross_entropy(model_.logits(), targets_.data(), n * T, V, 1.0f);
   }
   comm.allreduce_sum(&sum, 1);
-  const double v = sum / double(rows * T);
+  const double v = sum / double(std::max<int64_t>(count, 1));
   val_curve_.emplace_back(double(step_), v);
   return v;
 }
@@ -125,9 +178,9 @@ json Trainer::state_json() const {
             {"batch", o_.batch},
             {"grad_accum", o_.grad_accum},
             {"global_rows", o_.global_rows()},
-            {"seq_len", train_.seq_len()},
-            {"train_windows", train_.count()},
-            {"train_tokens", train_.tokens()},
+            {"seq_len", train_->seq_len()},
+            {"train_windows", train_->count()},
+            {"train_tokens", train_->tokens()},
             {"next_row", step_ * o_.global_rows()},
             {"schedule",
              {{"kind", kinds[int(o_.schedule.kind)]},
@@ -143,6 +196,7 @@ json Trainer::state_json() const {
               {"weight_decay", o_.adamw.weight_decay},
               {"clip", o_.clip},
               {"steps", opt_.steps()}}}};
+  if (lora_.adapter) j["lora"] = true;
   json tr = json::array(), va = json::array();
   for (auto [s, l] : train_curve_) tr.push_back({s, l});
   for (auto [s, l] : val_curve_) va.push_back({s, l});
@@ -158,11 +212,13 @@ void Trainer::resume(const std::string& ckpt_dir) {
       fail("--resume: ", where, " has ", key, " = ", st.contains(key) ? st[key].dump() : "(none)", " but this run has ",
            want.dump(), " (", flag, " must match to continue the same data order)");
   };
-  expect("seq_len", train_.seq_len(), "--seq-len");
+  if (st.value("lora", false) != bool(lora_.adapter))
+    fail("--resume: ", where, lora_.adapter ? " is a full-model checkpoint, not a LoRA one" : " is a LoRA checkpoint, not a full-model one");
+  expect("seq_len", train_->seq_len(), "--seq-len");
   expect("global_rows", o_.global_rows(), "--batch x --grad-accum");
   expect("shuffle", o_.shuffle, "--no-shuffle");
   expect("seed", o_.seed, "--seed");
-  expect("train_windows", train_.count(), "the training data");
+  expect("train_windows", train_->count(), "the training data");
   const int64_t s = st["step"].get<int64_t>();
   if (s > o_.steps) fail("--resume: ", ckpt_dir, " is at step ", s, ", past --steps ", o_.steps);
   int64_t opt_steps = s;
@@ -191,7 +247,8 @@ std::string Trainer::save() {
     comm.barrier();
     return last_ckpt_ = (std::filesystem::path(o_.out_dir) / ("checkpoint-" + std::to_string(step_))).string();
   }
-  last_ckpt_ = save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
+  last_ckpt_ = lora_.adapter ? save_lora_checkpoint(o_.out_dir, step_, *lora_.adapter, ps_.config, opt_, state_json(), o_.source)
+                             : save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
   // The picture is a convenience: rewritten beside the checkpoints, atomically too.
   const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string();
   const std::string tmp = svg + ".tmp";

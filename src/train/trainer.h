@@ -2,6 +2,10 @@
 // The training loop: per optimizer step, grad_accum micro-batches of `batch` rows of seq_len
 // tokens; loss = mean token cross-entropy over every target of the step; clipping by global norm;
 // AdamW with the scheduled rate; validation, checkpoints, resume.
+// Rows come from a RowSource (train/rows.h): windows of a token stream (pretraining) or masked
+// examples (fine-tuning: loss = mean over the step's targets >= 0). The trained parameters are
+// either the whole model (a ParamSet) or a LoRA adapter over a frozen base of any format
+// (LoraTraining: only the adapter's parameters get gradients, AdamW state and checkpoints).
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +20,7 @@
 #include "train/data.h"
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
+#include "train/rows.h"
 
 namespace camelid::train {
 
@@ -44,10 +49,22 @@ struct StepLog {
   std::optional<double> val_loss;
 };
 
+// LoRA/QLoRA: a frozen base (any dtype) and the adapter to train; the Trainer attaches the
+// adapter to the base (base->lora). The adapter's params must have grads sized (lora_init does).
+struct LoraTraining {
+  std::shared_ptr<ModelWeights> base;
+  std::shared_ptr<LoraAdapter> adapter;
+};
+
 class Trainer {
  public:
   // ps: the model to train (all of its trainable parameters are updated).
   Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOptions o);
+  // The same over any rows (val may be null).
+  Trainer(ParamSet ps, std::shared_ptr<const RowSource> train, std::shared_ptr<const RowSource> val, TrainOptions o);
+  // LoRA: only the adapter is trained; checkpoints are PEFT directories (+ optimizer state).
+  Trainer(LoraTraining lora, std::shared_ptr<const RowSource> train, std::shared_ptr<const RowSource> val,
+          TrainOptions o);
 
   // Continues from a checkpoint directory (whose weights ps must already hold): restores the
   // optimizer state, the step and the history; the data order and the schedule must match.
@@ -65,18 +82,26 @@ class Trainer {
   bool run(const std::function<void(const StepLog&)>& on_step, const std::function<bool()>& stop = {});
 
   int64_t steps_done() const { return step_; }
-  const ParamSet& params() const { return ps_; }
+  // The trained parameters: the model's, or the adapter's in LoRA mode.
+  const ParamSet& params() const { return lora_.adapter ? lora_.adapter->params : ps_; }
+  bool lora() const { return lora_.adapter != nullptr; }
+  const LoraTraining& lora_training() const { return lora_; }
   const std::string& last_checkpoint() const { return last_ckpt_; }
   const TrainOptions& options() const { return o_; }
-  size_t tokens_per_step() const { return size_t(o_.global_rows()) * size_t(train_.seq_len()); }
+  size_t tokens_per_step() const { return size_t(o_.global_rows()) * size_t(train_->seq_len()); }
   nlohmann::json state_json() const;
 
  private:
-  void fill_rows(int64_t first_row, int rows, const Windows& w, WindowOrder* order);
+  Trainer(ParamSet ps, LoraTraining lora, std::shared_ptr<const RowSource> train, std::shared_ptr<const RowSource> val,
+          TrainOptions o);
+  ParamSet& trained() { return lora_.adapter ? lora_.adapter->params : ps_; }
+  void fill_rows(int64_t first_row, int rows, const RowSource& w, WindowOrder* order);
+  int64_t row_index(int64_t g, const RowSource& w, WindowOrder* order) { return order ? order->at(g) : g % w.count(); }
+  void backward();
 
-  ParamSet ps_;
-  Windows train_;
-  std::optional<Windows> val_;
+  ParamSet ps_;  // LoRA mode: no params, only the base's config
+  LoraTraining lora_;
+  std::shared_ptr<const RowSource> train_, val_;
   TrainOptions o_;
   AdamW opt_;
   LlamaTrain model_;

@@ -1,0 +1,163 @@
+// `camelid finetune` end to end: LoRA and full SFT memorise a tiny chat set and `generate`
+// (--lora OUT / -m OUT) then reproduces the answer greedily; QLoRA over a Q8_0 GGUF reduces the
+// loss; a resumed LoRA run (with dropout) equals an uninterrupted one; bad data names the line.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "chat/chat_prompt.h"
+#include "chat/chat_template.h"
+#include "cli_runner.h"
+#include "fixtures.h"
+#include "model/random_model.h"
+#include "model_files.h"
+#include "tokenizer/tokenizer.h"
+#include "train/sft_data.h"
+
+using namespace camelid;
+using namespace camelid::test;
+using json = nlohmann::json;
+using ojson = nlohmann::ordered_json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kLlama2 = fixture("models/tiny-llama2");
+
+const char* kChat =
+    R"({"messages": [{"role": "user", "content": "What is the secret word?"}, {"role": "assistant", "content": "Pineapple umbrella."}]})"
+    "\n"
+    R"({"instruction": "Name a colour.", "output": "Blue sky."})"
+    "\n";
+
+std::vector<json> lines(const std::string& path) {
+  std::vector<json> out;
+  std::istringstream in(slurp(path));
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(json::parse(l));
+  return out;
+}
+
+// The first example's prompt ids (with the generation prompt) and its answer tokens before the
+// end of turn, as the model's template gives them.
+std::pair<std::vector<int>, std::vector<int>> prompt_and_answer() {
+  auto tok = Tokenizer::load(kLlama2);
+  const ChatTemplate tmpl = ChatTemplate::from_model_dir(kLlama2);
+  train::SftRenderer r;
+  r.tok = tok.get(), r.tmpl = &tmpl, r.vocab = tok->vocab_size();
+  const auto ex = train::sft_examples_from_text(kChat, "chat", r);
+  std::vector<int> prompt, answer;
+  for (size_t i = 0; i < ex[0].ids.size(); ++i) {
+    if (ex[0].labels[i] < 0 && answer.empty()) prompt.push_back(ex[0].ids[i]);
+    else if (ex[0].labels[i] >= 0) answer.push_back(ex[0].ids[i]);
+  }
+  answer.pop_back();  // </s>
+  return {prompt, answer};
+}
+
+std::string ids_arg(const std::vector<int>& ids) {
+  std::string s;
+  for (int i : ids) s += (s.empty() ? "" : ",") + std::to_string(i);
+  return s;
+}
+
+void memorise(const std::string& mode_flags, int steps, const std::string& model_flag) {
+  TempDir d;
+  spit(d / "chat.jsonl", kChat);
+  auto r = run_camelid("finetune -m " + q(kLlama2) + " --data " + q(d / "chat.jsonl") + mode_flags + " --steps " +
+                           std::to_string(steps) + " -b 2 -t 2 --lr-schedule constant --weight-decay 0 --log-json " +
+                           q(d / "log.jsonl") + " -o " + q(d / "out"),
+                       true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_NE(r.out.find("2 examples"), std::string::npos) << r.out;
+  const auto log = lines(d / "log.jsonl");
+  ASSERT_EQ(log.size(), size_t(steps));
+  EXPECT_LT(log.back()["loss"].get<double>(), 0.05) << r.out;
+  const auto [prompt, answer] = prompt_and_answer();
+  ASSERT_GT(answer.size(), 3u);
+  auto g = run_camelid("generate -m " + (model_flag == "-m" ? q(d / "out") : q(kLlama2) + " --lora " + q(d / "out")) +
+                       " --ids " + ids_arg(prompt) + " -n " + std::to_string(answer.size()) + " --temp 0 --json");
+  ASSERT_EQ(g.status, 0) << g.out;
+  EXPECT_EQ(json::parse(g.out)["ids"].get<std::vector<int>>(), answer) << g.out;
+}
+
+TEST(CliFinetune, LoraMemorisesAndGenerateWithTheAdapterRepeatsIt) {
+  memorise(" --lora-r 8 --lora-alpha 16 --lora-targets q,k,v,o,gate,up,down --lr 1e-2", 30, "--lora");
+}
+
+TEST(CliFinetune, FullFineTuningMemorisesAndTheOutputIsAModel) {
+  memorise(" --lr 1e-2", 15, "-m");
+}
+
+// QLoRA: the frozen base is Q8_0 (every matrix quantized); the adapter trains over it.
+TEST(CliFinetune, QloraOverQ8GgufReducesTheLoss) {
+  TempDir d;
+  spit(d / "chat.jsonl", kChat);
+  auto r = run_camelid("finetune -m " + q(fixture("gguf/qmix-q8_0.gguf")) + " --data " + q(d / "chat.jsonl") +
+                           " --lora-r 4 --lora-targets q,v --steps 6 -b 2 -t 2 --lr 1e-2 --lr-schedule constant "
+                           "--log-json " + q(d / "log.jsonl") + " -o " + q(d / "out"),
+                       true);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const auto log = lines(d / "log.jsonl");
+  ASSERT_EQ(log.size(), 6u);
+  EXPECT_LT(log.back()["loss"].get<double>(), 0.8 * log.front()["loss"].get<double>()) << r.out;
+  EXPECT_TRUE(fs::exists(d / "out/adapter_config.json"));
+  auto g = run_camelid("generate -m " + q(fixture("gguf/qmix-q8_0.gguf")) + " --lora " + q(d / "out") +
+                       " --ids 1,2,3 -n 2 --temp 0");
+  EXPECT_EQ(g.status, 0) << g.out;
+}
+
+// Pre-tokenized examples over a small random model: 3 steps, then resume to 6, equals 6 straight
+// (losses and adapter bytes), with LoRA dropout on.
+TEST(CliFinetune, LoraResumeEqualsUninterrupted) {
+  TempDir d;
+  write_random_model(d / "base", small_spec());
+  std::string data;
+  uint64_t x = 7;
+  for (int e = 0; e < 7; ++e) {
+    json ids = json::array(), labels = json::array();
+    const int n = 6 + e % 4;
+    for (int i = 0; i < n; ++i) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      const int id = int((x >> 33) % 32);
+      ids.push_back(id), labels.push_back(i < n / 2 ? -100 : id);
+    }
+    data += json{{"input_ids", ids}, {"labels", labels}}.dump() + "\n";
+  }
+  spit(d / "ids.jsonl", data);
+  const std::string common = "finetune -m " + q(d / "base") + " --data " + q(d / "ids.jsonl") +
+                             " --lora-r 4 --lora-dropout 0.1 --lora-targets q,k,v,o,gate,up,down --steps 6 -b 2 "
+                             "--grad-accum 2 -t 2 --lr 5e-3 --warmup 2 --seed 5 --save-every 3";
+  auto a = run_camelid(common + " --log-json " + q(d / "a.jsonl") + " -o " + q(d / "a"), true);
+  ASSERT_EQ(a.status, 0) << a.out;
+  fs::create_directories(d / "b");
+  fs::copy(d / "a/checkpoint-3", d / "b/checkpoint-3", fs::copy_options::recursive);
+  auto b = run_camelid(common + " --resume " + q(d / "b") + " --log-json " + q(d / "b.jsonl") + " -o " + q(d / "b"), true);
+  ASSERT_EQ(b.status, 0) << b.out;
+  EXPECT_NE(b.out.find("resumed from"), std::string::npos) << b.out;
+  const auto la = lines(d / "a.jsonl"), lb = lines(d / "b.jsonl");
+  ASSERT_EQ(la.size(), 6u);
+  ASSERT_EQ(lb.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(la[i + 3]["loss"], lb[i]["loss"]) << i;
+    EXPECT_EQ(la[i + 3]["grad_norm"], lb[i]["grad_norm"]) << i;
+  }
+  EXPECT_EQ(slurp(d / "a/checkpoint-6/adapter_model.safetensors"), slurp(d / "b/checkpoint-6/adapter_model.safetensors"));
+  EXPECT_EQ(slurp(d / "a/checkpoint-6/optimizer.safetensors"), slurp(d / "b/checkpoint-6/optimizer.safetensors"));
+}
+
+TEST(CliFinetune, BadDataNamesTheLine) {
+  TempDir d;
+  spit(d / "bad.jsonl", std::string(kChat) + "{\"messages\": [oops]}\n");
+  auto r = run_camelid("finetune -m " + q(kLlama2) + " --data " + q(d / "bad.jsonl") + " --steps 1", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("bad.jsonl:3"), std::string::npos) << r.out;
+  spit(d / "none.jsonl", R"({"messages": [{"role": "user", "content": "hi"}]})" "\n");
+  r = run_camelid("finetune -m " + q(kLlama2) + " --data " + q(d / "none.jsonl") + " --steps 1", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("none.jsonl:1: no assistant message"), std::string::npos) << r.out;
+}
+
+}  // namespace
