@@ -1,7 +1,6 @@
 // `camelid dpo`: Direct Preference Optimization of a model (full fine-tuning) on preference
 // pairs, against the starting model as the frozen reference (train/dpo.h).
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -9,7 +8,6 @@
 #include "cli/interrupt.h"
 #include "cli/pref_args.h"
 #include "core/error.h"
-#include "core/json.h"
 #include "train/dpo.h"
 
 namespace camelid::cli {
@@ -23,11 +21,8 @@ void run(const DpoArgs& a) {
   set_threads(a.threads);
   PrefInputs in = load_pref_inputs(a);
   train::DpoOptions o;
-  o.batch = a.batch, o.grad_accum = a.grad_accum, o.steps = a.steps, o.beta = a.beta;
-  o.schedule = pref_schedule(a);
-  o.adamw = a.adamw, o.clip = a.clip, o.shuffle = !a.no_shuffle, o.seed = a.seed, o.save_every = a.save_every;
-  o.out_dir = a.out;
-  o.source.tokenizer_dir = in.tokenizer_dir;
+  fill_pref_options(a, in.tokenizer_dir, o);
+  o.beta = a.beta;
   const size_t n = in.pairs.size();
   std::printf("dpo: %zu pairs, %d per step (batch %d x grad-accum %d), beta %g; reference: the starting model's "
               "log-probabilities, computed once\n",
@@ -36,23 +31,15 @@ void run(const DpoArgs& a) {
   std::fflush(stdout);
   train::DpoTrainer t(std::move(in.ps), std::move(in.pairs), o);
 
-  std::unique_ptr<std::ofstream> log;
-  if (!a.log_json.empty()) {
-    log = std::make_unique<std::ofstream>(a.log_json, std::ios::trunc);
-    if (!*log) fail("--log-json: cannot open ", a.log_json);
-  }
+  const std::unique_ptr<std::ofstream> log = open_step_log(a.log_json);
   const int64_t every = std::max<int64_t>(1, a.steps / 20);
   train::DpoStepLog last;
   auto on_step = [&](const train::DpoStepLog& l) {
     last = l;
-    if (log) {
-      nlohmann::json j = {{"step", l.step},          {"loss", l.loss},
+    write_step_log(log.get(), {{"step", l.step},          {"loss", l.loss},
                           {"accuracy", l.accuracy},  {"chosen_reward", l.chosen_reward},
                           {"rejected_reward", l.rejected_reward}, {"margin", l.margin},
-                          {"grad_norm", l.grad_norm}, {"lr", l.lr}};
-      *log << dump_json(j) << "\n";
-      log->flush();
-    }
+                          {"grad_norm", l.grad_norm}, {"lr", l.lr}});
     if (l.step % every == 0 || l.step == a.steps)
       std::fprintf(stderr, "step %lld/%lld loss %.4f acc %.2f reward chosen %.4f rejected %.4f margin %.4f grad norm %.3g lr %.2e\n",
                    (long long)l.step, (long long)a.steps, l.loss, l.accuracy, l.chosen_reward, l.rejected_reward, l.margin,
@@ -60,12 +47,7 @@ void run(const DpoArgs& a) {
   };
   interrupt::install();
   const bool finished = t.run(on_step, [] { return interrupt::pending(); });
-  if (!finished) {
-    std::printf("interrupted at step %lld: %s\n", (long long)t.steps_done(),
-                a.out.empty() ? "nothing saved (no --out)" : ("checkpoint " + t.last_checkpoint()).c_str());
-    std::fflush(stdout);
-    std::exit(130);
-  }
+  exit_if_interrupted(finished, t.steps_done(), a.out, t.last_checkpoint());
   std::printf("dpo: %lld steps; loss %.4f, reward accuracy %.2f, margin %.4f%s%s\n", (long long)t.steps_done(), last.loss,
               last.accuracy, last.margin, t.last_checkpoint().empty() ? "" : "; checkpoint ", t.last_checkpoint().c_str());
 }

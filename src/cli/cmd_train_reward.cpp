@@ -2,7 +2,6 @@
 // causal LM (--init; a new score head) or an earlier reward model, trained on preference pairs
 // with the Llama 2 ranking loss with margin (train/reward.h).
 #include <cstdio>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -10,7 +9,6 @@
 #include "cli/interrupt.h"
 #include "cli/pref_args.h"
 #include "core/error.h"
-#include "core/json.h"
 #include "train/reward.h"
 
 namespace camelid::cli {
@@ -26,11 +24,7 @@ void run(const RewardArgs& a) {
   const bool fresh = in.ps.config.num_labels == 0;
   ParamSet ps = train::reward_params_from_lm(std::move(in.ps), a.seed, float(a.init_std));
   train::RewardOptions o;
-  o.batch = a.batch, o.grad_accum = a.grad_accum, o.steps = a.steps;
-  o.schedule = pref_schedule(a);
-  o.adamw = a.adamw, o.clip = a.clip, o.shuffle = !a.no_shuffle, o.seed = a.seed, o.save_every = a.save_every;
-  o.out_dir = a.out;
-  o.source.tokenizer_dir = in.tokenizer_dir;
+  fill_pref_options(a, in.tokenizer_dir, o);
   std::printf("train-reward: %zu pairs, %d per step (batch %d x grad-accum %d); %s\n", in.pairs.size(),
               o.pairs_per_step(), o.batch, o.grad_accum,
               fresh ? "a new score head N(0, init-std) on the model's final hidden state" : "continuing a reward model");
@@ -38,22 +32,14 @@ void run(const RewardArgs& a) {
   std::fflush(stdout);
   train::RewardTrainer t(std::move(ps), std::move(in.pairs), o);
 
-  std::unique_ptr<std::ofstream> log;
-  if (!a.log_json.empty()) {
-    log = std::make_unique<std::ofstream>(a.log_json, std::ios::trunc);
-    if (!*log) fail("--log-json: cannot open ", a.log_json);
-  }
+  const std::unique_ptr<std::ofstream> log = open_step_log(a.log_json);
   const int64_t every = std::max<int64_t>(1, a.steps / 20);
   train::RewardStepLog last;
   auto on_step = [&](const train::RewardStepLog& l) {
     last = l;
-    if (log) {
-      nlohmann::json j = {{"step", l.step},         {"loss", l.loss},       {"accuracy", l.accuracy},
+    write_step_log(log.get(), {{"step", l.step},         {"loss", l.loss},       {"accuracy", l.accuracy},
                           {"chosen", l.chosen},     {"rejected", l.rejected}, {"margin", l.margin},
-                          {"grad_norm", l.grad_norm}, {"lr", l.lr}};
-      *log << dump_json(j) << "\n";
-      log->flush();
-    }
+                          {"grad_norm", l.grad_norm}, {"lr", l.lr}});
     if (l.step % every == 0 || l.step == a.steps)
       std::fprintf(stderr, "step %lld/%lld loss %.4f acc %.2f r(chosen) %.4f r(rejected) %.4f grad norm %.3g lr %.2e\n",
                    (long long)l.step, (long long)a.steps, l.loss, l.accuracy, l.chosen, l.rejected, double(l.grad_norm),
@@ -61,12 +47,7 @@ void run(const RewardArgs& a) {
   };
   interrupt::install();
   const bool finished = t.run(on_step, [] { return interrupt::pending(); });
-  if (!finished) {
-    std::printf("interrupted at step %lld: %s\n", (long long)t.steps_done(),
-                a.out.empty() ? "nothing saved (no --out)" : ("checkpoint " + t.last_checkpoint()).c_str());
-    std::fflush(stdout);
-    std::exit(130);
-  }
+  exit_if_interrupted(finished, t.steps_done(), a.out, t.last_checkpoint());
   std::printf("train-reward: %lld steps; loss %.4f, accuracy %.2f, margin %.4f%s%s\n", (long long)t.steps_done(),
               last.loss, last.accuracy, last.margin, t.last_checkpoint().empty() ? "" : "; checkpoint ",
               t.last_checkpoint().c_str());

@@ -1,10 +1,13 @@
 #include "cli/pref_args.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/gguf.h"
+#include "core/json.h"
 
 namespace camelid::cli {
 
@@ -42,6 +45,35 @@ train::LrSchedule pref_schedule(const PrefArgs& a) {
   s.kind = train::lr_kind_from_name(a.lr_schedule);
   s.lr = a.lr, s.min_lr = a.min_lr, s.warmup = a.warmup;
   return s;
+}
+
+void fill_pref_options(const PrefArgs& a, const std::string& tokenizer_dir, train::PrefOptions& o) {
+  o.batch = a.batch, o.grad_accum = a.grad_accum, o.steps = a.steps;
+  o.schedule = pref_schedule(a);
+  o.adamw = a.adamw, o.clip = a.clip, o.shuffle = !a.no_shuffle, o.seed = a.seed, o.save_every = a.save_every;
+  o.out_dir = a.out;
+  o.source.tokenizer_dir = tokenizer_dir;
+}
+
+std::unique_ptr<std::ofstream> open_step_log(const std::string& path) {
+  if (path.empty()) return nullptr;
+  auto log = std::make_unique<std::ofstream>(path, std::ios::trunc);
+  if (!*log) fail("--log-json: cannot open ", path);
+  return log;
+}
+
+void write_step_log(std::ofstream* log, const nlohmann::json& j) {
+  if (!log) return;
+  *log << dump_json(j) << "\n";
+  log->flush();
+}
+
+void exit_if_interrupted(bool finished, int64_t steps_done, const std::string& out, const std::string& last_ckpt) {
+  if (finished) return;
+  std::printf("interrupted at step %lld: %s\n", (long long)steps_done,
+              out.empty() ? "nothing saved (no --out)" : ("checkpoint " + last_ckpt).c_str());
+  std::fflush(stdout);
+  std::exit(130);
 }
 
 PrefInputs load_pref_inputs(const PrefArgs& a) {

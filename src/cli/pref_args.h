@@ -1,6 +1,9 @@
 #pragma once
 // Flags and data loading shared by `camelid dpo` and `camelid train-reward` (preference pairs).
+#include <cstdint>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "chat/chat_template.h"
@@ -9,6 +12,7 @@
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/lr_schedule.h"
+#include "train/pref_loop.h"
 #include "train/preference_data.h"
 
 namespace camelid::cli {
@@ -39,5 +43,15 @@ struct PrefInputs {
 PrefInputs load_pref_inputs(const PrefArgs& a);
 
 train::LrSchedule pref_schedule(const PrefArgs& a);
+
+// The loop options both commands share, from the flags (checkpoints copy tokenizer_dir).
+void fill_pref_options(const PrefArgs& a, const std::string& tokenizer_dir, train::PrefOptions& o);
+
+// --log-json: the stream (null when the flag is not given) and one flushed JSON line per step.
+std::unique_ptr<std::ofstream> open_step_log(const std::string& path);
+void write_step_log(std::ofstream* log, const nlohmann::json& j);
+
+// After run(): when it was interrupted, says where the last checkpoint is and exits 130.
+void exit_if_interrupted(bool finished, int64_t steps_done, const std::string& out, const std::string& last_ckpt);
 
 }  // namespace camelid::cli

@@ -1,12 +1,9 @@
 #include "train/reward.h"
 
-#include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <random>
 
 #include "core/error.h"
-#include "train/distributed.h"
 #include "train/pref_batch.h"
 
 namespace camelid::train {
@@ -65,26 +62,11 @@ std::vector<double> reward_scores(LlamaTrain& m, const ModelWeights& rm, const s
 }
 
 RewardTrainer::RewardTrainer(ParamSet ps, std::vector<PreferencePair> pairs, RewardOptions o)
-    : ps_(std::move(ps)),
-      pairs_(std::move(pairs)),
-      o_(std::move(o)),
-      opt_(ps_, o_.adamw),
-      model_(ps_.config),
-      order_(int64_t(pairs_.size()), o_.shuffle, o_.seed) {
+    : PrefLoop(std::move(ps), std::move(pairs), o) {
   if (ps_.config.num_labels != 1) fail("train-reward: the model has no score head");
-  if (o_.batch < 1) fail("--batch: must be >= 1, got ", o_.batch);
-  if (o_.grad_accum < 1) fail("--grad-accum: must be >= 1, got ", o_.grad_accum);
-  if (o_.steps < 1 || o_.steps > INT32_MAX) fail("--steps: must be in 1..2^31-1, got ", o_.steps);
-  if (!(o_.clip >= 0) || !std::isfinite(o_.clip)) fail("--clip: must be >= 0, got ", o_.clip);
-  if (o_.save_every < 0) fail("--save-every: must be >= 0");
-  if (pairs_.empty()) fail("train-reward: no preference pairs");
-  if (Comm::world().size() > 1) fail("train-reward runs in one process (data parallel is not supported)");
-  for (const PreferencePair& p : pairs_)
-    if (pair_row_length(p, false) > ps_.config.max_seq_len)
-      fail("preference pair of line ", p.line, ": ", pair_row_length(p, false), " tokens exceed the model's context (",
-           ps_.config.max_seq_len, ")");
-  o_.schedule.total = int(o_.steps);
-  view_ = weights_view(ps_);
+  check_counts();
+  check_rest("train-reward", "train-reward runs in one process (data parallel is not supported)", false);
+  ready();
 }
 
 std::pair<double, double> RewardTrainer::scores(size_t i) {
@@ -97,15 +79,14 @@ std::pair<double, double> RewardTrainer::scores(size_t i) {
 }
 
 RewardStepLog RewardTrainer::compute_gradients(int64_t s) {
-  const int P = o_.pairs_per_step(), D = ps_.config.dim;
+  const int P = po_.pairs_per_step(), D = ps_.config.dim;
   ps_.zero_grad();
   Param& head = ps_.at("score.weight");
   RewardStepLog l;
   l.step = s + 1;
   std::vector<float> dhidden;
-  for (int m = 0; m < o_.grad_accum; ++m) {
-    std::vector<int64_t> which;
-    for (int b = 0; b < o_.batch; ++b) which.push_back(order_.at(s * P + int64_t(m) * o_.batch + b));
+  for (int m = 0; m < po_.grad_accum; ++m) {
+    const std::vector<int64_t> which = micro_batch(s, m);
     const PairRows rows = pack_pairs(pairs_, which, false);
     model_.forward(*view_, rows.tokens.data(), rows.B, rows.T);
     const float* h = model_.hidden();
@@ -136,75 +117,14 @@ RewardStepLog RewardTrainer::compute_gradients(int64_t s) {
 RewardStepLog RewardTrainer::step() {
   const auto t0 = std::chrono::steady_clock::now();
   RewardStepLog l = compute_gradients(step_);
-  l.grad_norm = clip_grad_norm(ps_, o_.clip);
-  if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
-    const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;
-    fail("step ", l.step, ": loss ", l.loss, ", grad norm ", l.grad_norm,
-         " is not finite; stopped before updating the weights (", kept, ")");
-  }
-  l.lr = o_.schedule.at(int(step_));
-  opt_.step(ps_, l.lr);
-  ++step_;
-  l.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  curve_.emplace_back(double(l.step), l.loss);
+  finish_step(l, t0);
   return l;
 }
 
-json RewardTrainer::state_json() const {
-  const char* kinds[] = {"cosine", "constant"};
-  json tr = json::array();
-  for (auto [s, v] : curve_) tr.push_back({s, v});
-  return {{"format", "camelid-reward-state"},
-          {"version", 1},
-          {"step", step_},
-          {"seed", o_.seed},
-          {"shuffle", o_.shuffle},
-          {"batch", o_.batch},
-          {"grad_accum", o_.grad_accum},
-          {"pairs", pairs_.size()},
-          {"schedule",
-           {{"kind", kinds[int(o_.schedule.kind)]},
-            {"lr", o_.schedule.lr},
-            {"min_lr", o_.schedule.min_lr},
-            {"warmup", o_.schedule.warmup},
-            {"total", o_.schedule.total}}},
-          {"optimizer",
-           {{"type", "adamw"},
-            {"beta1", o_.adamw.beta1},
-            {"beta2", o_.adamw.beta2},
-            {"eps", o_.adamw.eps},
-            {"weight_decay", o_.adamw.weight_decay},
-            {"clip", o_.clip},
-            {"steps", opt_.steps()}}},
-          {"history", {{"train", tr}, {"val", json::array()}}}};
-}
-
-std::string RewardTrainer::save() {
-  if (o_.out_dir.empty()) return {};
-  last_ckpt_ = save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
-  const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string(), tmp = svg + ".tmp";
-  try {
-    write_file_durable(tmp, loss_svg(curve_, {}));
-    std::filesystem::rename(tmp, svg);
-  } catch (const std::exception&) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-  }
-  return last_ckpt_;
-}
+json RewardTrainer::state_json() const { return base_state_json("camelid-reward-state"); }
 
 bool RewardTrainer::run(const std::function<void(const RewardStepLog&)>& on_step, const std::function<bool()>& stop) {
-  while (step_ < o_.steps) {
-    const RewardStepLog l = step();
-    if (on_step) on_step(l);
-    if (stop && stop()) {
-      save();
-      return false;
-    }
-    if (step_ < o_.steps && o_.save_every > 0 && step_ % o_.save_every == 0) save();
-  }
-  save();
-  return true;
+  return run_logged(*this, on_step, stop);
 }
 
 }  // namespace camelid::train
