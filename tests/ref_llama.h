@@ -1,11 +1,13 @@
 #pragma once
-// A plain double-precision Llama forward over a ParamSet, for finite-difference checks of the
-// training losses: the final normed hidden states and the logits of B rows of T tokens, with one
-// parameter (by name) replaced by given values.
+// A plain double-precision Llama forward over a ParamSet (same math as the f32 forward), for
+// finite-difference checks of the training losses: the final normed hidden states and the logits
+// of B rows of T tokens, with one parameter (by name) replaced by given values, and optionally a
+// LoRA adapter's update added to the weights it adapts.
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "model/lora.h"
 #include "model/params.h"
 
 namespace camelid::test {
@@ -14,6 +16,7 @@ using Vec = std::vector<double>;
 
 struct RefLlama {
   const ParamSet& ps;
+  const LoraAdapter* lora = nullptr;  // its update s·B·A is added to the weights it adapts
 
   static Vec rmsnorm(const Vec& x, const Vec& w, int rows, int n, double eps) {
     Vec y(x.size());
@@ -66,10 +69,26 @@ struct RefLlama {
     return out;
   }
 
-  Vec get(const std::string& name, const std::string& perturbed, const Vec& pv) const {
+  static Vec raw(const ParamSet& set, const std::string& name, const std::string& perturbed, const Vec& pv) {
     if (name == perturbed) return pv;
-    const auto& v = ps.find(name)->value;
+    const auto& v = set.find(name)->value;
     return Vec(v.begin(), v.end());
+  }
+  Vec get(const std::string& name, const std::string& perturbed, const Vec& pv) const {
+    Vec w = raw(ps, name, perturbed, pv);
+    if (!lora) return w;
+    for (int l = 0; l < ps.config.n_layers; ++l)
+      for (const LoraTargetSpec& t : lora_targets()) {
+        const Param* A = lora->A(l, t.target);
+        if (!A || name != "model.layers." + std::to_string(l) + "." + t.module + ".weight") continue;
+        const Vec a = raw(lora->params, A->name, perturbed, pv), b = raw(lora->params, (A + 1)->name, perturbed, pv);
+        const int64_t r = A->rows, in = A->cols, out = (A + 1)->rows;
+        const double s = lora->config.scale();
+        for (int64_t o = 0; o < out; ++o)
+          for (int64_t k = 0; k < r; ++k)
+            for (int64_t i = 0; i < in; ++i) w[o * in + i] += s * b[o * r + k] * a[k * in + i];
+      }
+    return w;
   }
 
   // Final normed hidden states [B*T, dim]; logits [B*T, vocab] when the model has an LM head.
@@ -106,6 +125,24 @@ struct RefLlama {
       *logits = matmul(xf, N, get(c.tied_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", perturbed, pv),
                        c.vocab_size, D);
     if (hidden) *hidden = xf;
+  }
+
+  // Mean cross-entropy of the targets (< 0: ignored) of B rows of T tokens (an LM head).
+  double loss(const std::vector<int>& tokens, const std::vector<int>& targets, int B, int T, const std::string& perturbed,
+              const Vec& pv) const {
+    const int N = B * T, V = ps.config.vocab_size;
+    Vec z;
+    forward(tokens, B, T, perturbed, pv, nullptr, &z);
+    double s = 0;
+    int n = 0;
+    for (int t = 0; t < N; ++t) {
+      if (targets[t] < 0) continue;
+      double mx = -1e300, sum = 0;
+      for (int i = 0; i < V; ++i) mx = std::max(mx, z[t * V + i]);
+      for (int i = 0; i < V; ++i) sum += std::exp(z[t * V + i] - mx);
+      s += mx + std::log(sum) - z[t * V + targets[t]], ++n;
+    }
+    return s / n;
   }
 
   // Sum of log softmax(logits)[seq[t+1]] over t >= first - 1: the log-probability of seq[first..].

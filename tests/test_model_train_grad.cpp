@@ -17,62 +17,17 @@
 #include "model/ops_backward.h"
 #include "model/params.h"
 
+#include "grad_check.h"
+#include "ref_llama.h"
+
 namespace camelid {
 namespace {
 
-using Vec = std::vector<double>;
+using test::expect_grad;
+using test::Vec;
 
-// ---- double reference ops (same math as the f32 forward) ----
-Vec ref_rmsnorm(const Vec& x, const Vec& w, int rows, int n, double eps) {
-  Vec y(x.size());
-  for (int t = 0; t < rows; ++t) {
-    double ss = 0;
-    for (int i = 0; i < n; ++i) ss += x[t * n + i] * x[t * n + i];
-    const double r = 1 / std::sqrt(ss / n + eps);
-    for (int i = 0; i < n; ++i) y[t * n + i] = w[i] * x[t * n + i] * r;
-  }
-  return y;
-}
-Vec ref_matmul(const Vec& x, int T, const Vec& w, int O, int K) {  // [T,K] x [O,K]^T
-  Vec y(size_t(T) * O, 0.0);
-  for (int t = 0; t < T; ++t)
-    for (int o = 0; o < O; ++o)
-      for (int k = 0; k < K; ++k) y[t * O + o] += x[t * K + k] * w[o * K + k];
-  return y;
-}
-void ref_rope(Vec& x, int rows, int T, int heads, int hd, const std::vector<float>& inv_freq, bool interleaved) {
-  for (int r = 0; r < rows; ++r)
-    for (int h = 0; h < heads; ++h)
-      for (int i = 0; i < hd / 2; ++i) {
-        const double a = double(float(r % T) * inv_freq[i]);
-        const int i0 = interleaved ? 2 * i : i, i1 = interleaved ? 2 * i + 1 : i + hd / 2;
-        double* v = &x[(size_t(r) * heads + h) * hd];
-        const double p = v[i0], q = v[i1];
-        v[i0] = p * std::cos(a) - q * std::sin(a);
-        v[i1] = q * std::cos(a) + p * std::sin(a);
-      }
-}
-Vec ref_attention(const Vec& q, const Vec& k, const Vec& v, int B, int T, int H, int KVH, int hd) {
-  Vec out(q.size(), 0.0);
-  const int group = H / KVH;
-  for (int b = 0; b < B; ++b)
-    for (int h = 0; h < H; ++h)
-      for (int i = 0; i < T; ++i) {
-        Vec s(size_t(i) + 1);
-        double mx = -1e300, sum = 0;
-        for (int j = 0; j <= i; ++j) {
-          double d = 0;
-          for (int e = 0; e < hd; ++e) d += q[((b * T + i) * H + h) * hd + e] * k[((b * T + j) * KVH + h / group) * hd + e];
-          s[j] = d / std::sqrt(double(hd));
-          mx = std::max(mx, s[j]);
-        }
-        for (double& e : s) sum += (e = std::exp(e - mx));
-        for (int j = 0; j <= i; ++j)
-          for (int e = 0; e < hd; ++e)
-            out[((b * T + i) * H + h) * hd + e] += s[j] / sum * v[((b * T + j) * KVH + h / group) * hd + e];
-      }
-  return out;
-}
+// The double reference ops and model (same math as the f32 forward): tests/ref_llama.h.
+using Ref = test::RefLlama;
 
 std::vector<float> to_f(const Vec& v) { return std::vector<float>(v.begin(), v.end()); }
 Vec random_vec(size_t n, std::mt19937& rng, double scale = 1.0) {
@@ -82,23 +37,6 @@ Vec random_vec(size_t n, std::mt19937& rng, double scale = 1.0) {
   return v;
 }
 
-// Checks analytic (f32) against central differences of f (double) at x, for every element.
-void expect_grad(const char* what, const std::function<double(const Vec&)>& f, Vec x, const std::vector<float>& analytic,
-                 double rel = 2e-3) {
-  ASSERT_EQ(analytic.size(), x.size());
-  double scale = 1e-6;
-  for (float g : analytic) scale = std::max(scale, double(std::fabs(g)));
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double h = 1e-6 * std::max(1.0, std::fabs(x[i])), x0 = x[i];
-    x[i] = x0 + h;
-    const double up = f(x);
-    x[i] = x0 - h;
-    const double down = f(x);
-    x[i] = x0;
-    const double fd = (up - down) / (2 * h);
-    EXPECT_NEAR(analytic[i], fd, rel * scale) << what << " element " << i;
-  }
-}
 double dot(const Vec& a, const Vec& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
@@ -113,8 +51,8 @@ TEST(TrainOps, RmsnormBackward) {
   const auto xf = to_f(x), wf = to_f(w), dyf = to_f(dy);
   ops::rmsnorm_save(y.data(), r.data(), xf.data(), wf.data(), R, n, 1e-5);
   ops::rmsnorm_backward(dx.data(), dw.data(), dyf.data(), xf.data(), wf.data(), r.data(), R, n, false);
-  expect_grad("dx", [&](const Vec& v) { return dot(ref_rmsnorm(v, w, R, n, 1e-5), dy); }, x, dx);
-  expect_grad("dw", [&](const Vec& v) { return dot(ref_rmsnorm(x, v, R, n, 1e-5), dy); }, w, dw);
+  expect_grad("dx", [&](const Vec& v) { return dot(Ref::rmsnorm(v, w, R, n, 1e-5), dy); }, x, dx);
+  expect_grad("dw", [&](const Vec& v) { return dot(Ref::rmsnorm(x, v, R, n, 1e-5), dy); }, w, dw);
 }
 
 TEST(TrainOps, MatmulBackward) {
@@ -125,8 +63,8 @@ TEST(TrainOps, MatmulBackward) {
   std::vector<float> dx(T * K), dw(O * K, 0.f);
   ops::matmul_dx(dyf.data(), T, Tensor{wf.data(), DType::F32, O, K}, dx.data());
   ops::matmul_dw(dyf.data(), xf.data(), T, O, K, dw.data());
-  expect_grad("dx", [&](const Vec& v) { return dot(ref_matmul(v, T, w, O, K), dy); }, x, dx);
-  expect_grad("dw", [&](const Vec& v) { return dot(ref_matmul(x, T, v, O, K), dy); }, w, dw);
+  expect_grad("dx", [&](const Vec& v) { return dot(Ref::matmul(v, T, w, O, K), dy); }, x, dx);
+  expect_grad("dw", [&](const Vec& v) { return dot(Ref::matmul(x, T, v, O, K), dy); }, w, dw);
 }
 
 TEST(TrainOps, RopeAndSwigluBackward) {
@@ -141,7 +79,7 @@ TEST(TrainOps, RopeAndSwigluBackward) {
     const Vec x = random_vec(rows * heads * hd, rng), dy = random_vec(x.size(), rng);
     std::vector<float> dx = to_f(dy);
     ops::rope_backward(dx.data(), rows, heads, hd, pos.data(), inv, inter);
-    expect_grad("rope", [&](const Vec& v) { Vec y = v; ref_rope(y, rows, rows, heads, hd, inv, inter); return dot(y, dy); }, x, dx);
+    expect_grad("rope", [&](const Vec& v) { Vec y = v; Ref::rope(y, rows, rows, heads, hd, inv, inter); return dot(y, dy); }, x, dx);
   }
   const int n = 16;
   const Vec g = random_vec(n, rng, 2.0), u = random_vec(n, rng), d = random_vec(n, rng);
@@ -165,13 +103,13 @@ TEST(TrainOps, CausalAttentionBackwardWithGroupedHeads) {
   const auto qf = to_f(q), kf = to_f(k), vf = to_f(v), df = to_f(dout);
   std::vector<float> out(q.size()), probs(size_t(B) * H * T * T), dq(q.size()), dk(k.size()), dv(v.size());
   ops::attention_forward(qf.data(), kf.data(), vf.data(), out.data(), probs.data(), B, T, H, KVH, hd);
-  const Vec ref = ref_attention(q, k, v, B, T, H, KVH, hd);
+  const Vec ref = Ref::attention(q, k, v, B, T, H, KVH, hd);
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref[i], 1e-5);
   ops::attention_backward(df.data(), qf.data(), kf.data(), vf.data(), probs.data(), dq.data(), dk.data(), dv.data(), B, T,
                           H, KVH, hd);
-  expect_grad("dq", [&](const Vec& x) { return dot(ref_attention(x, k, v, B, T, H, KVH, hd), dout); }, q, dq);
-  expect_grad("dk", [&](const Vec& x) { return dot(ref_attention(q, x, v, B, T, H, KVH, hd), dout); }, k, dk);
-  expect_grad("dv", [&](const Vec& x) { return dot(ref_attention(q, k, x, B, T, H, KVH, hd), dout); }, v, dv);
+  expect_grad("dq", [&](const Vec& x) { return dot(Ref::attention(x, k, v, B, T, H, KVH, hd), dout); }, q, dq);
+  expect_grad("dk", [&](const Vec& x) { return dot(Ref::attention(q, x, v, B, T, H, KVH, hd), dout); }, k, dk);
+  expect_grad("dv", [&](const Vec& x) { return dot(Ref::attention(q, k, x, B, T, H, KVH, hd), dout); }, v, dv);
 }
 
 TEST(TrainOps, CrossEntropyGradientAndIgnoredRows) {
@@ -198,76 +136,7 @@ TEST(TrainOps, CrossEntropyGradientAndIgnoredRows) {
   EXPECT_THROW(cross_entropy(g.data(), bad, 1, V, 1.f), Error);
 }
 
-// ---- the whole model ----
-struct RefModel {
-  const ParamSet& ps;
-  const LoraAdapter* lora = nullptr;  // its update s·B·A is added to the weights it adapts
-  Vec raw(const ParamSet& set, const std::string& name, const std::string& perturbed, const Vec& pv) const {
-    if (name == perturbed) return pv;
-    const auto& v = set.find(name)->value;
-    return Vec(v.begin(), v.end());
-  }
-  Vec get(const std::string& name, const std::string& perturbed, const Vec& pv) const {
-    Vec w = raw(ps, name, perturbed, pv);
-    if (!lora) return w;
-    for (int l = 0; l < ps.config.n_layers; ++l)
-      for (const LoraTargetSpec& t : lora_targets()) {
-        const Param* A = lora->A(l, t.target);
-        if (!A || name != "model.layers." + std::to_string(l) + "." + t.module + ".weight") continue;
-        const Vec a = raw(lora->params, A->name, perturbed, pv), b = raw(lora->params, (A + 1)->name, perturbed, pv);
-        const int64_t r = A->rows, in = A->cols, out = (A + 1)->rows;
-        const double s = lora->config.scale();
-        for (int64_t o = 0; o < out; ++o)
-          for (int64_t k = 0; k < r; ++k)
-            for (int64_t i = 0; i < in; ++i) w[o * in + i] += s * b[o * r + k] * a[k * in + i];
-      }
-    return w;
-  }
-  // Mean cross-entropy of the targets, with parameter `perturbed` replaced by pv.
-  double loss(const std::vector<int>& tokens, const std::vector<int>& targets, int B, int T, const std::string& perturbed,
-              const Vec& pv) const {
-    const ModelConfig& c = ps.config;
-    const int N = B * T, D = c.dim, H = c.hidden_dim;
-    const Vec emb = get("model.embed_tokens.weight", perturbed, pv);
-    Vec x(size_t(N) * D);
-    for (int t = 0; t < N; ++t)
-      for (int i = 0; i < D; ++i) x[t * D + i] = emb[tokens[t] * D + i];
-    const auto inv = c.rope_inv_freq();
-    for (int l = 0; l < c.n_layers; ++l) {
-      const std::string p = "model.layers." + std::to_string(l) + ".";
-      auto W = [&](const char* n) { return get(p + n, perturbed, pv); };
-      const Vec xn = ref_rmsnorm(x, W("input_layernorm.weight"), N, D, c.norm_eps);
-      Vec q = ref_matmul(xn, N, W("self_attn.q_proj.weight"), c.q_dim(), D);
-      Vec k = ref_matmul(xn, N, W("self_attn.k_proj.weight"), c.kv_dim(), D);
-      const Vec v = ref_matmul(xn, N, W("self_attn.v_proj.weight"), c.kv_dim(), D);
-      ref_rope(q, N, T, c.n_heads, c.head_dim, inv, c.rope_interleaved);
-      ref_rope(k, N, T, c.n_kv_heads, c.head_dim, inv, c.rope_interleaved);
-      const Vec att = ref_attention(q, k, v, B, T, c.n_heads, c.n_kv_heads, c.head_dim);
-      const Vec o = ref_matmul(att, N, W("self_attn.o_proj.weight"), D, c.q_dim());
-      for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
-      const Vec xn2 = ref_rmsnorm(x, W("post_attention_layernorm.weight"), N, D, c.norm_eps);
-      Vec g = ref_matmul(xn2, N, W("mlp.gate_proj.weight"), H, D);
-      const Vec u = ref_matmul(xn2, N, W("mlp.up_proj.weight"), H, D);
-      for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
-      const Vec d = ref_matmul(g, N, W("mlp.down_proj.weight"), D, H);
-      for (size_t i = 0; i < x.size(); ++i) x[i] += d[i];
-    }
-    const Vec xf = ref_rmsnorm(x, get("model.norm.weight", perturbed, pv), N, D, c.norm_eps);
-    const Vec head = get(c.tied_embeddings ? "model.embed_tokens.weight" : "lm_head.weight", perturbed, pv);
-    const Vec z = ref_matmul(xf, N, head, c.vocab_size, D);
-    double s = 0;
-    int n = 0;
-    for (int t = 0; t < N; ++t) {
-      if (targets[t] < 0) continue;
-      double mx = -1e300, sum = 0;
-      for (int i = 0; i < c.vocab_size; ++i) mx = std::max(mx, z[t * c.vocab_size + i]);
-      for (int i = 0; i < c.vocab_size; ++i) sum += std::exp(z[t * c.vocab_size + i] - mx);
-      s += mx + std::log(sum) - z[t * c.vocab_size + targets[t]], ++n;
-    }
-    return s / n;
-  }
-};
-
+// ---- the whole model (Ref::loss) ----
 ModelConfig tiny_config(bool tied, bool interleaved) {
   ModelConfig c;
   c.vocab_size = 11, c.dim = 8, c.hidden_dim = 12, c.n_layers = 2, c.n_heads = 4, c.n_kv_heads = 2, c.head_dim = 2;
@@ -298,7 +167,7 @@ TEST_P(TrainModelGrad, EveryParameterMatchesFiniteDifferences) {
   ps.zero_grad();
   model.backward(*w, ps);
 
-  RefModel ref{ps};
+  Ref ref{ps};
   EXPECT_NEAR(loss, ref.loss(tokens, targets, B, T, "", {}), 1e-5);
   for (const Param& p : ps.params) {
     const Vec v(p.value.begin(), p.value.end());
@@ -363,7 +232,7 @@ TEST_P(LoraModelGrad, AdapterGradientsMatchFiniteDifferences) {
   for (const Param& p : ps.params)  // the base is frozen: not one gradient written
     for (float g : p.grad) ASSERT_EQ(g, 0.f) << p.name;
 
-  RefModel ref{ps, adapter.get()};
+  Ref ref{ps, adapter.get()};
   EXPECT_NEAR(loss, ref.loss(tokens, targets, B, T, "", {}), 1e-5);
   EXPECT_EQ(adapter->params.params.size(), size_t(2 * 7 * c.n_layers));
   for (const Param& p : adapter->params.params) {

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "model/llama.h"
+#include "grad_check.h"
 #include "model_files.h"
 #include "ref_llama.h"
 #include "train/dpo.h"
@@ -16,26 +17,11 @@
 
 using namespace camelid;
 using namespace camelid::train;
+using camelid::test::expect_grad;
 using camelid::test::RefLlama;
 using camelid::test::Vec;
 
 namespace {
-
-void expect_grad(const std::string& what, const std::function<double(const Vec&)>& f, Vec x,
-                 const std::vector<float>& analytic, double rel = 2e-3) {
-  ASSERT_EQ(analytic.size(), x.size());
-  double scale = 1e-6;
-  for (float g : analytic) scale = std::max(scale, double(std::fabs(g)));
-  for (size_t i = 0; i < x.size(); ++i) {
-    const double h = 1e-6 * std::max(1.0, std::fabs(x[i])), x0 = x[i];
-    x[i] = x0 + h;
-    const double up = f(x);
-    x[i] = x0 - h;
-    const double down = f(x);
-    x[i] = x0;
-    EXPECT_NEAR(analytic[i], (up - down) / (2 * h), rel * scale) << what << " element " << i;
-  }
-}
 
 ModelConfig tiny(bool tied) {
   ModelConfig c;
