@@ -42,7 +42,7 @@ void PrefLoop::ready() {
   view_ = weights_view(ps_);
 }
 
-std::vector<int64_t> PrefLoop::micro_batch(int64_t s, int m) const {
+std::vector<int64_t> PrefLoop::micro_batch(int64_t s, int m) {
   const int P = po_.pairs_per_step();
   std::vector<int64_t> which;
   for (int b = 0; b < po_.batch; ++b) which.push_back(order_.at(s * P + int64_t(m) * po_.batch + b));

@@ -64,7 +64,7 @@ class PrefLoop {
   void check_rest(const char* what, const char* one_process, bool lm_rows) const;
   void ready();
   // The pair indices of micro-batch m of optimizer step s.
-  std::vector<int64_t> micro_batch(int64_t s, int m) const;
+  std::vector<int64_t> micro_batch(int64_t s, int m);
   // Clips, stops on a non-finite loss, takes the AdamW step and records it in `l` (whose step and
   // loss compute_gradients set) and the curve.
   void finish_step(PrefStepLog& l, std::chrono::steady_clock::time_point t0);
