@@ -41,7 +41,7 @@ TEST(CliOptions, HelpShowsDefaultsAndShortFlags) {
 }
 
 TEST(CliOptions, ArgumentErrorsAreOneLineAndStatusOne) {
-  for (const std::string args : {"generate --no-such-flag", "generate --ids 1,2", "chat -m x -c notanumber",
+  for (const std::string args : {"generate --no-such-flag", "generate --ids 1,2 -n notanumber", "chat -m x -c notanumber",
                                  "no-such-command", "generate -m x --ids 1 -p hi", ""}) {
     auto r = run_camelid(args, true);
     EXPECT_EQ(r.status, 1) << args << " -> " << r.out;
