@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/interrupt.h"
+#include "cli/train_args.h"
 #include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/gguf.h"
@@ -256,16 +257,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_flag("--no-shuffle", a->no_shuffle, "step s row b uses example (s*B+b) mod n, B = batch x grad-accum");
   sub->add_option("--seed", a->o.seed, "seed of the data order, the adapter's initial A and its dropout");
   // Optimization.
-  sub->add_option("--steps", a->o.steps, "optimizer steps");
-  sub->add_option("--lr", a->o.schedule.lr, "peak learning rate");
-  sub->add_option("--min-lr", a->o.schedule.min_lr, "learning rate at the last step (cosine)");
-  sub->add_option("--warmup", a->o.schedule.warmup, "steps of linear warmup");
-  sub->add_option("--lr-schedule", a->lr_schedule, "cosine | constant (after warmup)");
-  sub->add_option("--beta1", a->o.adamw.beta1, "AdamW beta1");
-  sub->add_option("--beta2", a->o.adamw.beta2, "AdamW beta2");
-  sub->add_option("--eps", a->o.adamw.eps, "AdamW eps");
-  sub->add_option("--weight-decay", a->o.adamw.weight_decay, "AdamW decoupled weight decay (matrices and adapters, never norms)");
-  sub->add_option("--clip", a->o.clip, "clip gradients to this global L2 norm (0: off)");
+  add_optimizer_options(sub, a->o, a->lr_schedule, "AdamW decoupled weight decay (matrices and adapters, never norms)");
   // Evaluation and output.
   sub->add_option("--eval-every", a->o.eval_every, "steps between validation passes (and at the end)");
   sub->add_option("--eval-batches", a->o.eval_batches, "micro-batches of held-out examples per validation pass");
@@ -276,18 +268,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("-t,--threads", a->threads, "threads (0: OpenMP's default)");
   sub->callback([a] {
     a->o.out_dir = a->out;
-    train::Comm& comm = train::Comm::world();
-    if (comm.size() == 1) return run(*a);
-    if (!comm.is_root()) {
-      if (!std::freopen("/dev/null", "w", stdout)) fail("cannot silence rank ", comm.rank(), "'s output");
-      a->log_json.clear(), a->progress = false, a->quiet = true;
-    }
-    try {
-      run(*a);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: rank %d: %s\n", comm.rank(), e.what());
-      comm.abort(1);
-    }
+    run_on_every_rank(a->log_json, a->progress, a->quiet, [&] { run(*a); });
   });
 });
 
