@@ -6,6 +6,7 @@
 # build-fuzz/crashes/<target>/: copy each into fuzz/corpus/<target>/ once fixed, where the Release
 # and sanitizer test suites replay it. Exit status 1 if any target crashed. Long runs:
 #   ./scripts/fuzz.sh 3600 fuzz_chat_template
+# FUZZ_JOBS targets run at once (default: one per core).
 # FUZZ_BUILD_DIR picks another tree configured with -DCAMELID_FUZZ=ON (CI reuses its sanitizer
 # build, which has both the tests and the libFuzzer targets).
 set -euo pipefail
@@ -24,32 +25,46 @@ cmake --build "$bd" -j"$(nproc)" --target fuzz_all
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=($(cd fuzz && ls fuzz_*.cpp | sed 's/\.cpp$//'))
-status=0
-printf '%-28s %12s %10s %8s\n' target executions exec/s crashes > "$bd/summary.txt"
-for t in "${targets[@]}"; do
-  corpus=$bd/corpus/$t crashes=$bd/crashes/$t
+jobs=${FUZZ_JOBS:-$(nproc)}  # targets fuzzed at once, one core each
+
+# Runs one target; leaves its summary line in $bd/$t.summary and its exit status in $bd/$t.rc.
+fuzz_one() {
+  local t=$1 corpus=$bd/corpus/$1 crashes=$bd/crashes/$1 seeddir=$bd/seeds/$1 log=$bd/$1.log rc=0
   mkdir -p "$corpus" "$crashes"
-  seeds=()
+  local seeds=()
   [ -d "fuzz/corpus/$t" ] && seeds+=("fuzz/corpus/$t")
   for s in $(sed -n 's|^// seeds:||p' "fuzz/$t.cpp"); do seeds+=("$fixtures/$s"); done
   # Seed files may be directories or single files; libFuzzer wants directories of inputs.
-  seeddir=$bd/seeds/$t; rm -rf "$seeddir"; mkdir -p "$seeddir"
+  rm -rf "$seeddir"; mkdir -p "$seeddir"
   for s in "${seeds[@]}"; do
     if [ -d "$s" ]; then cp "$s"/* "$seeddir"/ 2>/dev/null || true; else cp "$s" "$seeddir"/; fi
   done
-  log=$bd/$t.log
-  echo "== $t: ${secs} s"
-  rc=0
   CAMELID_FIXTURES="$fixtures" OMP_NUM_THREADS=1 "$bd/fuzz/$t" "$corpus" "$seeddir" \
     -max_total_time="$secs" -timeout=20 -rss_limit_mb=3072 -print_final_stats=1 \
     -artifact_prefix="$crashes/" >"$log" 2>&1 || rc=$?
+  local execs rate n_crash
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   n_crash=$(find "$crashes" -type f | wc -l)
-  printf '%-28s %12s %10s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "$n_crash" >> "$bd/summary.txt"
-  if [ "$rc" -ne 0 ] || [ "$n_crash" -gt 0 ]; then
+  printf '%-28s %12s %10s %8s\n' "$t" "${execs:-?}" "${rate:-?}" "$n_crash" > "$bd/$t.summary"
+  [ "$rc" -ne 0 ] || [ "$n_crash" -eq 0 ] || rc=1
+  echo "$rc" > "$bd/$t.rc"
+  echo "== $t: ${secs} s, exit $rc"
+}
+
+for t in "${targets[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  fuzz_one "$t" &
+done
+wait
+
+status=0
+printf '%-28s %12s %10s %8s\n' target executions exec/s crashes > "$bd/summary.txt"
+for t in "${targets[@]}"; do
+  cat "$bd/$t.summary" >> "$bd/summary.txt"
+  if [ "$(cat "$bd/$t.rc")" -ne 0 ]; then
     status=1
-    echo "!! $t failed (exit $rc); last lines of $log:"; tail -40 "$log"
+    echo "!! $t failed; last lines of $bd/$t.log:"; tail -40 "$bd/$t.log"
   fi
 done
 cat "$bd/summary.txt"
