@@ -1,10 +1,12 @@
 // Load generator for `camelid serve` (not a Google Benchmark: it drives another process).
 //   bench_server_load --port P [--clients 64] [--requests 2000] [--max-tokens 16] [--no-stream]
-//                     [--pid SERVER_PID] [--path /v1/chat/completions]
+//                     [--pid SERVER_PID] [--path /v1/chat/completions] [--greedy] [--ignore-eos]
 // N clients each run requests back to back over fresh connections until R requests are done, and
 // the program prints one JSON line: errors, latency percentiles (whole request, and time to the
-// first streamed token), requests/s, streamed events/s, and the server's RSS (from /proc) at the
-// start, its maximum (sampled every 100 ms) and at the end.
+// first streamed token), requests/s, streamed events/s, tokens/s and the gaps between a stream's
+// tokens (streamed events with text, as a client sees them), and the server's RSS (from /proc) at
+// the start, its maximum (sampled every 100 ms) and at the end. Any OpenAI-compatible server
+// works (llama.cpp's llama-server too: --ignore-eos sends its `ignore_eos`).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -40,7 +42,17 @@ struct Result {
   bool ok = false;
   double total_ms = 0, first_ms = 0;
   int events = 0;
+  std::vector<double> token_ms;  // arrival of each streamed event that carries text
 };
+
+// A streamed event with text: `"text":"x` (completions) or `"content":"x` (chat), not empty.
+bool has_text(const std::string& event) {
+  for (const char* key : {"\"text\":\"", "\"content\":\""}) {
+    const size_t p = event.find(key);
+    if (p != std::string::npos && p + std::strlen(key) < event.size() && event[p + std::strlen(key)] != '"') return true;
+  }
+  return false;
+}
 
 Result one_request(int port, const std::string& path, const std::string& body, bool stream) {
   Result r;
@@ -50,10 +62,15 @@ Result one_request(int port, const std::string& path, const std::string& body, b
                           "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   if (!c.connected() || !c.send(req)) return r;
   std::string got;
+  size_t scanned = 0;  // events before this offset have been timed
   for (;;) {
     const std::string part = c.read_some(120000);  // until the server closes (Connection: close)
     if (part.empty()) break;
     got += part;
+    const double now = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    for (size_t p, e; (p = got.find("data: ", scanned)) != std::string::npos && (e = got.find("\n\n", p)) != std::string::npos;
+         scanned = e + 2)
+      if (has_text(got.substr(p, e - p))) r.token_ms.push_back(now);
     // The first token: chat streams open with a role-only event, completions do not.
     const int wanted = path == "/v1/chat/completions" ? 2 : 1;
     int seen = 0;
@@ -82,7 +99,7 @@ double pct(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
   int port = 0, clients = 64, requests = 2000, max_tokens = 16, pid = 0;
-  bool stream = true;
+  bool stream = true, greedy = false, ignore_eos = false;
   std::string path = "/v1/chat/completions";
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -94,9 +111,11 @@ int main(int argc, char** argv) {
     else if (a == "--pid") pid = std::stoi(next());
     else if (a == "--path") path = next();
     else if (a == "--no-stream") stream = false;
+    else if (a == "--greedy") greedy = true;
+    else if (a == "--ignore-eos") ignore_eos = true;
     else {
       std::fprintf(stderr, "usage: bench_server_load --port P [--clients N] [--requests R] [--max-tokens T] "
-                           "[--no-stream] [--pid PID] [--path P]\n");
+                           "[--no-stream] [--pid PID] [--path P] [--greedy] [--ignore-eos]\n");
       return 2;
     }
   }
@@ -119,7 +138,8 @@ int main(int argc, char** argv) {
   for (int c = 0; c < clients; ++c)
     ts.emplace_back([&] {
       for (int i; (i = issued++) < requests;) {
-        json body = {{"max_tokens", max_tokens}, {"temperature", 0.8}, {"seed", i}, {"stream", stream}};
+        json body = {{"max_tokens", max_tokens}, {"temperature", greedy ? 0.0 : 0.8}, {"seed", i}, {"stream", stream}};
+        if (ignore_eos) body["ignore_eos"] = true;
         if (path == "/v1/completions")
           body["prompt"] = "Request " + std::to_string(i) + ": once upon a time";
         else
@@ -134,9 +154,9 @@ int main(int argc, char** argv) {
   done = true;
   sampler.join();
 
-  std::vector<double> total, first;
+  std::vector<double> total, first, gaps;
   int errors = 0;
-  long events = 0;
+  long events = 0, tokens = 0;
   for (auto& r : results) {
     if (!r.ok) {
       ++errors;
@@ -145,10 +165,13 @@ int main(int argc, char** argv) {
     total.push_back(r.total_ms);
     first.push_back(r.first_ms);
     events += r.events;
+    tokens += long(r.token_ms.size());
+    for (size_t k = 1; k < r.token_ms.size(); ++k) gaps.push_back(r.token_ms[k] - r.token_ms[k - 1]);
   }
   json out = {{"clients", clients}, {"requests", requests}, {"errors", errors}, {"stream", stream},
               {"seconds", secs}, {"requests_per_s", double(results.size()) / secs},
-              {"events_per_s", double(events) / secs},
+              {"events_per_s", double(events) / secs}, {"tokens", tokens}, {"tokens_per_s", double(tokens) / secs},
+              {"inter_token_ms", {{"p50", pct(gaps, 50)}, {"p99", pct(gaps, 99)}, {"max", pct(gaps, 100)}}},
               {"latency_ms", {{"p50", pct(total, 50)}, {"p99", pct(total, 99)}, {"max", pct(total, 100)}}},
               {"first_token_ms", {{"p50", pct(first, 50)}, {"p99", pct(first, 99)}}},
               {"rss_mib", {{"start", rss_start}, {"max", rss_max.load()}, {"end", rss_mib(pid)}}}};
