@@ -33,9 +33,9 @@ inline CmdResult run_camelid(const std::string& args, bool merge_stderr = false)
 // Single-quoted for the shell.
 inline std::string q(const std::string& s) { return "'" + s + "'"; }
 
-// Writes `content` to a file in the temp directory, named after the test binary's pid.
+// Writes `content` to a file in the test process's scratch directory.
 inline std::string write_temp(const std::string& name, const std::string& content) {
-  const auto path = std::filesystem::temp_directory_path() / ("camelid_test_" + std::to_string(::getpid()) + "_" + name);
+  const auto path = std::filesystem::path(scratch_dir()) / name;
   std::ofstream(path, std::ios::binary) << content;
   return path.string();
 }

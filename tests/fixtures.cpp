@@ -1,6 +1,9 @@
 #include "fixtures.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
 
 namespace camelid::test {
 std::string fixtures_dir() {
@@ -9,4 +12,20 @@ std::string fixtures_dir() {
 }
 std::string fixture(const std::string& rel) { return fixtures_dir() + "/" + rel; }
 std::string camelid_binary() { return CAMELID_BINARY; }
+std::string scratch_dir() {
+  struct Scratch {
+    std::filesystem::path dir =
+        std::filesystem::temp_directory_path() / ("camelid_test_" + std::to_string(::getpid()));
+    Scratch() {
+      std::filesystem::remove_all(dir);
+      std::filesystem::create_directories(dir);
+    }
+    ~Scratch() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  };
+  static Scratch s;
+  return s.dir.string();
+}
 }  // namespace camelid::test

@@ -7,4 +7,8 @@ namespace camelid::test {
 std::string fixtures_dir();
 std::string fixture(const std::string& rel);  // fixtures_dir() + "/" + rel
 std::string camelid_binary();                 // path of the built `camelid` command
+// This test process's own scratch directory (<tmp>/camelid_test_<pid>, emptied when first asked
+// for, since a pid can repeat): tests put their temporary files there, and it is removed when the
+// process exits, so test runs leave nothing behind in /tmp.
+std::string scratch_dir();
 }  // namespace camelid::test

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "fixtures.h"
 #include "cli_runner.h"
 
 namespace camelid::test {
@@ -23,7 +24,7 @@ std::string model_with_template(const std::string& name, const std::string& tmpl
     }
   };
   static Cleanup cleanup;
-  const auto dir = std::filesystem::temp_directory_path() / ("camelid_test_" + std::to_string(::getpid()) + "_" + name);
+  const auto dir = std::filesystem::path(camelid::test::scratch_dir()) / name;
   cleanup.dirs.push_back(dir);
   std::filesystem::create_directories(dir);
   json cfg = {{"bos_token", "<s>"}, {"eos_token", "</s>"}};

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "fixtures.h"
 #include "cli_runner.h"
 
 using namespace camelid::test;
@@ -22,7 +23,7 @@ std::string corpus() {
 }
 
 std::string out_dir(const std::string& name) {
-  const auto p = std::filesystem::temp_directory_path() / ("camelid_cli_tt_" + std::to_string(::getpid()) + "_" + name);
+  const auto p = std::filesystem::path(camelid::test::scratch_dir()) / ("tt_" + name);
   std::filesystem::remove_all(p);
   return p.string();
 }

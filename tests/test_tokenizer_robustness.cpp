@@ -26,8 +26,7 @@ std::string slurp(const std::string& path) {
 }
 
 std::string temp_file(const std::string& name, const std::string& content) {
-  const fs::path dir = fs::temp_directory_path() / ("camelid_tok_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const fs::path dir = camelid::test::scratch_dir();
   const std::string path = (dir / name).string();
   std::ofstream(path, std::ios::binary) << content;
   return path;

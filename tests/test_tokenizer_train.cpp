@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 
+#include "fixtures.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "tokenizer/bpe_trainer.h"
@@ -36,7 +37,7 @@ const char* kText =
     "    indented code: for (int i = 0; i < n; ++i) { sum += x[i]; }\n";
 
 fs::path temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("camelid_tt_" + std::to_string(::getpid()) + "_" + name);
+  const fs::path p = fs::path(camelid::test::scratch_dir()) / ("tt_" + name);
   fs::remove_all(p);
   fs::create_directories(p);
   return p;

@@ -12,16 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "fixtures.h"
+
 namespace camelid::test {
 
 using json = nlohmann::json;
 
-// A fresh, empty directory per call under the system temp dir (emptied first: a pid reused by a
-// later run must not find files a crashed run left there).
+// A fresh, empty directory per call in the test process's scratch directory.
 inline std::string temp_dir(const std::string& name) {
   static int counter = 0;
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("camelid_tok_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + name);
+  const auto dir = std::filesystem::path(scratch_dir()) / ("tok_" + std::to_string(counter++) + "_" + name);
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir.string();

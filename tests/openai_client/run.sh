@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # ctest entry: starts `camelid serve` on a free loopback port and runs client_test.mjs against it.
-# Exit 77 (skipped) when node or the openai package is unavailable.
+# Exit 77 (skipped) when node or the openai package is unavailable, except under CI=true (fails).
 set -u
 # The fixtures directory: $CAMELID_FIXTURES at run time, else the one CMake was given.
 bin=$1 model=${CAMELID_FIXTURES:-$2}/$3
 here=$(cd "$(dirname "$0")" && pwd)
-command -v node >/dev/null || { echo "node not found"; exit 77; }
+skip() { echo "$1"; [ "${CI:-}" = true ] && exit 1; exit 77; }
+command -v node >/dev/null || skip "node not found"
 if [ ! -d "$here/node_modules/openai" ]; then
-  (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || { echo "npm install openai failed"; exit 77; }
+  (cd "$here" && npm install --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || skip "npm install openai failed"
 fi
 . "$here/../serve_in_background.sh"
 serve_in_background "$bin" "$model" --parallel 4 --ctx 256 --threads 2
