@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "train/distributed.h"
 #include "train/loss_plot.h"
+#include "train/step_common.h"
 
 namespace camelid::train {
 
@@ -129,14 +130,8 @@ StepLog Trainer::step() {
   StepLog l;
   l.step = step_ + 1;
   l.loss = loss_sum / double(total);
-  l.grad_norm = clip_grad_norm(tp, o_.clip);
-  if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
-    const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;
-    fail("step ", l.step, ": loss ", l.loss, ", grad norm ", l.grad_norm,
-         " is not finite; stopped before updating the weights (", kept, ")");
-  }
-  l.lr = o_.schedule.at(int(step_));
-  opt_.step(tp, l.lr);
+  const StepUpdate u = clipped_update(tp, opt_, o_.schedule, o_.clip, step_, l.loss, last_ckpt_);
+  l.grad_norm = u.grad_norm, l.lr = u.lr;
   ++step_;
   l.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   l.tokens_per_s = l.seconds > 0 ? double(total) / l.seconds : 0;
@@ -169,7 +164,6 @@ double Trainer::evaluate() {
 }
 
 json Trainer::state_json() const {
-  const char* kinds[] = {"cosine", "constant"};
   json j = {{"format", "camelid-trainer-state"},
             {"version", 1},
             {"step", step_},
@@ -182,25 +176,10 @@ json Trainer::state_json() const {
             {"train_windows", train_->count()},
             {"train_tokens", train_->tokens()},
             {"next_row", step_ * o_.global_rows()},
-            {"schedule",
-             {{"kind", kinds[int(o_.schedule.kind)]},
-              {"lr", o_.schedule.lr},
-              {"min_lr", o_.schedule.min_lr},
-              {"warmup", o_.schedule.warmup},
-              {"total", o_.schedule.total}}},
-            {"optimizer",
-             {{"type", "adamw"},
-              {"beta1", o_.adamw.beta1},
-              {"beta2", o_.adamw.beta2},
-              {"eps", o_.adamw.eps},
-              {"weight_decay", o_.adamw.weight_decay},
-              {"clip", o_.clip},
-              {"steps", opt_.steps()}}}};
+            {"schedule", schedule_json(o_.schedule)},
+            {"optimizer", optimizer_json(o_.adamw, o_.clip, opt_.steps())}};
   if (lora_.adapter) j["lora"] = true;
-  json tr = json::array(), va = json::array();
-  for (auto [s, l] : train_curve_) tr.push_back({s, l});
-  for (auto [s, l] : val_curve_) va.push_back({s, l});
-  j["history"] = {{"train", tr}, {"val", va}};
+  j["history"] = {{"train", curve_json(train_curve_)}, {"val", curve_json(val_curve_)}};
   return j;
 }
 
@@ -249,16 +228,7 @@ std::string Trainer::save() {
   }
   last_ckpt_ = lora_.adapter ? save_lora_checkpoint(o_.out_dir, step_, *lora_.adapter, ps_.config, opt_, state_json(), o_.source)
                              : save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
-  // The picture is a convenience: rewritten beside the checkpoints, atomically too.
-  const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string();
-  const std::string tmp = svg + ".tmp";
-  try {
-    write_file_durable(tmp, loss_svg(train_curve_, val_curve_));
-    std::filesystem::rename(tmp, svg);
-  } catch (const std::exception&) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-  }
+  write_loss_plot(o_.out_dir, train_curve_, val_curve_);
   comm.barrier();
   return last_ckpt_;
 }
