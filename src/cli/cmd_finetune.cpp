@@ -14,6 +14,7 @@
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/lora_args.h"
 #include "cli/common.h"
 #include "cli/train_args.h"
 #include "core/error.h"
@@ -33,23 +34,14 @@ namespace {
 namespace fs = std::filesystem;
 
 struct FinetuneArgs : LoopArgs {
-  std::string model, lora_init, tokenizer, chat_template, lora_targets = "q,k,v,o";
-  int lora_r = 0;
-  double lora_alpha = 0, lora_dropout = 0;
+  std::string model, tokenizer, chat_template;
+  LoraArgs lora;
 };
 
 std::string read_text(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot open");
   return {std::istreambuf_iterator<char>(f), {}};
-}
-
-std::vector<LoraTarget> parse_targets(const std::string& list) {
-  std::vector<LoraTarget> out;
-  std::stringstream ss(list);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(lora_target_from_name(t));
-  return out;
 }
 
 // OUT/NAME for each model (or adapter) file of the final checkpoint, so that `-m OUT` / `--lora OUT`
@@ -82,10 +74,7 @@ void run(FinetuneArgs& a) {
 
   std::string ckpt;
   if (!a.resume.empty()) ckpt = train::resolve_checkpoint(a.resume);
-  const bool resume_lora = !ckpt.empty() && fs::exists(fs::path(ckpt) / "adapter_config.json");
-  const bool lora = a.lora_r > 0 || resume_lora || !a.lora_init.empty();
-  if (!a.lora_init.empty() && (a.lora_r > 0 || !ckpt.empty())) fail("--lora-init: give it without --lora-r or --resume");
-  if (!ckpt.empty() && !resume_lora && a.lora_r > 0) fail("--resume: ", ckpt, " is a full fine-tuning checkpoint, but --lora-r was given");
+  const bool lora = lora_mode(a.lora, ckpt);
 
   // Tokenizer and chat template: the model's (-m), or --tokenizer / --chat-template. Loaded
   // lazily in effect: pre-tokenized data needs neither, and the error shows only if a chat line needs them.
@@ -114,19 +103,7 @@ void run(FinetuneArgs& a) {
   ParamSet ps;
   train::LoraTraining lt;
   if (lora) {
-    lt.base = std::shared_ptr<ModelWeights>(load_model(a.model));
-    if (resume_lora || !a.lora_init.empty()) {
-      lt.adapter = load_lora(resume_lora ? ckpt : a.lora_init, lt.base->config);
-      for (Param& p : lt.adapter->params.params) p.trainable = true, p.decay = true, p.grad.assign(p.value.size(), 0.f);
-    } else {
-      LoraConfig lc;
-      lc.r = a.lora_r;
-      lc.alpha = a.lora_alpha > 0 ? a.lora_alpha : 2.0 * a.lora_r;
-      lc.dropout = a.lora_dropout;
-      lc.targets = parse_targets(a.lora_targets);
-      lc.base_model = a.model;
-      lt.adapter = std::make_shared<LoraAdapter>(lora_init(lc, lt.base->config, a.o.seed));
-    }
+    lt = load_lora_training(load_model(a.model), a.model, a.lora, ckpt, a.o.seed);
   } else {
     ps = params_from_weights(*load_model(!ckpt.empty() ? ckpt : a.model));
   }
@@ -156,11 +133,7 @@ void run(FinetuneArgs& a) {
   if (!vex.empty()) vrows = std::make_shared<train::SftRows>(std::move(vex), T, pad);
 
   if (lora) {
-    const LoraConfig& lc = lt.adapter->config;
-    std::string targets;
-    for (LoraTarget t : lc.targets) targets += std::string(targets.empty() ? "" : ",") + lora_target(t).short_name;
-    std::printf("LoRA: r %d, alpha %g, dropout %g, targets %s: %zu trainable parameters over a frozen %zu-parameter base\n",
-                lc.r, lc.alpha, lc.dropout, targets.c_str(), lt.adapter->params.numel(), lt.base->matmul_parameters());
+    print_lora_summary(lt);
   } else {
     std::printf("full fine-tuning: %zu parameters\n", ps.numel());
   }
@@ -197,11 +170,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--tokenizer", a->tokenizer, "tokenizer directory or file (default the model's)");
   sub->add_option("--chat-template", a->chat_template, "a Jinja chat template file (default the model's)");
   // LoRA.
-  sub->add_option("--lora-r", a->lora_r, "train a LoRA adapter of this rank over the frozen model (0: full fine-tuning)");
-  sub->add_option("--lora-init", a->lora_init, "train this PEFT adapter directory further (its r, alpha, dropout, targets)");
-  sub->add_option("--lora-alpha", a->lora_alpha, "LoRA alpha (scale alpha / r; default 2 x r)");
-  sub->add_option("--lora-dropout", a->lora_dropout, "dropout on the adapter's input while training");
-  sub->add_option("--lora-targets", a->lora_targets, "comma-separated modules among q,k,v,o,gate,up,down (default q,k,v,o)");
+  add_lora_options(sub, a->lora);
   // Data.
   sub->add_option("--data", a->data, "JSONL files: {\"messages\": [...]}, {\"instruction\", \"input\", \"output\"} or {\"input_ids\", \"labels\"}")->required();
   add_loop_options(sub, *a,

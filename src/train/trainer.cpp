@@ -19,12 +19,6 @@ ParamSet config_only(const ModelConfig& c) {
   ps.config = c;
   return ps;
 }
-uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 }  // namespace
 
 Trainer::Trainer(ParamSet ps, Windows train, std::optional<Windows> val, TrainOptions o)
@@ -186,11 +180,7 @@ json Trainer::state_json() const {
 void Trainer::resume(const std::string& ckpt_dir) {
   const json st = read_trainer_state(ckpt_dir);
   const std::string where = ckpt_dir + "/trainer_state.json";
-  auto expect = [&](const char* key, const json& want, const char* flag) {
-    if (!st.contains(key) || st[key] != want)
-      fail("--resume: ", where, " has ", key, " = ", st.contains(key) ? st[key].dump() : "(none)", " but this run has ",
-           want.dump(), " (", flag, " must match to continue the same data order)");
-  };
+  auto expect = [&](const char* key, const json& want, const char* flag) { expect_state(st, where, key, want, flag); };
   if (st.value("lora", false) != bool(lora_.adapter))
     fail("--resume: ", where, lora_.adapter ? " is a full-model checkpoint, not a LoRA one" : " is a LoRA checkpoint, not a full-model one");
   expect("seq_len", train_->seq_len(), "--seq-len");
@@ -200,22 +190,10 @@ void Trainer::resume(const std::string& ckpt_dir) {
   expect("train_windows", train_->count(), "the training data");
   const int64_t s = st["step"].get<int64_t>();
   if (s > o_.steps) fail("--resume: ", ckpt_dir, " is at step ", s, ", past --steps ", o_.steps);
-  int64_t opt_steps = s;
-  if (st.contains("optimizer") && st["optimizer"].contains("steps") && st["optimizer"]["steps"].is_number_integer())
-    opt_steps = st["optimizer"]["steps"].get<int64_t>();
-  load_optimizer(ckpt_dir, opt_, opt_steps);
+  load_optimizer(ckpt_dir, opt_, optimizer_steps_in_state(st, s));
   step_ = s;
-  train_curve_.clear(), val_curve_.clear();
-  if (st.contains("history") && st["history"].is_object()) {
-    auto load = [&](const char* k, Curve& c) {
-      if (!st["history"].contains(k) || !st["history"][k].is_array()) return;
-      for (const auto& p : st["history"][k])
-        if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number())
-          c.emplace_back(p[0].get<double>(), p[1].get<double>());
-    };
-    load("train", train_curve_);
-    load("val", val_curve_);
-  }
+  train_curve_ = curve_from_state(st, "train");
+  val_curve_ = curve_from_state(st, "val");
   last_ckpt_ = ckpt_dir;
 }
 
