@@ -35,10 +35,7 @@ void compare(bool tied, const std::string& flags, int steps, bool lora = false) 
     lc.r = 4, lc.alpha = 8;
     lc.targets = {LoraTarget::Q, LoraTarget::V, LoraTarget::O, LoraTarget::Gate, LoraTarget::Down};
     LoraAdapter ad = lora_init(lc, s.config, 5);
-    uint32_t u = 91;
-    for (Param& p : ad.params.params)
-      if (p.name.find("lora_B") != std::string::npos)
-        for (float& v : p.value) u = u * 1664525u + 1013904223u, v = 0.1f * (float(u >> 8) * 0x1.0p-24f - 0.5f);
+    fill_lora_b(ad, 91, 0.1f);
     save_lora(d / "adapter", ad, s.config);
     adapter = " --lora-init " + q(d / "adapter");
   }
@@ -65,4 +62,10 @@ TEST(DpoOracle, MatchesTorchUntied) {
 // Tied embeddings, no clipping, default beta, other betas.
 TEST(DpoOracle, MatchesTorchTied) {
   compare(true, "--batch 3 --grad-accum 1 --lr 2e-3 --clip 0 --beta1 0.8 --beta2 0.99", 5);
+}
+
+// LoRA over the frozen model (the reference is the model without the adapter): per-step loss,
+// grad norm and margin, and the final adapter.
+TEST(DpoOracle, MatchesTorchLora) {
+  compare(false, "--batch 2 --grad-accum 2 --beta 0.5 --lr 1e-2 --clip 1.0 --weight-decay 0.05", 6, true);
 }

@@ -63,10 +63,7 @@ TEST(TrainOracle, MatchesTorchLoraFinetune) {
   lc.targets = {LoraTarget::Q, LoraTarget::K, LoraTarget::V, LoraTarget::O, LoraTarget::Gate, LoraTarget::Up,
                 LoraTarget::Down};
   LoraAdapter ad = lora_init(lc, s.config, 3);
-  uint32_t u = 77;
-  for (Param& p : ad.params.params)
-    if (p.name.find("lora_B") != std::string::npos)
-      for (float& v : p.value) u = u * 1664525u + 1013904223u, v = 0.2f * (float(u >> 8) * 0x1.0p-24f - 0.5f);
+  fill_lora_b(ad, 77, 0.2f);
   save_lora(d / "init", ad, s.config);
   std::string data;
   uint64_t x = 5;

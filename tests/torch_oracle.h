@@ -19,6 +19,7 @@
 
 #include "cli_runner.h"
 #include "core/mmap_file.h"
+#include "model/lora.h"
 #include "model/safetensors.h"
 #include "model_files.h"
 
@@ -79,6 +80,14 @@ inline OracleRuns run_both(const TempDir& d, const std::string& ours, const std:
   o.ours = json_lines(slurp(d / "log.jsonl"));
   o.theirs = json_lines(run_oracle(script, theirs + " --out " + q(d / "torch.safetensors") + common));
   return o;
+}
+
+// Fills every lora_B with seeded values in [-amp/2, amp/2): PEFT starts B at zero, which would
+// leave A without a gradient at the first step (and the adapted model equal to the base).
+inline void fill_lora_b(LoraAdapter& ad, uint32_t seed, float amp) {
+  for (Param& p : ad.params.params)
+    if (p.name.find("lora_B") != std::string::npos)
+      for (float& v : p.value) seed = seed * 1664525u + 1013904223u, v = amp * (float(seed >> 8) * 0x1.0p-24f - 0.5f);
 }
 
 inline double rel_diff(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-12); }
