@@ -47,9 +47,15 @@ const char* kIdPairs =
     "{\"prompt_ids\":[1,30],\"chosen_ids\":[31],\"rejected_ids\":[29]}\n"
     "{\"prompt_ids\":[1,17,18],\"chosen_ids\":[19,24,25,26,2],\"rejected_ids\":[27,28,2]}\n";
 
-// `camelid <common> --steps 6 --save-every 3` straight, and again from its checkpoint-3 with
-// --resume: the resumed steps log the same numbers and the files of checkpoint-6 are the same bytes.
-void expect_resume_equals_uninterrupted(const TempDir& d, const std::string& common, const std::vector<std::string>& files) {
+// `camelid <command> --init BASE --data PAIRS <flags> --steps 6 --save-every 3` over a small random
+// model and kIdPairs straight, and again from its checkpoint-3 with --resume: the resumed steps log
+// the same numbers and the files of checkpoint-6 are the same bytes.
+void expect_resume_equals_uninterrupted(const std::string& command, const std::string& flags,
+                                        const std::vector<std::string>& files) {
+  TempDir d;
+  write_random_model(d / "base", small_spec());
+  spit(d / "pairs.jsonl", kIdPairs);
+  const std::string common = command + " --init " + q(d / "base") + " --data " + q(d / "pairs.jsonl") + flags;
   auto a = run_camelid(common + " --steps 6 --save-every 3 --log-json " + q(d / "a.jsonl") + " -o " + q(d / "a"), true);
   ASSERT_EQ(a.status, 0) << a.out;
   fs::create_directories(d / "b");
@@ -115,44 +121,35 @@ TEST(CliDpo, QloraOverQ8GgufOnChatPairsLowersTheLossAndRaisesTheMargin) {
        R"({"prompt": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi."}], "chosen": "Hi!", "rejected": "I refuse to greet anyone today."})"
        "\n");
   auto r = run_camelid("dpo --init " + q(fixture("gguf/qmix-q8_0.gguf")) + " --data " + q(d / "chat.jsonl") +
-                           " --lora-r 4 --lora-targets q,k,v,o,gate,up,down --steps 4 -b 2 -t 2 --lr 1e-2 --beta 0.5 "
+                           " --lora-r 4 --lora-targets q,v,down --steps 3 -b 2 -t 2 --lr 2e-2 --beta 0.5 "
                            "--log-json " + q(d / "log.jsonl") + " -o " + q(d / "out"),
                        true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("LoRA: r 4"), std::string::npos) << r.out;
   const auto log = lines(d / "log.jsonl");
-  ASSERT_EQ(log.size(), 4u);
+  ASSERT_EQ(log.size(), 3u);
   // Step 1 starts at the reference (B = 0): loss log 2, margin 0.
   EXPECT_NEAR(log.front()["loss"].get<double>(), std::log(2.0), 1e-6);
   EXPECT_LT(log.back()["loss"].get<double>(), 0.9 * std::log(2.0)) << r.out;
   EXPECT_GT(log.back()["margin"].get<double>(), 0.0) << r.out;
-  EXPECT_TRUE(fs::exists(d / "out/checkpoint-4/adapter_config.json"));
-  EXPECT_TRUE(fs::exists(d / "out/checkpoint-4/adapter_model.safetensors"));
-  EXPECT_FALSE(fs::exists(d / "out/checkpoint-4/model.safetensors"));
-  auto g = run_camelid("generate -m " + q(fixture("gguf/qmix-q8_0.gguf")) + " --lora " + q(d / "out/checkpoint-4") +
+  EXPECT_TRUE(fs::exists(d / "out/checkpoint-3/adapter_config.json"));
+  EXPECT_TRUE(fs::exists(d / "out/checkpoint-3/adapter_model.safetensors"));
+  EXPECT_FALSE(fs::exists(d / "out/checkpoint-3/model.safetensors"));
+  auto g = run_camelid("generate -m " + q(fixture("gguf/qmix-q8_0.gguf")) + " --lora " + q(d / "out/checkpoint-3") +
                        " --ids 1,2,3 -n 2 --temp 0");
   EXPECT_EQ(g.status, 0) << g.out;
 }
 
 TEST(CliDpo, LoraResumeEqualsUninterrupted) {
-  TempDir d;
-  write_random_model(d / "base", small_spec());
-  spit(d / "pairs.jsonl", kIdPairs);
   expect_resume_equals_uninterrupted(
-      d,
-      "dpo --init " + q(d / "base") + " --data " + q(d / "pairs.jsonl") +
-          " --lora-r 4 --lora-dropout 0.1 --lora-targets q,k,v,o,gate,up,down -b 2 --grad-accum 2 -t 2 --lr 5e-3 "
+      "dpo",
+      " --lora-r 4 --lora-dropout 0.1 --lora-targets q,k,v,o,gate,up,down -b 2 --grad-accum 2 -t 2 --lr 5e-3 "
           "--lr-schedule cosine --warmup 2 --seed 5 --beta 0.3",
       {"adapter_model.safetensors", "optimizer.safetensors"});
 }
 
 TEST(CliDpo, FullResumeEqualsUninterrupted) {
-  TempDir d;
-  write_random_model(d / "base", small_spec());
-  spit(d / "pairs.jsonl", kIdPairs);
-  expect_resume_equals_uninterrupted(d,
-                                     "dpo --init " + q(d / "base") + " --data " + q(d / "pairs.jsonl") +
-                                         " -b 2 -t 2 --lr 3e-3 --weight-decay 0.01 --seed 9",
+  expect_resume_equals_uninterrupted("dpo", " -b 2 -t 2 --lr 3e-3 --weight-decay 0.01 --seed 9",
                                      {"model.safetensors", "optimizer.safetensors"});
 }
 
@@ -193,11 +190,7 @@ TEST(CliTrainReward, LearnsToRankTextPairs) {
 }
 
 TEST(CliTrainReward, ResumeEqualsUninterrupted) {
-  TempDir d;
-  write_random_model(d / "base", small_spec());
-  spit(d / "pairs.jsonl", kIdPairs);
-  expect_resume_equals_uninterrupted(d,
-                                     "train-reward --init " + q(d / "base") + " --data " + q(d / "pairs.jsonl") +
-                                         " -b 2 --grad-accum 2 -t 2 --lr 3e-3 --lr-schedule cosine --warmup 2 --seed 4",
+  expect_resume_equals_uninterrupted("train-reward",
+                                     " -b 2 --grad-accum 2 -t 2 --lr 3e-3 --lr-schedule cosine --warmup 2 --seed 4",
                                      {"model.safetensors", "optimizer.safetensors"});
 }
