@@ -108,6 +108,68 @@ def forward(P, cfg, tokens, lora=None):
     return x @ head.T
 
 
+def load_model(path):
+    """The config and f32 parameters of a Hugging Face directory (a tied head dropped)."""
+    with open(path + "/config.json") as f:
+        cfg = json.load(f)
+    P = read_safetensors(path + "/model.safetensors")
+    if cfg.get("tie_word_embeddings"):
+        P.pop("lm_head.weight", None)
+    return cfg, P
+
+
+def load_lora(path):
+    """A PEFT adapter directory as forward()'s `lora` (alpha / r scaling) and its trainable tensors
+    {PEFT name: tensor}."""
+    with open(path + "/adapter_config.json") as f:
+        acfg = json.load(f)
+    if acfg.get("use_rslora"):
+        sys.exit("the oracle runs alpha / r scaling only")
+    W = read_safetensors(path + "/adapter_model.safetensors")
+    prefix = "base_model.model."
+    lora = {"A": {}, "B": {}, "scale": acfg["lora_alpha"] / acfg["r"]}
+    for name, t in W.items():
+        module, kind = name[len(prefix):].rsplit(".", 2)[0], name.rsplit(".", 2)[1]
+        t.requires_grad_(True)
+        lora["A" if kind == "lora_A" else "B"][module] = t
+    return lora, W
+
+
+def add_adamw_args(ap, beta2, weight_decay):
+    ap.add_argument("--beta1", type=float, default=0.9)
+    ap.add_argument("--beta2", type=float, default=beta2)
+    ap.add_argument("--eps", type=float, default=1e-8)
+    ap.add_argument("--weight-decay", type=float, default=weight_decay)
+    ap.add_argument("--clip", type=float, default=1.0)
+
+
+def adamw(P, a):
+    """Every parameter of P trainable; AdamW with weight decay on matrices (embeddings and the head
+    included), never on norms. Returns (params, optimizer)."""
+    for t in P.values():
+        t.requires_grad_(True)
+    params = list(P.values())
+    decay = [t for t in params if t.dim() == 2]
+    no_decay = [t for t in params if t.dim() != 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps)
+    return params, opt
+
+
+def adamw_lora(W, a):
+    """AdamW over an adapter's tensors, all under weight decay. Returns (params, optimizer)."""
+    params = list(W.values())
+    return params, torch.optim.AdamW(params, lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps, weight_decay=a.weight_decay)
+
+
+def clip_grads(params, clip):
+    """Clips to the global norm `clip` (0: none); the norm before clipping."""
+    if clip > 0:
+        return torch.nn.utils.clip_grad_norm_(params, clip)
+    return torch.norm(torch.stack([torch.norm(p.grad) for p in params]))
+
+
 def lr_at(a, s):
     # As train::LrSchedule::at.
     if s < a.warmup:
@@ -132,11 +194,7 @@ def main():
     ap.add_argument("--min-lr", type=float, default=0.0)
     ap.add_argument("--warmup", type=int, default=0)
     ap.add_argument("--lr-schedule", dest="schedule", default="cosine")
-    ap.add_argument("--beta1", type=float, default=0.9)
-    ap.add_argument("--beta2", type=float, default=0.95)
-    ap.add_argument("--eps", type=float, default=1e-8)
-    ap.add_argument("--weight-decay", type=float, default=0.1)
-    ap.add_argument("--clip", type=float, default=1.0)
+    add_adamw_args(ap, beta2=0.95, weight_decay=0.1)
     ap.add_argument("--lora-init", help="PEFT adapter directory: train it over the frozen model")
     ap.add_argument("--sft-data", help="pre-tokenized SFT JSONL (input_ids, labels)")
     a = ap.parse_args()
@@ -145,19 +203,8 @@ def main():
     torch.set_num_threads(2)
     torch.manual_seed(0)
 
-    with open(a.model + "/config.json") as f:
-        cfg = json.load(f)
-    P = read_safetensors(a.model + "/model.safetensors")
-    if cfg.get("tie_word_embeddings"):
-        P.pop("lm_head.weight", None)
-    for t in P.values():
-        t.requires_grad_(True)
-    # Weight decay on matrices (embeddings and the head included), never on norms.
-    decay = [t for t in P.values() if t.dim() == 2]
-    no_decay = [t for t in P.values() if t.dim() != 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps)
+    cfg, P = load_model(a.model)
+    params, opt = adamw(P, a)
 
     with open(a.data) as f:
         stream = torch.tensor(json.load(f), dtype=torch.long)
@@ -165,7 +212,6 @@ def main():
     n = (len(stream) - 1) // T
     rows = a.batch * a.grad_accum
     total = rows * T
-    params = list(P.values())
     for s in range(a.steps):
         opt.zero_grad(set_to_none=False)
         loss_sum = 0.0
@@ -176,10 +222,7 @@ def main():
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), win[:, 1:].reshape(-1), reduction="sum")
             loss_sum += loss.item()
             (loss / total).backward()
-        if a.clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(params, a.clip)
-        else:
-            norm = torch.norm(torch.stack([torch.norm(p.grad) for p in params]))
+        norm = clip_grads(params, a.clip)
         lr = lr_at(a, s)
         for g in opt.param_groups:
             g["lr"] = lr
@@ -190,25 +233,9 @@ def main():
 
 def main_lora(a):
     torch.set_num_threads(2)
-    with open(a.model + "/config.json") as f:
-        cfg = json.load(f)
-    P = read_safetensors(a.model + "/model.safetensors")
-    if cfg.get("tie_word_embeddings"):
-        P.pop("lm_head.weight", None)
-    with open(a.lora_init + "/adapter_config.json") as f:
-        acfg = json.load(f)
-    if acfg.get("use_rslora"):
-        sys.exit("the oracle runs alpha / r scaling only")
-    W = read_safetensors(a.lora_init + "/adapter_model.safetensors")
-    prefix = "base_model.model."
-    lora = {"A": {}, "B": {}, "scale": acfg["lora_alpha"] / acfg["r"]}
-    for name, t in W.items():
-        module, kind = name[len(prefix):].rsplit(".", 2)[0], name.rsplit(".", 2)[1]
-        t.requires_grad_(True)
-        lora["A" if kind == "lora_A" else "B"][module] = t
-    names = list(W.keys())
-    params = [W[n] for n in names]
-    opt = torch.optim.AdamW(params, lr=a.lr, betas=(a.beta1, a.beta2), eps=a.eps, weight_decay=a.weight_decay)
+    cfg, P = load_model(a.model)
+    lora, W = load_lora(a.lora_init)
+    params, opt = adamw_lora(W, a)
 
     examples = []
     with open(a.sft_data) as f:
@@ -243,16 +270,13 @@ def main_lora(a):
                                    ignore_index=-100)
             loss_sum += loss.item()
             (loss / total).backward()
-        if a.clip > 0:
-            norm = torch.nn.utils.clip_grad_norm_(params, a.clip)
-        else:
-            norm = torch.norm(torch.stack([torch.norm(p.grad) for p in params]))
+        norm = clip_grads(params, a.clip)
         lr = lr_at(a, s)
         for g in opt.param_groups:
             g["lr"] = lr
         opt.step()
         print(json.dumps({"step": s + 1, "loss": loss_sum / total, "grad_norm": float(norm), "lr": lr}), flush=True)
-    write_safetensors(a.out, {n: W[n] for n in names})
+    write_safetensors(a.out, W)
 
 
 if __name__ == "__main__":

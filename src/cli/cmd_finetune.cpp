@@ -10,18 +10,15 @@
 #include <fstream>
 #include <iterator>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "chat/chat_template.h"
 #include "cli/commands.h"
+#include "cli/lora_args.h"
 #include "cli/common.h"
-#include "cli/interrupt.h"
 #include "cli/train_args.h"
-#include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/gguf.h"
-#include "core/json.h"
 #include "model/lora.h"
 #include "model/lora_io.h"
 #include "model/params.h"
@@ -35,29 +32,16 @@ namespace camelid::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
-struct FinetuneArgs {
-  std::string model, resume, lora_init, tokenizer, chat_template, out, log_json, lr_schedule = "cosine", lora_targets = "q,k,v,o";
-  std::vector<std::string> data, val_data;
-  int seq_len = 0, threads = 0, lora_r = 0;
-  double val_fraction = 0, lora_alpha = 0, lora_dropout = 0;
-  bool no_shuffle = false, progress = false, quiet = false;
-  train::TrainOptions o;
+struct FinetuneArgs : LoopArgs {
+  std::string model, tokenizer, chat_template;
+  LoraArgs lora;
 };
 
 std::string read_text(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) fail(path, ": cannot open");
   return {std::istreambuf_iterator<char>(f), {}};
-}
-
-std::vector<LoraTarget> parse_targets(const std::string& list) {
-  std::vector<LoraTarget> out;
-  std::stringstream ss(list);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(lora_target_from_name(t));
-  return out;
 }
 
 // OUT/NAME for each model (or adapter) file of the final checkpoint, so that `-m OUT` / `--lora OUT`
@@ -90,10 +74,7 @@ void run(FinetuneArgs& a) {
 
   std::string ckpt;
   if (!a.resume.empty()) ckpt = train::resolve_checkpoint(a.resume);
-  const bool resume_lora = !ckpt.empty() && fs::exists(fs::path(ckpt) / "adapter_config.json");
-  const bool lora = a.lora_r > 0 || resume_lora || !a.lora_init.empty();
-  if (!a.lora_init.empty() && (a.lora_r > 0 || !ckpt.empty())) fail("--lora-init: give it without --lora-r or --resume");
-  if (!ckpt.empty() && !resume_lora && a.lora_r > 0) fail("--resume: ", ckpt, " is a full fine-tuning checkpoint, but --lora-r was given");
+  const bool lora = lora_mode(a.lora, ckpt);
 
   // Tokenizer and chat template: the model's (-m), or --tokenizer / --chat-template. Loaded
   // lazily in effect: pre-tokenized data needs neither, and the error shows only if a chat line needs them.
@@ -122,19 +103,7 @@ void run(FinetuneArgs& a) {
   ParamSet ps;
   train::LoraTraining lt;
   if (lora) {
-    lt.base = std::shared_ptr<ModelWeights>(load_model(a.model));
-    if (resume_lora || !a.lora_init.empty()) {
-      lt.adapter = load_lora(resume_lora ? ckpt : a.lora_init, lt.base->config);
-      for (Param& p : lt.adapter->params.params) p.trainable = true, p.decay = true, p.grad.assign(p.value.size(), 0.f);
-    } else {
-      LoraConfig lc;
-      lc.r = a.lora_r;
-      lc.alpha = a.lora_alpha > 0 ? a.lora_alpha : 2.0 * a.lora_r;
-      lc.dropout = a.lora_dropout;
-      lc.targets = parse_targets(a.lora_targets);
-      lc.base_model = a.model;
-      lt.adapter = std::make_shared<LoraAdapter>(lora_init(lc, lt.base->config, a.o.seed));
-    }
+    lt = load_lora_training(load_model(a.model), a.model, a.lora, ckpt, a.o.seed);
   } else {
     ps = params_from_weights(*load_model(!ckpt.empty() ? ckpt : a.model));
   }
@@ -164,11 +133,7 @@ void run(FinetuneArgs& a) {
   if (!vex.empty()) vrows = std::make_shared<train::SftRows>(std::move(vex), T, pad);
 
   if (lora) {
-    const LoraConfig& lc = lt.adapter->config;
-    std::string targets;
-    for (LoraTarget t : lc.targets) targets += std::string(targets.empty() ? "" : ",") + lora_target(t).short_name;
-    std::printf("LoRA: r %d, alpha %g, dropout %g, targets %s: %zu trainable parameters over a frozen %zu-parameter base\n",
-                lc.r, lc.alpha, lc.dropout, targets.c_str(), lt.adapter->params.numel(), lt.base->matmul_parameters());
+    print_lora_summary(lt);
   } else {
     std::printf("full fine-tuning: %zu parameters\n", ps.numel());
   }
@@ -188,46 +153,9 @@ void run(FinetuneArgs& a) {
     std::printf("resumed from %s at step %lld\n", ckpt.c_str(), (long long)tr->steps_done());
   }
 
-  std::unique_ptr<std::ofstream> log;
-  if (!a.log_json.empty()) {
-    log = std::make_unique<std::ofstream>(a.log_json, ckpt.empty() ? std::ios::trunc : std::ios::app);
-    if (!*log) fail("--log-json: cannot open ", a.log_json);
-  }
-  TrainStepProgress bar(a.progress, a.o.steps);
-  double seconds = 0;
-  size_t tokens = 0;
-  train::StepLog last;
-  const int64_t plain_every = std::max<int64_t>(1, a.o.steps / 20);
-  auto on_step = [&](const train::StepLog& l) {
-    seconds += l.seconds, tokens += tr->tokens_per_step(), last = l;
-    if (log) {
-      json j = {{"step", l.step}, {"loss", l.loss}, {"lr", l.lr}, {"grad_norm", l.grad_norm}, {"tokens_per_s", l.tokens_per_s}};
-      if (l.val_loss) j["val_loss"] = *l.val_loss;
-      *log << dump_json(j) << "\n";
-      log->flush();
-    }
-    const double rate = seconds > 0 ? double(tokens) / seconds : 0;
-    const double eta = rate > 0 ? double(a.o.steps - l.step) * double(tr->tokens_per_step()) / rate : 0;
-    if (a.quiet) {
-    } else if (bar.enabled()) {
-      bar.update(l, rate, eta);
-    } else if (l.step % plain_every == 0 || l.val_loss || l.step == a.o.steps) {
-      std::fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.2e grad norm %.3g %.0f tok/s\n", (long long)l.step,
-                   (long long)a.o.steps, l.loss, l.val_loss ? (" val " + std::to_string(*l.val_loss)).c_str() : "",
-                   l.lr, double(l.grad_norm), rate);
-    }
-  };
-  interrupt::install();
-  const bool finished = tr->run(on_step, [] { return interrupt::pending(); });
-  bar.end();
-  if (!finished) {
-    std::printf("interrupted at step %lld: %s\n", (long long)tr->steps_done(),
-                a.out.empty() ? "nothing saved (no --out)" : ("checkpoint " + tr->last_checkpoint()).c_str());
-    std::fflush(stdout);
-    std::exit(130);
-  }
+  const RunTotals totals = run_and_report(a, *tr, !ckpt.empty());
   if (!a.out.empty() && train::Comm::world().is_root()) publish_final(tr->last_checkpoint(), a.out);
-  std::printf("fine-tuned %lld steps in %.1f s; loss %.4f%s\n", (long long)tr->steps_done(), seconds, last.loss,
+  std::printf("fine-tuned %lld steps in %.1f s; loss %.4f%s\n", (long long)tr->steps_done(), totals.seconds, totals.last.loss,
               a.out.empty() ? ""
                             : ("; " + std::string(lora ? "adapter" : "model") + " in " + a.out + " (" +
                                (lora ? "--lora " : "-m ") + a.out + "), checkpoint " + tr->last_checkpoint())
@@ -242,34 +170,19 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--tokenizer", a->tokenizer, "tokenizer directory or file (default the model's)");
   sub->add_option("--chat-template", a->chat_template, "a Jinja chat template file (default the model's)");
   // LoRA.
-  sub->add_option("--lora-r", a->lora_r, "train a LoRA adapter of this rank over the frozen model (0: full fine-tuning)");
-  sub->add_option("--lora-init", a->lora_init, "train this PEFT adapter directory further (its r, alpha, dropout, targets)");
-  sub->add_option("--lora-alpha", a->lora_alpha, "LoRA alpha (scale alpha / r; default 2 x r)");
-  sub->add_option("--lora-dropout", a->lora_dropout, "dropout on the adapter's input while training");
-  sub->add_option("--lora-targets", a->lora_targets, "comma-separated modules among q,k,v,o,gate,up,down (default q,k,v,o)");
+  add_lora_options(sub, a->lora);
   // Data.
   sub->add_option("--data", a->data, "JSONL files: {\"messages\": [...]}, {\"instruction\", \"input\", \"output\"} or {\"input_ids\", \"labels\"}")->required();
-  sub->add_option("--val-data", a->val_data, "held-out JSONL files");
-  sub->add_option("--val-fraction", a->val_fraction, "hold out the last fraction of the examples");
-  sub->add_option("--seq-len,-T", a->seq_len, "tokens per row: one example per row, longer ones truncated (default the longest example, at most the context)");
-  sub->add_option("--batch,-b", a->o.batch, "rows (examples) per micro-batch");
-  sub->add_option("--grad-accum", a->o.grad_accum, "micro-batches per optimizer step");
-  sub->add_flag("--no-shuffle", a->no_shuffle, "step s row b uses example (s*B+b) mod n, B = batch x grad-accum");
-  sub->add_option("--seed", a->o.seed, "seed of the data order, the adapter's initial A and its dropout");
-  // Optimization.
-  add_optimizer_options(sub, a->o, a->lr_schedule, "AdamW decoupled weight decay (matrices and adapters, never norms)");
-  // Evaluation and output.
-  sub->add_option("--eval-every", a->o.eval_every, "steps between validation passes (and at the end)");
-  sub->add_option("--eval-batches", a->o.eval_batches, "micro-batches of held-out examples per validation pass");
-  sub->add_option("-o,--out", a->out, "output: OUT/checkpoint-STEP/, OUT/loss.svg, and the final model/adapter in OUT itself");
-  sub->add_option("--save-every", a->o.save_every, "steps between checkpoints (and at the end)");
-  sub->add_option("--log-json", a->log_json, "one JSON line per step: step, loss, lr, grad_norm, tokens_per_s[, val_loss]");
-  sub->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
-  sub->add_option("-t,--threads", a->threads, "threads (0: OpenMP's default)");
-  sub->callback([a] {
-    a->o.out_dir = a->out;
-    run_on_every_rank(a->log_json, a->progress, a->quiet, [&] { run(*a); });
-  });
+  add_loop_options(sub, *a,
+                   {"held-out JSONL files", "hold out the last fraction of the examples",
+                    "tokens per row: one example per row, longer ones truncated (default the longest example, at most "
+                    "the context)",
+                    "rows (examples) per micro-batch", "step s row b uses example (s*B+b) mod n, B = batch x grad-accum",
+                    "seed of the data order, the adapter's initial A and its dropout",
+                    "AdamW decoupled weight decay (matrices and adapters, never norms)",
+                    "micro-batches of held-out examples per validation pass",
+                    "output: OUT/checkpoint-STEP/, OUT/loss.svg, and the final model/adapter in OUT itself"});
+  sub->callback([a] { run_loop_command(*a, [&] { run(*a); }); });
 });
 
 }  // namespace

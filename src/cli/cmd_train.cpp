@@ -8,16 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/interrupt.h"
 #include "cli/train_args.h"
-#include "cli/train_progress.h"
 #include "core/error.h"
 #include "core/gguf.h"
-#include "core/json.h"
 #include "model/params.h"
 #include "model/weights.h"
 #include "tokenizer/tokenizer.h"
@@ -29,17 +25,13 @@ namespace camelid::cli {
 namespace {
 
 namespace fs = std::filesystem;
-using json = nlohmann::json;
 
-struct TrainArgs {
-  std::string init, resume, preset, tokenizer, out, log_json, data_format = "auto", lr_schedule = "cosine";
-  std::vector<std::string> data, val_data;
+struct TrainArgs : LoopArgs {
+  std::string init, preset, tokenizer, data_format = "auto";
   int dim = 0, layers = 0, heads = 0, kv_heads = 0, hidden = 0, vocab = 0, ctx = 0, head_dim = 0;
   double rope_theta = 0, init_std = 0.02;
-  bool tied = false, no_shuffle = false, progress = false, quiet = false;  // quiet: a rank other than 0
-  int seq_len = 0, threads = 0;
-  double val_fraction = 0, peak_gflops = 0;
-  train::TrainOptions o;
+  bool tied = false;
+  double peak_gflops = 0;
 };
 
 ModelConfig scratch_config(const TrainArgs& a, const Tokenizer* tok) {
@@ -140,48 +132,9 @@ void run(TrainArgs& a) {
     std::printf("resumed from %s at step %lld\n", ckpt.c_str(), (long long)trainer.steps_done());
   }
 
-  std::unique_ptr<std::ofstream> log;
-  if (!a.log_json.empty()) {
-    log = std::make_unique<std::ofstream>(a.log_json, ckpt.empty() ? std::ios::trunc : std::ios::app);
-    if (!*log) fail("--log-json: cannot open ", a.log_json);
-  }
-  TrainStepProgress bar(a.progress, a.o.steps);
   const int64_t first = trainer.steps_done();
-  double seconds = 0;
-  size_t tokens = 0;
-  train::StepLog last;
-  std::optional<double> last_val;
-  const int64_t plain_every = std::max<int64_t>(1, a.o.steps / 20);
-  auto on_step = [&](const train::StepLog& l) {
-    seconds += l.seconds, tokens += trainer.tokens_per_step(), last = l;
-    if (l.val_loss) last_val = l.val_loss;
-    if (log) {
-      json j = {{"step", l.step}, {"loss", l.loss}, {"lr", l.lr}, {"grad_norm", l.grad_norm}, {"tokens_per_s", l.tokens_per_s}};
-      if (l.val_loss) j["val_loss"] = *l.val_loss;
-      *log << dump_json(j) << "\n";
-      log->flush();
-    }
-    const double rate = seconds > 0 ? double(tokens) / seconds : 0;
-    const double eta = rate > 0 ? double(a.o.steps - l.step) * double(trainer.tokens_per_step()) / rate : 0;
-    if (a.quiet) {
-    } else if (bar.enabled()) {
-      bar.update(l, rate, eta);
-    } else if (l.step % plain_every == 0 || l.val_loss || l.step == a.o.steps) {
-      std::fprintf(stderr, "step %lld/%lld loss %.4f%s lr %.2e grad norm %.3g %.0f tok/s\n", (long long)l.step,
-                   (long long)a.o.steps, l.loss,
-                   l.val_loss ? (" val " + std::to_string(*l.val_loss)).c_str() : "", l.lr, double(l.grad_norm), rate);
-    }
-  };
-  interrupt::install();
-  const bool finished = trainer.run(on_step, [] { return interrupt::pending(); });
-  bar.end();
-  if (!finished) {
-    std::printf("interrupted at step %lld: %s\n", (long long)trainer.steps_done(),
-                a.out.empty() ? "nothing saved (no --out)" : ("checkpoint " + trainer.last_checkpoint()).c_str());
-    std::fflush(stdout);
-    std::exit(130);
-  }
-  const double rate = seconds > 0 ? double(tokens) / seconds : 0;
+  const RunTotals r = run_and_report(a, trainer, !ckpt.empty());
+  const double rate = r.seconds > 0 ? double(r.tokens) / r.seconds : 0;
   const double gflops = 6.0 * double(matmul_params) * rate * 1e-9;
   std::string mfu;
   if (a.peak_gflops > 0) {
@@ -191,8 +144,8 @@ void run(TrainArgs& a) {
   }
   std::printf("trained %lld steps (%zu tokens) of a %zu-parameter model in %.1f s: %.0f tokens/s, %.2f GFLOP/s "
               "(6 x %zu matmul parameters x tokens/s)%s; loss %.4f%s%s%s\n",
-              (long long)(trainer.steps_done() - first), tokens, trainer.params().numel(), seconds, rate, gflops,
-              matmul_params, mfu.c_str(), last.loss, last_val ? (", val loss " + std::to_string(*last_val)).c_str() : "",
+              (long long)(trainer.steps_done() - first), r.tokens, trainer.params().numel(), r.seconds, rate, gflops,
+              matmul_params, mfu.c_str(), r.last.loss, r.last_val ? (", val loss " + std::to_string(*r.last_val)).c_str() : "",
               trainer.last_checkpoint().empty() ? "" : "; checkpoint ", trainer.last_checkpoint().c_str());
 }
 
@@ -218,28 +171,15 @@ const bool reg = add_command([](CLI::App& app) {
   // Data.
   sub->add_option("--data", a->data, "training data files (text, .bin/.u32 uint32 ids, .json id array); repeatable")->required();
   sub->add_option("--data-format", a->data_format, "auto | text | ids | json");
-  sub->add_option("--val-data", a->val_data, "held-out data files (same formats)");
-  sub->add_option("--val-fraction", a->val_fraction, "hold out the last fraction of the training stream");
-  sub->add_option("--seq-len,-T", a->seq_len, "tokens per row (default min(256, context))");
-  sub->add_option("--batch,-b", a->o.batch, "rows per micro-batch");
-  sub->add_option("--grad-accum", a->o.grad_accum, "micro-batches per optimizer step");
-  sub->add_flag("--no-shuffle", a->no_shuffle, "step s row b uses window (s*B+b) mod n, B = batch x grad-accum");
-  sub->add_option("--seed", a->o.seed, "seed of the initial weights and the data order");
-  // Optimization.
-  add_optimizer_options(sub, a->o, a->lr_schedule, "AdamW decoupled weight decay (matrices only)");
-  // Evaluation and output.
-  sub->add_option("--eval-every", a->o.eval_every, "steps between validation passes (and at the end)");
-  sub->add_option("--eval-batches", a->o.eval_batches, "micro-batches of held-out windows per validation pass");
-  sub->add_option("-o,--out", a->out, "checkpoint directory: OUT/checkpoint-STEP/, OUT/loss.svg");
-  sub->add_option("--save-every", a->o.save_every, "steps between checkpoints (and at the end)");
-  sub->add_option("--log-json", a->log_json, "one JSON line per step: step, loss, lr, grad_norm, tokens_per_s[, val_loss]");
-  sub->add_flag("--progress", a->progress, "draw the progress bar even when stderr is not a terminal");
+  add_loop_options(sub, *a,
+                   {"held-out data files (same formats)", "hold out the last fraction of the training stream",
+                    "tokens per row (default min(256, context))", "rows per micro-batch",
+                    "step s row b uses window (s*B+b) mod n, B = batch x grad-accum",
+                    "seed of the initial weights and the data order", "AdamW decoupled weight decay (matrices only)",
+                    "micro-batches of held-out windows per validation pass",
+                    "checkpoint directory: OUT/checkpoint-STEP/, OUT/loss.svg"});
   sub->add_option("--peak-gflops", a->peak_gflops, "the host's peak f32 GFLOP/s, to report MFU");
-  sub->add_option("-t,--threads", a->threads, "threads (0: OpenMP's default)");
-  sub->callback([a] {
-    a->o.out_dir = a->out;
-    run_on_every_rank(a->log_json, a->progress, a->quiet, [&] { run(*a); });
-  });
+  sub->callback([a] { run_loop_command(*a, [&] { run(*a); }); });
 });
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "cli/interrupt.h"
 #include "cli/pref_args.h"
 #include "core/error.h"
+#include "train/checkpoint.h"
 #include "train/reward.h"
 
 namespace camelid::cli {
@@ -20,6 +21,8 @@ struct RewardArgs : PrefArgs {
 
 void run(const RewardArgs& a) {
   set_threads(a.threads);
+  std::string ckpt;
+  if (!a.resume.empty()) ckpt = train::resolve_checkpoint(a.resume);
   PrefInputs in = load_pref_inputs(a);
   const bool fresh = in.ps.config.num_labels == 0;
   ParamSet ps = train::reward_params_from_lm(std::move(in.ps), a.seed, float(a.init_std));
@@ -31,8 +34,13 @@ void run(const RewardArgs& a) {
   if (a.out.empty()) std::printf("note: no --out: no checkpoint will be written\n");
   std::fflush(stdout);
   train::RewardTrainer t(std::move(ps), std::move(in.pairs), o);
+  if (!ckpt.empty()) {
+    t.resume(ckpt);
+    std::printf("resumed from %s at step %lld\n", ckpt.c_str(), (long long)t.steps_done());
+    std::fflush(stdout);
+  }
 
-  const std::unique_ptr<std::ofstream> log = open_step_log(a.log_json);
+  const std::unique_ptr<std::ofstream> log = open_step_log(a.log_json, !ckpt.empty());
   const int64_t every = std::max<int64_t>(1, a.steps / 20);
   train::RewardStepLog last;
   auto on_step = [&](const train::RewardStepLog& l) {

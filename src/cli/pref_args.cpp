@@ -32,11 +32,14 @@ void add_pref_options(CLI::App* sub, PrefArgs& a) {
   sub->add_option("--beta1", a.adamw.beta1, "AdamW beta1");
   sub->add_option("--beta2", a.adamw.beta2, "AdamW beta2");
   sub->add_option("--eps", a.adamw.eps, "AdamW eps");
-  sub->add_option("--weight-decay", a.adamw.weight_decay, "AdamW decoupled weight decay (matrices only)");
+  sub->add_option("--weight-decay", a.adamw.weight_decay, "AdamW decoupled weight decay (matrices and LoRA adapters, never norms)");
   sub->add_option("--clip", a.clip, "clip gradients to this global L2 norm (0: off)");
   sub->add_flag("--no-shuffle", a.no_shuffle, "step s takes pairs (s*P + i) mod n, P = batch x grad-accum");
   sub->add_option("--seed", a.seed, "seed of the pair order (and of a new score head)");
   sub->add_option("--save-every", a.save_every, "steps between checkpoints (and at the end)");
+  sub->add_option("--resume", a.resume,
+                  "continue a run from a checkpoint directory, or the newest one in an --out directory (same --init, "
+                  "data and flags)");
   add_threads_option(sub, a.threads);
 }
 
@@ -55,9 +58,9 @@ void fill_pref_options(const PrefArgs& a, const std::string& tokenizer_dir, trai
   o.source.tokenizer_dir = tokenizer_dir;
 }
 
-std::unique_ptr<std::ofstream> open_step_log(const std::string& path) {
+std::unique_ptr<std::ofstream> open_step_log(const std::string& path, bool append) {
   if (path.empty()) return nullptr;
-  auto log = std::make_unique<std::ofstream>(path, std::ios::trunc);
+  auto log = std::make_unique<std::ofstream>(path, append ? std::ios::app : std::ios::trunc);
   if (!*log) fail("--log-json: cannot open ", path);
   return log;
 }
@@ -76,10 +79,13 @@ void exit_if_interrupted(bool finished, int64_t steps_done, const std::string& o
   std::exit(130);
 }
 
-PrefInputs load_pref_inputs(const PrefArgs& a) {
+PrefInputs load_pref_inputs(const PrefArgs& a, bool as_params) {
   PrefInputs in;
-  auto w = load_model(a.init);
-  in.ps = params_from_weights(*w);
+  std::shared_ptr<ModelWeights> w = load_model(a.init);
+  const ModelConfig config = w->config;
+  if (as_params) in.ps = params_from_weights(*w);
+  else in.weights = w;
+  w.reset();
   const bool gguf_file = gguf::File::sniff(a.init);
   if (!a.tokenizer.empty()) {
     in.tok = load_tokenizer_for(a.init, a.tokenizer);
@@ -90,13 +96,13 @@ PrefInputs load_pref_inputs(const PrefArgs& a) {
   }
   train::PreferenceEncoder enc;
   enc.tok = in.tok.get();
-  enc.eos_ids = w->config.eos_ids;
+  enc.eos_ids = config.eos_ids;
   if (enc.eos_ids.empty() && in.tok) enc.eos_ids = in.tok->eos_ids();
   enc.tmpl = [&]() -> const ChatTemplate* {
     if (!in.tmpl && in.tok) in.tmpl = std::make_unique<ChatTemplate>(load_chat_template_for(a.init, in.tok.get()));
     return in.tmpl.get();
   };
-  in.pairs = train::read_preferences(a.data, enc, in.ps.config.vocab_size);
+  in.pairs = train::read_preferences(a.data, enc, config.vocab_size);
   return in;
 }
 

@@ -9,6 +9,7 @@
 #include "chat/chat_template.h"
 #include "cli/commands.h"
 #include "model/params.h"
+#include "model/weights.h"
 #include "tokenizer/tokenizer.h"
 #include "train/adamw.h"
 #include "train/lr_schedule.h"
@@ -18,7 +19,7 @@
 namespace camelid::cli {
 
 struct PrefArgs {
-  std::string init, data, tokenizer, out, log_json, lr_schedule = "constant";
+  std::string init, data, tokenizer, out, log_json, resume, lr_schedule = "constant";
   int batch = 2, grad_accum = 1, threads = 0;
   int64_t steps = 100, save_every = 0;
   double lr = 1e-5, min_lr = 0, clip = 1.0;
@@ -29,26 +30,30 @@ struct PrefArgs {
 };
 
 // --init --data --tokenizer -o --log-json --steps --batch --grad-accum --lr --min-lr --warmup
-// --lr-schedule --beta1 --beta2 --eps --weight-decay --clip --no-shuffle --seed --save-every -t.
+// --lr-schedule --beta1 --beta2 --eps --weight-decay --clip --no-shuffle --seed --save-every
+// --resume -t.
 void add_pref_options(CLI::App* sub, PrefArgs& a);
 
-// What the run needs from --init: the model's parameters, its tokenizer (if any), the pairs.
+// What the run needs from --init: the model (its f32 parameters, or as loaded: a LoRA base), its
+// tokenizer (if any), the pairs.
 struct PrefInputs {
-  ParamSet ps;
+  ParamSet ps;                            // as_params
+  std::shared_ptr<ModelWeights> weights;  // else
   std::unique_ptr<Tokenizer> tok;
   std::string tokenizer_dir;  // copied into checkpoints
   std::unique_ptr<ChatTemplate> tmpl;
   std::vector<train::PreferencePair> pairs;
 };
-PrefInputs load_pref_inputs(const PrefArgs& a);
+PrefInputs load_pref_inputs(const PrefArgs& a, bool as_params = true);
 
 train::LrSchedule pref_schedule(const PrefArgs& a);
 
 // The loop options both commands share, from the flags (checkpoints copy tokenizer_dir).
 void fill_pref_options(const PrefArgs& a, const std::string& tokenizer_dir, train::PrefOptions& o);
 
-// --log-json: the stream (null when the flag is not given) and one flushed JSON line per step.
-std::unique_ptr<std::ofstream> open_step_log(const std::string& path);
+// --log-json: the stream (null when the flag is not given; appended to when resuming) and one
+// flushed JSON line per step.
+std::unique_ptr<std::ofstream> open_step_log(const std::string& path, bool append = false);
 void write_step_log(std::ofstream* log, const nlohmann::json& j);
 
 // After run(): when it was interrupted, says where the last checkpoint is and exits 130.

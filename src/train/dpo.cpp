@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "train/pref_batch.h"
+#include "train/step_common.h"
 
 namespace camelid::train {
 
@@ -22,20 +23,38 @@ DpoPairTerms dpo_pair_terms(double logp_c, double logp_r, double ref_c, double r
   return t;
 }
 
+namespace {
+ParamSet config_only(const LoraTraining& lora) {  // LoRA mode's ParamSet: the base's config, no params
+  ParamSet ps;
+  if (lora.base) ps.config = lora.base->config;
+  return ps;
+}
+}  // namespace
+
 DpoTrainer::DpoTrainer(ParamSet ps, std::vector<PreferencePair> pairs, DpoOptions o)
-    : PrefLoop(std::move(ps), std::move(pairs), o), beta_(o.beta) {
+    : DpoTrainer(std::move(ps), LoraTraining{}, std::move(pairs), std::move(o)) {}
+
+DpoTrainer::DpoTrainer(LoraTraining lora, std::vector<PreferencePair> pairs, DpoOptions o)
+    : DpoTrainer(config_only(lora), lora, std::move(pairs), std::move(o)) {}
+
+DpoTrainer::DpoTrainer(ParamSet ps, LoraTraining lora, std::vector<PreferencePair> pairs, DpoOptions o)
+    : PrefLoop(std::move(ps), std::move(lora), std::move(pairs), o), beta_(o.beta) {
   if (ps_.config.num_labels > 0) fail("dpo: the model is a reward model (it needs a language-model head)");
   check_counts();
   if (!(beta_ > 0) || !std::isfinite(beta_)) fail("--beta: must be a number > 0, got ", beta_);
   check_rest("dpo", "dpo runs in one process (data parallel DPO is not supported)", true);
   ready();
-  // The frozen reference: the starting weights' log-probabilities of every pair.
+  // The frozen reference: the starting weights' log-probabilities of every pair (LoRA: the base's,
+  // the adapter detached meanwhile).
   ref_c_.resize(pairs_.size()), ref_r_.resize(pairs_.size());
+  view_->lora = nullptr;
   for (size_t i = 0; i < pairs_.size(); ++i) std::tie(ref_c_[i], ref_r_[i]) = logprobs(i);
+  view_->lora = lora_.adapter;
 }
 
 std::pair<double, double> DpoTrainer::logprobs(size_t i) {
   const PairRows rows = pack_pairs(pairs_, {int64_t(i)}, true);
+  no_dropout();
   model_.forward(*view_, rows.tokens.data(), rows.B, rows.T);
   const auto lp = row_logprobs(model_.logits(), rows.targets.data(), rows.B, rows.T, ps_.config.vocab_size);
   return {lp[0], lp[1]};
@@ -43,7 +62,7 @@ std::pair<double, double> DpoTrainer::logprobs(size_t i) {
 
 DpoStepLog DpoTrainer::compute_gradients(int64_t s) {
   const int P = po_.pairs_per_step(), V = ps_.config.vocab_size;
-  ps_.zero_grad();
+  trained().zero_grad();
   DpoStepLog l;
   l.step = s + 1;
   for (int m = 0; m < po_.grad_accum; ++m) {
@@ -62,7 +81,7 @@ DpoStepLog DpoTrainer::compute_gradients(int64_t s) {
       coef[2 * k] = -t.d_chosen / P, coef[2 * k + 1] = -t.d_rejected / P;
     }
     scale_rows(model_.logits(), coef, rows.B, rows.T, V);
-    model_.backward(*view_, ps_);
+    backward();
   }
   l.margin = l.chosen_reward - l.rejected_reward;
   return l;
@@ -80,6 +99,11 @@ json DpoTrainer::state_json() const {
   j["method"] = "dpo";
   j["beta"] = beta_;
   return j;
+}
+
+void DpoTrainer::check_resumed_state(const json& st, const std::string& where) const {
+  expect_state(st, where, "format", "camelid-dpo-state", "the command (dpo)");
+  expect_state(st, where, "beta", beta_, "--beta");
 }
 
 bool DpoTrainer::run(const std::function<void(const DpoStepLog&)>& on_step, const std::function<bool()>& stop) {

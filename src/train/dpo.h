@@ -9,7 +9,9 @@
 // dloss/dlog pi(seq) * (onehot - softmax) per response token, with
 //   dloss/dlog pi(c) = -beta * sigmoid(-z) / P,   dloss/dlog pi(r) = +beta * sigmoid(-z) / P.
 // Clipping, AdamW, schedule and checkpoints are the pretraining loop's (train/adamw.h,
-// train/checkpoint.h); the policy is fully fine-tuned.
+// train/checkpoint.h). The policy is the whole model, or a LoRA adapter over the frozen model
+// (any format, quantized GGUF included); then the reference is the model without the adapter,
+// so no second copy of the weights is needed either.
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +38,8 @@ class DpoTrainer : public PrefLoop {
  public:
   // ps: the policy, which is also the reference (its log-probabilities are taken here, once).
   DpoTrainer(ParamSet ps, std::vector<PreferencePair> pairs, DpoOptions o);
+  // LoRA: the adapter over lora.base is trained; the reference is lora.base alone.
+  DpoTrainer(LoraTraining lora, std::vector<PreferencePair> pairs, DpoOptions o);
 
   DpoStepLog step();
   // The loss and statistics of optimizer step `s`'s pairs at the current weights, with their
@@ -44,11 +48,13 @@ class DpoTrainer : public PrefLoop {
   bool run(const std::function<void(const DpoStepLog&)>& on_step, const std::function<bool()>& stop = {});
 
   // The policy's summed response log-probabilities of pair i (chosen, rejected), now.
-  std::pair<double, double> logprobs(size_t i);
+  std::pair<double, double> logprobs(size_t i);  // (no dropout)
   std::pair<double, double> reference(size_t i) const { return {ref_c_[i], ref_r_[i]}; }
 
  private:
+  DpoTrainer(ParamSet ps, LoraTraining lora, std::vector<PreferencePair> pairs, DpoOptions o);
   nlohmann::json state_json() const override;
+  void check_resumed_state(const nlohmann::json& st, const std::string& where) const override;
 
   double beta_;
   std::vector<double> ref_c_, ref_r_;

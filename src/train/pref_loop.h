@@ -1,7 +1,9 @@
 #pragma once
 // What DPO (train/dpo.h) and reward-model training (train/reward.h) share: their options, the
 // common part of their step logs, and the loop around a step's gradients (the model and its
-// AdamW, the pair order, clipping, the NaN stop, checkpoints with the loss picture, run()).
+// AdamW, the pair order, clipping, the NaN stop, checkpoints with the loss picture, run(),
+// resume()). The trained parameters are the whole model (a ParamSet) or a LoRA adapter over a
+// frozen base of any format (LoraTraining, as train::Trainer's: PEFT checkpoints).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,6 +20,7 @@
 #include "train/loss_plot.h"
 #include "train/lr_schedule.h"
 #include "train/preference_data.h"
+#include "train/trainer.h"
 
 namespace camelid::train {
 
@@ -51,11 +54,18 @@ class PrefLoop {
   virtual ~PrefLoop() = default;
   std::string save();
   int64_t steps_done() const { return step_; }
-  const ParamSet& params() const { return ps_; }
+  // The trained parameters: the model's, or the adapter's in LoRA mode.
+  const ParamSet& params() const { return lora_.adapter ? lora_.adapter->params : ps_; }
+  bool lora() const { return lora_.adapter != nullptr; }
+  // Continues from a checkpoint directory of the same run (its pair order, batch and method must
+  // match): the optimizer state, the step and the history; in full mode also the weights (read
+  // from ckpt_dir), in LoRA mode the adapter must already hold the checkpoint's.
+  void resume(const std::string& ckpt_dir);
   const std::string& last_checkpoint() const { return last_ckpt_; }
 
  protected:
-  PrefLoop(ParamSet ps, std::vector<PreferencePair> pairs, const PrefOptions& o);
+  // lora.adapter set: LoRA mode (ps then holds only the base's config).
+  PrefLoop(ParamSet ps, LoraTraining lora, std::vector<PreferencePair> pairs, const PrefOptions& o);
   // The subclass's constructor validates in this order: check_counts(), its own options,
   // check_rest(), then calls ready(). what: the command, for messages ("dpo", "train-reward");
   // one_process: the message when run with several ranks; lm_rows: rows end with a next-token
@@ -63,8 +73,14 @@ class PrefLoop {
   void check_counts() const;
   void check_rest(const char* what, const char* one_process, bool lm_rows) const;
   void ready();
-  // The pair indices of micro-batch m of optimizer step s.
+  // The pair indices of micro-batch m of optimizer step s; seeds the adapter's dropout for it (a
+  // function of the seed and the position, so a resumed run draws the same masks).
   std::vector<int64_t> micro_batch(int64_t s, int m);
+  // Forward passes that are not training (reference and scoring): no dropout.
+  void no_dropout() { model_.set_dropout(false); }
+  ParamSet& trained() { return lora_.adapter ? lora_.adapter->params : ps_; }
+  // The backward of the last forward into the trained parameters' gradients.
+  void backward(const float* dhidden = nullptr);
   // Clips, stops on a non-finite loss, takes the AdamW step and records it in `l` (whose step and
   // loss compute_gradients set) and the curve.
   void finish_step(PrefStepLog& l, std::chrono::steady_clock::time_point t0);
@@ -84,8 +100,11 @@ class PrefLoop {
   // The state record with the fields both loops write; the subclass adds its own.
   nlohmann::json base_state_json(const char* format) const;
   virtual nlohmann::json state_json() const = 0;
+  // resume()'s checks of what the subclass adds to the state (format and method settings).
+  virtual void check_resumed_state(const nlohmann::json& st, const std::string& where) const = 0;
 
-  ParamSet ps_;
+  ParamSet ps_;  // LoRA mode: no params, only the base's config
+  LoraTraining lora_;
   std::vector<PreferencePair> pairs_;
   PrefOptions po_;
   AdamW opt_;

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "train/pref_batch.h"
+#include "train/step_common.h"
 
 namespace camelid::train {
 
@@ -62,7 +63,7 @@ std::vector<double> reward_scores(LlamaTrain& m, const ModelWeights& rm, const s
 }
 
 RewardTrainer::RewardTrainer(ParamSet ps, std::vector<PreferencePair> pairs, RewardOptions o)
-    : PrefLoop(std::move(ps), std::move(pairs), o) {
+    : PrefLoop(std::move(ps), LoraTraining{}, std::move(pairs), o) {
   if (ps_.config.num_labels != 1) fail("train-reward: the model has no score head");
   check_counts();
   check_rest("train-reward", "train-reward runs in one process (data parallel is not supported)", false);
@@ -74,6 +75,7 @@ std::pair<double, double> RewardTrainer::scores(size_t i) {
   std::vector<int> c = p.prompt, r = p.prompt;
   c.insert(c.end(), p.chosen.begin(), p.chosen.end());
   r.insert(r.end(), p.rejected.begin(), p.rejected.end());
+  no_dropout();
   const auto s = reward_scores(model_, *view_, {c, r});
   return {s[0], s[1]};
 }
@@ -108,7 +110,7 @@ RewardStepLog RewardTrainer::compute_gradients(int64_t s) {
         head.grad[size_t(i)] += float(dc * hc[i] + dr * hr[i]);
       }
     }
-    model_.backward(*view_, ps_, dhidden.data());
+    backward(dhidden.data());
   }
   l.margin = l.chosen - l.rejected;
   return l;
@@ -122,6 +124,10 @@ RewardStepLog RewardTrainer::step() {
 }
 
 json RewardTrainer::state_json() const { return base_state_json("camelid-reward-state"); }
+
+void RewardTrainer::check_resumed_state(const json& st, const std::string& where) const {
+  expect_state(st, where, "format", "camelid-reward-state", "the command (train-reward)");
+}
 
 bool RewardTrainer::run(const std::function<void(const RewardStepLog&)>& on_step, const std::function<bool()>& stop) {
   return run_logged(*this, on_step, stop);

@@ -42,6 +42,7 @@ class RewardTrainer : public PrefLoop {
 
  private:
   nlohmann::json state_json() const override;
+  void check_resumed_state(const nlohmann::json& st, const std::string& where) const override;
 };
 
 }  // namespace camelid::train

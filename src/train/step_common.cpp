@@ -10,6 +10,13 @@ namespace camelid::train {
 
 using json = nlohmann::json;
 
+uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
 StepUpdate clipped_update(ParamSet& ps, AdamW& opt, const LrSchedule& schedule, double clip, int64_t step_index,
                           double loss, const std::string& last_ckpt) {
   StepUpdate u;
@@ -43,6 +50,30 @@ json curve_json(const Curve& c) {
   json a = json::array();
   for (auto [s, v] : c) a.push_back({s, v});
   return a;
+}
+
+void expect_state(const json& st, const std::string& where, const char* key, const json& want, const char* flag) {
+  if (!st.contains(key) || st[key] != want)
+    fail("--resume: ", where, " has ", key, " = ", st.contains(key) ? st[key].dump() : "(none)", " but this run has ",
+         want.dump(), " (", flag, " must match to continue the same data order)");
+}
+
+Curve curve_from_state(const json& st, const char* which) {
+  Curve c;
+  if (!st.contains("history") || !st["history"].is_object() || !st["history"].contains(which) ||
+      !st["history"][which].is_array())
+    return c;
+  for (const auto& p : st["history"][which])
+    if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number())
+      c.emplace_back(p[0].get<double>(), p[1].get<double>());
+  return c;
+}
+
+int64_t optimizer_steps_in_state(const json& st, int64_t step) {
+  if (st.contains("optimizer") && st["optimizer"].is_object() && st["optimizer"].contains("steps") &&
+      st["optimizer"]["steps"].is_number_integer())
+    return st["optimizer"]["steps"].get<int64_t>();
+  return step;
 }
 
 void write_loss_plot(const std::string& out_dir, const Curve& train, const Curve& val) {

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "train/distributed.h"
 #include "train/loss_plot.h"
+#include "train/step_common.h"
 
 namespace camelid::train {
 
@@ -17,12 +18,6 @@ ParamSet config_only(const ModelConfig& c) {
   ParamSet ps;
   ps.config = c;
   return ps;
-}
-uint64_t mix64(uint64_t x) {  // splitmix64's finaliser
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
 }
 }  // namespace
 
@@ -129,14 +124,8 @@ StepLog Trainer::step() {
   StepLog l;
   l.step = step_ + 1;
   l.loss = loss_sum / double(total);
-  l.grad_norm = clip_grad_norm(tp, o_.clip);
-  if (!std::isfinite(l.loss) || !std::isfinite(l.grad_norm)) {
-    const std::string kept = last_ckpt_.empty() ? "no checkpoint was written" : "last good checkpoint: " + last_ckpt_;
-    fail("step ", l.step, ": loss ", l.loss, ", grad norm ", l.grad_norm,
-         " is not finite; stopped before updating the weights (", kept, ")");
-  }
-  l.lr = o_.schedule.at(int(step_));
-  opt_.step(tp, l.lr);
+  const StepUpdate u = clipped_update(tp, opt_, o_.schedule, o_.clip, step_, l.loss, last_ckpt_);
+  l.grad_norm = u.grad_norm, l.lr = u.lr;
   ++step_;
   l.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   l.tokens_per_s = l.seconds > 0 ? double(total) / l.seconds : 0;
@@ -169,7 +158,6 @@ double Trainer::evaluate() {
 }
 
 json Trainer::state_json() const {
-  const char* kinds[] = {"cosine", "constant"};
   json j = {{"format", "camelid-trainer-state"},
             {"version", 1},
             {"step", step_},
@@ -182,36 +170,17 @@ json Trainer::state_json() const {
             {"train_windows", train_->count()},
             {"train_tokens", train_->tokens()},
             {"next_row", step_ * o_.global_rows()},
-            {"schedule",
-             {{"kind", kinds[int(o_.schedule.kind)]},
-              {"lr", o_.schedule.lr},
-              {"min_lr", o_.schedule.min_lr},
-              {"warmup", o_.schedule.warmup},
-              {"total", o_.schedule.total}}},
-            {"optimizer",
-             {{"type", "adamw"},
-              {"beta1", o_.adamw.beta1},
-              {"beta2", o_.adamw.beta2},
-              {"eps", o_.adamw.eps},
-              {"weight_decay", o_.adamw.weight_decay},
-              {"clip", o_.clip},
-              {"steps", opt_.steps()}}}};
+            {"schedule", schedule_json(o_.schedule)},
+            {"optimizer", optimizer_json(o_.adamw, o_.clip, opt_.steps())}};
   if (lora_.adapter) j["lora"] = true;
-  json tr = json::array(), va = json::array();
-  for (auto [s, l] : train_curve_) tr.push_back({s, l});
-  for (auto [s, l] : val_curve_) va.push_back({s, l});
-  j["history"] = {{"train", tr}, {"val", va}};
+  j["history"] = {{"train", curve_json(train_curve_)}, {"val", curve_json(val_curve_)}};
   return j;
 }
 
 void Trainer::resume(const std::string& ckpt_dir) {
   const json st = read_trainer_state(ckpt_dir);
   const std::string where = ckpt_dir + "/trainer_state.json";
-  auto expect = [&](const char* key, const json& want, const char* flag) {
-    if (!st.contains(key) || st[key] != want)
-      fail("--resume: ", where, " has ", key, " = ", st.contains(key) ? st[key].dump() : "(none)", " but this run has ",
-           want.dump(), " (", flag, " must match to continue the same data order)");
-  };
+  auto expect = [&](const char* key, const json& want, const char* flag) { expect_state(st, where, key, want, flag); };
   if (st.value("lora", false) != bool(lora_.adapter))
     fail("--resume: ", where, lora_.adapter ? " is a full-model checkpoint, not a LoRA one" : " is a LoRA checkpoint, not a full-model one");
   expect("seq_len", train_->seq_len(), "--seq-len");
@@ -221,22 +190,10 @@ void Trainer::resume(const std::string& ckpt_dir) {
   expect("train_windows", train_->count(), "the training data");
   const int64_t s = st["step"].get<int64_t>();
   if (s > o_.steps) fail("--resume: ", ckpt_dir, " is at step ", s, ", past --steps ", o_.steps);
-  int64_t opt_steps = s;
-  if (st.contains("optimizer") && st["optimizer"].contains("steps") && st["optimizer"]["steps"].is_number_integer())
-    opt_steps = st["optimizer"]["steps"].get<int64_t>();
-  load_optimizer(ckpt_dir, opt_, opt_steps);
+  load_optimizer(ckpt_dir, opt_, optimizer_steps_in_state(st, s));
   step_ = s;
-  train_curve_.clear(), val_curve_.clear();
-  if (st.contains("history") && st["history"].is_object()) {
-    auto load = [&](const char* k, Curve& c) {
-      if (!st["history"].contains(k) || !st["history"][k].is_array()) return;
-      for (const auto& p : st["history"][k])
-        if (p.is_array() && p.size() == 2 && p[0].is_number() && p[1].is_number())
-          c.emplace_back(p[0].get<double>(), p[1].get<double>());
-    };
-    load("train", train_curve_);
-    load("val", val_curve_);
-  }
+  train_curve_ = curve_from_state(st, "train");
+  val_curve_ = curve_from_state(st, "val");
   last_ckpt_ = ckpt_dir;
 }
 
@@ -249,16 +206,7 @@ std::string Trainer::save() {
   }
   last_ckpt_ = lora_.adapter ? save_lora_checkpoint(o_.out_dir, step_, *lora_.adapter, ps_.config, opt_, state_json(), o_.source)
                              : save_checkpoint(o_.out_dir, step_, ps_, opt_, state_json(), o_.source);
-  // The picture is a convenience: rewritten beside the checkpoints, atomically too.
-  const std::string svg = (std::filesystem::path(o_.out_dir) / "loss.svg").string();
-  const std::string tmp = svg + ".tmp";
-  try {
-    write_file_durable(tmp, loss_svg(train_curve_, val_curve_));
-    std::filesystem::rename(tmp, svg);
-  } catch (const std::exception&) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-  }
+  write_loss_plot(o_.out_dir, train_curve_, val_curve_);
   comm.barrier();
   return last_ckpt_;
 }
