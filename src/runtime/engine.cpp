@@ -23,6 +23,8 @@ Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch, bool pr
       interleave_prefill_(interleave_prefill),
       slots_(n_slots),
       omp_threads_(omp_get_max_threads()) {
+  stats_.kv_cells_total = cache_.capacity_tokens();
+  stats_.kv_budget_bytes = cache_.budget_bytes();
   thread_ = std::thread([this] {
     omp_set_num_threads(omp_threads_);
     loop();
