@@ -160,6 +160,9 @@ int KVCache::truncate(int seq, int n) {
     unref(t.back());
     t.pop_back();
   }
+  // The partly kept block will be overwritten past n: unpublished now, so that no other sequence
+  // maps it meanwhile (its write would then need a copy, a block nobody reserved).
+  if (n % kBlockSize != 0) unpublish(t[keep - 1]);
   std::vector<uint64_t>& chain = chains_[size_t(seq)];
   if (chain.size() > size_t(n) / kBlockSize) chain.resize(size_t(n) / kBlockSize);
   return n;

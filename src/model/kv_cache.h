@@ -77,7 +77,8 @@ class KVCache {
   // Drops every block of seq's table (published ones stay cached).
   void release(int seq);
   // Keeps positions [0, n) of seq and drops the blocks past them; the block holding position n
-  // is dropped too when another sequence maps it (it would need a copy). Returns the positions kept.
+  // is dropped too when another sequence maps it (it would need a copy), else unpublished (it
+  // will be overwritten). Returns the positions kept.
   int truncate(int seq, int n);
 
   // Full blocks of published tokens that start tokens[0, n) (at most n / kBlockSize); *idle
