@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
     const int V = m.config().vocab_size;
     const long rss0 = rss_bytes();
     Engine e(m, slots, ctx);
-    std::vector<std::promise<void>> done(size_t(slots));
+    std::vector<std::promise<void>> done(static_cast<size_t>(slots));
     for (int s = 0; s < slots; ++s) {
       auto r = std::make_shared<EngineRequest>();
       for (int i = 0; i < n_prompt; ++i) r->prompt.push_back(100 + (s * 131 + i * 7919) % (V - 200));
