@@ -30,6 +30,7 @@ struct ServeArgs {
   int max_body_mb = 8;
   SpeculativeArgs spec;
   bool parallel_given = false;
+  double kv_budget_mib = 0;  // 0: from the context, the slots and the memory
 };
 
 // Bytes the kernel reports as available (MemAvailable), or 0 when unknown.
@@ -57,21 +58,37 @@ size_t model_bytes(const std::string& path) {
   return total;
 }
 
-// --ctx not given: the model's whole context, unless the KV cache of every slot would not fit in
-// half of the memory left after the weights; then as much as does (a multiple of 256).
-int default_ctx(const Llama& m, const std::string& path, int parallel) {
+// The KV cache is a pool of blocks shared by the sequences (memory follows the tokens held), so
+// --parallel does not multiply the context. --ctx not given: the model's whole context, unless half
+// of the memory left after the weights holds fewer positions; then as many as it holds (a multiple
+// of 256). --kv-budget not given: every slot's whole context, at most that half of the memory (and
+// at least one context). Returns the budget in positions; sets opt.ctx.
+long size_kv_cache(const Llama& m, const std::string& path, ServerOptions& opt, double budget_mib) {
   const int max_ctx = m.config().max_seq_len;
-  const size_t per_token = KVCache::bytes_per_token(m.config(), m.kv_type()) * size_t(parallel);
+  const size_t per_token = KVCache::bytes_per_token(m.config(), m.kv_type());
   const size_t avail = available_memory(), weights = model_bytes(path);
-  if (avail == 0 || per_token == 0) return std::min(max_ctx, 4096);
-  const size_t budget = avail > weights ? (avail - weights) / 2 : 0;
-  size_t fit = budget / per_token;
+  // Positions half of the memory after the weights holds (0: unknown).
+  size_t fit = avail == 0 || per_token == 0 ? 0 : (avail > weights ? (avail - weights) / 2 : 0) / per_token;
   if (fit > 256) fit -= fit % 256;
-  const int ctx = int(std::min<size_t>(size_t(max_ctx), std::max<size_t>(fit, std::min(256, max_ctx))));
-  std::printf("camelid: --ctx %d (model max %d; KV cache %.1f KiB per position for %d slots; %.1f GiB available, "
-              "%.2f GiB of weights; up to half of the rest for the cache)\n",
-              ctx, max_ctx, per_token / 1024.0, parallel, avail / 1073741824.0, weights / 1073741824.0);
-  return ctx;
+  if (opt.ctx == 0)
+    opt.ctx = fit == 0 && avail == 0 ? std::min(max_ctx, 4096)
+                                     : int(std::min<size_t>(size_t(max_ctx), std::max<size_t>(fit, std::min(256, max_ctx))));
+  opt.ctx = std::min(opt.ctx, max_ctx);
+  long budget;
+  if (budget_mib > 0) {
+    budget = long(budget_mib * 1048576.0 / double(per_token));
+    if (budget < 1) fail("--kv-budget ", budget_mib, " MiB holds no position (", per_token, " bytes per token)");
+  } else {
+    budget = long(opt.parallel) * opt.ctx;
+    if (fit > 0) budget = std::max<long>(opt.ctx, std::min<long>(budget, long(fit)));
+  }
+  budget = long(KVCache::blocks_for(budget)) * KVCache::kBlockSize;
+  opt.ctx = int(std::min<long>(opt.ctx, budget));  // the engine clamps it so too
+  std::printf("camelid: KV cache budget %ld tokens = %.1f MiB (%.1f KiB per token, %s; %.1f GiB available, %.2f GiB "
+              "of weights); --ctx %d per sequence (model max %d), up to %d sequences at once\n",
+              budget, double(budget) * double(per_token) / 1048576.0, per_token / 1024.0, dtype_name(m.kv_type()),
+              avail / 1073741824.0, weights / 1073741824.0, opt.ctx, max_ctx, opt.parallel);
+  return budget;
 }
 
 std::mutex g_server_mu;
@@ -112,6 +129,7 @@ void run(ServeArgs& a) {
   }
   if (a.opt.parallel < 1 || a.opt.parallel > 256) fail("--parallel must be in 1..256, got ", a.opt.parallel);
   if (a.opt.ctx != 0 && a.opt.ctx < 8) fail("--ctx must be >= 8 (or 0: fit the memory), got ", a.opt.ctx);
+  if (!(a.kv_budget_mib >= 0 && a.kv_budget_mib <= 1e9)) fail("--kv-budget must be in 0..1e9 MiB, got ", a.kv_budget_mib);
   if (a.opt.port < 0 || a.opt.port > 65535) fail("--port must be in 0..65535");
   HttpLimits& lim = a.opt.limits;
   // Each connection holds a thread and a descriptor; httplib 0.11 can't use descriptors >= 1024.
@@ -137,8 +155,7 @@ void run(ServeArgs& a) {
   }
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
-  if (a.opt.ctx == 0) a.opt.ctx = default_ctx(*model, a.model, a.opt.parallel);
-  a.opt.ctx = std::min(a.opt.ctx, model->config().max_seq_len);
+  a.opt.kv_budget_tokens = size_kv_cache(*model, a.model, a.opt, a.kv_budget_mib);
   Server server(*model, *tok, tmpl, a.opt);
   const int port = server.bind();
   {
@@ -164,10 +181,14 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--host", a->opt.host, "address to bind (default 127.0.0.1)");
   sub->add_option("--port", a->opt.port, "port (0 = any free port)");
   sub->add_option("--api-key", a->opt.api_key, "require Authorization: Bearer KEY");
-  sub->add_option("--parallel", a->opt.parallel, "sequences decoded together (default 4; 1 with --draft/--lookup)")
+  sub->add_option("--parallel", a->opt.parallel,
+                  "sequences decoded together (default 4; 1 with --draft/--lookup); they share the KV cache's budget")
       ->each([a](const std::string&) { a->parallel_given = true; });
   sub->add_option("--ctx", a->opt.ctx,
-                  "context size per sequence (default 0: the model's, or what half the free memory holds)");
+                  "context size per sequence (default 0: the model's, or what half the free memory holds; at most the KV budget)");
+  sub->add_option("--kv-budget", a->kv_budget_mib,
+                  "MiB the KV cache may hold over all sequences (default 0: every sequence's whole context, at most "
+                  "half the free memory); a request waits until the blocks it may need are free");
   sub->add_option("--name,--alias", a->name,
                   "model id reported to clients (default: the file or directory name); any requested name is served");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");

@@ -32,6 +32,8 @@ void Llama::forward(const Batch& b, KVCache& cache, std::vector<float>& logits) 
     if (b.seq[t] < 0 || b.seq[t] >= cache.n_seqs())
       fail("sequence ", b.seq[t], " is beyond the KV cache's ", cache.n_seqs(), " slots");
   }
+  // Blocks for every row's position, before anything is computed: a full cache fails here.
+  for (int t = 0; t < T; ++t) cache.prepare(b.seq[t], b.pos[t]);
   const int D = c.dim, Q = c.q_dim(), KV = c.kv_dim(), H = c.hidden_dim;
   x_.resize(size_t(T) * D), xb_.resize(size_t(T) * D), xb2_.resize(size_t(T) * D);
   q_.resize(size_t(T) * Q), att_.resize(size_t(T) * Q);

@@ -14,14 +14,17 @@ constexpr int kPrefillChunkWhileDecoding = 64;  // prompt tokens per step while 
 }
 
 Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch, bool prefix_cache,
-               bool interleave_prefill)
+               bool interleave_prefill, long kv_budget_tokens)
     : model_(model),
-      cache_(model.config(), n_slots, std::min(ctx_per_slot, model.config().max_seq_len), model.kv_type()),
+      cache_(model.config(), n_slots, std::min(ctx_per_slot, model.config().max_seq_len), model.kv_type(),
+             kv_budget_tokens),
       n_batch_(n_batch),
       prefix_cache_(prefix_cache),
       interleave_prefill_(interleave_prefill),
       slots_(n_slots),
       omp_threads_(omp_get_max_threads()) {
+  stats_.kv_cells_total = cache_.capacity_tokens();
+  stats_.kv_budget_bytes = cache_.budget_bytes();
   thread_ = std::thread([this] {
     omp_set_num_threads(omp_threads_);
     loop();
@@ -88,7 +91,10 @@ void Engine::loop() {
     stats_.kv_cells_used = 0;
     for (const Slot& s : slots_)
       if (s.req) stats_.kv_cells_used += s.pos;
-    stats_.kv_cells_total = long(slots_.size()) * cache_.ctx();
+    stats_.kv_cells_total = cache_.capacity_tokens();
+    stats_.kv_bytes = cache_.bytes();
+    stats_.kv_budget_bytes = cache_.budget_bytes();
+    stats_.kv_blocks_cached = cache_.blocks_cached();
   }
 }
 
@@ -151,23 +157,75 @@ void Engine::run_speculative(Slot& s) {
   finish(s, reason);
 }
 
+int Engine::reuse_prefix(int i, const std::vector<int>& prompt) {
+  Slot& s = slots_[size_t(i)];
+  if (!prefix_cache_) {
+    cache_.release(i);
+    s.cached.clear();
+    return 0;
+  }
+  // Reuse the common prefix, but compute at least the prompt's last token: its logits give the
+  // first sampled token.
+  const int limit = int(prompt.size()) - 1;
+  const size_t n = std::min(s.cached.size(), size_t(limit));
+  const int own = int(std::mismatch(prompt.begin(), prompt.begin() + long(n), s.cached.begin()).first - prompt.begin());
+  const int blocks = cache_.match_prefix(prompt.data(), limit);
+  int reused;
+  if (blocks * KVCache::kBlockSize > own) {  // cached blocks reach further than the slot's own tokens
+    cache_.release(i);
+    reused = cache_.attach_prefix(i, prompt.data(), blocks) * KVCache::kBlockSize;
+  } else {
+    reused = cache_.truncate(i, own);
+  }
+  s.cached.assign(prompt.begin(), prompt.begin() + reused);  // what its blocks hold, should it wait
+  return reused;
+}
+
+int Engine::outstanding_blocks() const {
+  int n = 0;
+  for (size_t i = 0; i < slots_.size(); ++i)
+    if (slots_[i].req) n += std::max(0, slots_[i].reserve - cache_.blocks_held(int(i)));
+  return n;
+}
+
 void Engine::admit() {
   while (!queue_.empty()) {
-    const int i = pick_slot(queue_.front()->prompt);
+    const std::shared_ptr<EngineRequest>& r = queue_.front();
+    const int i = pick_slot(r->prompt);
     if (i < 0) break;
+    const int reused = reuse_prefix(i, r->prompt);
+    // Blocks for every position it may store (drafts beyond the last token too), at most a context.
+    const long most = long(r->prompt.size()) + std::max(0, r->max_tokens) + (spec_ ? spec_->max_draft : 0);
+    const int reserve = KVCache::blocks_for(std::min<long>(most, cache_.ctx()));
+    auto fits = [&] { return cache_.blocks_available() - outstanding_blocks() >= reserve - cache_.blocks_held(i); };
+    while (!fits()) {  // free slots give their blocks back, the longest idle first
+      int oldest = -1;
+      for (size_t j = 0; j < slots_.size(); ++j)
+        if (int(j) != i && !slots_[j].req && cache_.blocks_held(int(j)) > 0 &&
+            (oldest < 0 || slots_[j].finished < slots_[size_t(oldest)].finished))
+          oldest = int(j);
+      if (oldest < 0) break;
+      cache_.release(oldest);
+      slots_[size_t(oldest)].cached.clear();
+    }
+    if (!fits()) {
+      const bool running = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; });
+      if (running) break;  // waits for blocks the running requests give back
+      // Nothing runs and it still does not fit: cannot happen (the context is at most the
+      // budget), but never wait for nothing.
+      if (r->on_finish) r->on_finish("error: the KV cache budget cannot hold this request", int(r->prompt.size()), 0);
+      queue_.pop_front();
+      continue;
+    }
     Slot& s = slots_[size_t(i)];
-    std::vector<int> cached = std::move(s.cached);
     s = Slot{};
     s.req = std::move(queue_.front());
     queue_.pop_front();
     s.sampler = std::make_unique<Sampler>(s.req->sampling);
     s.history = s.req->prompt;
     s.admitted = admissions_++;
-    // Reuse the common prefix, but compute at least the prompt's last token: its logits give
-    // the first sampled token.
-    const auto& p = s.req->prompt;
-    const size_t n = std::min(cached.size(), p.size() - 1);
-    s.pos = int(std::mismatch(p.begin(), p.begin() + long(n), cached.begin()).first - p.begin());
+    s.reserve = reserve;
+    s.pos = reused;
     if (s.req->max_tokens <= 0) {
       finish(s, "length");  // keeps the reusable prefix cached
       continue;
@@ -193,11 +251,19 @@ int Engine::pick_slot(const std::vector<int>& prompt) const {
 }
 
 void Engine::finish(Slot& s, const std::string& reason) {
+  const int i = int(&s - slots_.data());
   if (s.req->on_finish) s.req->on_finish(reason, int(s.req->prompt.size()), s.generated);
-  // What the cache rows hold: the fed tokens, unless a forward pass failed midway.
+  // What the blocks hold: the fed tokens, unless a forward pass failed midway. Positions past
+  // them (a speculative run's rejected drafts) are dropped.
   s.cached.clear();
-  if (prefix_cache_ && reason.rfind("error", 0) != 0)
-    s.cached.assign(s.history.begin(), s.history.begin() + std::min(long(s.pos), long(s.history.size())));
+  if (prefix_cache_ && reason.rfind("error", 0) != 0) {
+    const int n = cache_.truncate(i, std::min(s.pos, int(s.history.size())));
+    s.cached.assign(s.history.begin(), s.history.begin() + n);
+    cache_.publish(i, s.cached.data(), n);
+  } else {
+    cache_.release(i);
+  }
+  s.finished = finishes_++;
   s.req.reset();
   s.sampler.reset();
 }
@@ -303,6 +369,11 @@ void Engine::step(bool decode) {
       accept(s, &logits_[row++ * V]);
     }
   }
+  // Full blocks of running sequences are published at once: a request sharing their start (a
+  // system prompt) maps them while they still run.
+  if (prefix_cache_)
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (slots_[i].req) cache_.publish(int(i), slots_[i].history.data(), std::min(slots_[i].pos, int(slots_[i].history.size())));
   std::lock_guard<std::mutex> lk(mu_);
   if (fed > 0) {
     stats_.prefill_tokens += fed;

@@ -10,10 +10,18 @@
 // else is running: every row of a forward pass is computed exactly as it would be alone, in any
 // batch and any chunking (batch-invariant kernels), and each request has its own seeded sampler.
 //
-// Prefix cache: a slot keeps the keys and values of its last sequence after it finishes. A new
-// request goes to the free slot whose cached tokens share the longest prefix with its prompt,
-// and only the rest of the prompt is computed (the previous turns of a chat, a shared system
-// prompt). Rows are batch- and chunk-invariant, so reusing them changes no result.
+// Paged KV cache: the slots share a pool of blocks (KVCache) that grows with the positions held,
+// up to a budget. A request is admitted when the blocks it may need (prompt + max_tokens, at most
+// the context) are free or can be freed, else it waits in the queue (first come, first served);
+// the context is at most the budget, so every request can run once those before it finished.
+//
+// Prefix cache: a slot keeps the blocks of its last sequence after it finishes, and every full
+// block of a running or finished sequence is published under its tokens. A new request goes to
+// the free slot whose cached tokens share the longest prefix with its prompt, or maps the cached
+// blocks that start its prompt (a system prompt another request computed) when they reach
+// further; only the rest of the prompt is computed. Free slots give their blocks back when the
+// pool needs room (cached blocks are evicted least recently used first). Rows are batch- and
+// chunk-invariant, so reusing them changes no result.
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -58,15 +66,19 @@ struct EngineStats {
   long prefix_reused_tokens = 0;  // prompt tokens whose keys/values came from the prefix cache
   double decode_seconds = 0, prefill_seconds = 0;  // time inside the forward passes of each phase
   int active = 0, queued = 0;
-  long kv_cells_used = 0, kv_cells_total = 0;  // positions held in the cache / its capacity
+  long kv_cells_used = 0, kv_cells_total = 0;  // positions held by active generations / the budget's positions
+  size_t kv_bytes = 0, kv_budget_bytes = 0;    // the pool's blocks allocated now / at most
+  long kv_blocks_cached = 0;                   // published blocks no sequence maps (evictable)
 };
 
 class Engine {
  public:
   // interleave_prefill false: prompts are prefilled whole before the next decode step (the
   // behaviour before chunked prefill; kept for measuring it).
+  // kv_budget_tokens: positions the KV cache may hold over all slots (0: n_slots x ctx_per_slot);
+  // the context is clamped to it.
   Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch = 256, bool prefix_cache = true,
-         bool interleave_prefill = true);
+         bool interleave_prefill = true, long kv_budget_tokens = 0);
   ~Engine();
 
   // The engine thread runs its forward passes with as many OpenMP threads as the constructing
@@ -83,6 +95,8 @@ class Engine {
   void enable_speculative(const SpeculativeOptions& spec);
   SpeculativeStats speculative_stats();
   int ctx() const { return cache_.ctx(); }
+  long kv_capacity_tokens() const { return cache_.capacity_tokens(); }
+  size_t kv_budget_bytes() const { return cache_.budget_bytes(); }
 
  private:
   struct Slot {
@@ -94,14 +108,21 @@ class Engine {
     int next = -1;       // sampled token not yet fed
     bool prefilling = false;  // pos < prompt size: its prompt is still being fed
     long admitted = 0;        // admission order: prompts are prefilled first come, first served
-    std::vector<int> cached;  // free slot: the tokens at positions [0, size) of its cache rows
+    long finished = 0;        // free slot: when its last request ended (the oldest gives its blocks back first)
+    int reserve = 0;          // blocks its request may hold in all
+    std::vector<int> cached;  // free slot: the tokens at positions [0, size) of its blocks
   };
   // The free slot for a prompt: the most cached tokens reused, the fewest thrown away.
   int pick_slot(const std::vector<int>& prompt) const;
 
   void loop();
-  // Admits queued requests into free slots (under mu_).
+  // Admits queued requests into free slots while the pool has room (under mu_).
   void admit();
+  // Prepares slot i's blocks for a prompt (reuses what it holds or the cached blocks that start
+  // it) and returns the positions reused.
+  int reuse_prefix(int i, const std::vector<int>& prompt);
+  // Blocks the active slots may still allocate.
+  int outstanding_blocks() const;
   // One forward pass: decoding rows (if `decode`) and then prompt chunks, n_batch tokens at most.
   void step(bool decode);
   // The whole generation of slot 0's request, speculatively (its prefill included).
@@ -114,7 +135,7 @@ class Engine {
   KVCache cache_;
   int n_batch_;
   bool prefix_cache_, interleave_prefill_;
-  long admissions_ = 0;
+  long admissions_ = 0, finishes_ = 0;
   std::vector<Slot> slots_;
   std::vector<float> logits_;
 

@@ -1,0 +1,65 @@
+// `serve --kv-budget`: the slots share a KV cache of that many positions; requests beyond what it
+// holds wait for blocks instead of failing, the context is clamped to the budget, a bad value is
+// a one-line error.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <future>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.h"
+#include "fixtures.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+#include "server_process.h"
+
+using namespace camelid;
+using namespace camelid::test;
+using json = nlohmann::json;
+
+TEST(ServerKvBudget, RequestsBeyondTheBudgetWaitForBlocks) {
+  const std::string model = fixture("models/tiny-llama3");
+  const size_t per_token = KVCache::bytes_per_token(load_model(model)->config, DType::F16);
+  char mib[64];
+  std::snprintf(mib, sizeof mib, "%.9f", 64.0 * double(per_token) / 1048576.0);  // 64 positions: 4 blocks
+  ServerProcess s("-m " + q(model) + " --parallel 4 --ctx 256 --threads 2 --kv-type f16 --kv-budget " + mib);
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60, 0);
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("camelid_kv_cells_total 64"), std::string::npos) << m->body;
+
+  // Each needs 2 blocks (a short prompt + 20 tokens): two run at once, two wait; all complete.
+  const json kNoEos = {{"128001", -100}, {"128008", -100}, {"128009", -100}};
+  std::vector<std::future<json>> replies;
+  for (int i = 0; i < 4; ++i)
+    replies.push_back(std::async(std::launch::async, [&, i] {
+      httplib::Client ci("127.0.0.1", s.port());
+      ci.set_read_timeout(60, 0);
+      const json body = {{"prompt", "budget " + std::to_string(i)}, {"max_tokens", 20}, {"logit_bias", kNoEos}};
+      auto r = ci.Post("/v1/completions", body.dump(), "application/json");
+      return r && r->status == 200 ? json::parse(r->body) : json{{"status", r ? r->status : -1}};
+    }));
+  for (auto& f : replies) {
+    const json r = f.get();
+    ASSERT_TRUE(r.contains("usage")) << r.dump();
+    EXPECT_EQ(r["usage"]["completion_tokens"], 20) << r.dump();
+  }
+  // The context is the budget: a longer prompt is refused at once.
+  std::string text;
+  for (int i = 0; i < 80; ++i) text += " word" + std::to_string(i);
+  auto r = c.Post("/v1/completions", json({{"prompt", text}, {"max_tokens", 1}}).dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("context is 64 tokens"), std::string::npos) << r->body;
+}
+
+TEST(ServerKvBudget, BadBudgetsAreOneLineErrors) {
+  const std::string model = q(fixture("models/tiny-llama3"));
+  CmdResult r = run_camelid("serve -m " + model + " --kv-budget -1", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("error: --kv-budget must be in 0..1e9 MiB"), std::string::npos) << r.out;
+  r = run_camelid("serve -m " + model + " --kv-budget 0.0000001", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("holds no position"), std::string::npos) << r.out;
+}
