@@ -53,6 +53,7 @@ fuzz_one() {
 }
 
 for t in "${targets[@]}"; do
+  rm -f "$bd/$t.rc" "$bd/$t.summary"  # a target that dies before writing them fails below, not passes on stale files
   while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
   fuzz_one "$t" &
 done
@@ -61,8 +62,8 @@ wait
 status=0
 printf '%-28s %12s %10s %8s\n' target executions exec/s crashes > "$bd/summary.txt"
 for t in "${targets[@]}"; do
-  cat "$bd/$t.summary" >> "$bd/summary.txt"
-  if [ "$(cat "$bd/$t.rc")" -ne 0 ]; then
+  cat "$bd/$t.summary" >> "$bd/summary.txt" 2>/dev/null || true
+  if [ "$(cat "$bd/$t.rc" 2>/dev/null || echo 1)" -ne 0 ]; then
     status=1
     echo "!! $t failed; last lines of $bd/$t.log:"; tail -40 "$bd/$t.log"
   fi
