@@ -45,6 +45,13 @@ TEST(ServerKvBudget, RequestsBeyondTheBudgetWaitForBlocks) {
     ASSERT_TRUE(r.contains("usage")) << r.dump();
     EXPECT_EQ(r["usage"]["completion_tokens"], 20) << r.dump();
   }
+  // The pool's size and budget in bytes: all four blocks were allocated, none beyond the budget.
+  m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  const std::string budget = std::to_string(64 * per_token);
+  EXPECT_NE(m->body.find("camelid_kv_budget_bytes " + budget + "\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("camelid_kv_bytes " + budget + "\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("camelid_kv_blocks_cached "), std::string::npos) << m->body;
   // The context is the budget: a longer prompt is refused at once.
   std::string text;
   for (int i = 0; i < 80; ++i) text += " word" + std::to_string(i);

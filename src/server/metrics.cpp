@@ -63,7 +63,13 @@ std::string ServerMetrics::render(const EngineStats& e, int slots) const {
   scalar("camelid_requests_active", "gauge", "Slots decoding a generation.", e.active);
   scalar("camelid_slots", "gauge", "Sequences decoded together (--parallel).", slots);
   scalar("camelid_kv_cells_used", "gauge", "KV cache positions held by active generations.", double(e.kv_cells_used));
-  scalar("camelid_kv_cells_total", "gauge", "KV cache positions in all slots.", double(e.kv_cells_total));
+  scalar("camelid_kv_cells_total", "gauge", "KV cache positions the block budget allows.", double(e.kv_cells_total));
+  scalar("camelid_kv_bytes", "gauge", "Bytes of KV cache blocks allocated now (the pool grows on demand).",
+         double(e.kv_bytes));
+  scalar("camelid_kv_budget_bytes", "gauge", "Most bytes the KV cache may allocate (--kv-budget).",
+         double(e.kv_budget_bytes));
+  scalar("camelid_kv_blocks_cached", "gauge", "Prefix-cache blocks no generation holds (evicted first).",
+         double(e.kv_blocks_cached));
   scalar("camelid_decode_steps_total", "counter", "Batched decode steps.", double(e.steps));
   ttft_.render(o, "camelid_time_to_first_token_seconds", "Time from request to its first generated token.");
   latency_.render(o, "camelid_request_duration_seconds", "Time from request to its last generated token.");
