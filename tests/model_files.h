@@ -10,7 +10,9 @@
 #include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "model/random_model.h"
@@ -54,6 +56,16 @@ inline std::string slurp(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), {}};
 }
+
+// The lines of `text` that are JSON objects.
+inline std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line[0] == '{') out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
 inline void spit(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 // A 2-layer model with 2 kv heads: vocab 32, dim 16, hidden 24, 4 heads of 4.

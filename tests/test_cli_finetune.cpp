@@ -35,13 +35,7 @@ const char* kChat =
     R"({"instruction": "Name a colour.", "output": "Blue sky."})"
     "\n";
 
-std::vector<json> lines(const std::string& path) {
-  std::vector<json> out;
-  std::istringstream in(slurp(path));
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(json::parse(l));
-  return out;
-}
+std::vector<json> lines(const std::string& path) { return json_lines(slurp(path)); }
 
 // The first example's prompt ids (with the generation prompt) and its answer tokens before the
 // end of turn, as the model's template gives them.

@@ -23,13 +23,7 @@ namespace {
 
 const std::string kLlama2 = fixture("models/tiny-llama2");
 
-std::vector<json> lines(const std::string& path) {
-  std::vector<json> out;
-  std::istringstream in(slurp(path));
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(json::parse(l));
-  return out;
-}
+std::vector<json> lines(const std::string& path) { return json_lines(slurp(path)); }
 
 const char* kTextPairs =
     R"({"prompt": "The capital of France is", "chosen": " Paris.", "rejected": " a large cheese."})"

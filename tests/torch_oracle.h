@@ -40,15 +40,6 @@ inline bool have_torch() {
     }                                                                                                   \
   } while (0)
 
-// The lines of `text` that are JSON objects.
-inline std::vector<nlohmann::json> json_lines(const std::string& text) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty() && line[0] == '{') out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
 // Runs tests/<script> with args; its stdout and stderr (expects exit status 0).
 inline std::string run_oracle(const std::string& script, const std::string& args) {
   std::string out;
