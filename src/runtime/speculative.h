@@ -32,6 +32,29 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
                                     const SpeculativeOptions& spec, SpeculativeStats* stats = nullptr,
                                     const std::function<bool(int)>& on_token = {});
 
+// The parts of a speculative step that the single-sequence loop above and the engine's batched
+// steps share, so both keep the same law.
+using TokenDist = std::vector<std::pair<float, int>>;  // (probability, token), what a sampler draws from
+
+// One guess of a draft model from its logits row (modified: penalties): its distribution q under
+// the draft's sampler (normalised) and the token drawn from it.
+int draft_guess(Sampler& draft_sampler, float* logits, int vocab, const std::vector<int>& history, TokenDist& q);
+
+// Checks guesses against the model's logits ([guess.size() + 1, vocab]: after the newest token and
+// after each guess): a guess is kept with probability min(1, p/q) (q: the draft's distributions,
+// empty for prompt lookup's certain guesses), the first rejection draws from the normalised
+// max(0, p - q), and when every guess is kept one more token comes from the last row. emit(id)
+// reports each resulting token (the caller appends it to `history`, which the penalties read) and
+// returns false to stop. Returns the guesses kept; *more is false when emit stopped.
+struct VerifyScratch {
+  TokenDist p, residual;
+  std::vector<float> row, q_dense;
+};
+int verify_guesses(Sampler& sampler, const std::vector<int>& history, const float* logits, int vocab,
+                   const std::vector<int>& guess, const std::vector<TokenDist>& q,
+                   const std::function<bool(int)>& emit, bool* more, VerifyScratch& scratch,
+                   SpeculativeStats* stats = nullptr);
+
 // Prompt lookup: the tokens after the latest earlier occurrence of the history's last n tokens
 // (n from ngram_max down to ngram_min), at most max_draft of them; empty when none occurs.
 std::vector<int> prompt_lookup_draft(const std::vector<int>& history, int ngram_max, int ngram_min, int max_draft);
