@@ -61,7 +61,7 @@ struct EngineRequest {
 
 struct EngineStats {
   // steps, decode_rows and decode_seconds count decode-only steps; a step that also prefills
-  // counts as prefill (its rows and time are not split).
+  // counts as prefill (its rows and time are not split). Speculative guesses count as rows.
   long steps = 0, decode_rows = 0, prefill_tokens = 0;
   long prefix_reused_tokens = 0;  // prompt tokens whose keys/values came from the prefix cache
   double decode_seconds = 0, prefill_seconds = 0;  // time inside the forward passes of each phase
@@ -122,6 +122,7 @@ class Engine {
     bool speculate = false;                  // its request takes guesses (no grammar, no logprobs)
     std::unique_ptr<Sampler> draft_sampler;  // draft model: the draft's own seeded stream
     std::vector<int> dtokens;    // draft model: the tokens its draft cache sequence holds (kept when it finishes)
+    int draft_len = 0;           // guesses it makes at most now (adapts to how many it gets kept)
     std::vector<int> guess;      // this step's guesses
     std::vector<TokenDist> q;    // their draft distributions (empty: prompt lookup)
   };

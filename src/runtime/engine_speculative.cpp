@@ -52,7 +52,7 @@ void Engine::make_guesses(const std::vector<int>& decoding) {
     // still wanted (every pass also gives one token of the model's own). Depends only on the
     // request: its output does not depend on what else runs.
     const int len = int(s.history.size());
-    int room = std::min({spec_->max_draft, cache_.ctx() - len, s.req->max_tokens - s.generated - 1});
+    int room = std::min({s.draft_len, cache_.ctx() - len, s.req->max_tokens - s.generated - 1});
     if (draft_cache_) room = std::min(room, draft_cache_->ctx() - len);
     if (room <= 0) continue;
     if (draft_cache_) {
@@ -158,6 +158,10 @@ void Engine::verify(Slot& s, const float* logits, SpeculativeStats& st) {
   // Positions past the kept guesses are dropped from the caches (a finished slot's were, by
   // finish()); nothing past them was published: only full blocks below s.pos are.
   if (more) cache_.truncate(i, s.pos);
+  // Guessing further while the guesses are kept, less far after a rejection: a wrong guess costs
+  // a row of the forward pass. Depends only on the request's own past, so its output still does
+  // not depend on what else runs (and any rule that looks only at the past keeps the law).
+  s.draft_len = kept == int(s.guess.size()) ? std::min(spec_->max_draft, s.draft_len + 2) : std::max(1, s.draft_len - 1);
   if (draft_cache_) {
     s.dtokens.resize(std::min(s.dtokens.size(), size_t(base + 1 + kept)));
     draft_cache_->truncate(i, int(s.dtokens.size()));

@@ -34,7 +34,7 @@ int verify_guesses(Sampler& sampler, const std::vector<int>& history, const floa
                    const std::vector<int>& guess, const std::vector<TokenDist>& q,
                    const std::function<bool(int)>& emit, bool* more_out, VerifyScratch& x, SpeculativeStats* st) {
   x.row.resize(size_t(V));
-  x.q_dense.assign(size_t(V), 0.f);  // all zero, except while a rejection is resolved
+  if (x.q_dense.size() != size_t(V)) x.q_dense.assign(size_t(V), 0.f);  // all zero, except while a rejection is resolved
   auto load = [&](size_t j) { std::copy(logits + j * size_t(V), logits + (j + 1) * size_t(V), x.row.begin()); };
   // Each token reported is noted first: the penalties that count generated tokens see it.
   auto report = [&](int id) {
