@@ -93,7 +93,7 @@ TEST(ServeSpeculative, LookupAndDraftEqualPlainGreedyOverHttp) {
   ASSERT_FALSE(plain[0].empty());
   EXPECT_EQ(plain[5], plain[1]);
   for (const std::string& extra : std::vector<std::string>{" --lookup", " --draft '" + kModel + "' --draft-max 4"}) {
-    ServerProcess s(kServe + extra);  // --parallel defaults to 1 with speculation
+    ServerProcess s(kServe + " --parallel 1" + extra);
     EXPECT_EQ(greedy_texts(s), plain) << extra;
     // The requests were generated speculatively (/health counts the guesses).
     httplib::Client c("127.0.0.1", s.port());

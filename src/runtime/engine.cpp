@@ -278,6 +278,7 @@ void Engine::step(bool decode) {
     }
     if (decode && !s.prefilling) decoding.push_back(int(i));
   }
+  const auto t0 = std::chrono::steady_clock::now();  // the draft model's passes count too
   // A decoding slot's row, then its guesses (speculative decoding): logits for each.
   if (spec_) make_guesses(decoding);
   for (int i : decoding) {
@@ -306,7 +307,6 @@ void Engine::step(bool decode) {
     taken.push_back(n);
   }
   if (b.size() == 0) return;
-  const auto t0 = std::chrono::steady_clock::now();
   try {
     model_.forward(b, cache_, logits_);
   } catch (const std::exception& e) {
