@@ -210,6 +210,43 @@ TEST(EngineSpeculative, SampledRequestIgnoresItsNeighbours) {
   }
 }
 
+// The KV positions a speculative run keeps (and publishes to the prefix cache) hold exactly its
+// tokens: a follow-up prompt that starts with prompt + output maps them (here through the prefix
+// cache's published blocks, another request having used the slot since) and continues exactly as
+// plain decoding computing everything.
+TEST(EngineSpeculative, FollowUpReusesOnlyKeptPositions) {
+  Spec first;
+  first.prompt = repetitive_prompt(1);
+  first.max_tokens = 70;
+  Spec other;
+  other.prompt = {7, 8, 9};  // no token in common: the slot gives all of its blocks back to the cache
+  other.max_tokens = 3;
+  SpeculativeOptions lookup;
+  SpeculativeOptions draft;
+  draft.draft_model = &other_draft();
+  draft.max_draft = 3;
+  for (const SpeculativeOptions* so : {&lookup, &draft}) {
+    Engine e(target(), 1, 256);
+    e.enable_speculative(*so);
+    auto one = [&](const Spec& sp) {
+      std::promise<Result> done;
+      Result acc;
+      e.submit(make_request(sp, done, acc));
+      return done.get_future().get();
+    };
+    const Result a = one(first);
+    ASSERT_EQ(a.ids.size(), 70u);
+    one(other);  // the slot now holds other tokens: the follow-up maps published blocks
+    Spec follow;
+    follow.prompt = first.prompt;
+    follow.prompt.insert(follow.prompt.end(), a.ids.begin(), a.ids.end());
+    follow.prompt.push_back(300);
+    const Result got = one(follow);
+    EXPECT_GE(e.stats().prefix_reused_tokens, 80);
+    EXPECT_EQ(got.ids, run({follow}, 1, nullptr)[0].ids) << (so->draft_model ? "draft" : "lookup");
+  }
+}
+
 TEST(EngineSpeculative, BadOptionsAreRefused) {
   Engine e(target(), 2, 64);
   SpeculativeOptions so;
