@@ -114,6 +114,10 @@ std::vector<Spec> greedy_mix() {
   v[2].top_logprobs = 2;
   v[3].logit_bias = {{target().config().vocab_size - 5, 40.f}};  // forces a token the guesses never hold
   v[5].prompt.push_back(300);
+  Spec longer;  // admitted while others decode: prefilled (and fed to a draft) in chunks
+  for (int rep = 0; rep < 7; ++rep) longer.prompt.insert(longer.prompt.end(), v[4].prompt.begin(), v[4].prompt.end());
+  longer.max_tokens = 40;
+  v.push_back(longer);
   return v;
 }
 
@@ -159,6 +163,12 @@ TEST(EngineSpeculative, FourSlotsGreedyDraftModelEqualsPlainDecoding) {
   SpeculativeStats st;
   expect_same(run(reqs, 4, &self, &st), plain, "self draft");
   EXPECT_GT(st.accepted, 0);
+  // Its cache then holds exactly what the model's does (prompts fed in chunks, rejected positions
+  // dropped): every guess is the model's own choice, kept, unless the request ended amid them.
+  std::vector<Spec> unstopped = reqs;
+  unstopped.erase(unstopped.begin() + 1);
+  expect_same(run(unstopped, 4, &self, &st), run(unstopped, 4, nullptr), "self draft");
+  EXPECT_EQ(st.accepted, st.drafted);
   SpeculativeOptions other;  // mostly wrong guesses: rejections
   other.draft_model = &other_draft();
   other.max_draft = 3;

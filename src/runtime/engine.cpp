@@ -306,6 +306,7 @@ void Engine::step(bool decode) {
     prompts.push_back(i);
     taken.push_back(n);
   }
+  if (draft_cache_) draft_prefill(prompts, taken);
   if (b.size() == 0) return;
   try {
     model_.forward(b, cache_, logits_);

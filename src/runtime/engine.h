@@ -96,7 +96,8 @@ class Engine {
   // and output; the draft model's rows are batch-invariant too, and its sampler is seeded per
   // request), so its output still never depends on what else runs. A draft model has its own
   // paged cache, one sequence per slot (held across requests, like the prefix cache), and drafts
-  // for all slots at once: one forward pass per guess position. Call before submitting requests;
+  // for all slots at once: one forward pass per guess position. Guesses per step are at most
+  // max_draft and n_batch / slots - 1 (at least 1). Call before submitting requests;
   // throws Error when the options are out of range or the draft's vocabulary differs.
   void enable_speculative(const SpeculativeOptions& spec);
   // steps: a sequence's verification passes (those with guesses); drafted / accepted: guesses.
@@ -142,6 +143,10 @@ class Engine {
   // Speculative decoding (engine_speculative.cpp). Fills the guesses of the decoding slots that
   // speculate (the draft model's passes run here); plain ones get none.
   void make_guesses(const std::vector<int>& decoding);
+  // Draft model: feeds it the prompt chunks of this step (as many tokens as the model gets, so a
+  // long prompt's draft prefill rides along instead of stalling a step; what is left is fed
+  // before its first guesses).
+  void draft_prefill(const std::vector<int>& prompts, const std::vector<int>& taken);
   // Draft model: the guesses of several slots, each with up to room[k] of them.
   void draft_guesses(const std::vector<int>& slots, const std::vector<int>& room);
   // Keeps what the model agrees with from rows [1 + guesses, vocab] and reports the tokens;

@@ -24,6 +24,9 @@ void Engine::enable_speculative(const SpeculativeOptions& spec) {
   if (std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req != nullptr; }) || !queue_.empty())
     fail("speculative decoding must be enabled before any request is submitted");
   spec_ = spec;
+  // A step's rows stay near n_batch (at least one guess per slot): a fixed bound, so that no
+  // request's guesses depend on how many others run.
+  spec_->max_draft = std::min(spec.max_draft, std::max(1, n_batch_ / n_slots() - 1));
   draft_cache_ = std::move(draft_cache);
 }
 
@@ -62,7 +65,47 @@ void Engine::make_guesses(const std::vector<int>& decoding) {
       s.guess = prompt_lookup_draft(s.history, spec_->ngram_max, spec_->ngram_min, room);
     }
   }
-  if (!drafting.empty()) draft_guesses(drafting, rooms);
+  if (drafting.empty()) return;
+  draft_guesses(drafting, rooms);
+  // A guess the model cannot feed (a corrupt embedding row of its own, fine in the draft's) ends
+  // the guesses: it would fail the whole batch.
+  for (int i : drafting) {
+    Slot& s = slots_[size_t(i)];
+    for (size_t k = 0; k < s.guess.size(); ++k) {
+      try {
+        model_.check_token(s.guess[k]);
+      } catch (const Error&) {
+        s.guess.resize(k);
+        s.q.resize(k);
+        break;
+      }
+    }
+  }
+}
+
+void Engine::draft_prefill(const std::vector<int>& prompts, const std::vector<int>& taken) {
+  Batch b;
+  std::vector<std::pair<int, size_t>> held;  // (slot, draft positions before): kept on a failure
+  for (size_t k = 0; k < prompts.size(); ++k) {
+    Slot& s = slots_[size_t(prompts[k])];
+    const std::vector<int>& p = s.req->prompt;
+    if (!s.speculate || int(p.size()) >= draft_cache_->ctx()) continue;  // the latter never guesses
+    held.emplace_back(prompts[k], s.dtokens.size());
+    const size_t end = std::min(p.size(), s.dtokens.size() + size_t(taken[k]));
+    while (s.dtokens.size() < end) {
+      b.add(p[s.dtokens.size()], int(s.dtokens.size()), prompts[k], false);
+      s.dtokens.push_back(p[s.dtokens.size()]);
+    }
+  }
+  if (b.size() == 0) return;
+  try {
+    spec_->draft_model->forward(b, *draft_cache_, draft_logits_);
+  } catch (const std::exception&) {  // e.g. a prompt token the draft cannot feed: it guesses later or never
+    for (const auto& [i, n] : held) {
+      Slot& s = slots_[size_t(i)];
+      s.dtokens.resize(size_t(draft_cache_->truncate(i, int(std::min(n, s.dtokens.size())))));
+    }
+  }
 }
 
 void Engine::draft_guesses(const std::vector<int>& slots, const std::vector<int>& room) {
