@@ -12,6 +12,7 @@
 #include "fixtures.h"
 #include "model/random_model.h"
 #include "runtime/engine.h"
+#include "runtime/speculative.h"
 
 using namespace camelid;
 
@@ -217,6 +218,43 @@ TEST(EngineSpeculative, SampledRequestIgnoresItsNeighbours) {
     EXPECT_EQ(beside.ids, alone.ids) << (so->draft_model ? "draft" : "lookup");
     EXPECT_EQ(beside.finish, alone.finish);
     EXPECT_GT(st.drafted, 0);
+  }
+}
+
+// Sampled requests, run concurrently in the engine, give the very tokens generate_speculative()
+// gives each alone (same seeds, same guesses, same draws): the engine's speculative sampling is
+// the one whose law test_speculative checks against plain sampling.
+TEST(EngineSpeculative, SampledOutputIsGenerateSpeculativesForEachRequest) {
+  std::vector<Spec> reqs;
+  for (int i = 0; i < 5; ++i) {
+    Spec s;
+    s.prompt = repetitive_prompt(i);
+    s.temperature = 0.7f + 0.1f * float(i % 3);
+    s.top_k = 50;
+    s.seed = 900 + uint64_t(i);
+    s.max_tokens = 24 + 5 * i;
+    reqs.push_back(s);
+  }
+  SpeculativeOptions lookup;
+  lookup.max_draft = 5;
+  SpeculativeOptions draft;
+  draft.draft_model = &other_draft();
+  draft.max_draft = 3;
+  for (const SpeculativeOptions* so : {&lookup, &draft}) {
+    const std::vector<Result> got = run(reqs, 4, so);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      GenerateOptions opt;
+      opt.max_new_tokens = reqs[i].max_tokens;
+      opt.sampling.temperature = reqs[i].temperature;
+      opt.sampling.top_k = reqs[i].top_k;
+      opt.sampling.top_p = 0.95f;
+      opt.sampling.min_p = 0;
+      opt.sampling.seed = reqs[i].seed;
+      EXPECT_FALSE(got[i].ids.empty());
+      Session session(target(), 256);
+      EXPECT_EQ(got[i].ids, generate_speculative(session, reqs[i].prompt, opt, *so).ids)
+          << (so->draft_model ? "draft" : "lookup") << ", request " << i;
+    }
   }
 }
 

@@ -201,10 +201,7 @@ void Engine::verify(Slot& s, const float* logits, SpeculativeStats& st) {
   // Positions past the kept guesses are dropped from the caches (a finished slot's were, by
   // finish()); nothing past them was published: only full blocks below s.pos are.
   if (more) cache_.truncate(i, s.pos);
-  // Guessing further while the guesses are kept, less far after a rejection: a wrong guess costs
-  // a row of the forward pass. Depends only on the request's own past, so its output still does
-  // not depend on what else runs (and any rule that looks only at the past keeps the law).
-  s.draft_len = kept == int(s.guess.size()) ? std::min(spec_->max_draft, s.draft_len + 2) : std::max(1, s.draft_len - 1);
+  s.draft_len = next_draft_len(s.draft_len, spec_->max_draft, kept, int(s.guess.size()));
   if (draft_cache_) {
     s.dtokens.resize(std::min(s.dtokens.size(), size_t(base + 1 + kept)));
     draft_cache_->truncate(i, int(s.dtokens.size()));

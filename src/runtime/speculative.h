@@ -6,6 +6,7 @@
 // with probability min(1, p/q), a rejection draws from the normalised max(0, p - q), and when all
 // are kept one more token comes from the model's own last distribution. Greedy output is the same
 // token for token as plain decoding (rows are batch-invariant, so the logits are the same bits).
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -14,7 +15,7 @@
 namespace camelid {
 
 struct SpeculativeOptions {
-  int max_draft = 8;             // tokens guessed per step
+  int max_draft = 8;             // tokens guessed per step at most (see next_draft_len)
   Llama* draft_model = nullptr;  // a draft model with the model's vocabulary; else prompt lookup
   int ngram_max = 3, ngram_min = 1;  // prompt lookup: n-gram sizes tried, longest first
   // The session already holds the first prompt_cached tokens of the prompt (a chat's earlier
@@ -54,6 +55,14 @@ int verify_guesses(Sampler& sampler, const std::vector<int>& history, const floa
                    const std::vector<int>& guess, const std::vector<TokenDist>& q,
                    const std::function<bool(int)>& emit, bool* more, VerifyScratch& scratch,
                    SpeculativeStats* stats = nullptr);
+
+// How many tokens to guess next time, after `kept` of `guessed` guesses were kept (guessed > 0):
+// further while they are kept (+2), less far after a rejection (-1), within 1..max_draft. A wrong
+// guess costs a row of the forward pass. The rule looks only at the sequence's own past, so the
+// output keeps its law and never depends on other sequences.
+inline int next_draft_len(int current, int max_draft, int kept, int guessed) {
+  return kept == guessed ? std::min(max_draft, current + 2) : std::max(1, current - 1);
+}
 
 // Prompt lookup: the tokens after the latest earlier occurrence of the history's last n tokens
 // (n from ngram_max down to ngram_min), at most max_draft of them; empty when none occurs.
