@@ -29,7 +29,6 @@ struct ServeArgs {
   double timeout_s = 10;
   int max_body_mb = 8;
   SpeculativeArgs spec;
-  bool parallel_given = false;
   double kv_budget_mib = 0;  // 0: from the context, the slots and the memory
 };
 
@@ -121,12 +120,6 @@ void take_signals() {
 void run(ServeArgs& a) {
   take_signals();
   set_threads(a.threads);
-  if (a.spec.enabled()) {  // the engine speculates only with one slot
-    if (a.parallel_given && a.opt.parallel != 1)
-      fail("--draft/--lookup need --parallel 1 (with several slots the batched engine decodes plainly), got --parallel ",
-           a.opt.parallel);
-    a.opt.parallel = 1;
-  }
   if (a.opt.parallel < 1 || a.opt.parallel > 256) fail("--parallel must be in 1..256, got ", a.opt.parallel);
   if (a.opt.ctx != 0 && a.opt.ctx < 8) fail("--ctx must be >= 8 (or 0: fit the memory), got ", a.opt.ctx);
   if (!(a.kv_budget_mib >= 0 && a.kv_budget_mib <= 1e9)) fail("--kv-budget must be in 0..1e9 MiB, got ", a.kv_budget_mib);
@@ -182,8 +175,7 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--port", a->opt.port, "port (0 = any free port)");
   sub->add_option("--api-key", a->opt.api_key, "require Authorization: Bearer KEY");
   sub->add_option("--parallel", a->opt.parallel,
-                  "sequences decoded together (default 4; 1 with --draft/--lookup); they share the KV cache's budget")
-      ->each([a](const std::string&) { a->parallel_given = true; });
+                  "sequences decoded together (default 4); they share the KV cache's budget");
   sub->add_option("--ctx", a->opt.ctx,
                   "context size per sequence (default 0: the model's, or what half the free memory holds; at most the KV budget)");
   sub->add_option("--kv-budget", a->kv_budget_mib,
@@ -199,11 +191,10 @@ const bool reg = add_command([](CLI::App& app) {
   sub->add_option("--max-body-mb", a->max_body_mb, "largest request body in MiB, after decompression (default 8)");
   add_speculative_options(sub, a->spec);
   sub->footer(
-      "Speculative decoding (--draft MODEL or --lookup, --draft-max N) runs with one slot (--parallel 1,\n"
-      "requests queue and are served one sequence at a time): every completion without a grammar,\n"
-      "response_format, enforced tool_choice or logprobs is generated speculatively (greedy output identical\n"
-      "to plain decoding); those decode plainly, as does every request of a server with several slots\n"
-      "(continuous batching).");
+      "Speculative decoding (--draft MODEL or --lookup, --draft-max N) works with continuous batching: in\n"
+      "each step, every sequence without a grammar, response_format, enforced tool_choice or logprobs adds\n"
+      "its guesses to the batch and keeps those the model agrees with (greedy output identical to plain\n"
+      "decoding); the others decode plainly beside them. A draft model keeps its own KV cache per slot.");
   add_run_flags(sub);
   sub->callback([a] { run(*a); });
 });

@@ -11,7 +11,10 @@ namespace camelid::cli {
 void add_speculative_options(CLI::App* sub, SpeculativeArgs& a) {
   auto* d = sub->add_option("--draft", a.draft, "draft model (same vocabulary) for speculative decoding");
   sub->add_flag("--lookup", a.lookup, "speculative decoding with drafts looked up in the prompt/output")->excludes(d);
-  sub->add_option("--draft-max", a.draft_max, "tokens drafted per speculative step")->check(CLI::Range(1, 64));
+  sub->add_option("--draft-max", a.draft_max,
+                  "most tokens drafted per speculative step (a sequence guesses further while its guesses are "
+                  "kept, less far after a rejection)")
+      ->check(CLI::Range(1, 64));
 }
 
 std::unique_ptr<Llama> load_draft(const SpeculativeArgs& a, const Llama& model, bool constrained, bool no_mmap) {

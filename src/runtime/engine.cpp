@@ -78,9 +78,7 @@ void Engine::loop() {
     auto prefilling = [&] {
       return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.req && s.prefilling; });
     };
-    if (spec_ && slots_[0].req && !slots_[0].req->constraint && slots_[0].req->top_logprobs < 0) {
-      run_speculative(slots_[0]);
-    } else if (interleave_prefill_) {
+    if (interleave_prefill_) {
       step(true);
     } else {
       while (prefilling()) step(false);
@@ -96,65 +94,6 @@ void Engine::loop() {
     stats_.kv_budget_bytes = cache_.budget_bytes();
     stats_.kv_blocks_cached = cache_.blocks_cached();
   }
-}
-
-void Engine::enable_speculative(const SpeculativeOptions& spec) {
-  if (slots_.size() != 1) fail("speculative decoding needs an engine of one slot, not ", slots_.size());
-  if (spec.max_draft < 1 || spec.max_draft > 64) fail("--draft-max must be in 1..64, got ", spec.max_draft);
-  if (spec.draft_model && spec.draft_model->config().vocab_size != model_.config().vocab_size)
-    fail("the draft model's vocabulary has ", spec.draft_model->config().vocab_size, " tokens, the model's ",
-         model_.config().vocab_size);
-  std::lock_guard<std::mutex> lk(mu_);
-  spec_ = spec;
-}
-
-SpeculativeStats Engine::speculative_stats() {
-  std::lock_guard<std::mutex> lk(mu_);
-  return spec_stats_;
-}
-
-void Engine::run_speculative(Slot& s) {
-  EngineRequest& r = *s.req;
-  SpeculativeOptions so = *spec_;
-  so.prompt_cached = s.pos;  // the prefix cache's tokens
-  GenerateOptions opt;
-  opt.max_new_tokens = r.max_tokens;
-  opt.sampling = r.sampling;
-  opt.stop_at_eos = false;  // the request's own stop ids, below
-  bool stopped = false;
-  auto on_token = [&](int id) {
-    if (r.cancelled) return false;
-    if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) return stopped = true, false;
-    ++s.generated;
-    if (r.on_token && !r.on_token(id)) return stopped = true, false;
-    return true;
-  };
-  Session session(model_, cache_, 0, s.pos, n_batch_);
-  SpeculativeStats st;
-  std::string reason;
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
-    GenerateResult g = generate_speculative(session, r.prompt, opt, so, &st, on_token);
-    // The cache holds a prefix of prompt + every token emitted (a stop token too, when it was a
-    // kept guess): the history the prefix cache compares with.
-    s.history = r.prompt;
-    s.history.insert(s.history.end(), g.ids.begin(), g.ids.end());
-    s.pos = session.pos();
-    reason = r.cancelled ? "cancelled" : stopped ? "stop" : "length";
-  } catch (const std::exception& e) {
-    s.pos = 0;
-    reason = std::string("error: ") + e.what();
-  }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    spec_stats_.steps += st.steps, spec_stats_.drafted += st.drafted, spec_stats_.accepted += st.accepted;
-    stats_.decode_seconds += secs;
-    stats_.decode_rows += s.generated;
-    stats_.prefill_tokens += long(r.prompt.size()) - so.prompt_cached;
-  }
-  s.prefilling = false;
-  finish(s, reason);
 }
 
 int Engine::reuse_prefix(int i, const std::vector<int>& prompt) {
@@ -218,11 +157,23 @@ void Engine::admit() {
       continue;
     }
     Slot& s = slots_[size_t(i)];
+    std::vector<int> dtokens = std::move(s.dtokens);  // the draft cache's sequence outlives requests
     s = Slot{};
+    s.dtokens = std::move(dtokens);
     s.req = std::move(queue_.front());
     queue_.pop_front();
     s.sampler = std::make_unique<Sampler>(s.req->sampling);
     s.history = s.req->prompt;
+    if (spec_ && !s.req->constraint && s.req->top_logprobs < 0) {
+      s.speculate = true;
+      s.draft_len = spec_->max_draft;
+      if (draft_cache_) {
+        SamplingParams dp = s.req->sampling;
+        dp.seed ^= 0x5eed5eed5eed5eedull;  // the draft's own stream, as generate_speculative's
+        s.draft_sampler = std::make_unique<Sampler>(dp);
+        reuse_draft_prefix(i);
+      }
+    }
     s.admitted = admissions_++;
     s.reserve = reserve;
     s.pos = reused;
@@ -284,13 +235,18 @@ bool Engine::accept(Slot& s, float* logits) {
     finish(s, std::string("error: ") + e.what());
     return false;
   }
+  return deliver(s, id, logits);
+}
+
+bool Engine::deliver(Slot& s, int id, const float* logits) {
+  EngineRequest& r = *s.req;
   if (std::find(r.stop_ids.begin(), r.stop_ids.end(), id) != r.stop_ids.end()) {
     finish(s, "stop");
     return false;
   }
   ++s.generated;
   s.history.push_back(id);
-  if (r.top_logprobs >= 0 && r.on_logprob) {
+  if (logits && r.top_logprobs >= 0 && r.on_logprob) {
     TokenLogprob lp;
     token_logprobs(logits, model_.config().vocab_size, id, r.top_logprobs, lp);
     r.on_logprob(lp);
@@ -320,10 +276,15 @@ void Engine::step(bool decode) {
       finish(s, "cancelled");
       continue;
     }
-    if (decode && !s.prefilling) {
-      b.add(s.next, s.pos, int(i), true);
-      decoding.push_back(int(i));
-    }
+    if (decode && !s.prefilling) decoding.push_back(int(i));
+  }
+  const auto t0 = std::chrono::steady_clock::now();  // the draft model's passes count too
+  // A decoding slot's row, then its guesses (speculative decoding): logits for each.
+  if (spec_) make_guesses(decoding);
+  for (int i : decoding) {
+    Slot& s = slots_[size_t(i)];
+    b.add(s.next, s.pos, i, true);
+    for (size_t k = 0; k < s.guess.size(); ++k) b.add(s.guess[k], s.pos + 1 + int(k), i, true);
   }
   std::vector<int> order;
   for (size_t i = 0; i < slots_.size(); ++i)
@@ -331,18 +292,22 @@ void Engine::step(bool decode) {
   std::sort(order.begin(), order.end(), [&](int a, int c) { return slots_[a].admitted < slots_[c].admitted; });
   // While others decode, smaller chunks: a step's time is their gap between two tokens, and a
   // chunk late in a long prompt costs more (its attention spans the whole prefix).
+  // Guesses do not count: a prompt's chunks never depend on what others guess.
+  const int decode_rows = b.size();
   const int budget = decoding.empty() ? n_batch_ : std::min(n_batch_, int(decoding.size()) + kPrefillChunkWhileDecoding);
+  int room = budget - int(decoding.size());
   for (int i : order) {
-    if (b.size() >= budget) break;
+    if (room <= 0) break;
     Slot& s = slots_[size_t(i)];
     const auto& p = s.req->prompt;
-    const int n = std::min(int(p.size()) - s.pos, budget - b.size());
+    const int n = std::min(int(p.size()) - s.pos, room);
+    room -= n;
     for (int j = s.pos; j < s.pos + n; ++j) b.add(p[size_t(j)], j, i, j + 1 == int(p.size()));
     prompts.push_back(i);
     taken.push_back(n);
   }
+  if (draft_cache_) draft_prefill(prompts, taken);
   if (b.size() == 0) return;
-  const auto t0 = std::chrono::steady_clock::now();
   try {
     model_.forward(b, cache_, logits_);
   } catch (const std::exception& e) {
@@ -354,10 +319,17 @@ void Engine::step(bool decode) {
   // Logits come in batch order: the decoding rows, then the prompts that ended.
   const size_t V = size_t(model_.config().vocab_size);
   size_t row = 0;
+  SpeculativeStats spec;
   for (int i : decoding) {
     Slot& s = slots_[size_t(i)];
-    ++s.pos;
-    accept(s, &logits_[row++ * V]);
+    const size_t rows = 1 + s.guess.size();
+    if (s.guess.empty()) {
+      ++s.pos;
+      accept(s, &logits_[row * V]);
+    } else {
+      verify(s, &logits_[row * V], spec);
+    }
+    row += rows;
   }
   long fed = 0;
   for (size_t k = 0; k < prompts.size(); ++k) {
@@ -375,12 +347,13 @@ void Engine::step(bool decode) {
     for (size_t i = 0; i < slots_.size(); ++i)
       if (slots_[i].req) cache_.publish(int(i), slots_[i].history.data(), std::min(slots_[i].pos, int(slots_[i].history.size())));
   std::lock_guard<std::mutex> lk(mu_);
+  spec_stats_.steps += spec.steps, spec_stats_.drafted += spec.drafted, spec_stats_.accepted += spec.accepted;
   if (fed > 0) {
     stats_.prefill_tokens += fed;
     stats_.prefill_seconds += secs;
   } else {
     ++stats_.steps;
-    stats_.decode_rows += long(decoding.size());
+    stats_.decode_rows += decode_rows;
     stats_.decode_seconds += secs;
   }
 }

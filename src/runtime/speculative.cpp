@@ -9,22 +9,81 @@ namespace camelid {
 
 namespace {
 
-using Dist = std::vector<std::pair<float, int>>;  // (probability, token), what a sampler draws from
-
 // A sampler's weights as probabilities (they sum to less than 1 after top-p / min-p).
-void normalize(Dist& d) {
+void normalize(TokenDist& d) {
   double total = 0;
   for (const auto& e : d) total += e.first;
   for (auto& e : d) e.first = float(e.first / total);
 }
 
-float prob_of(const Dist& d, int id) {
+float prob_of(const TokenDist& d, int id) {
   for (const auto& [p, t] : d)
     if (t == id) return p;
   return 0.f;
 }
 
 }  // namespace
+
+int draft_guess(Sampler& draft_sampler, float* logits, int vocab, const std::vector<int>& history, TokenDist& q) {
+  draft_sampler.distribution(logits, vocab, history, q);
+  normalize(q);
+  return draft_sampler.draw(q);
+}
+
+int verify_guesses(Sampler& sampler, const std::vector<int>& history, const float* logits, int V,
+                   const std::vector<int>& guess, const std::vector<TokenDist>& q,
+                   const std::function<bool(int)>& emit, bool* more_out, VerifyScratch& x, SpeculativeStats* st) {
+  x.row.resize(size_t(V));
+  if (x.q_dense.size() != size_t(V)) x.q_dense.assign(size_t(V), 0.f);  // all zero, except while a rejection is resolved
+  auto load = [&](size_t j) { std::copy(logits + j * size_t(V), logits + (j + 1) * size_t(V), x.row.begin()); };
+  // Each token reported is noted first: the penalties that count generated tokens see it.
+  auto report = [&](int id) {
+    sampler.note(id);
+    return emit(id);
+  };
+  size_t kept = 0;
+  bool more = true, rejected = false;
+  for (; kept < guess.size() && more; ++kept) {
+    load(kept);
+    sampler.distribution(x.row.data(), V, history, x.p);
+    normalize(x.p);
+    const int g = guess[kept];
+    const float pg = prob_of(x.p, g), qg = q.empty() ? 1.f : prob_of(q[kept], g);
+    if (pg > 0 && (pg >= qg || sampler.uniform() * qg < pg)) {
+      if (st) ++st->accepted;
+      more = report(g);
+      continue;
+    }
+    // Rejected: draw from the normalised max(0, p - q).
+    // q spread over the vocabulary first: p and q may each hold the whole vocabulary.
+    if (q.empty()) {
+      x.q_dense[size_t(g)] = 1.f;
+    } else {
+      for (const auto& [qq, t] : q[kept]) x.q_dense[size_t(t)] = qq;
+    }
+    x.residual.clear();
+    for (const auto& [pp, t] : x.p) {
+      const float rest = pp - x.q_dense[size_t(t)];
+      if (rest > 0) x.residual.emplace_back(rest, t);
+    }
+    if (q.empty()) {
+      x.q_dense[size_t(g)] = 0.f;
+    } else {
+      for (const auto& e : q[kept]) x.q_dense[size_t(e.second)] = 0.f;
+    }
+    if (x.residual.empty()) x.residual = x.p;  // p <= q everywhere: only rounding can get here
+    more = report(sampler.draw(x.residual));
+    rejected = true;
+    break;
+  }
+  if (more && !rejected) {  // every guess kept: the model's next token comes free
+    load(guess.size());
+    sampler.distribution(x.row.data(), V, history, x.p);
+    more = report(sampler.draw(x.p));
+  }
+  *more_out = more;
+  return int(kept);
+}
 
 std::vector<int> prompt_lookup_draft(const std::vector<int>& history, int ngram_max, int ngram_min, int max_draft) {
   const int H = int(history.size());
@@ -65,6 +124,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
   GenerateResult r;
   r.finish_reason = "length";
   // Reports a token; false when the generation is over. All tokens but the newest are fed.
+  // (verify_guesses notes it in the sampler first; an eos ends the generation anyway.)
   auto emit = [&](int id) {
     if (opt.stop_at_eos && std::find(c.eos_ids.begin(), c.eos_ids.end(), id) != c.eos_ids.end()) {
       r.finish_reason = "stop";
@@ -72,7 +132,6 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
     }
     r.ids.push_back(id);
     history.push_back(id);
-    sampler.note(id);
     if (on_token && !on_token(id)) {
       r.finish_reason = "stop";
       return false;
@@ -80,24 +139,33 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
     return int(r.ids.size()) < opt.max_new_tokens && int(history.size()) - 1 < s.ctx();
   };
 
-  Dist p;
+  TokenDist p;
   std::vector<float> row(size_t(V), 0.f);
-  std::vector<float> q_dense(size_t(V), 0.f);  // all zero, except while a rejection is resolved
   {
     const std::vector<float>& logits = s.feed(std::vector<int>(prompt.begin() + spec.prompt_cached, prompt.end()));
     std::copy(logits.end() - V, logits.end(), row.begin());
     sampler.distribution(row.data(), V, history, p);
   }
-  if (opt.max_new_tokens <= 0 || !emit(sampler.draw(p))) {
+  if (opt.max_new_tokens <= 0) {
     if (stats) *stats = st;
     return r;
   }
+  {
+    const int first = sampler.draw(p);
+    sampler.note(first);
+    if (!emit(first)) {
+      if (stats) *stats = st;
+      return r;
+    }
+  }
   std::vector<int> guess;
-  std::vector<Dist> q;  // the draft's distribution for each guess (empty: prompt lookup's certainty)
+  std::vector<TokenDist> q;  // the draft's distribution for each guess (empty: prompt lookup's certainty)
+  VerifyScratch scratch;
+  int draft_len = spec.max_draft;
   for (;;) {
     // Room: the newest token and the guesses must fit the context, and no more guesses than
     // tokens still wanted.
-    int room = std::min({spec.max_draft, s.ctx() - int(history.size()), opt.max_new_tokens - int(r.ids.size()) - 1});
+    int room = std::min({draft_len, s.ctx() - int(history.size()), opt.max_new_tokens - int(r.ids.size()) - 1});
     if (draft) room = std::min(room, draft->ctx() - int(history.size()));
     guess.clear();
     q.clear();
@@ -109,9 +177,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
         const std::vector<float>& dl = draft->feed(todo);
         std::copy(dl.end() - V, dl.end(), row.begin());
         q.emplace_back();
-        draft_sampler.distribution(row.data(), V, dhist, q.back());
-        normalize(q.back());
-        const int g = draft_sampler.draw(q.back());
+        const int g = draft_guess(draft_sampler, row.data(), V, dhist, q.back());
         guess.push_back(g);
         dhist.push_back(g);
         todo = {g};
@@ -126,49 +192,12 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
     const std::vector<float>& logits = s.feed(feed, true);
     ++st.steps;
     st.drafted += long(guess.size());
-    size_t kept = 0;
-    bool more = true, rejected = false;
-    for (; kept < guess.size() && more; ++kept) {
-      std::copy(logits.begin() + long(kept) * V, logits.begin() + long(kept + 1) * V, row.begin());
-      sampler.distribution(row.data(), V, history, p);
-      normalize(p);
-      const int g = guess[kept];
-      const float pg = prob_of(p, g), qg = q.empty() ? 1.f : prob_of(q[kept], g);
-      if (pg > 0 && (pg >= qg || sampler.uniform() * qg < pg)) {
-        ++st.accepted;
-        more = emit(g);
-        continue;
-      }
-      // Rejected: draw from the normalised max(0, p - q).
-      // q spread over the vocabulary first: p and q may each hold the whole vocabulary.
-      if (q.empty()) {
-        q_dense[size_t(g)] = 1.f;
-      } else {
-        for (const auto& [qq, t] : q[kept]) q_dense[size_t(t)] = qq;
-      }
-      Dist residual;
-      for (const auto& [pp, t] : p) {
-        const float rest = pp - q_dense[size_t(t)];
-        if (rest > 0) residual.emplace_back(rest, t);
-      }
-      if (q.empty()) {
-        q_dense[size_t(g)] = 0.f;
-      } else {
-        for (const auto& e : q[kept]) q_dense[size_t(e.second)] = 0.f;
-      }
-      if (residual.empty()) residual = p;  // p <= q everywhere: only rounding can get here
-      more = emit(sampler.draw(residual));
-      rejected = true;
-      break;
-    }
-    if (more && !rejected) {  // every guess kept: the model's next token comes free
-      std::copy(logits.end() - V, logits.end(), row.begin());
-      sampler.distribution(row.data(), V, history, p);
-      more = emit(sampler.draw(p));
-    }
+    bool more = true;
+    const int kept = verify_guesses(sampler, history, logits.data(), V, guess, q, emit, &more, scratch, &st);
+    if (!guess.empty()) draft_len = next_draft_len(draft_len, spec.max_draft, kept, int(guess.size()));
     // The caches keep the newest token of before and the guesses kept.
-    s.rewind(base + 1 + int(kept));
-    if (draft) draft->rewind(std::min(draft->pos(), base + 1 + int(kept)));
+    s.rewind(base + 1 + kept);
+    if (draft) draft->rewind(std::min(draft->pos(), base + 1 + kept));
     if (!more) break;
   }
   if (stats) *stats = st;

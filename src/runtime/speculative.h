@@ -6,6 +6,7 @@
 // with probability min(1, p/q), a rejection draws from the normalised max(0, p - q), and when all
 // are kept one more token comes from the model's own last distribution. Greedy output is the same
 // token for token as plain decoding (rows are batch-invariant, so the logits are the same bits).
+#include <algorithm>
 #include <functional>
 #include <vector>
 
@@ -14,7 +15,7 @@
 namespace camelid {
 
 struct SpeculativeOptions {
-  int max_draft = 8;             // tokens guessed per step
+  int max_draft = 8;             // tokens guessed per step at most (see next_draft_len)
   Llama* draft_model = nullptr;  // a draft model with the model's vocabulary; else prompt lookup
   int ngram_max = 3, ngram_min = 1;  // prompt lookup: n-gram sizes tried, longest first
   // The session already holds the first prompt_cached tokens of the prompt (a chat's earlier
@@ -31,6 +32,37 @@ struct SpeculativeStats {
 GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, const GenerateOptions& opt,
                                     const SpeculativeOptions& spec, SpeculativeStats* stats = nullptr,
                                     const std::function<bool(int)>& on_token = {});
+
+// The parts of a speculative step that the single-sequence loop above and the engine's batched
+// steps share, so both keep the same law.
+using TokenDist = std::vector<std::pair<float, int>>;  // (probability, token), what a sampler draws from
+
+// One guess of a draft model from its logits row (modified: penalties): its distribution q under
+// the draft's sampler (normalised) and the token drawn from it.
+int draft_guess(Sampler& draft_sampler, float* logits, int vocab, const std::vector<int>& history, TokenDist& q);
+
+// Checks guesses against the model's logits ([guess.size() + 1, vocab]: after the newest token and
+// after each guess): a guess is kept with probability min(1, p/q) (q: the draft's distributions,
+// empty for prompt lookup's certain guesses), the first rejection draws from the normalised
+// max(0, p - q), and when every guess is kept one more token comes from the last row. emit(id)
+// reports each resulting token (the caller appends it to `history`, which the penalties read) and
+// returns false to stop. Returns the guesses kept; *more is false when emit stopped.
+struct VerifyScratch {
+  TokenDist p, residual;
+  std::vector<float> row, q_dense;
+};
+int verify_guesses(Sampler& sampler, const std::vector<int>& history, const float* logits, int vocab,
+                   const std::vector<int>& guess, const std::vector<TokenDist>& q,
+                   const std::function<bool(int)>& emit, bool* more, VerifyScratch& scratch,
+                   SpeculativeStats* stats = nullptr);
+
+// How many tokens to guess next time, after `kept` of `guessed` guesses were kept (guessed > 0):
+// further while they are kept (+2), less far after a rejection (-1), within 1..max_draft. A wrong
+// guess costs a row of the forward pass. The rule looks only at the sequence's own past, so the
+// output keeps its law and never depends on other sequences.
+inline int next_draft_len(int current, int max_draft, int kept, int guessed) {
+  return kept == guessed ? std::min(max_draft, current + 2) : std::max(1, current - 1);
+}
 
 // Prompt lookup: the tokens after the latest earlier occurrence of the history's last n tokens
 // (n from ngram_max down to ngram_min), at most max_draft of them; empty when none occurs.
