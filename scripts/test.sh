@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds (if needed) and runs every test. BUILD_DIR picks the build tree (default ./build);
-# CAMELID_FIXTURES overrides where ../shared/fixtures is.
+# CAMELID_FIXTURES overrides where ../shared/fixtures is; CTEST_JOBS how many tests run at once
+# (default: one per core).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
@@ -9,4 +10,4 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
 fi
 cmake --build "$BUILD_DIR" -j"$(nproc)"
 cd "$BUILD_DIR"
-ctest --output-on-failure -j"$(nproc)" "$@"
+ctest --output-on-failure -j"${CTEST_JOBS:-$(nproc)}" "$@"
