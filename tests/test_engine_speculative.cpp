@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "fixtures.h"
+#include "speculative_models.h"
 #include "model/random_model.h"
 #include "runtime/engine.h"
 #include "runtime/speculative.h"
@@ -18,32 +19,9 @@ using namespace camelid;
 
 namespace {
 
-Llama& target() {
-  static Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
-  return m;
-}
-
-// Another model with the target's vocabulary: its guesses are often wrong, so rejections happen.
-Llama& other_draft() {
-  static Llama* m = [] {
-    RandomModelSpec spec = random_model_preset("tiny");
-    spec.config.vocab_size = target().config().vocab_size;
-    const auto dir = std::filesystem::temp_directory_path() / ("camelid-engine-spec-draft-" + std::to_string(::getpid()));
-    write_random_model(dir.string(), spec);
-    auto* llama = new Llama(std::shared_ptr<const ModelWeights>(load_model(dir.string())));
-    std::filesystem::remove_all(dir);
-    return llama;
-  }();
-  return *m;
-}
-
-// A prompt that repeats itself, so prompt lookup has n-grams to follow.
-std::vector<int> repetitive_prompt(int salt) {
-  std::vector<int> p = {1};
-  for (int rep = 0; rep < 3; ++rep)
-    for (int k = 0; k < 7; ++k) p.push_back(300 + 17 * salt + 5 * k);
-  return p;
-}
+using test::other_draft;
+using test::repetitive_prompt;
+using test::target;
 
 struct Spec {  // a request to run
   std::vector<int> prompt;

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "fixtures.h"
+#include "speculative_models.h"
 #include "model/random_model.h"
 #include "runtime/speculative.h"
 
@@ -14,30 +15,9 @@ using namespace camelid;
 
 namespace {
 
-Llama& target() {
-  static Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
-  return m;
-}
-
-// Another model with the target's vocabulary: its guesses are often wrong, so rejections happen.
-Llama& other_draft() {
-  static Llama* m = [] {
-    RandomModelSpec spec = random_model_preset("tiny");
-    spec.config.vocab_size = target().config().vocab_size;
-    const std::string dir = (std::filesystem::temp_directory_path() / "camelid-spec-draft").string();
-    write_random_model(dir, spec);
-    return new Llama(std::shared_ptr<const ModelWeights>(load_model(dir)));
-  }();
-  return *m;
-}
-
-// A prompt that repeats itself, so prompt lookup has n-grams to follow.
-std::vector<int> repetitive_prompt(int salt) {
-  std::vector<int> p = {1};
-  for (int rep = 0; rep < 3; ++rep)
-    for (int k = 0; k < 7; ++k) p.push_back(300 + 17 * salt + 5 * k);
-  return p;
-}
+using test::other_draft;
+using test::repetitive_prompt;
+using test::target;
 
 GenerateResult plain(const std::vector<int>& prompt, const GenerateOptions& opt) {
   Session s(target(), 128);
