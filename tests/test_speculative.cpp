@@ -41,6 +41,34 @@ TEST(Speculative, PromptLookupFindsTheLatestContinuation) {
   EXPECT_EQ(prompt_lookup_draft({8, 1, 2, 8}, 3, 1, 2), (std::vector<int>{1, 2}));
 }
 
+// Guess further while guesses are kept, less far after a rejection; pause 1, 2, 4 .. 16 steps
+// after single guesses fail, and start over once one is kept.
+TEST(Speculative, DraftPaceBacksOffFromFailingGuesses) {
+  DraftPace p(8);
+  EXPECT_EQ(p.take(), 8);
+  p.update(8, 3, 8);  // a rejection: one less
+  EXPECT_EQ(p.take(), 7);
+  p.update(8, 7, 7);  // all kept: two more, at most 8
+  EXPECT_EQ(p.take(), 8);
+  for (int i = 0; i < 7; ++i) p.update(8, 0, p.take());
+  EXPECT_EQ(p.take(), 1);
+  std::vector<int> pauses;
+  for (int round = 0; round < 6; ++round) {
+    p.update(8, 0, 1);  // a single guess rejected: plain steps, then one guess again
+    int plain = 0;
+    while (p.take() == 0) ++plain;
+    pauses.push_back(plain);
+  }
+  EXPECT_EQ(pauses, (std::vector<int>{1, 2, 4, 8, 16, 16}));
+  p.update(8, 1, 1);  // kept: no pause, further next time
+  EXPECT_EQ(p.take(), 3);
+  p.update(8, 0, 3);
+  p.update(8, 0, 2);
+  p.update(8, 0, 1);
+  EXPECT_EQ(p.take(), 0);  // the back-off starts again from one step
+  EXPECT_EQ(p.take(), 1);
+}
+
 TEST(Speculative, GreedyOutputIsPlainDecodingTokenForToken) {
   GenerateOptions opt;
   opt.max_new_tokens = 40;

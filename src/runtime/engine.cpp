@@ -166,7 +166,7 @@ void Engine::admit() {
     s.history = s.req->prompt;
     if (spec_ && !s.req->constraint && s.req->top_logprobs < 0) {
       s.speculate = true;
-      s.draft_len = spec_->max_draft;
+      s.pace = DraftPace(spec_->max_draft);
       if (draft_cache_) {
         SamplingParams dp = s.req->sampling;
         dp.seed ^= 0x5eed5eed5eed5eedull;  // the draft's own stream, as generate_speculative's

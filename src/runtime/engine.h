@@ -123,7 +123,7 @@ class Engine {
     bool speculate = false;                  // its request takes guesses (no grammar, no logprobs)
     std::unique_ptr<Sampler> draft_sampler;  // draft model: the draft's own seeded stream
     std::vector<int> dtokens;    // draft model: the tokens its draft cache sequence holds (kept when it finishes)
-    int draft_len = 0;           // guesses it makes at most now (adapts to how many it gets kept)
+    DraftPace pace;              // how far it guesses now (adapts to the guesses it gets kept)
     std::vector<int> guess;      // this step's guesses
     std::vector<TokenDist> q;    // their draft distributions (empty: prompt lookup)
   };

@@ -55,7 +55,7 @@ void Engine::make_guesses(const std::vector<int>& decoding) {
     // still wanted (every pass also gives one token of the model's own). Depends only on the
     // request: its output does not depend on what else runs.
     const int len = int(s.history.size());
-    int room = std::min({s.draft_len, cache_.ctx() - len, s.req->max_tokens - s.generated - 1});
+    int room = std::min({s.pace.take(), cache_.ctx() - len, s.req->max_tokens - s.generated - 1});
     if (draft_cache_) room = std::min(room, draft_cache_->ctx() - len);
     if (room <= 0) continue;
     if (draft_cache_) {
@@ -201,7 +201,7 @@ void Engine::verify(Slot& s, const float* logits, SpeculativeStats& st) {
   // Positions past the kept guesses are dropped from the caches (a finished slot's were, by
   // finish()); nothing past them was published: only full blocks below s.pos are.
   if (more) cache_.truncate(i, s.pos);
-  s.draft_len = next_draft_len(s.draft_len, spec_->max_draft, kept, int(s.guess.size()));
+  s.pace.update(spec_->max_draft, kept, int(s.guess.size()));
   if (draft_cache_) {
     s.dtokens.resize(std::min(s.dtokens.size(), size_t(base + 1 + kept)));
     draft_cache_->truncate(i, int(s.dtokens.size()));

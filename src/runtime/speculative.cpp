@@ -161,11 +161,11 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
   std::vector<int> guess;
   std::vector<TokenDist> q;  // the draft's distribution for each guess (empty: prompt lookup's certainty)
   VerifyScratch scratch;
-  int draft_len = spec.max_draft;
+  DraftPace pace(spec.max_draft);
   for (;;) {
     // Room: the newest token and the guesses must fit the context, and no more guesses than
     // tokens still wanted.
-    int room = std::min({draft_len, s.ctx() - int(history.size()), opt.max_new_tokens - int(r.ids.size()) - 1});
+    int room = std::min({pace.take(), s.ctx() - int(history.size()), opt.max_new_tokens - int(r.ids.size()) - 1});
     if (draft) room = std::min(room, draft->ctx() - int(history.size()));
     guess.clear();
     q.clear();
@@ -194,7 +194,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
     st.drafted += long(guess.size());
     bool more = true;
     const int kept = verify_guesses(sampler, history, logits.data(), V, guess, q, emit, &more, scratch, &st);
-    if (!guess.empty()) draft_len = next_draft_len(draft_len, spec.max_draft, kept, int(guess.size()));
+    if (!guess.empty()) pace.update(spec.max_draft, kept, int(guess.size()));
     // The caches keep the newest token of before and the guesses kept.
     s.rewind(base + 1 + kept);
     if (draft) draft->rewind(std::min(draft->pos(), base + 1 + kept));

@@ -15,7 +15,7 @@
 namespace camelid {
 
 struct SpeculativeOptions {
-  int max_draft = 8;             // tokens guessed per step at most (see next_draft_len)
+  int max_draft = 8;             // tokens guessed per step at most (see DraftPace)
   Llama* draft_model = nullptr;  // a draft model with the model's vocabulary; else prompt lookup
   int ngram_max = 3, ngram_min = 1;  // prompt lookup: n-gram sizes tried, longest first
   // The session already holds the first prompt_cached tokens of the prompt (a chat's earlier
@@ -56,13 +56,30 @@ int verify_guesses(Sampler& sampler, const std::vector<int>& history, const floa
                    const std::function<bool(int)>& emit, bool* more, VerifyScratch& scratch,
                    SpeculativeStats* stats = nullptr);
 
-// How many tokens to guess next time, after `kept` of `guessed` guesses were kept (guessed > 0):
-// further while they are kept (+2), less far after a rejection (-1), within 1..max_draft. A wrong
-// guess costs a row of the forward pass. The rule looks only at the sequence's own past, so the
-// output keeps its law and never depends on other sequences.
-inline int next_draft_len(int current, int max_draft, int kept, int guessed) {
-  return kept == guessed ? std::min(max_draft, current + 2) : std::max(1, current - 1);
-}
+// How far a sequence guesses: further while its guesses are kept (+2), less far after a
+// rejection (-1, at least 1). When even single guesses keep failing (text that does not repeat, a
+// draft that disagrees) it decodes plainly for a while before guessing again (1, 2, 4 .. 16
+// steps): a wrong guess costs a row of the forward pass. Only the sequence's own past counts, so
+// the output keeps its law and never depends on other sequences.
+struct DraftPace {
+  int len = 1, pause = 0, backoff = 0;
+  DraftPace() = default;
+  explicit DraftPace(int max_draft) : len(max_draft) {}
+  // Guesses wanted at this step (0 while paused): called once per decoding step.
+  int take() {
+    if (pause > 0) return --pause, 0;
+    return len;
+  }
+  // After `kept` of `guessed` (> 0) guesses were kept.
+  void update(int max_draft, int kept, int guessed) {
+    if (kept == guessed) {
+      len = std::min(max_draft, len + 2), backoff = 0;
+      return;
+    }
+    if (kept == 0 && guessed == 1) backoff = std::min(16, backoff ? 2 * backoff : 1), pause = backoff;
+    len = std::max(1, len - 1);
+  }
+};
 
 // Prompt lookup: the tokens after the latest earlier occurrence of the history's last n tokens
 // (n from ngram_max down to ngram_min), at most max_draft of them; empty when none occurs.
