@@ -46,25 +46,25 @@ TEST(Speculative, PromptLookupFindsTheLatestContinuation) {
 TEST(Speculative, DraftPaceBacksOffFromFailingGuesses) {
   DraftPace p(8);
   EXPECT_EQ(p.take(), 8);
-  p.update(8, 3, 8);  // a rejection: one less
+  p.update(3, 8);  // a rejection: one less
   EXPECT_EQ(p.take(), 7);
-  p.update(8, 7, 7);  // all kept: two more, at most 8
+  p.update(7, 7);  // all kept: two more, at most 8
   EXPECT_EQ(p.take(), 8);
-  for (int i = 0; i < 7; ++i) p.update(8, 0, p.take());
+  for (int i = 0; i < 7; ++i) p.update(0, p.take());
   EXPECT_EQ(p.take(), 1);
   std::vector<int> pauses;
   for (int round = 0; round < 6; ++round) {
-    p.update(8, 0, 1);  // a single guess rejected: plain steps, then one guess again
+    p.update(0, 1);  // a single guess rejected: plain steps, then one guess again
     int plain = 0;
     while (p.take() == 0) ++plain;
     pauses.push_back(plain);
   }
   EXPECT_EQ(pauses, (std::vector<int>{1, 2, 4, 8, 16, 16}));
-  p.update(8, 1, 1);  // kept: no pause, further next time
+  p.update(1, 1);  // kept: no pause, further next time
   EXPECT_EQ(p.take(), 3);
-  p.update(8, 0, 3);
-  p.update(8, 0, 2);
-  p.update(8, 0, 1);
+  p.update(0, 3);
+  p.update(0, 2);
+  p.update(0, 1);
   EXPECT_EQ(p.take(), 0);  // the back-off starts again from one step
   EXPECT_EQ(p.take(), 1);
 }

@@ -201,7 +201,7 @@ void Engine::verify(Slot& s, const float* logits, SpeculativeStats& st) {
   // Positions past the kept guesses are dropped from the caches (a finished slot's were, by
   // finish()); nothing past them was published: only full blocks below s.pos are.
   if (more) cache_.truncate(i, s.pos);
-  s.pace.update(spec_->max_draft, kept, int(s.guess.size()));
+  s.pace.update(kept, int(s.guess.size()));
   if (draft_cache_) {
     s.dtokens.resize(std::min(s.dtokens.size(), size_t(base + 1 + kept)));
     draft_cache_->truncate(i, int(s.dtokens.size()));

@@ -194,7 +194,7 @@ GenerateResult generate_speculative(Session& s, const std::vector<int>& prompt, 
     st.drafted += long(guess.size());
     bool more = true;
     const int kept = verify_guesses(sampler, history, logits.data(), V, guess, q, emit, &more, scratch, &st);
-    if (!guess.empty()) pace.update(spec.max_draft, kept, int(guess.size()));
+    if (!guess.empty()) pace.update(kept, int(guess.size()));
     // The caches keep the newest token of before and the guesses kept.
     s.rewind(base + 1 + kept);
     if (draft) draft->rewind(std::min(draft->pos(), base + 1 + kept));

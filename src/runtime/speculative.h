@@ -41,16 +41,18 @@ using TokenDist = std::vector<std::pair<float, int>>;  // (probability, token), 
 // the draft's sampler (normalised) and the token drawn from it.
 int draft_guess(Sampler& draft_sampler, float* logits, int vocab, const std::vector<int>& history, TokenDist& q);
 
+// What verify_guesses works in, kept between calls (no allocation per step).
+struct VerifyScratch {
+  TokenDist p, residual;
+  std::vector<float> row, q_dense;
+};
+
 // Checks guesses against the model's logits ([guess.size() + 1, vocab]: after the newest token and
 // after each guess): a guess is kept with probability min(1, p/q) (q: the draft's distributions,
 // empty for prompt lookup's certain guesses), the first rejection draws from the normalised
 // max(0, p - q), and when every guess is kept one more token comes from the last row. emit(id)
 // reports each resulting token (the caller appends it to `history`, which the penalties read) and
 // returns false to stop. Returns the guesses kept; *more is false when emit stopped.
-struct VerifyScratch {
-  TokenDist p, residual;
-  std::vector<float> row, q_dense;
-};
 int verify_guesses(Sampler& sampler, const std::vector<int>& history, const float* logits, int vocab,
                    const std::vector<int>& guess, const std::vector<TokenDist>& q,
                    const std::function<bool(int)>& emit, bool* more, VerifyScratch& scratch,
@@ -62,18 +64,18 @@ int verify_guesses(Sampler& sampler, const std::vector<int>& history, const floa
 // steps): a wrong guess costs a row of the forward pass. Only the sequence's own past counts, so
 // the output keeps its law and never depends on other sequences.
 struct DraftPace {
-  int len = 1, pause = 0, backoff = 0;
+  int max = 1, len = 1, pause = 0, backoff = 0;
   DraftPace() = default;
-  explicit DraftPace(int max_draft) : len(max_draft) {}
+  explicit DraftPace(int max_draft) : max(max_draft), len(max_draft) {}
   // Guesses wanted at this step (0 while paused): called once per decoding step.
   int take() {
     if (pause > 0) return --pause, 0;
     return len;
   }
   // After `kept` of `guessed` (> 0) guesses were kept.
-  void update(int max_draft, int kept, int guessed) {
+  void update(int kept, int guessed) {
     if (kept == guessed) {
-      len = std::min(max_draft, len + 2), backoff = 0;
+      len = std::min(max, len + 2), backoff = 0;
       return;
     }
     if (kept == 0 && guessed == 1) backoff = std::min(16, backoff ? 2 * backoff : 1), pause = backoff;
