@@ -216,6 +216,32 @@ TEST_P(Kernels, GemmMatchesDoublePrecision) {
       }
 }
 
+// Widening (the f16/bf16 KV cache's reads): every 16-bit pattern, at every offset of a vector and
+// in the scalar tail, gives to_f32's bits (NaNs stay NaNs: the hardware may quiet a signalling one).
+TEST_P(Kernels, WidenIsToF32ForEveryValue) {
+  const DType dt = std::get<1>(GetParam());
+  if (dt == DType::F32) GTEST_SKIP() << "nothing to widen";
+  std::vector<uint16_t> h(65536 + 37);
+  for (size_t i = 0; i < h.size(); ++i) h[i] = uint16_t(i * 40503u);  // an odd multiplier: all values
+  std::vector<float> ref(h.size()), got(h.size() + 1);
+  for (size_t off : {size_t(0), size_t(1), size_t(7)}) {
+    const size_t n = h.size() - off;
+    to_f32(dt, h.data() + off, ref.data(), n);
+    std::fill(got.begin(), got.end(), -1.f);
+    kernels::widen(dt, h.data() + off, got.data(), n);
+    for (size_t i = 0; i < n; ++i) {
+      if (std::isnan(ref[i])) {
+        ASSERT_TRUE(std::isnan(got[i])) << std::hex << h[off + i];
+        continue;
+      }
+      uint32_t a, b;
+      std::memcpy(&a, &ref[i], 4), std::memcpy(&b, &got[i], 4);
+      ASSERT_EQ(a, b) << "value 0x" << std::hex << h[off + i] << " at " << std::dec << i << " offset " << off;
+    }
+    ASSERT_EQ(got[n], -1.f);  // nothing written past n
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(All, Kernels,
                          testing::Combine(testing::Values(Isa::Portable, Isa::AVX2, Isa::AVX512),
                                           testing::Values(DType::F32, DType::F16, DType::BF16)),

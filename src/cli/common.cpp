@@ -1,11 +1,14 @@
 #include "cli/common.h"
 
+#include <omp.h>
+
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/progress.h"
@@ -30,7 +33,8 @@ RunFlags& run_flags() {
 }
 }  // namespace
 
-std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap, bool with_adapter) {
+namespace {
+std::unique_ptr<Llama> load_llama_here(const std::string& path, bool no_mmap, bool with_adapter) {
   const DType kv = dtype_from_name(run_flags().kv_type);
   std::shared_ptr<ModelWeights> w;
   {
@@ -44,6 +48,28 @@ std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap, bool wi
   auto m = std::make_unique<Llama>(std::move(w));
   m->set_kv_type(kv);
   KVCache probe(m->config(), 1, 1, kv);  // a type the model's heads cannot hold fails here, by name
+  return m;
+}
+}  // namespace
+
+// Loading runs OpenMP regions (the weights' checks), and OpenMP's worker threads live as long as
+// the thread that started them: loading runs on a thread of its own so that they end with it.
+// When serving, the engine's thread runs the forward passes with workers of its own; with the
+// loader's idle ones still there, libgomp counts more threads than cores and stops spinning between
+// parallel regions (measured serving one stream: 95 context switches per token, 13% fewer tokens/s).
+std::unique_ptr<Llama> load_llama(const std::string& path, bool no_mmap, bool with_adapter) {
+  const int threads = omp_get_max_threads();  // --threads is set on this thread only
+  std::unique_ptr<Llama> m;
+  std::exception_ptr err;
+  std::thread([&] {
+    omp_set_num_threads(threads);
+    try {
+      m = load_llama_here(path, no_mmap, with_adapter);
+    } catch (...) {
+      err = std::current_exception();
+    }
+  }).join();
+  if (err) std::rethrow_exception(err);
   return m;
 }
 

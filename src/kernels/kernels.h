@@ -92,6 +92,10 @@ void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* 
 void gemm(int M, int N, int P, const float* A, size_t a_row, size_t a_col, const float* B, size_t ldb, float* C,
           size_t ldc, bool accumulate);
 
+// n values of type t (any dtype with a to_f32: f16 and bf16 with the ISA's widening instructions)
+// as f32, exactly as to_f32 gives them. The f16/bf16 KV cache is read through it.
+void widen(DType t, const void* src, float* dst, size_t n);
+
 struct QuantizedActivations;  // kernels/cpu/qmatmul.h
 
 // The per-ISA entry points behind the dispatch.
@@ -112,6 +116,7 @@ struct KernelTable {
   // Ap[p * gemm_mr + r] (see gemm_simd.h).
   void (*gemm_tile)(const float* Ap, const float* B, size_t ldb, float* C, size_t ldc, int kc, int mr, bool load_c);
   int gemm_mr, gemm_nr;
+  void (*widen)(DType t, const void* src, float* dst, size_t n);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

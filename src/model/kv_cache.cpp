@@ -7,6 +7,7 @@
 
 #include "core/checked_size.h"
 #include "core/error.h"
+#include "kernels/kernels.h"
 
 namespace camelid {
 
@@ -133,7 +134,7 @@ const float* KVCache::view(int kv, int layer, int seq, int kvh, int n, std::vect
       const uint8_t* src = row(kv, layer, b, p) + head;
       float* dst = &scratch[size_t(p0 + p) * head_dim_];
       if (type_ == DType::F32) std::memcpy(dst, src, size_t(head_dim_) * sizeof(float));
-      else to_f32(type_, src, dst, size_t(head_dim_));
+      else kernels::widen(type_, src, dst, size_t(head_dim_));
     }
   }
   return scratch.data();

@@ -136,6 +136,8 @@ bool set_bf16_dot(bool on) {
   return active().bf16_dot;
 }
 
+void widen(DType t, const void* src, float* dst, size_t n) { active().table->widen(t, src, dst, n); }
+
 bool vnni_supported() { return active().table->qmatmul_rows_vnni && has_vnni(active().isa); }
 bool vnni_active() { return active().vnni; }
 bool set_vnni(bool on) {

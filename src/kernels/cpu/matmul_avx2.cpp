@@ -49,7 +49,7 @@ const KernelTable& table_avx2() {
   // gemm: 6 x 16 outputs = 12 accumulators + 2 loads of B + 1 broadcast of 16 registers.
   static const KernelTable t{simd::matmul_rows<V256>, simd::attend_rows<V256>, nullptr, nullptr,
                              avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows,
-                             simd::gemm_tile<V256, 6, 2>, 6, 16};
+                             simd::gemm_tile<V256, 6, 2>, 6, 16, simd::widen<V256>};
   return t;
 }
 

@@ -88,7 +88,7 @@ const KernelTable& table_avx512() {
   // gemm: 12 x 32 outputs = 24 accumulators + 2 loads of B + 1 broadcast of 32 registers.
   static const KernelTable t{simd::matmul_rows<V512>, simd::attend_rows<V512>, matmul_rows_bf16, round_to_bf16,
                              avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows,
-                             simd::gemm_tile<V512, 12, 2>, 12, 32};
+                             simd::gemm_tile<V512, 12, 2>, 12, 32, simd::widen<V512>};
   return t;
 }
 

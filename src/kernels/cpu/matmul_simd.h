@@ -148,4 +148,16 @@ void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o
   }
 }
 
+// f16 / bf16 widened a vector at a time (the weights' load_w); the tail and other types by to_f32.
+template <class V>
+void widen(DType t, const void* src, float* dst, size_t n) {
+  const auto* s = static_cast<const uint8_t*>(src);
+  size_t i = 0;
+  if (t == DType::F16)
+    for (; i + V::lanes <= n; i += V::lanes) V::store(dst + i, V::template load_w<DType::F16>(s, int(i)));
+  else if (t == DType::BF16)
+    for (; i + V::lanes <= n; i += V::lanes) V::store(dst + i, V::template load_w<DType::BF16>(s, int(i)));
+  if (i < n) to_f32(t, s + row_bytes(t, int64_t(i)), dst + i, n - i);
+}
+
 }  // namespace camelid::kernels::simd
