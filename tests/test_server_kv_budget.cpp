@@ -70,3 +70,36 @@ TEST(ServerKvBudget, BadBudgetsAreOneLineErrors) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("holds no position"), std::string::npos) << r.out;
 }
+
+// A draft model's cache can hold a whole context per slot: its bytes come off --kv-budget first,
+// and /metrics counts both caches.
+TEST(ServerKvBudget, TheDraftModelsCacheComesOffTheBudget) {
+  const std::string model = fixture("models/tiny-llama3");
+  const size_t per_token = KVCache::bytes_per_token(load_model(model)->config, DType::F16);
+  auto mib = [&](int positions) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.9f", double(positions) * double(per_token) / 1048576.0);
+    return std::string(buf);
+  };
+  // The model drafts for itself: 2 slots x 64 positions of the draft's cache, 64 left for the model's.
+  const std::string args = "-m " + q(model) + " --draft " + q(model) + " --parallel 2 --ctx 64 --threads 2 --kv-type f16";
+  ServerProcess s(args + " --kv-budget " + mib(192));
+  httplib::Client c("127.0.0.1", s.port());
+  c.set_read_timeout(60, 0);
+  const json body = {{"prompt", "a draft"}, {"max_tokens", 20}, {"logit_bias", {{"128001", -100}, {"128009", -100}}}};
+  auto r = c.Post("/v1/completions", body.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("camelid_kv_cells_total 64\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("camelid_kv_budget_bytes " + std::to_string(192 * per_token) + "\n"), std::string::npos) << m->body;
+  // Both caches hold the request's positions (a block each at least).
+  const size_t at = m->body.find("\ncamelid_kv_bytes ");
+  ASSERT_NE(at, std::string::npos);
+  EXPECT_GE(std::stod(m->body.substr(at + 18)), 2.0 * KVCache::kBlockSize * double(per_token)) << m->body;
+  // Less than the draft's cache: an error that says so.
+  CmdResult bad = run_camelid("serve " + args + " --kv-budget " + mib(100), true);
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.out.find("for the draft model's cache"), std::string::npos) << bad.out;
+}

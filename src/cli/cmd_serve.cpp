@@ -61,22 +61,32 @@ size_t model_bytes(const std::string& path) {
 // --parallel does not multiply the context. --ctx not given: the model's whole context, unless half
 // of the memory left after the weights holds fewer positions; then as many as it holds (a multiple
 // of 256). --kv-budget not given: every slot's whole context, at most that half of the memory (and
-// at least one context). Returns the budget in positions; sets opt.ctx.
-long size_kv_cache(const Llama& m, const std::string& path, ServerOptions& opt, double budget_mib) {
+// at least one context). A draft model's cache may hold a whole context per slot (see
+// Engine::enable_speculative): a position counts in both caches, and the draft's whole cache
+// comes off --kv-budget first. Returns the model's budget in positions; sets opt.ctx.
+long size_kv_cache(const Llama& m, const std::string& path, const Llama* draft, const std::string& draft_path,
+                   ServerOptions& opt, double budget_mib) {
   const int max_ctx = m.config().max_seq_len;
   const size_t per_token = KVCache::bytes_per_token(m.config(), m.kv_type());
-  const size_t avail = available_memory(), weights = model_bytes(path);
+  const size_t draft_per_token = draft ? KVCache::bytes_per_token(draft->config(), draft->kv_type()) : 0;
+  const size_t avail = available_memory(), weights = model_bytes(path) + (draft ? model_bytes(draft_path) : 0);
   // Positions half of the memory after the weights holds (0: unknown).
-  size_t fit = avail == 0 || per_token == 0 ? 0 : (avail > weights ? (avail - weights) / 2 : 0) / per_token;
+  size_t fit = avail == 0 || per_token == 0 ? 0 : (avail > weights ? (avail - weights) / 2 : 0) / (per_token + draft_per_token);
   if (fit > 256) fit -= fit % 256;
   if (opt.ctx == 0)
     opt.ctx = fit == 0 && avail == 0 ? std::min(max_ctx, 4096)
                                      : int(std::min<size_t>(size_t(max_ctx), std::max<size_t>(fit, std::min(256, max_ctx))));
   opt.ctx = std::min(opt.ctx, max_ctx);
+  const double draft_bytes =
+      draft ? double(opt.parallel) * double(std::min(opt.ctx, draft->config().max_seq_len)) * double(draft_per_token) : 0;
   long budget;
   if (budget_mib > 0) {
-    budget = long(budget_mib * 1048576.0 / double(per_token));
-    if (budget < 1) fail("--kv-budget ", budget_mib, " MiB holds no position (", per_token, " bytes per token)");
+    budget = long(std::max(0.0, budget_mib * 1048576.0 - draft_bytes) / double(per_token));
+    if (budget < 1) {
+      char after[96] = "";
+      if (draft) std::snprintf(after, sizeof after, ", after %.2f MiB for the draft model's cache", draft_bytes / 1048576.0);
+      fail("--kv-budget ", budget_mib, " MiB holds no position (", per_token, " bytes per token", after, ")");
+    }
   } else {
     budget = long(opt.parallel) * opt.ctx;
     if (fit > 0) budget = std::max<long>(opt.ctx, std::min<long>(budget, long(fit)));
@@ -87,6 +97,9 @@ long size_kv_cache(const Llama& m, const std::string& path, ServerOptions& opt, 
               "of weights); --ctx %d per sequence (model max %d), up to %d sequences at once\n",
               budget, double(budget) * double(per_token) / 1048576.0, per_token / 1024.0, dtype_name(m.kv_type()),
               avail / 1073741824.0, weights / 1073741824.0, opt.ctx, max_ctx, opt.parallel);
+  if (draft)
+    std::printf("camelid: draft model's KV cache up to %.1f MiB (%.1f KiB per token)\n", draft_bytes / 1048576.0,
+                draft_per_token / 1024.0);
   return budget;
 }
 
@@ -148,7 +161,7 @@ void run(ServeArgs& a) {
   }
   std::filesystem::path p(a.model);
   a.opt.model_name = !a.name.empty() ? a.name : (p.has_filename() ? p.filename() : p.parent_path().filename()).string();
-  a.opt.kv_budget_tokens = size_kv_cache(*model, a.model, a.opt, a.kv_budget_mib);
+  a.opt.kv_budget_tokens = size_kv_cache(*model, a.model, draft.get(), a.spec.draft, a.opt, a.kv_budget_mib);
   Server server(*model, *tok, tmpl, a.opt);
   const int port = server.bind();
   {

@@ -24,7 +24,7 @@ Engine::Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch, bool pr
       slots_(n_slots),
       omp_threads_(omp_get_max_threads()) {
   stats_.kv_cells_total = cache_.capacity_tokens();
-  stats_.kv_budget_bytes = cache_.budget_bytes();
+  stats_.kv_budget_bytes = kv_budget_bytes();
   thread_ = std::thread([this] {
     omp_set_num_threads(omp_threads_);
     loop();
@@ -90,8 +90,8 @@ void Engine::loop() {
     for (const Slot& s : slots_)
       if (s.req) stats_.kv_cells_used += s.pos;
     stats_.kv_cells_total = cache_.capacity_tokens();
-    stats_.kv_bytes = cache_.bytes();
-    stats_.kv_budget_bytes = cache_.budget_bytes();
+    stats_.kv_bytes = cache_.bytes() + (draft_cache_ ? draft_cache_->bytes() : 0);
+    stats_.kv_budget_bytes = kv_budget_bytes();
     stats_.kv_blocks_cached = cache_.blocks_cached();
   }
 }

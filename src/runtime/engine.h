@@ -67,7 +67,7 @@ struct EngineStats {
   double decode_seconds = 0, prefill_seconds = 0;  // time inside the forward passes of each phase
   int active = 0, queued = 0;
   long kv_cells_used = 0, kv_cells_total = 0;  // positions held by active generations / the budget's positions
-  size_t kv_bytes = 0, kv_budget_bytes = 0;    // the pool's blocks allocated now / at most
+  size_t kv_bytes = 0, kv_budget_bytes = 0;    // the pools' blocks allocated now / at most (a draft model's too)
   long kv_blocks_cached = 0;                   // published blocks no sequence maps (evictable)
 };
 
@@ -104,7 +104,7 @@ class Engine {
   SpeculativeStats speculative_stats();
   int ctx() const { return cache_.ctx(); }
   long kv_capacity_tokens() const { return cache_.capacity_tokens(); }
-  size_t kv_budget_bytes() const { return cache_.budget_bytes(); }
+  size_t kv_budget_bytes() const { return cache_.budget_bytes() + (draft_cache_ ? draft_cache_->budget_bytes() : 0); }
 
  private:
   struct Slot {

@@ -28,6 +28,7 @@ void Engine::enable_speculative(const SpeculativeOptions& spec) {
   // request's guesses depend on how many others run.
   spec_->max_draft = std::min(spec.max_draft, std::max(1, n_batch_ / n_slots() - 1));
   draft_cache_ = std::move(draft_cache);
+  stats_.kv_budget_bytes = kv_budget_bytes();
 }
 
 SpeculativeStats Engine::speculative_stats() {

@@ -66,7 +66,7 @@ std::string ServerMetrics::render(const EngineStats& e, int slots) const {
   scalar("camelid_kv_cells_total", "gauge", "KV cache positions the block budget allows.", double(e.kv_cells_total));
   scalar("camelid_kv_bytes", "gauge", "Bytes of KV cache blocks allocated now (the pool grows on demand).",
          double(e.kv_bytes));
-  scalar("camelid_kv_budget_bytes", "gauge", "Most bytes the KV cache may allocate (--kv-budget).",
+  scalar("camelid_kv_budget_bytes", "gauge", "Most bytes the KV cache may allocate (--kv-budget; a draft model's cache included).",
          double(e.kv_budget_bytes));
   scalar("camelid_kv_blocks_cached", "gauge", "Prefix-cache blocks no generation holds (evicted first).",
          double(e.kv_blocks_cached));
