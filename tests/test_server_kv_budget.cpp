@@ -81,8 +81,9 @@ TEST(ServerKvBudget, TheDraftModelsCacheComesOffTheBudget) {
     std::snprintf(buf, sizeof buf, "%.9f", double(positions) * double(per_token) / 1048576.0);
     return std::string(buf);
   };
-  // The model drafts for itself: 2 slots x 64 positions of the draft's cache, 64 left for the model's.
-  const std::string args = "-m " + q(model) + " --draft " + q(model) + " --parallel 2 --ctx 64 --threads 2 --kv-type f16";
+  // The model drafts for itself: 2 slots x 64 positions of the draft's cache (a context of 60 in
+  // whole blocks), 64 left for the model's.
+  const std::string args = "-m " + q(model) + " --draft " + q(model) + " --parallel 2 --ctx 60 --threads 2 --kv-type f16";
   ServerProcess s(args + " --kv-budget " + mib(192));
   httplib::Client c("127.0.0.1", s.port());
   c.set_read_timeout(60, 0);

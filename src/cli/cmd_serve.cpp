@@ -77,8 +77,10 @@ long size_kv_cache(const Llama& m, const std::string& path, const Llama* draft, 
     opt.ctx = fit == 0 && avail == 0 ? std::min(max_ctx, 4096)
                                      : int(std::min<size_t>(size_t(max_ctx), std::max<size_t>(fit, std::min(256, max_ctx))));
   opt.ctx = std::min(opt.ctx, max_ctx);
+  // The draft's cache as Engine::enable_speculative makes it (no budget: whole blocks per slot).
   const double draft_bytes =
-      draft ? double(opt.parallel) * double(std::min(opt.ctx, draft->config().max_seq_len)) * double(draft_per_token) : 0;
+      draft ? double(KVCache::full_positions(opt.parallel, std::min(opt.ctx, draft->config().max_seq_len))) * double(draft_per_token)
+            : 0;
   long budget;
   if (budget_mib > 0) {
     budget = long(std::max(0.0, budget_mib * 1048576.0 - draft_bytes) / double(per_token));

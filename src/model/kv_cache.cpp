@@ -28,8 +28,7 @@ KVCache::KVCache(const ModelConfig& c, int n_seqs, int ctx, DType type, long bud
   // Sized by the model's shape (from a file) times what the user asked for: refuse clearly what
   // this machine cannot hold, rather than die filling it or wrap around the size.
   // Default: every sequence can hold its whole context (in whole blocks).
-  const CheckedSize positions = budget_tokens > 0 ? CheckedSize(budget_tokens)
-                                                  : CheckedSize(n_seqs) * blocks_for(ctx) * kBlockSize;
+  const CheckedSize positions = CheckedSize(budget_tokens > 0 ? budget_tokens : full_positions(n_seqs, ctx));
   const CheckedSize bytes = CheckedSize(c.n_layers) * positions * row_bytes_ * 2;
   const uint64_t phys = uint64_t(::sysconf(_SC_PHYS_PAGES)) * uint64_t(::sysconf(_SC_PAGESIZE));
   if (!bytes.fits(phys) || !positions.fits(uint64_t(INT32_MAX) * kBlockSize)) {

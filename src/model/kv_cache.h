@@ -51,6 +51,8 @@ class KVCache {
   // Bytes one position of one sequence takes over all layers (keys and values).
   static size_t bytes_per_token(const ModelConfig& c, DType type);
   static int blocks_for(long positions) { return int((positions + kBlockSize - 1) / kBlockSize); }
+  // Positions the pool holds without a budget: every sequence's whole context, in whole blocks.
+  static long full_positions(int n_seqs, int ctx) { return long(n_seqs) * blocks_for(ctx) * kBlockSize; }
 
   // Makes position `pos` of `seq` writable: maps blocks up to it (allocating them; throws Error
   // when the budget is spent) and copies a shared block that holds it. Called by the forward pass
