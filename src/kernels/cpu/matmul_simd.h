@@ -154,9 +154,9 @@ void widen(DType t, const void* src, float* dst, size_t n) {
   const auto* s = static_cast<const uint8_t*>(src);
   size_t i = 0;
   if (t == DType::F16)
-    for (; i + V::lanes <= n; i += V::lanes) V::store(dst + i, V::template load_w<DType::F16>(s, int(i)));
+    for (; i + V::lanes <= n; i += V::lanes) V::store(dst + i, V::template load_w<DType::F16>(s + 2 * i, 0));
   else if (t == DType::BF16)
-    for (; i + V::lanes <= n; i += V::lanes) V::store(dst + i, V::template load_w<DType::BF16>(s, int(i)));
+    for (; i + V::lanes <= n; i += V::lanes) V::store(dst + i, V::template load_w<DType::BF16>(s + 2 * i, 0));
   if (i < n) to_f32(t, s + row_bytes(t, int64_t(i)), dst + i, n - i);
 }
 
