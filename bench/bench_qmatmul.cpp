@@ -114,6 +114,12 @@ void BM_quantize_activations(benchmark::State& st) {
 BENCHMARK(BM_qmatmul)->Apply(shapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_qmatmul_cold)->ArgsProduct({{2048, 5632}, {2048}, {int(DType::Q8_0), int(DType::Q4_0), int(DType::Q4_K), int(DType::Q6_K)}})
     ->UseRealTime()->Unit(benchmark::kMillisecond);
+// The bench-450m shapes (dim 1536, hidden 4096, 8 KV heads of 64): rows of 1536 Q4_0 weights are
+// 864 bytes, so every other row starts mid cache line.
+BENCHMARK(BM_qmatmul_cold)->Name("BM_qmatmul_cold_b450")->Apply([](benchmark::internal::Benchmark* b) {
+  for (DType dt : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K})
+    for (auto [rows, cols] : {std::pair{1536, 1536}, {512, 1536}, {4096, 1536}, {1536, 4096}}) b->Args({rows, cols, int(dt)});
+})->UseRealTime()->Unit(benchmark::kMillisecond);
 // Small batches (batched decode, short prompts) with the best instruction set.
 BENCHMARK(BM_qmatmul)->ArgsProduct({{2048}, {2048}, {2, 4, 8, 16, 32}, {int(DType::Q8_0), int(DType::Q4_0), int(DType::Q4_K), int(DType::Q6_K)},
                                     {int(kernels::Isa::AVX512)}, {1}})->Name("BM_qmatmul_small_batch")->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -115,20 +115,31 @@ TEST_P(Kernels, LongRowsAreBitIdenticalWhateverTheBatch) {
   expect_rows_batch_invariant(std::get<1>(GetParam()), 29, 1300, 13, 17, {});
 }
 
+// Batches of 64 rows or more take the packed outer-product kernel for f32 weights; its rows
+// must equal the dot-product kernel's row alone, with partial X tiles and W panels, a K tail
+// and K shorter than a vector.
+TEST_P(Kernels, PackedBatchesAreBitIdenticalToRowsAlone) {
+  expect_rows_batch_invariant(std::get<1>(GetParam()), 77, 203, 70, 23, {64, 33});
+  expect_rows_batch_invariant(std::get<1>(GetParam()), 130, 1536, 66, 29, {});
+  expect_rows_batch_invariant(std::get<1>(GetParam()), 5, 7, 65, 31, {});
+}
+
 TEST_P(Kernels, ThreadCountDoesNotChangeResults) {
   const DType dt = std::get<1>(GetParam());
   std::mt19937 rng(5);
-  const int O = 300, K = 96, T = 9;
+  const int O = 300, K = 96;
   Weights w(O, K, dt, 0, rng);
-  std::vector<float> x(size_t(T) * K, 0.25f), y1(size_t(T) * O), y2(size_t(T) * O);
-  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i));
-  const int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  kernels::matmul(x.data(), T, w.t, y1.data());
-  omp_set_num_threads(2);
-  kernels::matmul(x.data(), T, w.t, y2.data());
-  omp_set_num_threads(saved);
-  EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4));
+  for (int T : {9, 70}) {  // 70: the packed kernel for f32
+    std::vector<float> x(size_t(T) * K, 0.25f), y1(size_t(T) * O), y2(size_t(T) * O);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(float(i));
+    const int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    kernels::matmul(x.data(), T, w.t, y1.data());
+    omp_set_num_threads(2);
+    kernels::matmul(x.data(), T, w.t, y2.data());
+    omp_set_num_threads(saved);
+    EXPECT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "T=" << T;
+  }
 }
 
 TEST_P(Kernels, AttendMatchesDoublePrecision) {

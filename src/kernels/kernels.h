@@ -117,6 +117,12 @@ struct KernelTable {
   void (*gemm_tile)(const float* Ap, const float* B, size_t ldb, float* C, size_t ldc, int kc, int mr, bool load_c);
   int gemm_mr, gemm_nr;
   void (*widen)(DType t, const void* src, float* dst, size_t n);
+  // Batched matmul of f32 weights on packed panels, bit-identical to matmul_rows (null where the
+  // ISA has none; see matmul_packed_simd.h): X packed once per call into packed_x_floats(T, K)
+  // floats, then rows [o0, o1) of Y.
+  size_t (*packed_x_floats)(int T, int K);
+  void (*pack_x)(const float* X, int T, int K, float* Xp);
+  void (*matmul_rows_packed)(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

@@ -170,15 +170,27 @@ void matmul_rows_dequantized(const KernelTable& t, const float* X, int T, const 
   }
 }
 constexpr int kMaxOuts = 4;  // outputs of one matmul call (q/k/v, gate/up)
+// Batch rows from which f32 weights take the packed kernel: below, packing W costs more than it
+// saves (measured with bench_kernels: equal at 32-64 rows with AVX-512, +20% at 128).
+// CAMELID_PACKED=0 turns it off (for comparisons; same results).
+constexpr int kPackedMinT = 64;
+bool packed_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("CAMELID_PACKED");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
 
-// Rows of up to kMaxOuts outputs in blocks of 48 rows or more (whole register panels of every kernel),
-// about 1/8 of a thread's share each, numbered output after output for a dynamic schedule.
+// Rows of up to kMaxOuts outputs in blocks of `granule` rows or more (48: whole register panels of
+// every dot-product and quantized kernel; 96 also whole panels of the packed kernels), about 1/8
+// of a thread's share each, numbered output after output for a dynamic schedule.
 class BlockPlan {
  public:
-  BlockPlan(const MatmulOut* const* o, size_t n, int nt) : o_(o) {
+  BlockPlan(const MatmulOut* const* o, size_t n, int nt, int granule = 48) : o_(o) {
     for (size_t i = 0; i < n; ++i) {
       const int O = int(o[i]->W.rows);
-      block_[i] = std::max(48, (O / (nt * 8) + 47) / 48 * 48);
+      block_[i] = std::max(granule, (O / (nt * 8) + granule - 1) / granule * granule);
       first_[i + 1] = first_[i] + (O + block_[i] - 1) / block_[i];
     }
     n_ = n;
@@ -217,23 +229,36 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   }
   if (n_fast) matmul_quantized_outs(X, T, fast, n_fast);  // one rounding of X, one parallel region
   if (n_outs == 0) return;
-  const BlockPlan plan(o, n_outs, nt);
-  const int nblocks = plan.nblocks();
+  const int K = int(o[0]->W.cols);
   // bf16 dot: X is rounded once here, not once per block.
   const uint16_t* xb = nullptr;
-  if (active().bf16_dot && std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::BF16; })) {
+  auto bf16_dot = [&](const MatmulOut* m) { return active().bf16_dot && m->W.dtype == DType::BF16; };
+  if (std::any_of(o, o + n_outs, bf16_dot)) {
     static thread_local std::vector<uint16_t> buf;
-    const int K = int(o[0]->W.cols);
     buf.resize(size_t(T) * K);
     t->round_to_bf16(X, T, K, buf.data());
     xb = buf.data();
   }
+  // Batches against f32 weights: X packed once here for the packed kernel (same bits, see
+  // matmul_packed_simd.h). f16/bf16 weights keep the dot-product kernel, whose half-size W tiles
+  // stay in L1 (there the packed kernel measured 5-10% slower).
+  const float* xp = nullptr;
+  if (T >= kPackedMinT && t->matmul_rows_packed && packed_enabled() &&
+      std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::F32; })) {
+    static thread_local std::vector<float> buf;
+    buf.resize(t->packed_x_floats(T, K));
+    t->pack_x(X, T, K, buf.data());
+    xp = buf.data();
+  }
+  const BlockPlan plan(o, n_outs, nt, xp ? 96 : 48);
+  const int nblocks = plan.nblocks();
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
   for (int b = 0; b < nblocks; ++b) {
     int i, r0, r1;
     plan.rows_of(b, i, r0, r1);
     if (is_quantized(o[i]->W.dtype)) matmul_rows_dequantized(*t, X, T, o[i]->W, o[i]->Y, r0, r1);
-    else if (xb && o[i]->W.dtype == DType::BF16) t->matmul_rows_bf16(xb, T, o[i]->W, o[i]->Y, r0, r1);
+    else if (bf16_dot(o[i])) t->matmul_rows_bf16(xb, T, o[i]->W, o[i]->Y, r0, r1);
+    else if (xp && o[i]->W.dtype == DType::F32) t->matmul_rows_packed(xp, T, o[i]->W, o[i]->Y, r0, r1);
     else t->matmul_rows(X, T, o[i]->W, o[i]->Y, r0, r1);
   }
 }

@@ -5,6 +5,7 @@
 #include "core/dtype.h"
 #include "kernels/cpu/attend_simd.h"
 #include "kernels/cpu/gemm_simd.h"
+#include "kernels/cpu/matmul_packed_simd.h"
 #include "kernels/cpu/matmul_simd.h"
 #include "kernels/cpu/qmatmul.h"
 
@@ -25,7 +26,32 @@ struct V512 {
   static void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
   static vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
   static vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
-  static float sum(vec v) { return _mm512_reduce_add_ps(v); }
+  static vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
+  // Lanes added by halving (lane j + lane j+8, then j + j+4, j + j+2, j + j+1), as GCC's
+  // _mm512_reduce_add_ps does, spelled out because the packed matmul adds its partial tiles in
+  // this order and must match whatever the compiler.
+  static float sum(vec v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    const __m128 p = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    return _mm_cvtss_f32(_mm_add_ss(p, _mm_movehdup_ps(p)));
+  }
+  static void transpose(vec r[16]) {  // r[i] lane j -> r[j] lane i
+    vec t[16], s[16];
+    for (int i = 0; i < 8; ++i) t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    for (int i = 0; i < 4; ++i) {  // s[4i + q], 128-bit lane l: column 4l + q of rows 4i .. 4i+3
+      const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+      const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+      s[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c)), s[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+      s[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d)), s[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int q = 0; q < 4; ++q) {  // a 4 x 4 transposition of 128-bit lanes of s[q], s[4+q], s[8+q], s[12+q]
+      const vec p0 = _mm512_shuffle_f32x4(s[q], s[4 + q], 0x44), p1 = _mm512_shuffle_f32x4(s[q], s[4 + q], 0xee);
+      const vec q0 = _mm512_shuffle_f32x4(s[8 + q], s[12 + q], 0x44), q1 = _mm512_shuffle_f32x4(s[8 + q], s[12 + q], 0xee);
+      r[q] = _mm512_shuffle_f32x4(p0, q0, 0x88), r[4 + q] = _mm512_shuffle_f32x4(p0, q0, 0xdd);
+      r[8 + q] = _mm512_shuffle_f32x4(p1, q1, 0x88), r[12 + q] = _mm512_shuffle_f32x4(p1, q1, 0xdd);
+    }
+  }
   // The sums of 16 vectors as one vector (lane j = sum of a[j]): fold each to 8 lanes, then
   // two 8-way transposing reductions.
   static vec sums(const vec* a) {
@@ -88,7 +114,8 @@ const KernelTable& table_avx512() {
   // gemm: 12 x 32 outputs = 24 accumulators + 2 loads of B + 1 broadcast of 32 registers.
   static const KernelTable t{simd::matmul_rows<V512>, simd::attend_rows<V512>, matmul_rows_bf16, round_to_bf16,
                              avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows,
-                             simd::gemm_tile<V512, 12, 2>, 12, 32, simd::widen<V512>};
+                             simd::gemm_tile<V512, 12, 2>, 12, 32, simd::widen<V512>, simd::packed_x_floats<V512, 12, 2>,
+                             simd::pack_x<V512, 12, 2>, simd::matmul_rows_packed<V512, 12, 2>};
   return t;
 }
 
