@@ -90,8 +90,13 @@ long size_kv_cache(const Llama& m, const std::string& path, const Llama* draft, 
       fail("--kv-budget ", budget_mib, " MiB holds no position (", per_token, " bytes per token", after, ")");
     }
   } else {
+    // Every slot's context, within half the memory after the weights less the draft's worst case
+    // (its cache takes whole contexts per slot as it goes), and at least one context.
     budget = long(opt.parallel) * opt.ctx;
-    if (fit > 0) budget = std::max<long>(opt.ctx, std::min<long>(budget, long(fit)));
+    if (fit > 0) {
+      const double room = double(avail - weights) / 2 - draft_bytes;
+      budget = std::max<long>(opt.ctx, std::min<long>(budget, long(std::max(0.0, room) / double(per_token))));
+    }
   }
   budget = long(KVCache::blocks_for(budget)) * KVCache::kBlockSize;
   opt.ctx = int(std::min<long>(opt.ctx, budget));  // the engine clamps it so too
