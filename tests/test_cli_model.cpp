@@ -81,12 +81,16 @@ TEST(Cli, GenRandomThenBenchJson) {
   EXPECT_GT(j["decode_tok_s"].get<double>(), 0);
   EXPECT_GT(j["decode_gb_s"].get<double>(), 0);
   EXPECT_EQ(j["dtype"], "bf16");
-  EXPECT_EQ(j["bf16_dot"], false);
 
-  // --bf16-dot is in use exactly where info says the CPU supports it; --serve reports each count.
+  // bf16 dot is the default exactly where info says the CPU supports it; --no-bf16-dot turns it
+  // off; --serve reports each count.
   r = run_camelid("info -m " + dir + " --json");
   ASSERT_EQ(r.status, 0) << r.out;
   const bool supported = json::parse(r.out)["bf16_dot_supported"];
+  EXPECT_EQ(j["bf16_dot"], supported);
+  r = run_camelid("bench -m " + dir + " -p 8 -n 4 --reps 1 --json --no-bf16-dot");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(json::parse(r.out)["bf16_dot"], false);
   r = run_camelid("bench -m " + dir + " --serve --clients 1,3 -p 4 -n 3 --reps 1 --json --bf16-dot");
   std::filesystem::remove_all(dir);
   ASSERT_EQ(r.status, 0) << r.out;

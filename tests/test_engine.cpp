@@ -78,14 +78,16 @@ void expect_concurrent_runs_match_sequential(Llama& m) {
 
 TEST(Engine, ConcurrentRequestsMatchSequentialRuns) { expect_concurrent_runs_match_sequential(tiny_llama2()); }
 
-// With bf16 weights multiplied in bf16 (--bf16-dot), batching must not change any token either.
+// With bf16 weights multiplied in bf16 (bf16 dot, the default where the CPU has it), batching must
+// not change any token either.
 TEST(Engine, ConcurrentRequestsMatchSequentialRunsWithBf16Dot) {
   if (!kernels::bf16_dot_supported()) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama3"))));
   ASSERT_EQ(m.weights().main_dtype(), DType::BF16);
+  const bool saved = kernels::bf16_dot_active();
   kernels::set_bf16_dot(true);
   expect_concurrent_runs_match_sequential(m);
-  kernels::set_bf16_dot(false);
+  kernels::set_bf16_dot(saved);
 }
 
 TEST(Engine, MoreRequestsThanSlotsQueue) {

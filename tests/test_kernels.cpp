@@ -47,13 +47,19 @@ struct Weights {
 
 class Kernels : public testing::TestWithParam<std::tuple<Isa, DType>> {
  protected:
+  // bf16 weights are widened to f32 here; the bf16-dot kernel has its own tests (Bf16Dot).
   void SetUp() override {
     if (!kernels::isa_supported(std::get<0>(GetParam()))) GTEST_SKIP() << "CPU lacks this ISA";
-    saved_ = kernels::active_isa();
+    saved_ = kernels::active_isa(), saved_dot_ = kernels::bf16_dot_active();
     kernels::set_isa(std::get<0>(GetParam()));
+    kernels::set_bf16_dot(false);
   }
-  void TearDown() override { kernels::set_isa(saved_); }
+  void TearDown() override {
+    kernels::set_isa(saved_);
+    kernels::set_bf16_dot(saved_dot_);
+  }
   Isa saved_ = Isa::Portable;
+  bool saved_dot_ = false;
 };
 
 // Every output against a double-precision reference over odd shapes and batch sizes. With
@@ -266,15 +272,16 @@ INSTANTIATE_TEST_SUITE_P(All, Kernels,
 class Bf16Dot : public testing::Test {
  protected:
   void SetUp() override {
-    saved_ = kernels::active_isa();
+    saved_ = kernels::active_isa(), saved_dot_ = kernels::bf16_dot_active();
     kernels::set_isa(kernels::best_isa());
     if (!kernels::set_bf16_dot(true)) GTEST_SKIP() << "CPU lacks AVX512-BF16";
   }
   void TearDown() override {
-    kernels::set_bf16_dot(false);
     kernels::set_isa(saved_);
+    kernels::set_bf16_dot(saved_dot_);
   }
   Isa saved_ = Isa::Portable;
+  bool saved_dot_ = false;
 };
 
 TEST_F(Bf16Dot, MatchesDoublePrecisionOfRoundedActivations) {

@@ -33,9 +33,10 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs);
 // bf16 weights multiplied by activations rounded to bf16 (AVX512-BF16 vdpbf16ps), accumulating in
 // f32: twice the multiply rate where compute is the bound (batched decode, prefill), at bf16
 // precision for the activations of those matmuls, as llama.cpp and GPU engines run bf16 models.
-// Off by default (the fixtures' tolerances assume f32 activations); CAMELID_BF16_DOT=1 turns it
-// on at start. It runs only with the AVX-512 kernels on a CPU with AVX512-BF16; elsewhere bf16
-// weights are widened to f32 as usual. Rows stay bit-identical whatever the batch.
+// The fast path's default for bf16 weights, as 8-bit activations are for quantized ones (judged
+// like them against llama.cpp's own deviation); exact mode and CAMELID_BF16_DOT=0 turn it off.
+// It runs only with the AVX-512 kernels on a CPU with AVX512-BF16; elsewhere bf16 weights are
+// widened to f32. Rows stay bit-identical whatever the batch.
 // Quantized weights: exact (f32 activations against exactly dequantized weights, as ggml's
 // reference computes) or fast (activations rounded per block to 8 bits, integer dot products;
 // the default where a fast kernel exists for the type). Exact also turns bf16-dot off.

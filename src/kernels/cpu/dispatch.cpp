@@ -109,7 +109,7 @@ Active& active() {
     const char* vnni = std::getenv("CAMELID_VNNI");
     Active a;
     a.want_vnni = !(vnni && std::string(vnni) == "0");
-    a.set(initial_isa(), env && *env && std::string(env) != "0");
+    a.set(initial_isa(), !(env && std::string(env) == "0"));  // on unless CAMELID_BF16_DOT=0
     return a;
   }();
   return a;
