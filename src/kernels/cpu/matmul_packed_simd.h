@@ -28,6 +28,7 @@ struct Packed {
   using vec = typename V::vec;
   static constexpr int L = V::lanes, NR = NRV * L;
   static int steps(int K) { return (K + L - 1) / L; }
+  static constexpr int kAhead = 8;  // steps of W prefetched ahead while packing
   // Packed X: MR-row tile i, residue j, step m, row r at ((i * L + j) * steps + m) * MR + r.
   static size_t x_floats(int T, int K) { return size_t((T + MR - 1) / MR) * MR * L * size_t(steps(K)); }
 
@@ -80,8 +81,14 @@ struct Packed {
     for (int c = 0; c < std::min(n, NR); ++c) rows[c / L][c % L] = W + size_t(c) * ldw;
     for (int m = 0; m < KS; ++m)
       for (int g = 0; g < NRV; ++g) {
+        const int ng = std::clamp(n - g * L, 0, L);
+        // The rows are NR streams, more than the hardware prefetchers follow: ask for each a few
+        // steps ahead, or every load of the transposition waits on L2.
+        if (m + kAhead < KS)
+          for (int r = 0; r < ng; ++r)
+            _mm_prefetch(reinterpret_cast<const char*>(rows[g][r] + size_t(m + kAhead) * L * dtype_size(DT)), _MM_HINT_T0);
         vec v[L];
-        load_block<DT>(rows[g], std::clamp(n - g * L, 0, L), m * L, K, v);
+        load_block<DT>(rows[g], ng, m * L, K, v);
         for (int j = 0; j < L; ++j) V::store(Bp + (size_t(m) * L + j) * NR + g * L, v[j]);
       }
   }
