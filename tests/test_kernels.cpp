@@ -292,8 +292,9 @@ TEST_F(Bf16Dot, MatchesDoublePrecisionOfRoundedActivations) {
 
 TEST_F(Bf16Dot, RowsAreBitIdenticalWhateverTheBatchOrThreads) {
   std::mt19937 rng(13);
-  for (const int K : {203, 1100}) {  // K % 32 != 0: the zero-padded tail too
-    const int O = 101, T = 19;
+  // K % 32 != 0: the zero-padded tail too (odd: half a pair); T = 70: the packed kernel.
+  for (const auto& [K, T] : {std::pair{203, 19}, {1100, 19}, {203, 70}, {1537, 66}}) {
+    const int O = 101;
     Weights w(O, K, DType::BF16, 1, rng);
     std::vector<float> x(size_t(T) * K), all(size_t(T) * O), one(O), one_thread(size_t(T) * O);
     std::normal_distribution<float> d(0.f, 1.f);
@@ -307,7 +308,7 @@ TEST_F(Bf16Dot, RowsAreBitIdenticalWhateverTheBatchOrThreads) {
     omp_set_num_threads(1);
     kernels::matmul(x.data(), T, w.t, one_thread.data());
     omp_set_num_threads(saved);
-    EXPECT_EQ(0, std::memcmp(one_thread.data(), all.data(), all.size() * 4)) << "K=" << K;
+    EXPECT_EQ(0, std::memcmp(one_thread.data(), all.data(), all.size() * 4)) << "K=" << K << " T=" << T;
   }
 }
 

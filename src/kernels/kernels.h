@@ -118,11 +118,12 @@ struct KernelTable {
   void (*gemm_tile)(const float* Ap, const float* B, size_t ldb, float* C, size_t ldc, int kc, int mr, bool load_c);
   int gemm_mr, gemm_nr;
   void (*widen)(DType t, const void* src, float* dst, size_t n);
-  // Batched matmul of f32 weights on packed panels, bit-identical to matmul_rows (null where the
-  // ISA has none; see matmul_packed_simd.h): X packed once per call into packed_x_floats(T, K)
-  // floats, then rows [o0, o1) of Y.
-  size_t (*packed_x_floats)(int T, int K);
-  void (*pack_x)(const float* X, int T, int K, float* Xp);
+  // Batched matmul on packed panels, bit-identical to matmul_rows for f32 weights and to
+  // matmul_rows_bf16 for bf16 ones (null where the ISA has none; see matmul_packed_simd.h): X
+  // (f32, or rounded to bf16 for the bf16 weights) packed once per call into
+  // packed_x_floats(type of X, T, K) floats, then rows [o0, o1) of Y.
+  size_t (*packed_x_floats)(DType x, int T, int K);
+  void (*pack_x)(DType x, const void* X, int T, int K, float* Xp);
   void (*matmul_rows_packed)(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1);
 };
 const KernelTable& table_portable();

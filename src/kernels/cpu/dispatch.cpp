@@ -170,8 +170,8 @@ void matmul_rows_dequantized(const KernelTable& t, const float* X, int T, const 
   }
 }
 constexpr int kMaxOuts = 4;  // outputs of one matmul call (q/k/v, gate/up)
-// Batch rows from which f32 weights take the packed kernel: below, packing W costs more than it
-// saves (measured with bench_kernels: equal at 32-64 rows with AVX-512, +20% at 128).
+// Batch rows from which f32 and bf16-dot weights take the packed kernel: below, packing W costs
+// more than it saves (measured with bench_kernels for f32: equal at 32-64 rows with AVX-512).
 // CAMELID_PACKED=0 turns it off (for comparisons; same results).
 constexpr int kPackedMinT = 64;
 bool packed_enabled() {
@@ -239,24 +239,33 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
     t->round_to_bf16(X, T, K, buf.data());
     xb = buf.data();
   }
-  // Batches against f32 weights: X packed once here for the packed kernel (same bits, see
-  // matmul_packed_simd.h). f16/bf16 weights keep the dot-product kernel, whose half-size W tiles
-  // stay in L1 (there the packed kernel measured 5-10% slower).
-  const float* xp = nullptr;
-  if (T >= kPackedMinT && t->matmul_rows_packed && packed_enabled() &&
-      std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::F32; })) {
-    static thread_local std::vector<float> buf;
-    buf.resize(t->packed_x_floats(T, K));
-    t->pack_x(X, T, K, buf.data());
-    xp = buf.data();
+  // Batches against f32 weights, and bf16 weights in the bf16-dot kernel: X packed once here for
+  // the packed kernel (same bits, see matmul_packed_simd.h). f16 weights, and bf16 widened to
+  // f32, keep the dot-product kernel, whose half-size W tiles stay in L1 (there the packed kernel
+  // measured 5-10% slower).
+  const float* xp = nullptr;   // f32 X for f32 weights
+  const float* xpb = nullptr;  // bf16 X for bf16-dot weights
+  if (T >= kPackedMinT && t->matmul_rows_packed && packed_enabled()) {
+    static thread_local std::vector<float> buf, buf_bf16;
+    if (std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::F32; })) {
+      buf.resize(t->packed_x_floats(DType::F32, T, K));
+      t->pack_x(DType::F32, X, T, K, buf.data());
+      xp = buf.data();
+    }
+    if (xb) {
+      buf_bf16.resize(t->packed_x_floats(DType::BF16, T, K));
+      t->pack_x(DType::BF16, xb, T, K, buf_bf16.data());
+      xpb = buf_bf16.data();
+    }
   }
-  const BlockPlan plan(o, n_outs, nt, xp ? 96 : 48);
+  const BlockPlan plan(o, n_outs, nt, xp || xpb ? 96 : 48);
   const int nblocks = plan.nblocks();
 #pragma omp parallel for schedule(dynamic, 1) if (nblocks > 1)
   for (int b = 0; b < nblocks; ++b) {
     int i, r0, r1;
     plan.rows_of(b, i, r0, r1);
     if (is_quantized(o[i]->W.dtype)) matmul_rows_dequantized(*t, X, T, o[i]->W, o[i]->Y, r0, r1);
+    else if (bf16_dot(o[i]) && xpb) t->matmul_rows_packed(xpb, T, o[i]->W, o[i]->Y, r0, r1);
     else if (bf16_dot(o[i])) t->matmul_rows_bf16(xb, T, o[i]->W, o[i]->Y, r0, r1);
     else if (xp && o[i]->W.dtype == DType::F32) t->matmul_rows_packed(xp, T, o[i]->W, o[i]->Y, r0, r1);
     else t->matmul_rows(X, T, o[i]->W, o[i]->Y, r0, r1);

@@ -71,6 +71,12 @@ struct V512 {
   }
 };
 
+// The packed kernel's tile for bf16 weights (matmul_packed_simd.h): a broadcast pair of bf16
+// activations times 16 rows' pairs of weights, by vdpbf16ps as the bf16-dot kernel does lane by lane.
+struct V512Pairs : V512 {
+  static vec fma(vec a, vec b, vec c) { return _mm512_dpbf16_ps(c, (__m512bh)a, (__m512bh)b); }
+};
+
 // bf16 x bf16 products taken two at a time and accumulated in f32 (vdpbf16ps): 32 K elements per
 // instruction where widening the weights gives 16, and no widening. Products of two bf16 are
 // exact in f32, so the only precision given up is rounding the activations to bf16.
@@ -88,7 +94,7 @@ struct V512Bf16Dot {
     return (__m512bh)_mm512_loadu_si512(row + size_t(k) * 2);
   }
   static vec fma(xvec x, xvec w, vec acc) { return _mm512_dpbf16_ps(acc, x, w); }
-  static float sum(vec v) { return _mm512_reduce_add_ps(v); }
+  static float sum(vec v) { return V512::sum(v); }  // the packed kernel's order
 };
 
 void matmul_rows_bf16(const uint16_t* X, int T, const Tensor& W, float* Y, int o0, int o1) {
@@ -115,7 +121,7 @@ const KernelTable& table_avx512() {
   static const KernelTable t{simd::matmul_rows<V512>, simd::attend_rows<V512>, matmul_rows_bf16, round_to_bf16,
                              avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows,
                              simd::gemm_tile<V512, 12, 2>, 12, 32, simd::widen<V512>, simd::packed_x_floats<V512, 12, 2>,
-                             simd::pack_x<V512, 12, 2>, simd::matmul_rows_packed<V512, 12, 2>};
+                             simd::pack_x<V512, 12, 2>, simd::matmul_rows_packed<V512, 12, 2, V512Pairs>};
   return t;
 }
 
