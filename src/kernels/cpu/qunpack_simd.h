@@ -24,7 +24,7 @@ inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cas
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // 16 nibbles -> 32 bytes (low nibbles first), through the IQ4 codebook (+128) if `codebook`.
-inline void nibbles32(const uint8_t* qs, uint8_t* u, bool codebook) {
+inline __m256i nibbles32(const uint8_t* qs, bool codebook) {
   const __m128i v = load16(qs);
   __m128i lo = low_nibbles(v), hi = high_nibbles(v);
   if (codebook) {
@@ -32,11 +32,11 @@ inline void nibbles32(const uint8_t* qs, uint8_t* u, bool codebook) {
                                         char(181), char(197), char(217), char(241));  // kValuesIQ4NL + 128
     lo = _mm_shuffle_epi8(table, lo), hi = _mm_shuffle_epi8(table, hi);
   }
-  store16(u, lo), store16(u + 16, hi);
+  return _mm256_set_m128i(hi, lo);
 }
 
 // Q5_0 / Q5_1: 16 nibble bytes plus the fifth bits in a 32-bit word (bit j: element j).
-inline void nibbles32_q5(const uint8_t* qh, const uint8_t* qs, uint8_t* u) {
+inline __m256i nibbles32_q5(const uint8_t* qh, const uint8_t* qs) {
   const __m128i v = load16(qs);
   const __m256i n = _mm256_set_m128i(high_nibbles(v), low_nibbles(v));
   // Byte j gets byte j / 8 of qh, then tests its bit j % 8.
@@ -44,61 +44,49 @@ inline void nibbles32_q5(const uint8_t* qh, const uint8_t* qs, uint8_t* u) {
                                           _mm256_setr_epi64x(0, 0x0101010101010101, 0x0202020202020202, 0x0303030303030303));
   const __m256i bit = _mm256_set1_epi64x(int64_t(0x8040201008040201));
   const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(rep, bit), bit), _mm256_set1_epi8(16));
-  store32(u, _mm256_or_si256(n, high));
+  return _mm256_or_si256(n, high);
+}
+
+// Elements 32v .. 32v+31 of one weight block as bytes u, in a register (the streaming decode
+// kernel multiplies them where they lie; values_simd stores them for packing).
+template <DType DT>
+inline __m256i unpack32(const uint8_t* b, int v) {
+  if constexpr (DT == DType::Q4_0) {
+    return nibbles32(b + 2, false);
+  } else if constexpr (DT == DType::Q4_1) {
+    return nibbles32(b + 4, false);
+  } else if constexpr (DT == DType::IQ4_NL) {
+    return nibbles32(b + 2, true);
+  } else if constexpr (DT == DType::Q5_0) {
+    return nibbles32_q5(b + 2, b + 6);
+  } else if constexpr (DT == DType::Q5_1) {
+    return nibbles32_q5(b + 4, b + 8);
+  } else if constexpr (DT == DType::Q8_0) {
+    return _mm256_xor_si256(load32(b + 2), _mm256_set1_epi8(char(0x80)));
+  } else if constexpr (DT == DType::Q2_K) {
+    return bits(load32(b + 16 + 32 * (v / 4)), 2 * (v % 4), 3, 0);
+  } else if constexpr (DT == DType::Q3_K) {
+    const int n = v / 4, j = v % 4;
+    return _mm256_or_si256(bits(load32(b + 32 + 32 * n), 2 * j, 3, 0), bits(load32(b), 4 * n + j, 1, 2));
+  } else if constexpr (DT == DType::Q4_K) {
+    const __m256i q = load32(b + 16 + 32 * (v / 2));
+    return v % 2 ? nibbles_hi(q) : nibbles_lo(q);
+  } else if constexpr (DT == DType::Q5_K) {
+    const __m256i q = load32(b + 48 + 32 * (v / 2)), qh = load32(b + 16);
+    return _mm256_or_si256(v % 2 ? nibbles_hi(q) : nibbles_lo(q), bits(qh, v, 1, 4));
+  } else if constexpr (DT == DType::Q6_K) {
+    const int n = v / 4, c = v % 4;  // c: low nibbles of bytes 0-31, 32-63, then high nibbles
+    const __m256i q = load32(b + 64 * n + 32 * (c % 2)), h = load32(b + 128 + 32 * n);
+    return _mm256_or_si256(c < 2 ? nibbles_lo(q) : nibbles_hi(q), bits(h, 2 * c, 3, 4));
+  } else {
+    static_assert(DT == DType::IQ4_XS, "a type without SIMD unpacking");
+    return nibbles32(b + 8 + 16 * v, true);
+  }
 }
 
 template <DType DT>
 inline void values_simd(const uint8_t* b, uint8_t* u) {
-  if constexpr (DT == DType::Q4_0) {
-    nibbles32(b + 2, u, false);
-  } else if constexpr (DT == DType::Q4_1) {
-    nibbles32(b + 4, u, false);
-  } else if constexpr (DT == DType::IQ4_NL) {
-    nibbles32(b + 2, u, true);
-  } else if constexpr (DT == DType::Q5_0) {
-    nibbles32_q5(b + 2, b + 6, u);
-  } else if constexpr (DT == DType::Q5_1) {
-    nibbles32_q5(b + 4, b + 8, u);
-  } else if constexpr (DT == DType::Q8_0) {
-    store32(u, _mm256_xor_si256(load32(b + 2), _mm256_set1_epi8(char(0x80))));
-  } else if constexpr (DT == DType::Q2_K) {
-    for (int n = 0; n < 2; ++n) {
-      const __m256i q = load32(b + 16 + 32 * n);
-      for (int j = 0; j < 4; ++j) store32(u + 128 * n + 32 * j, bits(q, 2 * j, 3, 0));
-    }
-  } else if constexpr (DT == DType::Q3_K) {
-    const __m256i hm = load32(b);
-    for (int n = 0; n < 2; ++n) {
-      const __m256i q = load32(b + 32 + 32 * n);
-      for (int j = 0; j < 4; ++j)
-        store32(u + 128 * n + 32 * j, _mm256_or_si256(bits(q, 2 * j, 3, 0), bits(hm, 4 * n + j, 1, 2)));
-    }
-  } else if constexpr (DT == DType::Q4_K) {
-    for (int i = 0; i < 4; ++i) {
-      const __m256i q = load32(b + 16 + 32 * i);
-      store32(u + 64 * i, nibbles_lo(q)), store32(u + 64 * i + 32, nibbles_hi(q));
-    }
-  } else if constexpr (DT == DType::Q5_K) {
-    const __m256i qh = load32(b + 16);
-    for (int i = 0; i < 4; ++i) {
-      const __m256i q = load32(b + 48 + 32 * i);
-      store32(u + 64 * i, _mm256_or_si256(nibbles_lo(q), bits(qh, 2 * i, 1, 4)));
-      store32(u + 64 * i + 32, _mm256_or_si256(nibbles_hi(q), bits(qh, 2 * i + 1, 1, 4)));
-    }
-  } else if constexpr (DT == DType::Q6_K) {
-    for (int n = 0; n < 2; ++n) {
-      const __m256i a = load32(b + 64 * n), c = load32(b + 64 * n + 32), h = load32(b + 128 + 32 * n);
-      uint8_t* o = u + 128 * n;
-      store32(o, _mm256_or_si256(nibbles_lo(a), bits(h, 0, 3, 4)));
-      store32(o + 32, _mm256_or_si256(nibbles_lo(c), bits(h, 2, 3, 4)));
-      store32(o + 64, _mm256_or_si256(nibbles_hi(a), bits(h, 4, 3, 4)));
-      store32(o + 96, _mm256_or_si256(nibbles_hi(c), bits(h, 6, 3, 4)));
-    }
-  } else if constexpr (DT == DType::IQ4_XS) {
-    for (int j = 0; j < 8; ++j) nibbles32(b + 8 + 16 * j, u + 32 * j, true);
-  } else {
-    q::Layout<DT>::values(b, u);
-  }
+  for (int v = 0; v < q::Layout<DT>::QB / 32; ++v) store32(u + 32 * v, unpack32<DT>(b, v));
 }
 
 }  // namespace

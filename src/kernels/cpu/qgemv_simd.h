@@ -1,0 +1,132 @@
+#pragma once
+// Decode (one to four activation rows) for the 256-bit builds. The packed kernel (qgemm_simd.h)
+// rearranges the weights on every call, which pays off only when many activation rows share the
+// panels; at T = 1 it made AVX2 decode 2-3x slower than llama.cpp. Here the weights stream from
+// memory once: R rows at a time, each block is unpacked in registers (unpack32) and each row's
+// bytes are multiplied by the activations in its own vectors; a transposing reduction turns
+// the R rows' vectors into one vector with a row per lane, and from there the integer and float
+// steps are the packed kernel's (qmatmul.h), so decode and prefill give the same bits.
+// TU-local (see qlayout.h).
+#include <algorithm>
+#include <immintrin.h>
+
+#include "kernels/cpu/qgemm_simd.h"
+
+namespace camelid::kernels::qsimd {
+namespace {
+
+// 8 rows' vectors of 8 int32 -> lane r of lo (hi): the sum of lanes 0-3 (4-7) of a[r].
+inline void reduce8_halves(const __m256i* a, __m256i& lo, __m256i& hi) {
+  const __m256i t0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
+  const __m256i t1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
+  lo = _mm256_permute2x128_si256(t0, t1, 0x20), hi = _mm256_permute2x128_si256(t0, t1, 0x31);
+}
+
+template <class V, DType DT>
+struct QGemv256 {
+  using L = q::Layout<DT>;
+  using G = QGemm<V, DT>;
+  using ivec = typename V::ivec;
+  using fvec = typename V::fvec;
+  static_assert(V::R == 8, "one row per 32-bit lane of a 256-bit vector");
+  static constexpr int R = 8, NS = L::NS, NV = L::QB / 32;  // NV: 32-element vectors per block
+  static constexpr bool kSigned = G::kSigned;
+
+  // The weights as the dot product takes them: u - 128 as signed bytes where the packed kernel
+  // holds them so (kSigned), with their absolute values for vpsignb (V256).
+  static auto wreg(ivec u) {
+    if constexpr (kSigned) {
+      const ivec w = _mm256_xor_si256(u, _mm256_set1_epi8(char(0x80)));
+      return typename V::WS{_mm256_abs_epi8(w), w};
+    } else {
+      return u;
+    }
+  }
+
+  // Rows og .. og+nrows-1 (nrows <= R, o1: the end of the caller's range) of Y for the NT
+  // activation rows.
+  template <int NT>
+  static void group(const QuantizedActivations& a, const Tensor& W, float* Y, int og, int nrows, int o1) {
+    const size_t rb = W.row_nbytes();
+    const uint8_t* rows[R];
+    for (int r = 0; r < R; ++r) rows[r] = static_cast<const uint8_t*>(W.data) + size_t(og + std::min(r, nrows - 1)) * rb;
+    const ivec offs = V::row_offsets(0, nrows - 1, rb);
+    const uint8_t* next = rows[0] + size_t(R) * rb;
+    const size_t next_bytes = size_t(std::clamp(o1 - og - R, 0, R)) * rb, pf_step = (next_bytes / size_t(a.nb) + 63) / 64 * 64;
+    fvec fa[NT];
+    for (int t = 0; t < NT; ++t) fa[t] = _mm256_setzero_ps();
+    for (int b = 0; b < a.nb; ++b) {
+      // The next group's rows (contiguous after these) stream into L2 at the rate these are
+      // consumed, a whole group ahead: DRAM latency stays hidden behind 8 short row streams.
+      for (size_t pb = size_t(b) * pf_step; pb < std::min(next_bytes, size_t(b + 1) * pf_step); pb += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(next + pb), _MM_HINT_T1);
+      BlockScalesV<V> s;
+      scales_simd<V, DT>(rows[0] + size_t(b) * L::BB, offs, s);
+      ivec S[NT];
+      for (int t = 0; t < NT; ++t) S[t] = V::izero();
+      for (int v = 0; v < NV; ++v)  // 32 elements: a block, one sub-block of 32 or two of 16
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t) * a.nb + b;
+          const ivec xv = V::iload(a.q + size_t(t) * a.row_bytes + size_t(b) * G::XB + G::XO + 32 * v);
+          ivec p[R], lo, hi;  // unpacked and multiplied at once (kept, 8 rows' bytes would not fit 16 registers)
+          for (int r = 0; r < R; ++r) p[r] = V::template dot<kSigned>(V::izero(), wreg(unpack32<DT>(rows[r] + size_t(b) * L::BB, v)), xv);
+          reduce8_halves(p, lo, hi);
+          if constexpr (G::kBlock32) {
+            S[t] = V::iadd(lo, hi);
+            if constexpr (G::kBias) S[t] = V::iadd(S[t], V::iset1(a.bias[bt]));
+          } else {
+            constexpr int per = L::S == 32 ? 1 : 2;  // sub-blocks in these 32 elements
+            ivec ib[2] = {per == 1 ? V::iadd(lo, hi) : lo, hi};
+            for (int h = 0; h < per; ++h) {
+              if constexpr (G::kBias) ib[h] = V::iadd(ib[h], V::iset1(a.bias[bt * NS + per * v + h]));
+              S[t] = V::iadd(S[t], V::imullo(ib[h], s.sc[per * v + h]));
+            }
+          }
+        }
+      for (int t = 0; t < NT; ++t) {
+        const size_t bt = size_t(t) * a.nb + b;
+        const fvec dx = V::fset1(a.dx[bt]);
+        fa[t] = V::fmadd(V::fcvt(S[t]), V::fmul(s.d, dx), fa[t]);
+        if constexpr (L::kind == q::Kind::Block32Min) fa[t] = V::fmadd(s.dmin, V::fset1(a.sx[bt]), fa[t]);
+        if constexpr (L::kind == q::Kind::SuperMin) {
+          ivec m = V::izero();
+          for (int j = 0; j < NS / 2; ++j)
+            m = V::iadd(m, V::imadd16(V::ior(s.m[2 * j], V::isll(s.m[2 * j + 1], 16)), V::iset1(a.pairs[bt * NS / 2 + j])));
+          fa[t] = V::fnmadd(V::fcvt(m), V::fmul(s.dmin, dx), fa[t]);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) {
+      alignas(32) float out[R];
+      V::fstore(out, fa[t]);
+      std::memcpy(Y + size_t(t) * W.rows + og, out, size_t(nrows) * sizeof(float));
+    }
+  }
+
+  template <int NT>
+  static void rows_n(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
+    // The first group has no predecessor to fetch it: ask for all of it now.
+    const char* first = static_cast<const char*>(W.data) + size_t(o0) * W.row_nbytes();
+    for (size_t pb = 0; pb < size_t(std::min(R, o1 - o0)) * W.row_nbytes(); pb += 64) _mm_prefetch(first + pb, _MM_HINT_T0);
+    for (int og = o0; og < o1; og += R) group<NT>(a, W, Y, og, std::min(R, o1 - og), o1);
+  }
+  static void rows(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
+    switch (a.T) {
+      case 1: return rows_n<1>(a, W, Y, o0, o1);
+      case 2: return rows_n<2>(a, W, Y, o0, o1);
+      case 3: return rows_n<3>(a, W, Y, o0, o1);
+      default: return rows_n<4>(a, W, Y, o0, o1);
+    }
+  }
+};
+
+// Up to 4 activation rows stream the weights once (decode, small batches); larger batches go
+// through the packed kernel, where packing pays for itself.
+template <class V>
+void qmatmul_rows_decode256(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
+  if (a.T <= 4) q::with_layout(W.dtype, [&]<DType DT>() { QGemv256<V, DT>::rows(a, W, Y, o0, o1); });
+  else qmatmul_rows<V>(a, W, Y, o0, o1);
+}
+
+}  // namespace
+}  // namespace camelid::kernels::qsimd
