@@ -53,7 +53,9 @@ struct Tile {
         for (int o = 0; o < n_next; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T1);
       for (int o = 0; o < TO; ++o) {
         // Decode streams W from DRAM: ask for it well ahead (no effect on results).
-        if constexpr (TT == 1) _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
+        if constexpr (TT == 1)
+          if ((size_t(k) * dtype_size(DT)) % 64 == 0)  // once per line
+            _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
         const xvec w = V::template load_w<DT>(W + o * ldw_bytes, k);
         for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(x[t], w, acc[t][o]);
       }
