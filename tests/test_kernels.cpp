@@ -202,6 +202,44 @@ TEST_P(Kernels, AttendRowsMatchAttendAloneBitForBit) {
 
 // gemm (training's products): odd shapes around every register tile and the 256-step blocks,
 // both layouts of A, overwrite and accumulate, in and outside a parallel region.
+// Keys and values read in place from blocks of 16 positions scattered in memory (a paged KV
+// cache) give the bits of the same values laid out contiguously.
+TEST_P(Kernels, PagedAttentionEqualsContiguousBitForBit) {
+  std::mt19937 rng(19);
+  std::normal_distribution<float> d(0.f, 1.f);
+  for (int hd : {16, 64, 100})
+    for (int nrows : {1, 4, 9}) {
+      const int nmax = 250, nblocks = (nmax + 15) / 16;
+      const size_t ld = size_t(hd) + 3;
+      std::vector<float> q(size_t(nrows) * hd), k(nmax * ld), v(nmax * ld), scores(size_t(nrows) * nmax);
+      for (auto* a : {&q, &k, &v})
+        for (auto& x : *a) x = d(rng);
+      // The blocks in a pool, in reverse order with a gap, rows ld floats apart as in the cache.
+      std::vector<float> kpool(size_t(nblocks + 1) * 16 * ld), vpool(kpool.size());
+      std::vector<const float*> kb(nblocks), vb(nblocks);
+      for (int b = 0; b < nblocks; ++b) {
+        const size_t at = size_t(nblocks - b) * 16 * ld;
+        for (int p = 0; p < 16 && 16 * b + p < nmax; ++p) {
+          std::copy_n(&k[size_t(16 * b + p) * ld], ld, &kpool[at + size_t(p) * ld]);
+          std::copy_n(&v[size_t(16 * b + p) * ld], ld, &vpool[at + size_t(p) * ld]);
+        }
+        kb[size_t(b)] = &kpool[at], vb[size_t(b)] = &vpool[at];
+      }
+      std::vector<float> out(size_t(nrows) * hd), paged(size_t(nrows) * hd);
+      std::vector<kernels::AttendRow> rows, prows;
+      for (int r = 0; r < nrows; ++r) {
+        const int n = r == 0 ? nmax : 1 + int(rng() % nmax);
+        rows.push_back({&q[size_t(r) * hd], &out[size_t(r) * hd], n});
+        prows.push_back({&q[size_t(r) * hd], &paged[size_t(r) * hd], n});
+      }
+      const float scale = 1.f / std::sqrt(float(hd));
+      kernels::attend_rows(rows.data(), nrows, k.data(), v.data(), ld, hd, scale, scores.data());
+      const kernels::KVRows kr{kb.data(), 4, ld}, vr{vb.data(), 4, ld};
+      kernels::attend_rows_paged(prows.data(), nrows, kr, vr, hd, scale, scores.data());
+      EXPECT_EQ(0, std::memcmp(out.data(), paged.data(), out.size() * 4)) << "hd " << hd << " rows " << nrows;
+    }
+}
+
 TEST_P(Kernels, GemmMatchesDoublePrecision) {
   if (std::get<1>(GetParam()) != DType::F32) GTEST_SKIP() << "gemm is f32 only";
   std::mt19937 rng(11);

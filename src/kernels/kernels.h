@@ -84,6 +84,17 @@ struct AttendRow {
 };
 void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
                  float* scores);
+// Keys or values of one head in blocks of 2^shift positions, each block's rows `ld` floats apart
+// (a paged KV cache read in place); one block of 2^30 positions is a contiguous array.
+struct KVRows {
+  const float* const* blocks;
+  int shift;
+  size_t ld;
+  const float* at(int p) const { return blocks[p >> shift] + size_t(p & ((1 << shift) - 1)) * ld; }
+};
+// attend_rows over keys and values in blocks: the same bits as over the same values contiguous.
+void attend_rows_paged(const AttendRow* rows, int nrows, const KVRows& k, const KVRows& v, int hd, float scale,
+                       float* scores);
 
 // C[M, N] = (or += with accumulate) A · B in f32, where A(m, p) = A[m * a_row + p * a_col] (a
 // row-major [M, P] matrix, or the transpose of a [P, M] one) and B is [P, N] row-major with rows
@@ -103,8 +114,8 @@ struct QuantizedActivations;  // kernels/cpu/qmatmul.h
 struct KernelTable {
   // Rows [o0, o1) of the output only; dispatch splits rows across threads.
   void (*matmul_rows)(const float* X, int T, const Tensor& W, float* Y, int o0, int o1);
-  void (*attend_rows)(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd,
-                      float scale, float* scores);
+  void (*attend_rows)(const AttendRow* rows, int nrows, const KVRows& k, const KVRows& v, int hd, float scale,
+                      float* scores);
   // bf16 dot (null where the ISA has none): X already rounded to bf16, W bf16.
   void (*matmul_rows_bf16)(const uint16_t* X, int T, const Tensor& W, float* Y, int o0, int o1);
   void (*round_to_bf16)(const float* X, int T, int K, uint16_t* out);

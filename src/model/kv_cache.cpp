@@ -139,6 +139,18 @@ const float* KVCache::view(int kv, int layer, int seq, int kvh, int n, std::vect
   return scratch.data();
 }
 
+bool KVCache::in_place(int kv, int layer, int seq, int kvh, int n, std::vector<const float*>& blocks,
+                       kernels::KVRows& out) const {
+  static_assert(kBlockSize == 16, "KVRows addresses blocks by shift");
+  if (type_ != DType::F32) return false;
+  const std::vector<int>& t = tables_[size_t(seq)];
+  const size_t head = size_t(kvh) * head_dim_ * sizeof(float);
+  blocks.resize(size_t(blocks_for(n)));
+  for (size_t i = 0; i < blocks.size(); ++i) blocks[i] = reinterpret_cast<const float*>(row(kv, layer, t[i], 0) + head);
+  out = kernels::KVRows{blocks.data(), 4, size_t(kv_dim_)};
+  return true;
+}
+
 void KVCache::release(int seq) {
   std::vector<int>& t = tables_[size_t(seq)];
   // Last block first: a chain's tail is then evicted before its head (which other prompts share more).

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/kernels.h"
 #include "model/config.h"
 
 namespace camelid {
@@ -71,6 +72,15 @@ class KVCache {
     return view(1, layer, seq, kvh, n, scratch, ld);
   }
 
+  // The same positions read in place, block by block (attention takes them so, with the bits it
+  // gives the contiguous view): f32 caches only; false for the others, which view() widens.
+  bool keys_in_place(int layer, int seq, int kvh, int n, std::vector<const float*>& blocks, kernels::KVRows& out) const {
+    return in_place(0, layer, seq, kvh, n, blocks, out);
+  }
+  bool values_in_place(int layer, int seq, int kvh, int n, std::vector<const float*>& blocks, kernels::KVRows& out) const {
+    return in_place(1, layer, seq, kvh, n, blocks, out);
+  }
+
   // Block accounting, for admission control.
   int blocks_held(int seq) const { return int(tables_[size_t(seq)].size()); }
   // Blocks an allocation can get: free ones, ones not allocated yet, cached ones nobody maps.
@@ -101,6 +111,7 @@ class KVCache {
     std::vector<int> tokens;
   };
   const float* view(int kv, int layer, int seq, int kvh, int n, std::vector<float>& scratch, size_t& ld) const;
+  bool in_place(int kv, int layer, int seq, int kvh, int n, std::vector<const float*>& blocks, kernels::KVRows& out) const;
   const uint8_t* row(int kv, int layer, int block, int pos_in_block) const {
     return blocks_[size_t(block)].data.get() + size_t(kv) * half_bytes_ +
            (size_t(layer) * kBlockSize + size_t(pos_in_block)) * row_bytes_;

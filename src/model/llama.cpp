@@ -89,8 +89,9 @@ void Llama::check_token(int id) const {
 // Causal attention of each entry over its own sequence's cached positions 0..pos, with grouped
 // query heads sharing a key/value head. Work goes in tiles: up to kTileTokens consecutive entries
 // of one sequence x one kv head, so the group's query heads of all those tokens pass over each
-// block of keys/values while it is in L1 (kernels::attend_rows), and a non-f32 cache is widened
-// once per tile rather than once per entry. Each row's arithmetic does not depend on the tile.
+// block of keys/values while it is in L1 (kernels::attend_rows); an f32 cache is read in place,
+// block by block, and a non-f32 cache is widened once per tile rather than once per entry. Each
+// row's arithmetic does not depend on the tile.
 void Llama::attention(const Batch& b, KVCache& cache, int layer) {
   constexpr int kTileTokens = 16;
   const ModelConfig& c = w_->config;
@@ -104,6 +105,7 @@ void Llama::attention(const Batch& b, KVCache& cache, int layer) {
 #pragma omp parallel
   {
     std::vector<float> scores, ks, vs;
+    std::vector<const float*> kb, vb;
     std::vector<kernels::AttendRow> rows;
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int i = 0; i < n_tiles; ++i) {
@@ -116,11 +118,16 @@ void Llama::attention(const Batch& b, KVCache& cache, int layer) {
           for (int h = kvh * group; h < (kvh + 1) * group; ++h)
             rows.push_back({&q_[(size_t(t) * c.n_heads + h) * hd], &att_[(size_t(t) * c.n_heads + h) * hd], b.pos[t] + 1});
         }
-        size_t ldk = 0, ldv = 0;
-        const float* k = cache.keys(layer, seq, kvh, n, ks, ldk);
-        const float* v = cache.values(layer, seq, kvh, n, vs, ldv);
         scores.resize(rows.size() * size_t(n));
-        kernels::attend_rows(rows.data(), int(rows.size()), k, v, ldk, hd, scale, scores.data());
+        kernels::KVRows kr, vr;
+        if (cache.keys_in_place(layer, seq, kvh, n, kb, kr) && cache.values_in_place(layer, seq, kvh, n, vb, vr)) {
+          kernels::attend_rows_paged(rows.data(), int(rows.size()), kr, vr, hd, scale, scores.data());
+        } else {
+          size_t ldk = 0, ldv = 0;
+          const float* k = cache.keys(layer, seq, kvh, n, ks, ldk);
+          const float* v = cache.values(layer, seq, kvh, n, vs, ldv);
+          kernels::attend_rows(rows.data(), int(rows.size()), k, v, ldk, hd, scale, scores.data());
+        }
       }
     }
   }

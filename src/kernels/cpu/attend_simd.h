@@ -32,8 +32,7 @@ inline float dot(const float* a, const float* b, int n) {
 
 // Scores of one row for positions [p0, p1) (p0 a multiple of L; p1 <= n, the row's length).
 template <class V>
-inline void attend_scores(const float* q, const float* k, size_t ld, int n, int hd, float scale, int p0, int p1,
-                          float* s) {
+inline void attend_scores(const float* q, const KVRows& k, int n, int hd, float scale, int p0, int p1, float* s) {
   constexpr int L = V::lanes;
   int p = p0;
   if (hd % L == 0)  // L positions at a time: their L dot products reduce together in one pass
@@ -42,16 +41,16 @@ inline void attend_scores(const float* q, const float* k, size_t ld, int n, int 
       for (int j = 0; j < L; ++j) acc[j] = V::zero();
       for (int i = 0; i < hd; i += L) {
         const typename V::vec qi = V::load(q + i);
-        for (int j = 0; j < L; ++j) acc[j] = V::fma(qi, V::load(k + (p + j) * ld + i), acc[j]);
+        for (int j = 0; j < L; ++j) acc[j] = V::fma(qi, V::load(k.at(p + j) + i), acc[j]);
       }
       V::store(s + p, V::mul(V::sums(acc), V::set1(scale)));
     }
-  for (; p < p1; ++p) s[p] = dot<V>(q, k + p * ld, hd) * scale;
+  for (; p < p1; ++p) s[p] = dot<V>(q, k.at(p), hd) * scale;
 }
 
 // out += sum over p in [p0, p1) of s[p] v_p, in position order.
 template <class V>
-inline void attend_values(const float* s, const float* v, size_t ld, int hd, int p0, int p1, float* out) {
+inline void attend_values(const float* s, const KVRows& v, int hd, int p0, int p1, float* out) {
   constexpr int L = V::lanes, R = 8;
   if (hd % L == 0 && hd <= R * L) {  // a head of up to R vectors stays in registers over the block
     const int nv = hd / L;
@@ -59,7 +58,7 @@ inline void attend_values(const float* s, const float* v, size_t ld, int hd, int
     for (int j = 0; j < R; ++j) acc[j] = j < nv ? V::load(out + j * L) : V::zero();
     for (int p = p0; p < p1; ++p) {
       const typename V::vec a = V::set1(s[p]);
-      const float* vp = v + p * ld;
+      const float* vp = v.at(p);
       for (int j = 0; j < R; ++j)
         if (j < nv) acc[j] = V::fma(a, V::load(vp + j * L), acc[j]);
     }
@@ -68,7 +67,7 @@ inline void attend_values(const float* s, const float* v, size_t ld, int hd, int
   }
   for (int p = p0; p < p1; ++p) {
     const typename V::vec a = V::set1(s[p]);
-    const float* vp = v + p * ld;
+    const float* vp = v.at(p);
     int i = 0;
     for (; i + L <= hd; i += L) V::store(out + i, V::fma(a, V::load(vp + i), V::load(out + i)));
     for (; i < hd; ++i) out[i] += s[p] * vp[i];
@@ -78,14 +77,13 @@ inline void attend_values(const float* s, const float* v, size_t ld, int hd, int
 // attend_values for RT rows over the same positions [p0, p1), head of nv <= 4 vectors: each
 // value vector is loaded once for the RT rows; each row's accumulators see the same fma sequence.
 template <class V, int RT>
-inline void attend_values_tile(const float* const* s, const float* v, size_t ld, int nv, int p0, int p1,
-                               float* const* out) {
+inline void attend_values_tile(const float* const* s, const KVRows& v, int nv, int p0, int p1, float* const* out) {
   constexpr int L = V::lanes;
   typename V::vec acc[RT][4];
   for (int r = 0; r < RT; ++r)
     for (int j = 0; j < 4; ++j) acc[r][j] = j < nv ? V::load(out[r] + j * L) : V::zero();
   for (int p = p0; p < p1; ++p) {
-    const float* vp = v + p * ld;
+    const float* vp = v.at(p);
     for (int j = 0; j < 4; ++j)
       if (j < nv) {
         const typename V::vec x = V::load(vp + j * L);
@@ -97,8 +95,7 @@ inline void attend_values_tile(const float* const* s, const float* v, size_t ld,
 }
 
 template <class V>
-void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
-                 float* scores) {
+void attend_rows(const AttendRow* rows, int nrows, const KVRows& k, const KVRows& v, int hd, float scale, float* scores) {
   constexpr int L = V::lanes;
   // Positions per block: a block of keys (or values) of one head fits comfortably in L1.
   const int pb = std::max(L, int((16 << 10) / (size_t(hd) * 4)) / L * L);
@@ -108,7 +105,7 @@ void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* 
   for (int p0 = 0; p0 < nmax; p0 += pb)
     for (int r = 0; r < nrows; ++r)
       if (p0 < rows[r].n)
-        attend_scores<V>(rows[r].q, k, ld, rows[r].n, hd, scale, p0, std::min(p0 + pb, rows[r].n), row_scores(r));
+        attend_scores<V>(rows[r].q, k, rows[r].n, hd, scale, p0, std::min(p0 + pb, rows[r].n), row_scores(r));
   for (int r = 0; r < nrows; ++r) {
     softmax(row_scores(r), rows[r].n);
     std::fill_n(rows[r].out, hd, 0.f);
@@ -129,14 +126,14 @@ void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* 
           s4[i] = row_scores(r + i);
           o4[i] = rows[r + i].out;
         }
-        if (common > p0) attend_values_tile<V, RT>(s4, v, ld, hd / L, p0, common, o4);
+        if (common > p0) attend_values_tile<V, RT>(s4, v, hd / L, p0, common, o4);
         for (int i = 0; i < RT; ++i) {
           const int end = std::min(p0 + pb, rows[r + i].n);
-          if (end > std::max(p0, common)) attend_values<V>(s4[i], v, ld, hd, std::max(p0, common), end, o4[i]);
+          if (end > std::max(p0, common)) attend_values<V>(s4[i], v, hd, std::max(p0, common), end, o4[i]);
         }
       }
     for (; r < nrows; ++r)
-      if (p0 < rows[r].n) attend_values<V>(row_scores(r), v, ld, hd, p0, std::min(p0 + pb, rows[r].n), rows[r].out);
+      if (p0 < rows[r].n) attend_values<V>(row_scores(r), v, hd, p0, std::min(p0 + pb, rows[r].n), rows[r].out);
   }
 }
 

@@ -345,12 +345,18 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
 void attend(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale,
             float* scores, float* out) {
   const AttendRow row{q, out, n};
-  active().table->attend_rows(&row, 1, k, v, ld, hd, scale, scores);
+  attend_rows(&row, 1, k, v, ld, hd, scale, scores);
 }
 
 void attend_rows(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
                  float* scores) {
-  active().table->attend_rows(rows, nrows, k, v, ld, hd, scale, scores);
+  const KVRows kr{&k, 30, ld}, vr{&v, 30, ld};
+  active().table->attend_rows(rows, nrows, kr, vr, hd, scale, scores);
+}
+
+void attend_rows_paged(const AttendRow* rows, int nrows, const KVRows& k, const KVRows& v, int hd, float scale,
+                       float* scores) {
+  active().table->attend_rows(rows, nrows, k, v, hd, scale, scores);
 }
 
 // Blocks of kKc steps of p: A's block is packed into MR-row panels (both layouts of A become one

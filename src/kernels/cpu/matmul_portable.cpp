@@ -27,10 +27,9 @@ void matmul_rows(const float* X, int T, const Tensor& W, float* Y, int o0, int o
   }
 }
 
-void attend_(const float* q, const float* k, const float* v, size_t ld, int n, int hd, float scale, float* s,
-            float* out) {
+void attend_(const float* q, const KVRows& k, const KVRows& v, int n, int hd, float scale, float* s, float* out) {
   for (int p = 0; p < n; ++p) {
-    const float* kp = k + p * ld;
+    const float* kp = k.at(p);
     float d = 0.f;
     for (int i = 0; i < hd; ++i) d += q[i] * kp[i];
     s[p] = d * scale;
@@ -38,13 +37,12 @@ void attend_(const float* q, const float* k, const float* v, size_t ld, int n, i
   softmax(s, n);
   std::fill_n(out, hd, 0.f);
   for (int p = 0; p < n; ++p)
-    for (int i = 0; i < hd; ++i) out[i] += s[p] * v[p * ld + i];
+    for (int i = 0; i < hd; ++i) out[i] += s[p] * v.at(p)[i];
 }
 
 // Row by row: the reference for what each row must get, however the rows are grouped.
-void attend_rows_(const AttendRow* rows, int nrows, const float* k, const float* v, size_t ld, int hd, float scale,
-                  float* s) {
-  for (int r = 0; r < nrows; ++r) attend_(rows[r].q, k, v, ld, rows[r].n, hd, scale, s, rows[r].out);
+void attend_rows_(const AttendRow* rows, int nrows, const KVRows& k, const KVRows& v, int hd, float scale, float* s) {
+  for (int r = 0; r < nrows; ++r) attend_(rows[r].q, k, v, rows[r].n, hd, scale, s, rows[r].out);
 }
 
 constexpr int kGemmMr = 4, kGemmNr = 16;
