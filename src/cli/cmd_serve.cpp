@@ -70,8 +70,9 @@ long size_kv_cache(const Llama& m, const std::string& path, const Llama* draft, 
   const size_t per_token = KVCache::bytes_per_token(m.config(), m.kv_type());
   const size_t draft_per_token = draft ? KVCache::bytes_per_token(draft->config(), draft->kv_type()) : 0;
   const size_t avail = available_memory(), weights = model_bytes(path) + (draft ? model_bytes(draft_path) : 0);
-  // Positions half of the memory after the weights holds (0: unknown).
-  size_t fit = avail == 0 || per_token == 0 ? 0 : (avail > weights ? (avail - weights) / 2 : 0) / (per_token + draft_per_token);
+  const size_t half = avail > weights ? (avail - weights) / 2 : 0;  // the memory the caches may take
+  // Positions that half holds in both caches (0: unknown).
+  size_t fit = avail == 0 || per_token == 0 ? 0 : half / (per_token + draft_per_token);
   if (fit > 256) fit -= fit % 256;
   if (opt.ctx == 0)
     opt.ctx = fit == 0 && avail == 0 ? std::min(max_ctx, 4096)
@@ -94,7 +95,7 @@ long size_kv_cache(const Llama& m, const std::string& path, const Llama* draft, 
     // (its cache takes whole contexts per slot as it goes), and at least one context.
     budget = long(opt.parallel) * opt.ctx;
     if (fit > 0) {
-      const double room = double(avail - weights) / 2 - draft_bytes;
+      const double room = double(half) - draft_bytes;
       budget = std::max<long>(opt.ctx, std::min<long>(budget, long(std::max(0.0, room) / double(per_token))));
     }
   }

@@ -32,17 +32,6 @@ struct QGemv256 {
   static constexpr int R = 8, NS = L::NS, NV = L::QB / 32;  // NV: 32-element vectors per block
   static constexpr bool kSigned = G::kSigned;
 
-  // The weights as the dot product takes them: u - 128 as signed bytes where the packed kernel
-  // holds them so (kSigned), with their absolute values for vpsignb (V256).
-  static auto wreg(ivec u) {
-    if constexpr (kSigned) {
-      const ivec w = _mm256_xor_si256(u, _mm256_set1_epi8(char(0x80)));
-      return typename V::WS{_mm256_abs_epi8(w), w};
-    } else {
-      return u;
-    }
-  }
-
   // Rows og .. og+nrows-1 (nrows <= R, o1: the end of the caller's range) of Y for the NT
   // activation rows.
   template <int NT>
@@ -69,7 +58,7 @@ struct QGemv256 {
           const size_t bt = size_t(t) * a.nb + b;
           const ivec xv = V::iload(a.q + size_t(t) * a.row_bytes + size_t(b) * G::XB + G::XO + 32 * v);
           ivec p[R], lo, hi;  // unpacked and multiplied at once (kept, 8 rows' bytes would not fit 16 registers)
-          for (int r = 0; r < R; ++r) p[r] = V::template dot<kSigned>(V::izero(), wreg(unpack32<DT>(rows[r] + size_t(b) * L::BB, v)), xv);
+          for (int r = 0; r < R; ++r) p[r] = V::template dot<kSigned>(V::izero(), V::template from_u<kSigned>(unpack32<DT>(rows[r] + size_t(b) * L::BB, v)), xv);
           reduce8_halves(p, lo, hi);
           if constexpr (G::kBlock32) {
             S[t] = V::iadd(lo, hi);

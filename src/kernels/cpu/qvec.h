@@ -90,6 +90,15 @@ struct V256 : V256Base {
     if constexpr (S) return WS{_mm256_abs_epi8(w), w};
     else return w;
   }
+  template <bool S>  // from unsigned bytes u (signed: u - 128)
+  static W<S> from_u(__m256i u) {
+    if constexpr (S) {
+      const __m256i w = _mm256_xor_si256(u, _mm256_set1_epi8(char(0x80)));
+      return WS{_mm256_abs_epi8(w), w};
+    } else {
+      return u;
+    }
+  }
   template <bool S>
   static ivec dot(ivec acc, const W<S>& w, ivec x) {
     __m256i p;
@@ -106,6 +115,8 @@ struct V256Vnni : V256Base {
   using W = __m256i;
   template <bool S>
   static W<S> wload(const uint8_t* p) { return iload(p); }
+  template <bool S>
+  static W<S> from_u(__m256i u) { return u; }
   template <bool S>
   static ivec dot(ivec acc, ivec w, ivec x) { return _mm256_dpbusd_avx_epi32(acc, w, x); }
 };
