@@ -28,8 +28,6 @@ static inline __m256 sums8(const __m256* a) {
   return _mm256_add_ps(_mm256_permute2f128_ps(t0, t1, 0x20), _mm256_permute2f128_ps(t0, t1, 0x31));
 }
 
-inline constexpr int kPrefetch = 1024;  // bytes ahead in each W row during decode
-
 template <class V, DType DT>
 struct Tile {
   using vec = typename V::vec;
@@ -38,7 +36,7 @@ struct Tile {
   static constexpr int L = V::kstep;
 
   // One TT x TO tile of outputs over the whole of K. `next`: `n_next` W rows of the following
-  // tile, to prefetch during this pass, so batched decode does not wait on DRAM tile after tile.
+  // tile, to prefetch during this pass, so neither decode nor batches wait on DRAM tile after tile.
   template <int TT, int TO>
   static void run(const xelem* X, int ldx, const uint8_t* W, size_t ldw_bytes, int K, float* Y, int ldy,
                   const uint8_t* next, int n_next) {
@@ -49,13 +47,9 @@ struct Tile {
     for (int k = 0; k < Kv; k += L) {
       xvec x[TT];
       for (int t = 0; t < TT; ++t) x[t] = V::load(X + size_t(t) * ldx + k);
-      if (TT > 1 && (size_t(k) * dtype_size(DT)) % 64 == 0)
+      if ((size_t(k) * dtype_size(DT)) % 64 == 0)  // once per line
         for (int o = 0; o < n_next; ++o) _mm_prefetch(reinterpret_cast<const char*>(next + o * ldw_bytes + size_t(k) * dtype_size(DT)), _MM_HINT_T1);
       for (int o = 0; o < TO; ++o) {
-        // Decode streams W from DRAM: ask for it well ahead (no effect on results).
-        if constexpr (TT == 1)
-          if ((size_t(k) * dtype_size(DT)) % 64 == 0)  // once per line
-            _mm_prefetch(reinterpret_cast<const char*>(W + o * ldw_bytes + size_t(k) * dtype_size(DT)) + kPrefetch, _MM_HINT_T0);
         const xvec w = V::template load_w<DT>(W + o * ldw_bytes, k);
         for (int t = 0; t < TT; ++t) acc[t][o] = V::fma(x[t], w, acc[t][o]);
       }
@@ -109,7 +103,14 @@ struct Tile {
     const uint8_t* w = static_cast<const uint8_t*>(W.data);
     const size_t ldw = size_t(K) * dtype_size(DT);
     if (T == 1) {  // decode: stream W once with many rows in flight
-      row_tile<1, V::gemv_rows>(X, K, w, ldw, O, Y, o0, o1);
+      // Each group of rows brings the next group (contiguous after it) into L2 at the pace it
+      // reads its own, so DRAM latency hides behind whole groups; a lookahead within each row
+      // left every row's first lines unfetched, which cost most where rows are short (f16/bf16).
+      constexpr int G = V::gemv_rows;
+      for (size_t pb = 0; pb < size_t(std::min(G, o1 - o0)) * ldw; pb += 64) _mm_prefetch(reinterpret_cast<const char*>(w + o0 * ldw + pb), _MM_HINT_T0);
+      int o = o0;
+      for (; o + G <= o1; o += G) run<1, G>(X, K, w + o * ldw, ldw, K, Y + o, O, w + (o + G) * ldw, std::clamp(o1 - o - G, 0, G));
+      if (o < o1) row_tile<1, G>(X, K, w, ldw, O, Y, o, o1);
       return;
     }
     // Block W rows so a block stays in L2 while X row tiles pass over it; block X rows to L2 too.

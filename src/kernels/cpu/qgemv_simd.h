@@ -2,10 +2,10 @@
 // Decode (one to four activation rows) for the 256-bit builds. The packed kernel (qgemm_simd.h)
 // rearranges the weights on every call, which pays off only when many activation rows share the
 // panels; at T = 1 it made AVX2 decode 2-3x slower than llama.cpp. Here the weights stream from
-// memory once: R rows at a time, each block is unpacked in registers (unpack32) and each row's
-// bytes are multiplied by the activations in its own vectors; a transposing reduction turns
-// the R rows' vectors into one vector with a row per lane, and from there the integer and float
-// steps are the packed kernel's (qmatmul.h), so decode and prefill give the same bits.
+// memory once: R rows at a time, each block is unpacked in registers and multiplied by the
+// activations (two rows per register for the 4- and 8-bit types, see products()); a transposing
+// reduction turns the products into one vector with a row per lane, and from there the integer
+// and float steps are the packed kernel's (qmatmul.h), so decode and prefill give the same bits.
 // TU-local (see qlayout.h).
 #include <algorithm>
 #include <immintrin.h>
@@ -32,6 +32,45 @@ struct QGemv256 {
   static constexpr int R = 8, NS = L::NS, NV = L::QB / 32;  // NV: 32-element vectors per block
   static constexpr bool kSigned = G::kSigned;
 
+  // Without VNNI, the two 16-bit pair sums of the paired unsigned types (4-bit: at most
+  // 2 * 2 * 15 * 127) are added before one vpmaddwd widens them; signed bytes take vpsignb.
+  static constexpr bool kPair16 = !V::vnni && !kSigned;
+  static constexpr bool kPaired = DT == DType::Q4_0 || DT == DType::Q4_1 || DT == DType::IQ4_NL || DT == DType::Q8_0 || DT == DType::Q4_K;
+
+  // The 8 rows' integer sums over elements 32v .. 32v+31 (at byte `off` of each row's block),
+  // lane r for row r. Paired types: rows r and r + 4 share registers (unpack_pair), each half of
+  // the activations is broadcast to both, and three horizontal adds put row r in lane r (half
+  // the reduction of the row-by-row way, which S == 16 types keep: lo and hi are sub-blocks).
+  static void products(const uint8_t* const* rows, size_t off, int v, const uint8_t* xq, ivec& lo, ivec& hi) {
+    if constexpr (kPaired) {
+      const ivec x0 = _mm256_broadcastsi128_si256(load16(xq)), x1 = _mm256_broadcastsi128_si256(load16(xq + 16));
+      ivec p[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) {
+        ivec u0, u1;
+        unpack_pair<DT>(rows[r] + off, rows[r + 4] + off, v, u0, u1);
+        if constexpr (kPair16)
+          p[r] = V::widen16(V::izero(), V::dot16(V::dot16(V::izero(), u0, x0), u1, x1));
+        else
+          p[r] = V::template dot<kSigned>(V::template dot<kSigned>(V::izero(), V::template from_u<kSigned>(u0), x0),
+                                          V::template from_u<kSigned>(u1), x1);
+      }
+      lo = reduce_pairs(p);
+    } else {  // row by row
+      const ivec xv = V::iload(xq);
+      ivec p[R];
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) p[r] = V::template dot<kSigned>(V::izero(), V::template from_u<kSigned>(unpack32<DT>(rows[r] + off, v)), xv);
+      reduce8_halves(p, lo, hi);
+      if constexpr (L::S == 32) lo = V::iadd(lo, hi);
+    }
+  }
+
+  // p[r]: lanes 0-3 row r, lanes 4-7 row r + 4 -> lane r: row r's sum.
+  static ivec reduce_pairs(const ivec* p) {
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+  }
+
   // Rows og .. og+nrows-1 (nrows <= R, o1: the end of the caller's range) of Y for the NT
   // activation rows.
   template <int NT>
@@ -53,19 +92,19 @@ struct QGemv256 {
       scales_simd<V, DT>(rows[0] + size_t(b) * L::BB, offs, s);
       ivec S[NT];
       for (int t = 0; t < NT; ++t) S[t] = V::izero();
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v)  // 32 elements: a block, one sub-block of 32 or two of 16
         for (int t = 0; t < NT; ++t) {
           const size_t bt = size_t(t) * a.nb + b;
-          const ivec xv = V::iload(a.q + size_t(t) * a.row_bytes + size_t(b) * G::XB + G::XO + 32 * v);
-          ivec p[R], lo, hi;  // unpacked and multiplied at once (kept, 8 rows' bytes would not fit 16 registers)
-          for (int r = 0; r < R; ++r) p[r] = V::template dot<kSigned>(V::izero(), V::template from_u<kSigned>(unpack32<DT>(rows[r] + size_t(b) * L::BB, v)), xv);
-          reduce8_halves(p, lo, hi);
+          const uint8_t* xq = a.q + size_t(t) * a.row_bytes + size_t(b) * G::XB + G::XO + 32 * v;
+          ivec lo, hi;  // lane r: row r's sum over elements 0-15 and 16-31 (lo: all 32 when S == 32)
+          products(rows, size_t(b) * L::BB, v, xq, lo, hi);
           if constexpr (G::kBlock32) {
-            S[t] = V::iadd(lo, hi);
+            S[t] = lo;
             if constexpr (G::kBias) S[t] = V::iadd(S[t], V::iset1(a.bias[bt]));
           } else {
             constexpr int per = L::S == 32 ? 1 : 2;  // sub-blocks in these 32 elements
-            ivec ib[2] = {per == 1 ? V::iadd(lo, hi) : lo, hi};
+            ivec ib[2] = {lo, hi};
             for (int h = 0; h < per; ++h) {
               if constexpr (G::kBias) ib[h] = V::iadd(ib[h], V::iset1(a.bias[bt * NS + per * v + h]));
               S[t] = V::iadd(S[t], V::imullo(ib[h], s.sc[per * v + h]));

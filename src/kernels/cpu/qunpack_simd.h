@@ -84,6 +84,35 @@ inline __m256i unpack32(const uint8_t* b, int v) {
   }
 }
 
+// Elements 32v .. 32v+31 of the blocks at a and b, two rows in each register: lo holds elements
+// 0-15 of a's then of b's, hi elements 16-31 (the decode kernel multiplies both rows by one
+// broadcast half of the activations). A 16-byte load per row and half: unpack32's cross-lane
+// insert is saved for the nibble types. Types with five or six bits, or 16-element sub-blocks,
+// gain nothing from pairing (more inserts, two reductions) and keep unpack32.
+template <DType DT>
+inline void unpack_pair(const uint8_t* a, const uint8_t* b, int v, __m256i& lo, __m256i& hi) {
+  auto both = [](const uint8_t* pa, const uint8_t* pb) { return _mm256_set_m128i(load16(pb), load16(pa)); };
+  if constexpr (DT == DType::Q4_0 || DT == DType::Q4_1 || DT == DType::IQ4_NL) {
+    const int off = DT == DType::Q4_1 ? 4 : 2;
+    const __m256i q = both(a + off, b + off);
+    lo = nibbles_lo(q), hi = nibbles_hi(q);
+    if constexpr (DT == DType::IQ4_NL) {
+      const __m256i table = _mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, char(129), char(141), char(153), char(166),
+                                             char(181), char(197), char(217), char(241), 1, 24, 45, 63, 79, 93, 106, 118,
+                                             char(129), char(141), char(153), char(166), char(181), char(197), char(217), char(241));
+      lo = _mm256_shuffle_epi8(table, lo), hi = _mm256_shuffle_epi8(table, hi);
+    }
+  } else if constexpr (DT == DType::Q8_0) {
+    const __m256i f = _mm256_set1_epi8(char(0x80));
+    lo = _mm256_xor_si256(both(a + 2, b + 2), f), hi = _mm256_xor_si256(both(a + 18, b + 18), f);
+  } else {
+    static_assert(DT == DType::Q4_K, "a type without paired unpacking");
+    const int off = 16 + 32 * (v / 2);
+    const __m256i q0 = both(a + off, b + off), q1 = both(a + off + 16, b + off + 16);
+    lo = v % 2 ? nibbles_hi(q0) : nibbles_lo(q0), hi = v % 2 ? nibbles_hi(q1) : nibbles_lo(q1);
+  }
+}
+
 template <DType DT>
 inline void values_simd(const uint8_t* b, uint8_t* u) {
   for (int v = 0; v < q::Layout<DT>::QB / 32; ++v) store32(u + 32 * v, unpack32<DT>(b, v));

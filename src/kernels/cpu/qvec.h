@@ -99,6 +99,10 @@ struct V256 : V256Base {
       return u;
     }
   }
+  // Unsigned weights only: 16-bit pair sums added without widening, then widened to int32 (the
+  // caller bounds the 16-bit sums).
+  static ivec dot16(ivec acc16, ivec w, ivec x) { return _mm256_add_epi16(acc16, _mm256_maddubs_epi16(w, x)); }
+  static ivec widen16(ivec acc, ivec s16) { return _mm256_add_epi32(acc, _mm256_madd_epi16(s16, _mm256_set1_epi16(1))); }
   template <bool S>
   static ivec dot(ivec acc, const W<S>& w, ivec x) {
     __m256i p;
