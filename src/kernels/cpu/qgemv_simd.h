@@ -66,6 +66,14 @@ struct QGemv256 {
     }
   }
 
+  // Lane r: the 32-bit word at byte `off` of row r. Scalar loads paired in 64-bit registers:
+  // on AMD (Zen 2/3) vpgatherdd costs more than these, and stalled the kernel once per block.
+  static ivec words(const uint8_t* const* rows, size_t off) {
+    uint64_t w[4];
+    for (int i = 0; i < 4; ++i) w[i] = q::load_u32(rows[2 * i] + off) | uint64_t(q::load_u32(rows[2 * i + 1] + off)) << 32;
+    return _mm256_setr_epi64x(int64_t(w[0]), int64_t(w[1]), int64_t(w[2]), int64_t(w[3]));
+  }
+
   // p[r]: lanes 0-3 row r, lanes 4-7 row r + 4 -> lane r: row r's sum.
   static ivec reduce_pairs(const ivec* p) {
     return _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -78,7 +86,6 @@ struct QGemv256 {
     const size_t rb = W.row_nbytes();
     const uint8_t* rows[R];
     for (int r = 0; r < R; ++r) rows[r] = static_cast<const uint8_t*>(W.data) + size_t(og + std::min(r, nrows - 1)) * rb;
-    const ivec offs = V::row_offsets(0, nrows - 1, rb);
     const uint8_t* next = rows[0] + size_t(R) * rb;
     const size_t next_bytes = size_t(std::clamp(o1 - og - R, 0, R)) * rb, pf_step = (next_bytes / size_t(a.nb) + 63) / 64 * 64;
     fvec fa[NT];
@@ -89,7 +96,7 @@ struct QGemv256 {
       for (size_t pb = size_t(b) * pf_step; pb < std::min(next_bytes, size_t(b + 1) * pf_step); pb += 64)
         _mm_prefetch(reinterpret_cast<const char*>(next + pb), _MM_HINT_T1);
       BlockScalesV<V> s;
-      scales_simd<V, DT>(rows[0] + size_t(b) * L::BB, offs, s);
+      scales_simd_from<V, DT>([&](int off) { return words(rows, size_t(b) * L::BB + off); }, s);
       ivec S[NT];
       for (int t = 0; t < NT; ++t) S[t] = V::izero();
 #pragma GCC unroll 8

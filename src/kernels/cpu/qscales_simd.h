@@ -16,10 +16,10 @@ struct BlockScalesV {
   typename V::ivec sc[16], m[16];
 };
 
-template <class V, DType DT>
-inline void scales_simd(const uint8_t* base, typename V::ivec rows, BlockScalesV<V>& s) {
+// g(off): the vector of each row's 32-bit word at byte `off` of its block.
+template <class V, DType DT, class Gather>
+inline void scales_simd_from(Gather g, BlockScalesV<V>& s) {
   using iv = typename V::ivec;
-  auto g = [&](int off) { return V::gather(base + off, rows); };
   auto byte = [](iv w, int i) { return V::iand(V::isrl(w, 8 * i), V::iset1(255)); };
   if constexpr (DT == DType::Q4_0 || DT == DType::Q5_0 || DT == DType::Q8_0 || DT == DType::IQ4_NL) {
     s.d = V::half_lo(g(0));
@@ -68,6 +68,12 @@ inline void scales_simd(const uint8_t* base, typename V::ivec rows, BlockScalesV
       s.sc[j] = V::isub(V::ior(l, V::isll(h, 4)), V::iset1(32));
     }
   }
+}
+
+// Rows at base + rows[r] (byte offsets), gathered with one vector gather per word.
+template <class V, DType DT>
+inline void scales_simd(const uint8_t* base, typename V::ivec rows, BlockScalesV<V>& s) {
+  scales_simd_from<V, DT>([&](int off) { return V::gather(base + off, rows); }, s);
 }
 
 }  // namespace
