@@ -163,7 +163,9 @@ void run(const BenchArgs& a) {
   const double pp_tok_s = a.prompt / pp_s, tg_tok_s = a.gen / tg_s;
   // Attention flops are small next to the matmuls at these lengths but counted anyway.
   const double attn_flops = 4.0 * c.n_layers * c.q_dim() * (a.prompt * (a.prompt + 1) / 2.0);
-  const double pp_gflops = (2.0 * matmul_params(w) * a.prompt + attn_flops) / pp_s / 1e9;
+  // The classifier runs for the last prompt row only (the others' logits are not wanted).
+  const double body = matmul_params(w) - double(w.lm_head.numel()), head = double(w.lm_head.numel());
+  const double pp_gflops = (2.0 * (body * a.prompt + head) + attn_flops) / pp_s / 1e9;
   const double bytes_per_token = double(w.matmul_bytes());
   const double tg_gbs = bytes_per_token * tg_tok_s / 1e9;
   nlohmann::json j = run_info(a, w);
