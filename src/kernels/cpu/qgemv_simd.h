@@ -74,6 +74,13 @@ struct QGemv256 {
     return _mm256_setr_epi64x(int64_t(w[0]), int64_t(w[1]), int64_t(w[2]), int64_t(w[3]));
   }
 
+  // Lane r: the f16 at byte `off` of row r, widened.
+  static fvec halves(const uint8_t* const* rows, size_t off) {
+    uint64_t h[2] = {0, 0};
+    for (int r = 0; r < R; ++r) h[r / 4] |= uint64_t(q::load_u16(rows[r] + off)) << (16 * (r % 4));
+    return _mm256_cvtph_ps(_mm_set_epi64x(int64_t(h[1]), int64_t(h[0])));
+  }
+
   // p[r]: lanes 0-3 row r, lanes 4-7 row r + 4 -> lane r: row r's sum.
   static ivec reduce_pairs(const ivec* p) {
     return _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -96,7 +103,12 @@ struct QGemv256 {
       for (size_t pb = size_t(b) * pf_step; pb < std::min(next_bytes, size_t(b + 1) * pf_step); pb += 64)
         _mm_prefetch(reinterpret_cast<const char*>(next + pb), _MM_HINT_T1);
       BlockScalesV<V> s;
-      scales_simd_from<V, DT>([&](int off) { return words(rows, size_t(b) * L::BB + off); }, s);
+      if constexpr (G::kBlock32) {  // f16 d (and m) at the block's start: 16-bit loads, one widening
+        s.d = halves(rows, size_t(b) * L::BB);
+        if constexpr (L::kind == q::Kind::Block32Min) s.dmin = halves(rows, size_t(b) * L::BB + 2);
+      } else {
+        scales_simd_from<V, DT>([&](int off) { return words(rows, size_t(b) * L::BB + off); }, s);
+      }
       ivec S[NT];
       for (int t = 0; t < NT; ++t) S[t] = V::izero();
 #pragma GCC unroll 8

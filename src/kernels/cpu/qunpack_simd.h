@@ -12,11 +12,13 @@ inline __m128i low_nibbles(__m128i v) { return _mm_and_si128(v, _mm_set1_epi8(15
 inline __m128i high_nibbles(__m128i v) { return _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(15)); }
 inline __m256i nibbles_lo(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(15)); }
 inline __m256i nibbles_hi(__m256i v) { return _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15)); }
-// Bits `shift` (and `shift`+1, ... as `mask` says) of every byte, moved to bit `to`. 16-bit
-// shifts are fine: the mask drops what crosses from the neighbouring byte.
+// Bits `shift` (and `shift`+1, ... as `mask` says) of every byte, moved to bit `to`: one 16-bit
+// shift by the difference, then the mask at its destination, which drops what crossed from the
+// neighbouring byte (the field lies inside its byte, so crossed bits land outside the mask).
 inline __m256i bits(__m256i v, int shift, int mask, int to) {
-  const __m256i b = _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(shift)), _mm256_set1_epi8(char(mask)));
-  return _mm256_sll_epi16(b, _mm_cvtsi32_si128(to));
+  const int d = to - shift;
+  const __m256i moved = d > 0 ? _mm256_slli_epi16(v, d) : d < 0 ? _mm256_srli_epi16(v, -d) : v;
+  return _mm256_and_si256(moved, _mm256_set1_epi8(char(mask << to)));
 }
 inline void store16(uint8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
 inline void store32(uint8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
