@@ -11,12 +11,13 @@
 #include "chat/chat_template.h"
 #include "chat/jinja.h"
 #include "fixtures.h"
+#include "sanitizer_slowdown.h"
 
 namespace camelid::jinja {
 namespace {
 
 // A hostile render must end well within this, even under ASan (about 1 s in Release).
-constexpr double kQuickSeconds = 10;
+constexpr double kQuickSeconds = 10 * testing_support::kSanitizerSlowdown;
 
 std::string repeat(const std::string& s, int n) {
   std::string out;

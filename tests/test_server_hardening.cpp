@@ -14,6 +14,7 @@
 #include "fixtures.h"
 #include "raw_http.h"
 #include "server_process.h"
+#include "sanitizer_slowdown.h"
 
 using namespace camelid::test;
 using json = nlohmann::json;
@@ -137,7 +138,7 @@ TEST(ServerHardening, DeeplyNestedJsonIsRejectedAtOnce) {
       const std::string r = exchange(post_request(body[2] == 'p' ? "/v1/completions" : "/v1/chat/completions", body));
       EXPECT_EQ(status_of(r), 400) << r.substr(0, 300);
       EXPECT_NE(error_message(r).find("nested deeper than 64"), std::string::npos) << error_message(r);
-      EXPECT_LT(seconds_since(t0), 5.0);
+      EXPECT_LT(seconds_since(t0), 5.0 * camelid::testing_support::kSanitizerSlowdown);
     }
   }
   expect_healthy();
