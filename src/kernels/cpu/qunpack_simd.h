@@ -25,15 +25,17 @@ inline void store32(uint8_t* p, __m256i v) { _mm256_storeu_si256(reinterpret_cas
 inline __m128i load16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
 inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
+// The IQ4 codebook + 128 (kValuesIQ4NL), one byte per nibble value, for vpshufb.
+inline __m128i iq4_table() {
+  return _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, char(129), char(141), char(153), char(166), char(181),
+                       char(197), char(217), char(241));
+}
+
 // 16 nibbles -> 32 bytes (low nibbles first), through the IQ4 codebook (+128) if `codebook`.
 inline __m256i nibbles32(const uint8_t* qs, bool codebook) {
   const __m128i v = load16(qs);
   __m128i lo = low_nibbles(v), hi = high_nibbles(v);
-  if (codebook) {
-    const __m128i table = _mm_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, char(129), char(141), char(153), char(166),
-                                        char(181), char(197), char(217), char(241));  // kValuesIQ4NL + 128
-    lo = _mm_shuffle_epi8(table, lo), hi = _mm_shuffle_epi8(table, hi);
-  }
+  if (codebook) lo = _mm_shuffle_epi8(iq4_table(), lo), hi = _mm_shuffle_epi8(iq4_table(), hi);
   return _mm256_set_m128i(hi, lo);
 }
 
@@ -99,9 +101,7 @@ inline void unpack_pair(const uint8_t* a, const uint8_t* b, int v, __m256i& lo, 
     const __m256i q = both(a + off, b + off);
     lo = nibbles_lo(q), hi = nibbles_hi(q);
     if constexpr (DT == DType::IQ4_NL) {
-      const __m256i table = _mm256_setr_epi8(1, 24, 45, 63, 79, 93, 106, 118, char(129), char(141), char(153), char(166),
-                                             char(181), char(197), char(217), char(241), 1, 24, 45, 63, 79, 93, 106, 118,
-                                             char(129), char(141), char(153), char(166), char(181), char(197), char(217), char(241));
+      const __m256i table = _mm256_broadcastsi128_si256(iq4_table());
       lo = _mm256_shuffle_epi8(table, lo), hi = _mm256_shuffle_epi8(table, hi);
     }
   } else if constexpr (DT == DType::Q8_0) {
