@@ -1,5 +1,6 @@
 // Hostile numbers (issue 9): config.json fields and llama2.c headers that are each plausible but
 // whose products overflow or ask for absurd memory, and what the runtime sizes from them.
+#include <algorithm>
 #include <array>
 #include <climits>
 #include <cmath>
@@ -163,7 +164,7 @@ std::string llama2c_file(const Header& h, long extra = 0) {
   for (size_t i = 0; i < n; ++i) v[i] = 0.01f * float(int(i % 13) - 6);
   s.append(reinterpret_cast<const char*>(v.data()), n * 4);
   if (extra > 0) s.append(size_t(extra), '\0');
-  if (extra < 0) s.resize(s.size() - size_t(-extra));
+  if (extra < 0) s.erase(s.size() - std::min(s.size(), size_t(-extra)));  // erase: GCC 12 warns on resize
   return s;
 }
 

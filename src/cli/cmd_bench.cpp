@@ -182,7 +182,7 @@ void run(const BenchArgs& a) {
   }
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_bench = add_command([](CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* sub = app.add_subcommand("bench", "Measure prefill and decode speed");
   sub->add_option("-m,--model", a->model, "model directory or file")->required();

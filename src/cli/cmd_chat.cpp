@@ -268,7 +268,7 @@ void run(ChatArgs& a, const CLI::App& sub) {
   chat.stats().print();
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_chat = add_command([](CLI::App& app) {
   auto a = std::make_shared<ChatArgs>();
   auto* sub = app.add_subcommand("chat", "Interactive chat with streamed replies");
   sub->add_option("-m,--model", a->model, "model directory or file (default: the small English model that ships with camelid, models/camelid-brown, or $CAMELID_MODEL)");

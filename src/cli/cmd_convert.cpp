@@ -58,7 +58,7 @@ void run(const ConvertArgs& a) {
               m.metadata.size(), secs);
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_convert = add_command([](CLI::App& app) {
   auto a = std::make_shared<ConvertArgs>();
   auto* sub = app.add_subcommand("convert", "Convert a Hugging Face Llama directory to GGUF (as llama.cpp's converter does)");
   sub->add_option("model_dir", a->dir, "Hugging Face model directory (config.json, safetensors, tokenizer files)")->required();

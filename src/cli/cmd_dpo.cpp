@@ -72,7 +72,7 @@ void run(const DpoArgs& a) {
               last.accuracy, last.margin, t.last_checkpoint().empty() ? "" : "; checkpoint ", t.last_checkpoint().c_str());
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_dpo = add_command([](CLI::App& app) {
   auto a = std::make_shared<DpoArgs>();
   auto* sub = app.add_subcommand("dpo", "Preference-tune a model with DPO, fully or with LoRA/QLoRA (the starting model as "
                                         "the frozen reference)");

@@ -162,7 +162,7 @@ void run(FinetuneArgs& a) {
                                   .c_str());
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_finetune = add_command([](CLI::App& app) {
   auto a = std::make_shared<FinetuneArgs>();
   auto* sub = app.add_subcommand("finetune", "Supervised fine-tuning (full or LoRA/QLoRA) on chat or Alpaca JSONL");
   sub->add_option("-m,--model", a->model, "the model to fine-tune, or LoRA's frozen base (any format camelid loads)")->required();

@@ -34,7 +34,7 @@ void run(const RandArgs& a) {
   std::printf("wrote %s (%s)\n", a.out.c_str(), c.to_json().dump().c_str());
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_gen_random = add_command([](CLI::App& app) {
   auto a = std::make_shared<RandArgs>();
   auto* sub = app.add_subcommand("gen-random", "Write a random Llama checkpoint (HF layout)");
   sub->add_option("-o,--out", a->out, "output directory")->required();

@@ -202,7 +202,7 @@ void run_generate(GenArgs& a, const CLI::App& sub) {
   }
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_generate = add_command([](CLI::App& app) {
   auto a = std::make_shared<GenArgs>();
   auto* sub = app.add_subcommand("generate", "Generate a continuation of a prompt");
   sub->add_option("-m,--model", a->model, "model directory or file (default: the small English model that ships with camelid, models/camelid-brown, or $CAMELID_MODEL)");

@@ -80,7 +80,7 @@ void run(InfillArgs& a, const CLI::App& sub) {
   st.print();
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_infill = add_command([](CLI::App& app) {
   auto a = std::make_shared<InfillArgs>();
   auto* sub = app.add_subcommand("infill", "Fill in the code between a prefix and a suffix (Code Llama and other FIM models)");
   sub->add_option("-m,--model", a->model, "model directory or file")->required();

@@ -36,7 +36,7 @@ nlohmann::json gguf_metadata(const std::string& path) {
   return {{"version", f->version()}, {"alignment", f->alignment()}, {"tensor_count", f->tensors().size()}, {"metadata", j}};
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_info = add_command([](CLI::App& app) {
   auto model = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("info", "Show a model's configuration, weights and (GGUF) metadata");

@@ -60,7 +60,7 @@ void run(const MergeArgs& a) {
               copied);
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_merge = add_command([](CLI::App& app) {
   auto a = std::make_shared<MergeArgs>();
   auto* sub = app.add_subcommand(
       "merge",

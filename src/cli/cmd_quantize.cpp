@@ -66,7 +66,7 @@ void run(const QuantizeArgs& a) {
               secs > 0 ? in_bytes / 1e6 / secs : 0.0);
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_quantize = add_command([](CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
   auto* sub = app.add_subcommand("quantize", "Quantize a model to GGUF with llama-quantize's per-tensor mixtures");
   sub->add_option("in", a->in, "Hugging Face model directory or GGUF file (float or quantized)")->required();

@@ -187,7 +187,7 @@ void run(ServeArgs& a) {
   g_server = nullptr;
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_serve = add_command([](CLI::App& app) {
   auto a = std::make_shared<ServeArgs>();
   a->opt.ctx = 0;  // fit the memory
   auto* sub = app.add_subcommand("serve", "OpenAI-compatible HTTP server with continuous batching");

@@ -59,7 +59,7 @@ void run_template(const TemplateArgs& a) {
   if (out.contains("error")) std::exit(1);
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_template = add_command([](CLI::App& app) {
   auto a = std::make_shared<TemplateArgs>();
   auto* sub = app.add_subcommand("template", "Render a model's chat template for a conversation");
   sub->add_option("-m,--model", a->model, "model directory, or a model file in it (the template comes from its tokenizer_config.json)")->required();

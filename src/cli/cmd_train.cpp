@@ -149,7 +149,7 @@ void run(TrainArgs& a) {
               trainer.last_checkpoint().empty() ? "" : "; checkpoint ", trainer.last_checkpoint().c_str());
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_train = add_command([](CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   auto* sub = app.add_subcommand("train", "Pretrain a Llama from scratch or continue pretraining a model");
   // Model.

@@ -61,7 +61,7 @@ void run(const RewardArgs& a) {
               t.last_checkpoint().c_str());
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_train_reward = add_command([](CLI::App& app) {
   auto a = std::make_shared<RewardArgs>();
   auto* sub = app.add_subcommand("train-reward",
                                  "Train a reward model (Llama + scalar head, Hugging Face LlamaForSequenceClassification) "

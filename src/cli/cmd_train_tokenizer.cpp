@@ -104,7 +104,7 @@ void run(const TrainTokArgs& a) {
                  (long long)a.vocab_size);
 }
 
-const bool reg = add_command([](CLI::App& app) {
+const bool reg_train_tokenizer = add_command([](CLI::App& app) {
   auto a = std::make_shared<TrainTokArgs>();
   auto* sub = app.add_subcommand("train-tokenizer", "Train a BPE tokenizer on text files (writes tokenizer.json + tokenizer_config.json)");
   sub->add_option("files", a->files, "text files (UTF-8; invalid bytes count as U+FFFD)")->required();

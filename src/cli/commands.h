@@ -11,8 +11,9 @@
 namespace camelid::cli {
 
 using SetupFn = std::function<void(CLI::App& app)>;
-bool add_command(SetupFn fn);
-std::vector<SetupFn>& commands();
+// `file` (the caller's, by default) orders the commands in --help.
+bool add_command(SetupFn fn, const char* file = __builtin_FILE());
+std::vector<SetupFn> commands();  // in the order of their files' names
 
 // Shared option helpers.
 std::vector<int> parse_ids(const std::string& csv);  // "1,2,3" -> {1,2,3}; throws Error

@@ -1,21 +1,35 @@
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <utility>
 
 #include "cli/commands.h"
 #include "core/error.h"
 
 namespace camelid::cli {
 
-std::vector<SetupFn>& commands() {
-  static std::vector<SetupFn> cmds;
+namespace {
+// Each command with the source file that registered it: --help lists them in file order, which
+// static initialisation does not give (it follows the link order, and unity builds change that).
+std::vector<std::pair<std::string, SetupFn>>& registered() {
+  static std::vector<std::pair<std::string, SetupFn>> cmds;
   return cmds;
 }
+}  // namespace
 
-bool add_command(SetupFn fn) {
-  commands().push_back(std::move(fn));
+std::vector<SetupFn> commands() {
+  auto cmds = registered();
+  std::stable_sort(cmds.begin(), cmds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<SetupFn> fns;
+  for (auto& c : cmds) fns.push_back(std::move(c.second));
+  return fns;
+}
+
+bool add_command(SetupFn fn, const char* file) {
+  registered().emplace_back(file, std::move(fn));
   return true;
 }
 
