@@ -275,19 +275,9 @@ TEST(JinjaSandbox, ChatTemplateErrorsAreCamelidErrors) {
 }
 
 // Recursion at the depth limit fits a small thread stack (the server renders on its HTTP
-// threads): the deepest hostile templates end with LimitError on a 1 MiB stack (4 MiB under ASan).
+// threads): the deepest hostile templates end with LimitError on a 1 MiB stack (8 MiB under ASan).
 TEST(JinjaSandbox, DepthLimitFitsASmallThreadStack) {
-#if defined(__SANITIZE_ADDRESS__)
-  const size_t stack = 8 << 20;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-  const size_t stack = 8 << 20;
-#else
-  const size_t stack = 1 << 20;
-#endif
-#else
-  const size_t stack = 1 << 20;
-#endif
+  const size_t stack = testing_support::kAddressSanitizer ? 8 << 20 : 1 << 20;
   struct Job {
     std::vector<std::string> srcs;
     std::vector<std::string> errors;

@@ -13,22 +13,13 @@
 #include "tokenizer/loaders.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/utf8.h"
+#include "sanitizer_slowdown.h"
 #include "tokenizer_test_files.h"
 
 namespace camelid {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr double kSlowdown = 10;  // sanitizer builds
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr double kSlowdown = 10;
-#else
-constexpr double kSlowdown = 1;
-#endif
-#else
-constexpr double kSlowdown = 1;
-#endif
+constexpr double kSlowdown = testing_support::kAddressSanitizer ? 10 : 1;  // sanitizer builds
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
