@@ -289,4 +289,43 @@ std::vector<Case> quantized_cases() {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceFast, testing::ValuesIn(quantized_cases()), case_name);
 
+// The decode kernels' interleaved weights (ModelWeights::interleave_for_decode, what the CLI and
+// server load) give the row-major model's logits bit for bit: prefill (rows read back) then
+// decode (the panel kernel where the ISA has one, rows read back elsewhere).
+class ConformanceInterleaved : public Conformance {};
+
+TEST_P(ConformanceInterleaved, SameLogitsAsRowMajor) {
+  const Fixture& f = *GetParam().fixture;
+  if (!kernels::isa_supported(kernels::Isa::AVX2)) GTEST_SKIP() << "no panel kernel on this CPU";
+  static std::map<std::string, std::unique_ptr<Llama>> cache;
+  auto& m = cache[f.name];
+  if (!m) {
+    const kernels::Isa isa = kernels::active_isa();
+    kernels::set_isa(kernels::Isa::AVX2);  // the ISA with panel kernels decides what is interleaved
+    std::shared_ptr<ModelWeights> w = load_model(test::fixture(f.model_path));
+    EXPECT_GT(w->interleave_for_decode(), 0u);
+    kernels::set_isa(isa);
+    m = std::make_unique<Llama>(std::move(w));
+  }
+  for (auto& prompt : reference(f)["prompts"]) {
+    const auto ids = prompt["ids"].get<std::vector<int>>();
+    std::vector<int> want(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) want[i] = int(i);
+    const size_t first = GetParam().incremental ? std::max<size_t>(1, ids.size() / 2) : ids.size();
+    auto got = run(*m, ids, want, first), ref = run(model(f), ids, want, first);
+    for (int p : want) ASSERT_EQ(got.at(p), ref.at(p)) << "position " << p;
+  }
+}
+
+// Files with quantized matrices; the portable kernels (rows read back) one way only: they take
+// seconds per file, and the kernels' own tests cover their read-back.
+std::vector<Case> interleaved_cases() {
+  std::vector<Case> cs;
+  for (const Case& c : quantized_cases())
+    if (c.fixture->name.find("bf16") == std::string::npos && (c.isa != kernels::Isa::Portable || !c.incremental)) cs.push_back(c);
+  return cs;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, ConformanceInterleaved, testing::ValuesIn(interleaved_cases()), case_name);
+
 }  // namespace

@@ -40,6 +40,10 @@ std::unique_ptr<Llama> load_llama_here(const std::string& path, bool no_mmap, bo
   {
     LoadingIndicator progress(path);
     w = load_model(path, no_mmap);
+    // Quantized matrices in the decode kernels' panels (same results); --exact reads rows, and
+    // CAMELID_INTERLEAVE=0 keeps them row-major (for comparisons).
+    const char* env = std::getenv("CAMELID_INTERLEAVE");
+    if (!kernels::exact() && !(env && std::string(env) == "0")) w->interleave_for_decode();
   }
   if (with_adapter && !run_flags().lora.empty()) {
     w->lora = load_lora(run_flags().lora, w->config);

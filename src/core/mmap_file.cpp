@@ -111,6 +111,27 @@ MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<uint8_t*>(data_), alloc_ ? alloc_ : size_);
 }
 
+HugeBuffer::HugeBuffer(size_t size) : size_(size) {
+  if (size == 0) return;
+  const size_t huge = size_t(2) << 20;
+  alloc_ = (size + huge - 1) / huge * huge;
+  void* p = ::mmap(nullptr, alloc_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) fail("cannot allocate ", size, " bytes: ", std::strerror(errno));
+  ::madvise(p, alloc_, MADV_HUGEPAGE);
+  data_ = static_cast<uint8_t*>(p);
+}
+
+HugeBuffer::~HugeBuffer() {
+  if (data_) ::munmap(data_, alloc_);
+}
+
+void release_pages(const void* p, size_t n) {
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 void evict_from_page_cache(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);  // a FIFO must not block us
   if (fd < 0) return;

@@ -35,6 +35,27 @@ class MappedFile {
   bool populated_ = false;
 };
 
+// Anonymous read-write memory advised for huge pages, for weights rearranged at load (streamed
+// every token like a map read into memory). Throws Error when the OS refuses.
+class HugeBuffer {
+ public:
+  explicit HugeBuffer(size_t size);
+  ~HugeBuffer();
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0, alloc_ = 0;
+};
+
+// Gives back to the OS the pages wholly inside [p, p + n) of a private mapping whose bytes were
+// copied elsewhere and will not be read again (a file map would read them from the file again,
+// anonymous memory would read zeros): a model's resident size stays that of one copy.
+void release_pages(const void* p, size_t n);
+
 // The whole of a regular file (FIFOs, devices and directories are refused). Throws Error naming
 // the path, also when the file holds more than max_bytes (a text file that big is no config).
 std::string read_text_file(const std::string& path, size_t max_bytes = size_t(1) << 30);

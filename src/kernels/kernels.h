@@ -61,6 +61,16 @@ void matmul_quantized(const float* X, int T, std::initializer_list<MatmulOut> ou
 // Rounds T rows of K values (K a multiple of the block) to `type` (Q8_0, Q8_1 or Q8_K) blocks,
 // byte for byte as ggml's quantize_row_q8_0_ref / q8_1_ref / q8_K_ref.
 void quantize_activations(DType type, const float* X, int T, int K, void* out);
+// Interleaved quantized weights (kernels/cpu/qpanel.h): the same bytes regrouped in panels of 8
+// rows, which the AVX2 kernel streams as one sequence with no per-row unpacking or reduction
+// (4 activation rows per pass over a panel). Same results as row-major weights, bit for bit;
+// other instruction sets and --exact read them back into row-major blocks, a few rows at a time.
+// interleave_supported: t has a panel layout and the active instruction set a kernel for it.
+bool interleave_supported(DType t);
+// W row-major with rows a multiple of 8; dst: W.nbytes() bytes. The result views dst.
+Tensor interleave(const Tensor& W, void* dst);
+// Rows [r0, r1) of an interleaved W (whole panels) in row-major blocks at dst.
+void deinterleave_rows(const Tensor& W, int64_t r0, int64_t r1, void* dst);
 // VNNI dot products (AVX512-VNNI with the AVX-512 kernels, AVX-VNNI with the AVX2 ones) are used
 // where the CPU has them; off, the same kernels use vpmaddubsw. Same results either way.
 bool vnni_supported();  // by this CPU with the active instruction set
@@ -136,6 +146,10 @@ struct KernelTable {
   size_t (*packed_x_floats)(DType x, int T, int K);
   void (*pack_x)(DType x, const void* X, int T, int K, float* Xp);
   void (*matmul_rows_packed)(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1);
+  // Interleaved quantized weights (qpanel.h): rows [o0, o1) (whole panels) of Y; null where the
+  // ISA has none (then the dispatch reads the rows back).
+  void (*qgemv_panel)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
+  void (*qgemv_panel_vnni)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

@@ -42,6 +42,7 @@ struct ModelWeights {
   // Storage behind the views.
   std::vector<std::unique_ptr<MappedFile>> maps;
   std::vector<std::unique_ptr<std::vector<float>>> owned;
+  std::vector<std::unique_ptr<HugeBuffer>> buffers;
 
   // Keeps `values` alive with the model and returns a [rows, cols] f32 view of it.
   Tensor own(std::vector<float> values, int64_t rows, int64_t cols);
@@ -60,6 +61,12 @@ struct ModelWeights {
   // (a row lookup), the classifier included even when tied.
   size_t matmul_parameters() const;
   size_t matmul_bytes() const;
+  // Regroups the quantized matrices of the layers and an untied classifier into the decode
+  // kernels' panels (kernels::interleave: same bytes, same results, faster decode) where the
+  // active kernels have a panel path for the type; the row-major copies' pages in the model's
+  // maps are given back. For inference only: the weights' rows are no longer row-major, so
+  // exporting, merging or training must use a model loaded without it. Returns the bytes moved.
+  size_t interleave_for_decode();
   // The type holding most parameters (files mix types: a Q4_K_M file also holds Q6_K and F32).
   DType main_dtype() const;
 };

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/cpu/qlayout.h"
 #include "kernels/cpu/qmatmul.h"
+#include "kernels/cpu/qpanel.h"
 #include "kernels/kernels.h"
 
 namespace camelid::kernels {
@@ -160,10 +161,18 @@ void matmul_rows_dequantized(const KernelTable& t, const float* X, int T, const 
   constexpr int kChunk = 64;
   static thread_local std::vector<float> w, y;
   const int K = int(W.cols), O = int(W.rows);
+  static thread_local std::vector<uint8_t> rows;  // an interleaved W's chunk, row-major
   w.resize(size_t(kChunk) * K), y.resize(size_t(kChunk) * T);
   for (int r0 = o0; r0 < o1; r0 += kChunk) {
     const int n = std::min(kChunk, o1 - r0);
-    for (int r = 0; r < n; ++r) to_f32(W.dtype, W.row(r0 + r), &w[size_t(r) * K], size_t(K));
+    const size_t rb = W.row_nbytes();
+    const uint8_t* src = W.interleaved ? nullptr : W.row(r0);
+    if (W.interleaved) {
+      rows.resize(size_t(n) * rb);
+      deinterleave_rows(W, r0, r0 + n, rows.data());
+      src = rows.data();
+    }
+    for (int r = 0; r < n; ++r) to_f32(W.dtype, src + size_t(r) * rb, &w[size_t(r) * K], size_t(K));
     const Tensor chunk{w.data(), DType::F32, n, K};
     t.matmul_rows(X, T, chunk, y.data(), 0, n);
     for (int i = 0; i < T; ++i) std::copy_n(&y[size_t(i) * n], n, Y + size_t(i) * O + r0);
@@ -272,6 +281,8 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
   }
 }
 
+bool interleave_supported(DType t) { return panel::layout(t).n > 0 && active().table->qgemv_panel; }
+
 bool matmul_quantized_supported(DType w) {
   return q::with_layout(w, []<DType>() {});
 }
@@ -329,6 +340,18 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
     x[i] = &acts[i];
   }
   const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
+  const auto panel_rows = a.vnni && a.table->qgemv_panel_vnni ? a.table->qgemv_panel_vnni : a.table->qgemv_panel;
+  // Interleaved weights where the instruction set has no panel kernel: the block's rows read back
+  // into row-major blocks, then the usual kernel into a scratch Y (the copy stays in cache).
+  auto deinterleaved = [&](const QuantizedActivations& x, const Tensor& W, float* Y, int r0, int r1) {
+    static thread_local std::vector<uint8_t> wbuf;
+    static thread_local std::vector<float> ybuf;
+    const int n = r1 - r0;
+    wbuf.resize(size_t(n) * W.row_nbytes()), ybuf.resize(size_t(n) * T);
+    deinterleave_rows(W, r0, r1, wbuf.data());
+    rows(x, Tensor{wbuf.data(), W.dtype, n, W.cols}, ybuf.data(), 0, n);
+    for (int t = 0; t < T; ++t) std::copy_n(&ybuf[size_t(t) * n], n, Y + size_t(t) * W.rows + r0);
+  };
   // Blocks handed out as in matmul.
   const int nt = omp_get_max_threads();
   const BlockPlan plan(o, n_outs, nt);
@@ -337,7 +360,10 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
   for (int b = 0; b < nblocks; ++b) {
     int i, r0, r1;
     plan.rows_of(b, i, r0, r1);
-    rows(*x[i], o[i]->W, o[i]->Y, r0, r1);
+    const Tensor& W = o[i]->W;
+    if (!W.interleaved) rows(*x[i], W, o[i]->Y, r0, r1);
+    else if (panel_rows) panel_rows(*x[i], W, o[i]->Y, r0, r1);
+    else deinterleaved(*x[i], W, o[i]->Y, r0, r1);
   }
 }
 }  // namespace

@@ -57,6 +57,7 @@ void qmatmul_rows(const QuantizedActivations& x, const Tensor& W, float* Y, int 
 namespace avx2 {
 void quantize_activations(DType type, const float* X, int T, int K, void* out);
 void qmatmul_rows(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
+void qgemv_panel(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
 }
 namespace avxvnni {
 void qmatmul_rows(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);

@@ -1,0 +1,211 @@
+#pragma once
+// Quantized matmul on interleaved weights (qpanel.h), 256-bit AVX2, up to 4 activation rows per
+// pass over a panel. Each
+// 32-byte load holds 4 quant bytes of 8 rows, one row per 32-bit lane: a broadcast of the 4
+// matching activation bytes multiplies all 8 rows (vpmaddubsw), 16-bit pair sums build up in
+// their row's lane over a sub-block (bounded below 2^15: see each type) and one vpmaddwd by the
+// sub-block scales (or by ones) turns them into int32. No unpacking of rows, no horizontal
+// reduction, the 8 rows' scales in one load: the weights stream as one sequence per thread.
+// The integer sums are exact and the float steps are qmatmul.h's, in its order, so the results
+// are those of the row-major kernels bit for bit. TU-local (see qlayout.h).
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/cpu/qlayout.h"
+#include "kernels/cpu/qmatmul.h"
+#include "kernels/cpu/qpanel.h"
+
+namespace camelid::kernels::qsimd {
+namespace {
+
+struct Panel256 {
+  static __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  // 4 activation bytes at p in every lane.
+  static __m256i bcast(const uint8_t* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  // 8 f16 at p, widened.
+  static __m256 halves(const uint8_t* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+  // 8 int8 / uint8 at p as int32 lanes.
+  static __m256i i8(const uint8_t* p) { return _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  static __m256i u8(const uint8_t* p) { return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))); }
+  // An int32 scale per lane -> the same scale in both 16-bit halves (vpmaddwd multiplies a lane's
+  // two pair sums by it and adds them).
+  static __m256i pair16(__m256i s) { return _mm256_or_si256(_mm256_and_si256(s, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s, 16)); }
+  static __m256i lo4(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(15)); }
+  static __m256i hi4(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15)); }
+  static __m256i mb(__m256i u, __m256i x) { return _mm256_maddubs_epi16(u, x); }
+  static __m256i add16(__m256i a, __m256i b) { return _mm256_add_epi16(a, b); }
+  static __m256i add32(__m256i a, __m256i b) { return _mm256_add_epi32(a, b); }
+  static __m256i widen(__m256i s16) { return _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); }
+};
+
+template <DType DT>
+struct QPanelGemv {
+  using P = Panel256;
+  static constexpr int kRows = panel::kRows, kAhead = 1024;
+  static constexpr int BB = q::Layout<DT>::BB, PB = kRows * BB;  // bytes of a block, of a panel block
+  static constexpr int XB = q::Layout<DT>::X == DType::Q8_K ? 292 : 34, XO = q::Layout<DT>::X == DType::Q8_K ? 4 : 2;
+
+  // One panel (8 rows from pan) times activation rows t0 .. t0+NT-1: Y[t * ldy + r] (t from 0).
+  template <int NT>
+  static void panel_rows(const QuantizedActivations& a, int t0, const uint8_t* pan, float* Y, size_t ldy) {
+    __m256 fa[NT];
+    for (int t = 0; t < NT; ++t) fa[t] = _mm256_setzero_ps();
+    const uint8_t* x0 = a.q + size_t(t0) * a.row_bytes + XO;
+    for (int b = 0; b < a.nb; ++b) {
+      const uint8_t* pb = pan + size_t(b) * PB;
+      const uint8_t* xb = x0 + size_t(b) * XB;
+      // The panels are one sequential stream: fetched 1 KiB ahead (measured on Zen 3, decode of
+      // Q4_0 / Q8_0 bench-450m: 512 B and 2-4 KiB ahead were slower, none 15% slower).
+      for (int off = 0; off < PB; off += 64) _mm_prefetch(reinterpret_cast<const char*>(pb + kAhead + off), _MM_HINT_T0);
+      if constexpr (DT == DType::Q4_0) {
+        // d[8], then 4 units of qs: unit k, lane r = bytes 4k..4k+3 of row r (elements 4k.. low
+        // nibbles, 16+4k.. high). 8 products of 15 * 127 pairs: |sum| <= 30480.
+        const __m256 d = P::halves(pb);
+        __m256i lo[4], hi[4];
+        for (int k = 0; k < 4; ++k) {
+          const __m256i q = P::load(pb + 16 + 32 * k);
+          lo[k] = P::lo4(q), hi[k] = P::hi4(q);
+        }
+        for (int t = 0; t < NT; ++t) {
+          const uint8_t* x = xb + size_t(t) * a.row_bytes;
+          __m256i s = _mm256_setzero_si256();
+          for (int k = 0; k < 4; ++k) s = P::add16(s, P::add16(P::mb(lo[k], P::bcast(x + 4 * k)), P::mb(hi[k], P::bcast(x + 16 + 4 * k))));
+          const size_t bt = size_t(t0 + t) * a.nb + b;
+          const __m256i S = P::add32(P::widen(s), _mm256_set1_epi32(a.bias[bt]));
+          fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
+        }
+      } else if constexpr (DT == DType::Q8_0) {
+        // d[8], then 8 units of signed qs. Signed weights: |w| times the activations with w's
+        // sign (vpsignb), pairs up to 2 * 128 * 127 widened one at a time. S = sum w x, which is
+        // the row-major kernels' sum u x - 128 xsum (u = w + 128).
+        const __m256 d = P::halves(pb);
+        __m256i S[NT];
+        for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; ++k) {
+          const __m256i w = P::load(pb + 16 + 32 * k), aw = _mm256_abs_epi8(w);
+          for (int t = 0; t < NT; ++t)
+            S[t] = P::add32(S[t], P::widen(P::mb(aw, _mm256_sign_epi8(P::bcast(xb + size_t(t) * a.row_bytes + 4 * k), w))));
+        }
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t0 + t) * a.nb + b;
+          fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
+        }
+      } else if constexpr (DT == DType::Q6_K) {
+        // d[8] | scales[16][8] int8 | ql: 32 units | qh: 16 units. In half n, element
+        // 128n + 32q + l: the low (q < 2) or high nibble of ql byte 64n + 32(q & 1) + l, bits
+        // 2q, 2q+1 of qh byte 32n + l; sub-block j = 8n + 2q + l / 16. Values 0..63: two
+        // products' pairs stay below 2 * 2 * 63 * 127 = 32004 before each vpmaddwd by sc_j.
+        const __m256 d = P::halves(pb);
+        const uint8_t* ql = pb + 144;
+        const uint8_t* qh = pb + 1168;
+        __m256i S[NT];
+        for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+        for (int n = 0; n < 2; ++n)
+          for (int q = 0; q < 4; ++q)
+            for (int h = 0; h < 2; ++h) {
+              const int j = 8 * n + 2 * q + h;
+              const __m256i sc = P::i8(pb + 16 + 8 * j), sc16 = P::pair16(sc);
+              __m256i u[4];
+              for (int i = 0; i < 4; ++i) {
+                const int l4 = 4 * h + i;  // unit of 4 bytes: l = 4 * l4 .. + 3
+                const __m256i lq = P::load(ql + 32 * (16 * n + 8 * (q & 1) + l4)), hq = P::load(qh + 32 * (8 * n + l4));
+                const __m256i low = q < 2 ? P::lo4(lq) : P::hi4(lq);
+                const int shift = 2 * q;  // qh bits 2q, 2q+1 -> bits 4, 5
+                const __m256i hb = shift < 4 ? _mm256_slli_epi16(hq, 4 - shift) : shift > 4 ? _mm256_srli_epi16(hq, shift - 4) : hq;
+                u[i] = _mm256_or_si256(low, _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+              }
+              for (int t = 0; t < NT; ++t) {
+                const uint8_t* x = xb + size_t(t) * a.row_bytes + 128 * n + 32 * q + 16 * h;
+                const __m256i s01 = P::add16(P::mb(u[0], P::bcast(x)), P::mb(u[1], P::bcast(x + 4)));
+                const __m256i s23 = P::add16(P::mb(u[2], P::bcast(x + 8)), P::mb(u[3], P::bcast(x + 12)));
+                const size_t bt = size_t(t0 + t) * a.nb + b;
+                const __m256i bias = _mm256_mullo_epi32(sc, _mm256_set1_epi32(a.bias[bt * 16 + j]));
+                S[t] = P::add32(S[t], P::add32(P::add32(_mm256_madd_epi16(s01, sc16), _mm256_madd_epi16(s23, sc16)), bias));
+              }
+            }
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t0 + t) * a.nb + b;
+          fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
+        }
+      } else {
+        static_assert(DT == DType::Q4_K, "a type without a panel kernel");
+        // d[8] | dmin[8] | scales: 12 bytes x 8 rows | qs: 32 units. Unit 8i + k holds qs bytes
+        // 32i + 4k ..: low nibbles are elements 64i + 4k .. (sub-block 2i), high ones 64i + 32 +
+        // 4k .. (2i + 1). 8 products of 15 * 127 pairs per sub-block: |sum| <= 30480.
+        const __m256 d = P::halves(pb), dmin = P::halves(pb + 16);
+        __m256i sb[12], sc[8], m[8];
+        for (int i = 0; i < 12; ++i) sb[i] = P::u8(pb + 32 + 8 * i);
+        const __m256i m6 = _mm256_set1_epi32(63), m4 = _mm256_set1_epi32(15);
+        for (int j = 0; j < 4; ++j) {  // ggml's 6-bit packing (qlayout.h's scale_min_k4)
+          sc[j] = _mm256_and_si256(sb[j], m6), m[j] = _mm256_and_si256(sb[j + 4], m6);
+          sc[j + 4] = _mm256_or_si256(_mm256_and_si256(sb[j + 8], m4), _mm256_slli_epi32(_mm256_srli_epi32(sb[j], 6), 4));
+          m[j + 4] = _mm256_or_si256(_mm256_srli_epi32(sb[j + 8], 4), _mm256_slli_epi32(_mm256_srli_epi32(sb[j + 4], 6), 4));
+        }
+        __m256i S[NT];
+        for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+        for (int i = 0; i < 4; ++i) {
+          __m256i slo[NT], shi[NT];
+          for (int t = 0; t < NT; ++t) slo[t] = shi[t] = _mm256_setzero_si256();
+          for (int k = 0; k < 8; ++k) {
+            const __m256i q = P::load(pb + 128 + 32 * (8 * i + k)), lo = P::lo4(q), hi = P::hi4(q);
+            for (int t = 0; t < NT; ++t) {
+              const uint8_t* x = xb + size_t(t) * a.row_bytes + 64 * i + 4 * k;
+              slo[t] = P::add16(slo[t], P::mb(lo, P::bcast(x))), shi[t] = P::add16(shi[t], P::mb(hi, P::bcast(x + 32)));
+            }
+          }
+          const __m256i s0 = P::pair16(sc[2 * i]), s1 = P::pair16(sc[2 * i + 1]);
+          for (int t = 0; t < NT; ++t) S[t] = P::add32(S[t], P::add32(_mm256_madd_epi16(slo[t], s0), _mm256_madd_epi16(shi[t], s1)));
+        }
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t0 + t) * a.nb + b;
+          __m256i M = _mm256_setzero_si256();
+          for (int j = 0; j < 4; ++j)
+            M = P::add32(M, _mm256_madd_epi16(_mm256_or_si256(m[2 * j], _mm256_slli_epi32(m[2 * j + 1], 16)), _mm256_set1_epi32(a.pairs[bt * 4 + j])));
+          const __m256 dx = _mm256_set1_ps(a.dx[bt]);
+          fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, dx), fa[t]);
+          fa[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(M), _mm256_mul_ps(dmin, dx), fa[t]);
+        }
+      }
+    }
+    for (int t = 0; t < NT; ++t) _mm256_storeu_ps(Y + size_t(t) * ldy, fa[t]);
+  }
+
+  // Rows [o0, o1) for every activation row, 4 at a time: each panel is read from memory once
+  // and again from L1 for the next 4 rows (a panel is 8 rows' bytes: 18 KB for 4096 Q4_0
+  // columns), so batches cost what decode costs per 4 rows.
+  static void rows(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
+    const size_t panel_bytes = size_t(kRows) * W.row_nbytes(), ldy = size_t(W.rows);
+    const uint8_t* base = static_cast<const uint8_t*>(W.data);
+    for (int o = o0; o < o1; o += kRows) {
+      const uint8_t* pan = base + size_t(o / kRows) * panel_bytes;
+      int t = 0;
+      for (; t + 4 <= a.T; t += 4) panel_rows<4>(a, t, pan, Y + size_t(t) * ldy + o, ldy);
+      switch (a.T - t) {
+        case 1: panel_rows<1>(a, t, pan, Y + size_t(t) * ldy + o, ldy); break;
+        case 2: panel_rows<2>(a, t, pan, Y + size_t(t) * ldy + o, ldy); break;
+        case 3: panel_rows<3>(a, t, pan, Y + size_t(t) * ldy + o, ldy); break;
+        default: break;
+      }
+    }
+  }
+};
+
+// Rows [o0, o1) (whole panels) of Y.
+inline void qgemv_panel256(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
+  switch (W.dtype) {
+    case DType::Q4_0: return QPanelGemv<DType::Q4_0>::rows(a, W, Y, o0, o1);
+    case DType::Q8_0: return QPanelGemv<DType::Q8_0>::rows(a, W, Y, o0, o1);
+    case DType::Q4_K: return QPanelGemv<DType::Q4_K>::rows(a, W, Y, o0, o1);
+    case DType::Q6_K: return QPanelGemv<DType::Q6_K>::rows(a, W, Y, o0, o1);
+    default: fail("qgemv_panel: no panel kernel for ", dtype_name(W.dtype));
+  }
+}
+
+}  // namespace
+}  // namespace camelid::kernels::qsimd

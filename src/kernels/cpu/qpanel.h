@@ -1,0 +1,40 @@
+#pragma once
+// The interleaved ("panel") layout of quantized weights that the decode kernels stream
+// (qgemv_panel_simd.h). Row-major blocks make a decode kernel read 8 row streams, unpack each
+// row's block, and reduce each row's products horizontally; in a panel, the blocks of 8
+// consecutive rows at one position are regrouped field by field so that one 32-byte load holds 4
+// quant bytes of each of the 8 rows (a row per 32-bit lane: a broadcast of 4 activation bytes
+// multiplies all 8 rows, and sums build up in their row's lane with no reduction), and the 8
+// rows' scales lie side by side (one load and one widening instead of 8 scalar loads).
+//
+// A panel block is 8 blocks' bytes: each field of the block (qlayout.h's byte layout), in the
+// order listed, as `bytes / unit` units, each unit holding the `unit` bytes of rows 0..7 in turn.
+// Same bytes as the row-major blocks, so a model's size does not change.
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace camelid::kernels::panel {
+
+constexpr int kRows = 8;
+
+struct Field {
+  int offset, bytes, unit;  // in the row-major block
+};
+struct PanelLayout {
+  int n = 0;  // fields (0: the type has no panel layout)
+  Field f[4];
+};
+
+// The types with a panel decode kernel, and their fields (scales first, then quants).
+inline PanelLayout layout(DType t) {
+  switch (t) {
+    case DType::Q4_0: return {2, {{0, 2, 2}, {2, 16, 4}}};                                    // d, qs
+    case DType::Q8_0: return {2, {{0, 2, 2}, {2, 32, 4}}};                                    // d, qs
+    case DType::Q4_K: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 128, 4}}};           // d, dmin, scales, qs
+    case DType::Q6_K: return {4, {{208, 2, 2}, {192, 16, 1}, {0, 128, 4}, {128, 64, 4}}};     // d, scales, ql, qh
+    default: return {};
+  }
+}
+
+}  // namespace camelid::kernels::panel
