@@ -65,7 +65,8 @@ void quantize_activations(DType type, const float* X, int T, int K, void* out);
 // rows, which the AVX2 kernel streams as one sequence with no per-row unpacking or reduction
 // (4 activation rows per pass over a panel). Same results as row-major weights, bit for bit;
 // other instruction sets and --exact read them back into row-major blocks, a few rows at a time.
-// interleave_supported: t has a panel layout and the active instruction set a kernel for it.
+// interleave_supported: t has a panel layout and the active kernels use it (AVX2 without VNNI:
+// where vpdpbusd exists, the row-major kernels measured faster).
 bool interleave_supported(DType t);
 // W row-major with rows a multiple of 8; dst: W.nbytes() bytes. The result views dst.
 Tensor interleave(const Tensor& W, void* dst);
