@@ -151,31 +151,12 @@ std::vector<double> dequant_activations(DType type, const std::vector<uint8_t>& 
   return x;
 }
 
-using Param = std::tuple<Isa, bool, DType>;  // instruction set, VNNI, weight type
-
-class QMatmul : public testing::TestWithParam<Param> {
+class QMatmul : public QKernelTest {
  protected:
-  void SetUp() override {
-    const auto [isa, vnni, dt] = GetParam();
-    if (!kernels::isa_supported(isa)) GTEST_SKIP() << "CPU lacks this ISA";
-    saved_ = kernels::active_isa();
-    kernels::set_isa(isa);
-    if (kernels::set_vnni(vnni) != vnni) {
-      kernels::set_vnni(true);
-      kernels::set_isa(saved_);
-      GTEST_SKIP() << "VNNI unavailable here";
-    }
-  }
-  void TearDown() override {
-    kernels::set_vnni(true);
-    kernels::set_isa(saved_);
-  }
-  DType type() const { return std::get<2>(GetParam()); }
   std::vector<int> widths() const {  // K values: tails of 32-blocks and of super-blocks
     if (dtype_info(type()).block == 32) return {32, 96, 256, 512, 4352};
     return {256, 512, 4352};
   }
-  Isa saved_ = Isa::Portable;
 };
 
 std::vector<float> run(const float* x, int T, const Tensor& w) {
@@ -252,16 +233,11 @@ TEST_P(QMatmul, RowsAreBitIdenticalWhateverTheBatchOrThreads) {
   }
 }
 
-std::string param_name(const testing::TestParamInfo<Param>& i) {
-  const auto [isa, vnni, dt] = i.param;
-  return std::string(kernels::isa_name(isa)) + (vnni ? "_vnni_" : "_") + dtype_name(dt);
-}
-
 const auto kTypes = testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K, DType::Q5_K, DType::Q4_1, DType::Q5_0,
                                     DType::Q5_1, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS);
-INSTANTIATE_TEST_SUITE_P(Portable, QMatmul, testing::Combine(testing::Values(Isa::Portable), testing::Values(false), kTypes), param_name);
+INSTANTIATE_TEST_SUITE_P(Portable, QMatmul, testing::Combine(testing::Values(Isa::Portable), testing::Values(false), kTypes), qparam_name);
 INSTANTIATE_TEST_SUITE_P(Simd, QMatmul,
-                         testing::Combine(testing::Values(Isa::AVX2, Isa::AVX512), testing::Values(false, true), kTypes), param_name);
+                         testing::Combine(testing::Values(Isa::AVX2, Isa::AVX512), testing::Values(false, true), kTypes), qparam_name);
 
 // Activation rounding: every ISA writes the scalar version's bytes, including halfway cases,
 // zero blocks, a block whose largest magnitude appears with both signs, and tiny values.

@@ -61,28 +61,7 @@ TEST(QPanels, RefusesWhatHasNoPanels) {
   EXPECT_THROW(kernels::deinterleave_rows(ok.t, 0, 8, dst.data()), Error); // row-major
 }
 
-using Param = std::tuple<Isa, bool, DType>;
-
-class QPanelMatmul : public testing::TestWithParam<Param> {
- protected:
-  void SetUp() override {
-    const auto [isa, vnni, dt] = GetParam();
-    if (!kernels::isa_supported(isa)) GTEST_SKIP() << "CPU lacks this ISA";
-    saved_ = kernels::active_isa();
-    kernels::set_isa(isa);
-    if (kernels::set_vnni(vnni) != vnni) {
-      kernels::set_vnni(true);
-      kernels::set_isa(saved_);
-      GTEST_SKIP() << "VNNI unavailable here";
-    }
-  }
-  void TearDown() override {
-    kernels::set_exact(false);
-    kernels::set_vnni(true);
-    kernels::set_isa(saved_);
-  }
-  Isa saved_ = Isa::Portable;
-};
+class QPanelMatmul : public QKernelTest {};
 
 std::vector<float> product(const float* x, int T, const Tensor& w) {
   std::vector<float> y(size_t(T) * w.rows, -7.f);
@@ -91,7 +70,7 @@ std::vector<float> product(const float* x, int T, const Tensor& w) {
 }
 
 TEST_P(QPanelMatmul, EqualsRowMajorBitForBit) {
-  const DType dt = std::get<2>(GetParam());
+  const DType dt = type();
   std::mt19937 rng(3);
   const std::vector<int> widths = dtype_info(dt).block == 32 ? std::vector<int>{32, 96, 4352} : std::vector<int>{256, 4352};
   for (int K : widths)
@@ -107,7 +86,7 @@ TEST_P(QPanelMatmul, EqualsRowMajorBitForBit) {
 }
 
 TEST_P(QPanelMatmul, SeveralOutputsThreadsAndExactMode) {
-  const DType dt = std::get<2>(GetParam());
+  const DType dt = type();
   std::mt19937 rng(4);
   const int K = dtype_info(dt).block == 32 ? 512 : 1024;
   QWeights a(dt, 96, K, 0, rng), b(dt, 40, K, 2, rng);
@@ -127,15 +106,10 @@ TEST_P(QPanelMatmul, SeveralOutputsThreadsAndExactMode) {
   EXPECT_EQ(product(x.data(), 7, pb.t), product(x.data(), 7, b.t));
 }
 
-std::string param_name(const testing::TestParamInfo<Param>& i) {
-  const auto [isa, vnni, dt] = i.param;
-  return std::string(kernels::isa_name(isa)) + (vnni ? "_vnni_" : "_") + dtype_name(dt);
-}
-
 INSTANTIATE_TEST_SUITE_P(Portable, QPanelMatmul, testing::Combine(testing::Values(Isa::Portable), testing::Values(false), testing::ValuesIn(kPanelTypes)),
-                         param_name);
+                         qparam_name);
 INSTANTIATE_TEST_SUITE_P(Simd, QPanelMatmul,
                          testing::Combine(testing::Values(Isa::AVX2, Isa::AVX512), testing::Values(false, true), testing::ValuesIn(kPanelTypes)),
-                         param_name);
+                         qparam_name);
 
 }  // namespace
