@@ -21,7 +21,7 @@ using kernels::Isa;
 
 namespace {
 
-const DType kPanelTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+const DType kPanelTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
 
 struct Panels {
   std::vector<uint8_t> bytes;
@@ -48,11 +48,11 @@ TEST(QPanels, RoundTripByteForByte) {
 
 TEST(QPanels, RefusesWhatHasNoPanels) {
   std::mt19937 rng(2);
-  QWeights odd(DType::Q4_0, 12, 64, 0, rng), q5(DType::Q5_K, 8, 256, 0, rng), ok(DType::Q4_0, 16, 64, 0, rng);
+  QWeights odd(DType::Q4_0, 12, 64, 0, rng), q5(DType::Q5_0, 8, 256, 0, rng), ok(DType::Q4_0, 16, 64, 0, rng);
   std::vector<uint8_t> dst(odd.t.nbytes() + q5.t.nbytes() + ok.t.nbytes());
   EXPECT_THROW(kernels::interleave(odd.t, dst.data()), Error);  // rows not a multiple of 8
   EXPECT_THROW(kernels::interleave(q5.t, dst.data()), Error);   // no panel layout
-  EXPECT_FALSE(kernels::interleave_supported(DType::Q5_K));
+  EXPECT_FALSE(kernels::interleave_supported(DType::Q5_0));
   EXPECT_FALSE(kernels::interleave_supported(DType::F32));
   const Tensor p = kernels::interleave(ok.t, dst.data());
   EXPECT_THROW(kernels::interleave(p, dst.data() + ok.t.nbytes()), Error);  // already interleaved

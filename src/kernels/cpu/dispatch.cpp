@@ -344,8 +344,9 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
   }
   const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
   const auto panel_rows = a.vnni && a.table->qgemv_panel_vnni ? a.table->qgemv_panel_vnni : a.table->qgemv_panel;
-  // Interleaved weights where the instruction set has no panel kernel: the block's rows read back
-  // into row-major blocks, then the usual kernel into a scratch Y (the copy stays in cache).
+  // Interleaved weights where the instruction set has no panel kernel, or batches of a type whose
+  // panel kernel is slower there: the block's rows read back into row-major blocks, then the
+  // usual kernel into a scratch Y (the copy stays in cache).
   auto deinterleaved = [&](const QuantizedActivations& x, const Tensor& W, float* Y, int r0, int r1) {
     static thread_local std::vector<uint8_t> wbuf;
     static thread_local std::vector<float> ybuf;
@@ -365,7 +366,7 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
     plan.rows_of(b, i, r0, r1);
     const Tensor& W = o[i]->W;
     if (!W.interleaved) rows(*x[i], W, o[i]->Y, r0, r1);
-    else if (panel_rows) panel_rows(*x[i], W, o[i]->Y, r0, r1);
+    else if (panel_rows && (T <= 4 || panel::for_batches(W.dtype))) panel_rows(*x[i], W, o[i]->Y, r0, r1);
     else deinterleaved(*x[i], W, o[i]->Y, r0, r1);
   }
 }

@@ -16,6 +16,7 @@
 #include "kernels/cpu/qlayout.h"
 #include "kernels/cpu/qmatmul.h"
 #include "kernels/cpu/qpanel.h"
+#include "kernels/cpu/qunpack_simd.h"
 
 namespace camelid::kernels::qsimd {
 namespace {
@@ -134,10 +135,14 @@ struct QPanelGemv {
           fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
         }
       } else {
-        static_assert(DT == DType::Q4_K, "a type without a panel kernel");
-        // d[8] | dmin[8] | scales: 12 bytes x 8 rows | qs: 32 units. Unit 8i + k holds qs bytes
-        // 32i + 4k ..: low nibbles are elements 64i + 4k .. (sub-block 2i), high ones 64i + 32 +
-        // 4k .. (2i + 1). 8 products of 15 * 127 pairs per sub-block: |sum| <= 30480.
+        static_assert(DT == DType::Q4_K || DT == DType::Q5_K, "a type without a panel kernel");
+        // d[8] | dmin[8] | scales: 12 bytes x 8 rows | (Q5_K: qh, 8 units) | qs: 32 units. Unit
+        // 8i + k holds qs bytes 32i + 4k ..: low nibbles are elements 64i + 4k .. (sub-block 2i),
+        // high ones 64i + 32 + 4k .. (2i + 1); Q5_K's fifth bits are bits 2i, 2i + 1 of qh unit k.
+        // Pairs of 15 * 127 (Q4_K: 8 units summed, |sum| <= 30480) or 31 * 127 (Q5_K: 4 units,
+        // |sum| <= 31496) in 16 bits, then one vpmaddwd by the sub-block scale.
+        constexpr bool k5 = DT == DType::Q5_K;
+        constexpr int kQs = k5 ? 384 : 128, kRun = k5 ? 4 : 8;  // qs offset; units per 16-bit run
         const __m256 d = P::halves(pb), dmin = P::halves(pb + 16);
         __m256i sb[12], sc[8], m[8];
         for (int i = 0; i < 12; ++i) sb[i] = P::u8(pb + 32 + 8 * i);
@@ -150,17 +155,24 @@ struct QPanelGemv {
         __m256i S[NT];
         for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
         for (int i = 0; i < 4; ++i) {
-          __m256i slo[NT], shi[NT];
-          for (int t = 0; t < NT; ++t) slo[t] = shi[t] = _mm256_setzero_si256();
-          for (int k = 0; k < 8; ++k) {
-            const __m256i q = P::load(pb + 128 + 32 * (8 * i + k)), lo = P::lo4(q), hi = P::hi4(q);
-            for (int t = 0; t < NT; ++t) {
-              const uint8_t* x = xb + size_t(t) * a.row_bytes + 64 * i + 4 * k;
-              slo[t] = P::add16(slo[t], P::mb(lo, P::bcast(x))), shi[t] = P::add16(shi[t], P::mb(hi, P::bcast(x + 32)));
-            }
-          }
           const __m256i s0 = P::pair16(sc[2 * i]), s1 = P::pair16(sc[2 * i + 1]);
-          for (int t = 0; t < NT; ++t) S[t] = P::add32(S[t], P::add32(_mm256_madd_epi16(slo[t], s0), _mm256_madd_epi16(shi[t], s1)));
+          for (int k0 = 0; k0 < 8; k0 += kRun) {
+            __m256i slo[NT], shi[NT];
+            for (int t = 0; t < NT; ++t) slo[t] = shi[t] = _mm256_setzero_si256();
+            for (int k = k0; k < k0 + kRun; ++k) {
+              const __m256i q = P::load(pb + kQs + 32 * (8 * i + k));
+              __m256i lo = P::lo4(q), hi = P::hi4(q);
+              if constexpr (k5) {
+                const __m256i h = P::load(pb + 128 + 32 * k);
+                lo = _mm256_or_si256(lo, bits(h, 2 * i, 1, 4)), hi = _mm256_or_si256(hi, bits(h, 2 * i + 1, 1, 4));
+              }
+              for (int t = 0; t < NT; ++t) {
+                const uint8_t* x = xb + size_t(t) * a.row_bytes + 64 * i + 4 * k;
+                slo[t] = P::add16(slo[t], P::mb(lo, P::bcast(x))), shi[t] = P::add16(shi[t], P::mb(hi, P::bcast(x + 32)));
+              }
+            }
+            for (int t = 0; t < NT; ++t) S[t] = P::add32(S[t], P::add32(_mm256_madd_epi16(slo[t], s0), _mm256_madd_epi16(shi[t], s1)));
+          }
         }
         for (int t = 0; t < NT; ++t) {
           const size_t bt = size_t(t0 + t) * a.nb + b;
@@ -202,6 +214,7 @@ inline void qgemv_panel256(const QuantizedActivations& a, const Tensor& W, float
     case DType::Q4_0: return QPanelGemv<DType::Q4_0>::rows(a, W, Y, o0, o1);
     case DType::Q8_0: return QPanelGemv<DType::Q8_0>::rows(a, W, Y, o0, o1);
     case DType::Q4_K: return QPanelGemv<DType::Q4_K>::rows(a, W, Y, o0, o1);
+    case DType::Q5_K: return QPanelGemv<DType::Q5_K>::rows(a, W, Y, o0, o1);
     case DType::Q6_K: return QPanelGemv<DType::Q6_K>::rows(a, W, Y, o0, o1);
     default: fail("qgemv_panel: no panel kernel for ", dtype_name(W.dtype));
   }
