@@ -31,8 +31,10 @@ ServerProcess& server() {
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// A complete request over a fresh raw connection; returns the response.
-std::string exchange(const std::string& request, int timeout_ms = 5000) {
+// A complete request over a fresh raw connection; returns the response. The wait catches hangs,
+// so it scales with the sanitizer slowdown: the CI's ASan pass once waited past 5 s for a 4-token
+// reply while other tests loaded both cores (ClientsThatNeverReadDoNotBlockOthers).
+std::string exchange(const std::string& request, int timeout_ms = int(5000 * camelid::testing_support::kSanitizerSlowdown)) {
   RawConn c(server().port());
   c.send(request);
   return c.read_response(timeout_ms);
