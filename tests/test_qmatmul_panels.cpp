@@ -52,9 +52,12 @@ TEST(QPanels, RefusesWhatHasNoPanels) {
   std::vector<uint8_t> dst(odd.t.nbytes() + q5.t.nbytes() + ok.t.nbytes());
   EXPECT_THROW(kernels::interleave(odd.t, dst.data()), Error);  // rows not a multiple of 8
   EXPECT_THROW(kernels::interleave(q5.t, dst.data()), Error);   // no panel layout
-  EXPECT_FALSE(kernels::interleave_supported(DType::Q5_0));
-  EXPECT_FALSE(kernels::interleave_supported(DType::F32));
+  EXPECT_FALSE(kernels::interleave_supported(odd.t));
+  EXPECT_FALSE(kernels::interleave_supported(q5.t));
+  EXPECT_FALSE(kernels::interleave_supported(Tensor{dst.data(), DType::F32, 8, 8}));
+  EXPECT_EQ(kernels::interleave_supported(ok.t), kernels::active_isa() == Isa::AVX2 && !kernels::vnni_active());
   const Tensor p = kernels::interleave(ok.t, dst.data());
+  EXPECT_FALSE(kernels::interleave_supported(p));
   EXPECT_THROW(kernels::interleave(p, dst.data() + ok.t.nbytes()), Error);  // already interleaved
   EXPECT_THROW(kernels::deinterleave_rows(p, 4, 16, dst.data()), Error);   // not a whole panel
   EXPECT_THROW(kernels::deinterleave_rows(p, 8, 24, dst.data()), Error);   // past the end

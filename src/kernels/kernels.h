@@ -65,9 +65,10 @@ void quantize_activations(DType type, const float* X, int T, int K, void* out);
 // rows, which the AVX2 kernel streams as one sequence with no per-row unpacking or reduction
 // (4 activation rows per pass over a panel). Same results as row-major weights, bit for bit;
 // other instruction sets and --exact read them back into row-major blocks, a few rows at a time.
-// interleave_supported: t has a panel layout and the active kernels use it (AVX2 without VNNI:
-// where vpdpbusd exists, the row-major kernels measured faster).
-bool interleave_supported(DType t);
+// interleave_supported: W is row-major, its rows fill panels, its type has a panel layout and the
+// active kernels use it (AVX2 without VNNI: where vpdpbusd exists, the row-major kernels measured
+// faster).
+bool interleave_supported(const Tensor& W);
 // W row-major with rows a multiple of 8; dst: W.nbytes() bytes. The result views dst.
 Tensor interleave(const Tensor& W, void* dst);
 // Rows [r0, r1) of an interleaved W (whole panels) in row-major blocks at dst.
@@ -150,7 +151,6 @@ struct KernelTable {
   // Interleaved quantized weights (qpanel.h): rows [o0, o1) (whole panels) of Y; null where the
   // ISA has none (then the dispatch reads the rows back).
   void (*qgemv_panel)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
-  void (*qgemv_panel_vnni)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);
 };
 const KernelTable& table_portable();
 const KernelTable& table_avx2();

@@ -78,9 +78,7 @@ size_t ModelWeights::interleave_for_decode() {
   for (auto& l : layers)
     for (Tensor* t : {&l.wq, &l.wk, &l.wv, &l.wo, &l.w_gate, &l.w_up, &l.w_down}) ts.push_back(t);
   if (lm_head.data != embed.data) ts.push_back(&lm_head);  // a tied classifier is also read by rows
-  std::erase_if(ts, [](const Tensor* t) {
-    return t->interleaved || t->rows % 8 != 0 || !kernels::interleave_supported(t->dtype);
-  });
+  std::erase_if(ts, [](const Tensor* t) { return !kernels::interleave_supported(*t); });
   size_t total = 0;
   for (const Tensor* t : ts) total += t->nbytes();
   if (total == 0) return 0;

@@ -154,6 +154,14 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
 }
 
 namespace {
+// Rows [r0, r1) of W in row-major blocks: in place, or read back into buf when W is interleaved.
+const uint8_t* row_major(const Tensor& W, int r0, int r1, std::vector<uint8_t>& buf) {
+  if (!W.interleaved) return W.row(r0);
+  buf.resize(size_t(r1 - r0) * W.row_nbytes());
+  deinterleave_rows(W, r0, r1, buf.data());
+  return buf.data();
+}
+
 // The exact path for quantized weights: rows dequantized (exactly, as ggml does) in chunks into
 // f32 and multiplied by the f32 kernel. Every row sees the same operations whatever T and the
 // split, so rows stay bit-identical across batches, as for float weights.
@@ -161,18 +169,12 @@ void matmul_rows_dequantized(const KernelTable& t, const float* X, int T, const 
   constexpr int kChunk = 64;
   static thread_local std::vector<float> w, y;
   const int K = int(W.cols), O = int(W.rows);
-  static thread_local std::vector<uint8_t> rows;  // an interleaved W's chunk, row-major
+  static thread_local std::vector<uint8_t> rows;  // an interleaved W's chunk, read back
   w.resize(size_t(kChunk) * K), y.resize(size_t(kChunk) * T);
   for (int r0 = o0; r0 < o1; r0 += kChunk) {
     const int n = std::min(kChunk, o1 - r0);
-    const size_t rb = W.row_nbytes();
-    const uint8_t* src = W.interleaved ? nullptr : W.row(r0);
-    if (W.interleaved) {
-      rows.resize(size_t(n) * rb);
-      deinterleave_rows(W, r0, r0 + n, rows.data());
-      src = rows.data();
-    }
-    for (int r = 0; r < n; ++r) to_f32(W.dtype, src + size_t(r) * rb, &w[size_t(r) * K], size_t(K));
+    const uint8_t* src = row_major(W, r0, r0 + n, rows);
+    for (int r = 0; r < n; ++r) to_f32(W.dtype, src + size_t(r) * W.row_nbytes(), &w[size_t(r) * K], size_t(K));
     const Tensor chunk{w.data(), DType::F32, n, K};
     t.matmul_rows(X, T, chunk, y.data(), 0, n);
     for (int i = 0; i < T; ++i) std::copy_n(&y[size_t(i) * n], n, Y + size_t(i) * O + r0);
@@ -284,7 +286,10 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
 // Only without VNNI: on an Intel Xeon with AVX512-VNNI and AVX-VNNI (2 threads, bench-450m) the
 // row-major kernels' vpdpbusd beat the panel kernel's vpmaddubsw, AVX2 or AVX-512, in prefill
 // (Q4_0 322 against 223 tok/s with AVX2) and decode (Q8_0 42.6 against 39.2).
-bool interleave_supported(DType t) { return panel::layout(t).n > 0 && active().table->qgemv_panel && !active().vnni; }
+bool interleave_supported(const Tensor& W) {
+  return !W.interleaved && W.rows % panel::kRows == 0 && panel::layout(W.dtype).n > 0 && active().table->qgemv_panel &&
+         !active().vnni;
+}
 
 bool matmul_quantized_supported(DType w) {
   return q::with_layout(w, []<DType>() {});
@@ -343,7 +348,6 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
     x[i] = &acts[i];
   }
   const auto rows = a.vnni ? a.table->qmatmul_rows_vnni : a.table->qmatmul_rows;
-  const auto panel_rows = a.vnni && a.table->qgemv_panel_vnni ? a.table->qgemv_panel_vnni : a.table->qgemv_panel;
   // Interleaved weights where the instruction set has no panel kernel, or batches of a type whose
   // panel kernel is slower there: the block's rows read back into row-major blocks, then the
   // usual kernel into a scratch Y (the copy stays in cache).
@@ -351,9 +355,8 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
     static thread_local std::vector<uint8_t> wbuf;
     static thread_local std::vector<float> ybuf;
     const int n = r1 - r0;
-    wbuf.resize(size_t(n) * W.row_nbytes()), ybuf.resize(size_t(n) * T);
-    deinterleave_rows(W, r0, r1, wbuf.data());
-    rows(x, Tensor{wbuf.data(), W.dtype, n, W.cols}, ybuf.data(), 0, n);
+    ybuf.resize(size_t(n) * T);
+    rows(x, Tensor{row_major(W, r0, r1, wbuf), W.dtype, n, W.cols}, ybuf.data(), 0, n);
     for (int t = 0; t < T; ++t) std::copy_n(&ybuf[size_t(t) * n], n, Y + size_t(t) * W.rows + r0);
   };
   // Blocks handed out as in matmul.
@@ -366,7 +369,7 @@ void matmul_quantized_outs(const float* X, int T, const MatmulOut* const* o, siz
     plan.rows_of(b, i, r0, r1);
     const Tensor& W = o[i]->W;
     if (!W.interleaved) rows(*x[i], W, o[i]->Y, r0, r1);
-    else if (panel_rows && (T <= 4 || panel::for_batches(W.dtype))) panel_rows(*x[i], W, o[i]->Y, r0, r1);
+    else if (a.table->qgemv_panel && (T <= 4 || panel::for_batches(W.dtype))) a.table->qgemv_panel(*x[i], W, o[i]->Y, r0, r1);
     else deinterleaved(*x[i], W, o[i]->Y, r0, r1);
   }
 }

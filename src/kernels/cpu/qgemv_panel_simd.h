@@ -22,7 +22,6 @@ namespace camelid::kernels::qsimd {
 namespace {
 
 struct Panel256 {
-  static __m256i load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   // 4 activation bytes at p in every lane.
   static __m256i bcast(const uint8_t* p) {
     int32_t v;
@@ -37,8 +36,6 @@ struct Panel256 {
   // An int32 scale per lane -> the same scale in both 16-bit halves (vpmaddwd multiplies a lane's
   // two pair sums by it and adds them).
   static __m256i pair16(__m256i s) { return _mm256_or_si256(_mm256_and_si256(s, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(s, 16)); }
-  static __m256i lo4(__m256i q) { return _mm256_and_si256(q, _mm256_set1_epi8(15)); }
-  static __m256i hi4(__m256i q) { return _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(15)); }
   static __m256i mb(__m256i u, __m256i x) { return _mm256_maddubs_epi16(u, x); }
   static __m256i add16(__m256i a, __m256i b) { return _mm256_add_epi16(a, b); }
   static __m256i add32(__m256i a, __m256i b) { return _mm256_add_epi32(a, b); }
@@ -70,8 +67,8 @@ struct QPanelGemv {
         const __m256 d = P::halves(pb);
         __m256i lo[4], hi[4];
         for (int k = 0; k < 4; ++k) {
-          const __m256i q = P::load(pb + 16 + 32 * k);
-          lo[k] = P::lo4(q), hi[k] = P::hi4(q);
+          const __m256i q = load32(pb + 16 + 32 * k);
+          lo[k] = nibbles_lo(q), hi[k] = nibbles_hi(q);
         }
         for (int t = 0; t < NT; ++t) {
           const uint8_t* x = xb + size_t(t) * a.row_bytes;
@@ -89,7 +86,7 @@ struct QPanelGemv {
         __m256i S[NT];
         for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
         for (int k = 0; k < 8; ++k) {
-          const __m256i w = P::load(pb + 16 + 32 * k), aw = _mm256_abs_epi8(w);
+          const __m256i w = load32(pb + 16 + 32 * k), aw = _mm256_abs_epi8(w);
           for (int t = 0; t < NT; ++t)
             S[t] = P::add32(S[t], P::widen(P::mb(aw, _mm256_sign_epi8(P::bcast(xb + size_t(t) * a.row_bytes + 4 * k), w))));
         }
@@ -115,11 +112,8 @@ struct QPanelGemv {
               __m256i u[4];
               for (int i = 0; i < 4; ++i) {
                 const int l4 = 4 * h + i;  // unit of 4 bytes: l = 4 * l4 .. + 3
-                const __m256i lq = P::load(ql + 32 * (16 * n + 8 * (q & 1) + l4)), hq = P::load(qh + 32 * (8 * n + l4));
-                const __m256i low = q < 2 ? P::lo4(lq) : P::hi4(lq);
-                const int shift = 2 * q;  // qh bits 2q, 2q+1 -> bits 4, 5
-                const __m256i hb = shift < 4 ? _mm256_slli_epi16(hq, 4 - shift) : shift > 4 ? _mm256_srli_epi16(hq, shift - 4) : hq;
-                u[i] = _mm256_or_si256(low, _mm256_and_si256(hb, _mm256_set1_epi8(0x30)));
+                const __m256i lq = load32(ql + 32 * (16 * n + 8 * (q & 1) + l4)), hq = load32(qh + 32 * (8 * n + l4));
+                u[i] = _mm256_or_si256(q < 2 ? nibbles_lo(lq) : nibbles_hi(lq), bits(hq, 2 * q, 3, 4));  // qh bits 2q, 2q+1 -> 4, 5
               }
               for (int t = 0; t < NT; ++t) {
                 const uint8_t* x = xb + size_t(t) * a.row_bytes + 128 * n + 32 * q + 16 * h;
@@ -160,10 +154,10 @@ struct QPanelGemv {
             __m256i slo[NT], shi[NT];
             for (int t = 0; t < NT; ++t) slo[t] = shi[t] = _mm256_setzero_si256();
             for (int k = k0; k < k0 + kRun; ++k) {
-              const __m256i q = P::load(pb + kQs + 32 * (8 * i + k));
-              __m256i lo = P::lo4(q), hi = P::hi4(q);
+              const __m256i q = load32(pb + kQs + 32 * (8 * i + k));
+              __m256i lo = nibbles_lo(q), hi = nibbles_hi(q);
               if constexpr (k5) {
-                const __m256i h = P::load(pb + 128 + 32 * k);
+                const __m256i h = load32(pb + 128 + 32 * k);
                 lo = _mm256_or_si256(lo, bits(h, 2 * i, 1, 4)), hi = _mm256_or_si256(hi, bits(h, 2 * i + 1, 1, 4));
               }
               for (int t = 0; t < NT; ++t) {
