@@ -40,26 +40,26 @@ MappedFile::MappedFile(const std::string& path, bool read_into_memory, bool popu
   int fd = open_regular(path, st);
   size_ = size_t(st.st_size);
   if (size_ > 0 && read_into_memory) {
-    const size_t huge = size_t(2) << 20;
-    alloc_ = (size_ + huge - 1) / huge * huge;
-    void* p = ::mmap(nullptr, alloc_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    try {
+      mem_ = std::make_unique<HugeBuffer>(size_);
+    } catch (const Error& e) {
       ::close(fd);
-      fail(path, ": cannot allocate ", size_, " bytes: ", std::strerror(errno));
+      fail(path, ": ", e.what());
     }
-    ::madvise(p, alloc_, MADV_HUGEPAGE);
+    uint8_t* p = mem_->data();
     size_t done = 0;
     while (done < size_) {
-      ssize_t n = ::read(fd, static_cast<uint8_t*>(p) + done, std::min(size_ - done, size_t(1) << 30));
+      ssize_t n = ::read(fd, p + done, std::min(size_ - done, size_t(1) << 30));
       if (n <= 0) {
-        ::munmap(p, alloc_);
+        const int err = errno;
+        mem_.reset();
         ::close(fd);
-        fail(path, ": read failed after ", done, " bytes: ", n < 0 ? std::strerror(errno) : "unexpected end of file");
+        fail(path, ": read failed after ", done, " bytes: ", n < 0 ? std::strerror(err) : "unexpected end of file");
       }
       done += size_t(n);
     }
-    ::mprotect(p, alloc_, PROT_READ);
-    data_ = static_cast<const uint8_t*>(p);
+    ::mprotect(p, size_, PROT_READ);
+    data_ = p;
   } else if (size_ > 0) {
     // Map at a 2 MiB-aligned address: where the page cache holds the file in 2 MiB folios the
     // kernel can then map them with huge pages, which saves a TLB miss every 4 KiB while the
@@ -96,7 +96,7 @@ MappedFile::MappedFile(const std::string& path, bool read_into_memory, bool popu
 }
 
 void MappedFile::populate() {
-  if (!data_ || alloc_ || populated_) return;
+  if (!data_ || mem_ || populated_) return;
   populated_ = true;
   void* p = const_cast<uint8_t*>(data_);
   if (::madvise(p, size_, MADV_POPULATE_READ) == 0) return;
@@ -108,7 +108,7 @@ void MappedFile::populate() {
 }
 
 MappedFile::~MappedFile() {
-  if (data_) ::munmap(const_cast<uint8_t*>(data_), alloc_ ? alloc_ : size_);
+  if (data_ && !mem_) ::munmap(const_cast<uint8_t*>(data_), size_);  // mem_ frees itself
 }
 
 HugeBuffer::HugeBuffer(size_t size) : size_(size) {

@@ -5,9 +5,26 @@
 // it is much faster than streaming page-cache pages, which is what decode does every token.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace camelid {
+
+// Anonymous read-write memory advised for huge pages, for weights rearranged at load (streamed
+// every token like a map read into memory). Throws Error when the OS refuses.
+class HugeBuffer {
+ public:
+  explicit HugeBuffer(size_t size);
+  ~HugeBuffer();
+  HugeBuffer(const HugeBuffer&) = delete;
+  HugeBuffer& operator=(const HugeBuffer&) = delete;
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0, alloc_ = 0;
+};
 
 class MappedFile {
  public:
@@ -31,24 +48,9 @@ class MappedFile {
  private:
   std::string path_;
   const uint8_t* data_ = nullptr;
-  size_t size_ = 0, alloc_ = 0;  // alloc_ > 0: anonymous memory, not a map of the file
+  size_t size_ = 0;
+  std::unique_ptr<HugeBuffer> mem_;  // the bytes read into memory, not a map of the file
   bool populated_ = false;
-};
-
-// Anonymous read-write memory advised for huge pages, for weights rearranged at load (streamed
-// every token like a map read into memory). Throws Error when the OS refuses.
-class HugeBuffer {
- public:
-  explicit HugeBuffer(size_t size);
-  ~HugeBuffer();
-  HugeBuffer(const HugeBuffer&) = delete;
-  HugeBuffer& operator=(const HugeBuffer&) = delete;
-  uint8_t* data() const { return data_; }
-  size_t size() const { return size_; }
-
- private:
-  uint8_t* data_ = nullptr;
-  size_t size_ = 0, alloc_ = 0;
 };
 
 // Gives back to the OS the pages wholly inside [p, p + n) of a private mapping whose bytes were
