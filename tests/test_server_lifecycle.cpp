@@ -131,7 +131,7 @@ TEST(ServerLifecycle, TemplatesThatFailPerRequestGetAnErrorAndServingGoesOn) {
     RawConn c(s.port());
     c.send(post_request("/v1/chat/completions",
                         {{"messages", {{{"role", role}, {"content", "hi"}}}}, {"max_tokens", 2}}));
-    return c.read_response(20000);
+    return c.read_response(int(20000 * camelid::testing_support::kSanitizerSlowdown));  // within the bound below
   };
   const auto t0 = Clock::now();
   std::string r = chat("system");
