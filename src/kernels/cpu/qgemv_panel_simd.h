@@ -94,6 +94,43 @@ struct QPanelGemv {
           const size_t bt = size_t(t0 + t) * a.nb + b;
           fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
         }
+      } else if constexpr (DT == DType::IQ4_NL || DT == DType::IQ4_XS) {
+        // IQ4_NL: d[8] | qs: 4 units, as Q4_0's. IQ4_XS: d[8] | scales_h: u16 x 8 | scales_l: 4
+        // bytes x 8 | qs: 32 units, sub-block j in units 4j .. 4j+3 (low nibbles: elements 32j +
+        // 4i .., high: 32j + 16 + 4i ..). The nibbles index the signed codebook (vpshufb); as for
+        // Q8_0, |w| times x with w's sign: a pair is at most 2 * 127 * 127, one vpmaddwd each, by
+        // the sub-block scale (IQ4_XS, 6 bits minus 32) or by ones. S = sum w x, the row-major
+        // kernels' sum u x - 128 xsum.
+        constexpr bool xs = DT == DType::IQ4_XS;
+        constexpr int NJ = xs ? 8 : 1, kQs = xs ? 64 : 16;
+        const __m256i tw = _mm256_broadcastsi128_si256(_mm_xor_si128(iq4_table(), _mm_set1_epi8(char(0x80))));
+        const __m256i ta = _mm256_abs_epi8(tw);
+        const __m256 d = P::halves(pb);
+        __m256i S[NT];
+        for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+        for (int j = 0; j < NJ; ++j) {
+          __m256i sc16 = _mm256_set1_epi16(1);
+          if constexpr (xs) {
+            const __m256i lo4 = _mm256_and_si256(_mm256_srli_epi32(load32(pb + 32), 4 * j), _mm256_set1_epi32(15));
+            const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi32(_mm256_cvtepu16_epi32(load16(pb + 16)), 2 * j), _mm256_set1_epi32(3));
+            sc16 = P::pair16(_mm256_sub_epi32(_mm256_or_si256(lo4, _mm256_slli_epi32(hi2, 4)), _mm256_set1_epi32(32)));
+          }
+          __m256i w[8], aw[8];  // elements 4i .. (i < 4) and 16 + 4(i - 4) .. of the sub-block
+          for (int i = 0; i < 4; ++i) {
+            const __m256i q = load32(pb + kQs + 32 * (4 * j + i)), lo = nibbles_lo(q), hi = nibbles_hi(q);
+            w[i] = _mm256_shuffle_epi8(tw, lo), aw[i] = _mm256_shuffle_epi8(ta, lo);
+            w[i + 4] = _mm256_shuffle_epi8(tw, hi), aw[i + 4] = _mm256_shuffle_epi8(ta, hi);
+          }
+          for (int t = 0; t < NT; ++t) {
+            const uint8_t* x = xb + size_t(t) * a.row_bytes + 32 * j;
+            for (int i = 0; i < 8; ++i)
+              S[t] = P::add32(S[t], _mm256_madd_epi16(P::mb(aw[i], _mm256_sign_epi8(P::bcast(x + 4 * i), w[i])), sc16));
+          }
+        }
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t0 + t) * a.nb + b;
+          fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
+        }
       } else if constexpr (DT == DType::Q6_K) {
         // d[8] | scales[16][8] int8 | ql: 32 units | qh: 16 units. In half n, element
         // 128n + 32q + l: the low (q < 2) or high nibble of ql byte 64n + 32(q & 1) + l, bits
@@ -210,6 +247,8 @@ inline void qgemv_panel256(const QuantizedActivations& a, const Tensor& W, float
     case DType::Q4_K: return QPanelGemv<DType::Q4_K>::rows(a, W, Y, o0, o1);
     case DType::Q5_K: return QPanelGemv<DType::Q5_K>::rows(a, W, Y, o0, o1);
     case DType::Q6_K: return QPanelGemv<DType::Q6_K>::rows(a, W, Y, o0, o1);
+    case DType::IQ4_NL: return QPanelGemv<DType::IQ4_NL>::rows(a, W, Y, o0, o1);
+    case DType::IQ4_XS: return QPanelGemv<DType::IQ4_XS>::rows(a, W, Y, o0, o1);
     default: fail("qgemv_panel: no panel kernel for ", dtype_name(W.dtype));
   }
 }

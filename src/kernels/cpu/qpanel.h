@@ -34,6 +34,8 @@ inline PanelLayout layout(DType t) {
     case DType::Q4_K: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 128, 4}}};           // d, dmin, scales, qs
     case DType::Q5_K: return {5, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 32, 4}, {48, 128, 4}}};  // d, dmin, scales, qh, qs
     case DType::Q6_K: return {4, {{208, 2, 2}, {192, 16, 1}, {0, 128, 4}, {128, 64, 4}}};     // d, scales, ql, qh
+    case DType::IQ4_NL: return {2, {{0, 2, 2}, {2, 16, 4}}};                                  // d, qs
+    case DType::IQ4_XS: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 4, 4}, {8, 128, 4}}};           // d, scales_h, scales_l, qs
     default: return {};
   }
 }
