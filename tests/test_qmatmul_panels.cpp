@@ -21,7 +21,7 @@ using kernels::Isa;
 
 namespace {
 
-const DType kPanelTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::IQ4_NL, DType::IQ4_XS};
+const DType kPanelTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
 
 struct Panels {
   std::vector<uint8_t> bytes;

@@ -131,6 +131,70 @@ struct QPanelGemv {
           const size_t bt = size_t(t0 + t) * a.nb + b;
           fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
         }
+      } else if constexpr (DT == DType::Q3_K || DT == DType::Q2_K) {
+        // Q3_K: d[8] | scales: 3 units | hmask: 8 units | qs: 16 units. Q2_K: d[8] | dmin[8] |
+        // scales: 4 units | qs: 16 units. In half n, element 128n + 32q + l is bits 2q, 2q+1 of qs
+        // byte 32n + l (Q3_K: plus 4 if bit 4n + q of hmask byte l is set, qlayout.h's u, minus
+        // C = 4 through the bias); sub-block j = 8n + 2q + l / 16. Q3_K's scales: 6 bits minus
+        // 32, the low 4 of sub-block j in byte j % 8 (high nibble from j = 8), the high 2 in byte
+        // 8 + j % 4, bits 2 (j / 4); Q2_K's: byte j, scale | min << 4. Values 0..7: four
+        // products' pairs stay below 4 * 2 * 7 * 127 before each vpmaddwd by sc_j.
+        constexpr bool k3 = DT == DType::Q3_K;
+        const __m256 d = P::halves(pb);
+        const uint8_t* hm = pb + 112;  // Q3_K
+        const uint8_t* qs = pb + (k3 ? 368 : 160);
+        const __m256i m4 = _mm256_set1_epi32(15);
+        __m256i sw[4], m[16];  // scale units; Q2_K's mins
+        for (int k = 0; k < (k3 ? 3 : 4); ++k) sw[k] = load32(pb + (k3 ? 16 : 32) + 32 * k);
+        __m256i S[NT];
+        for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+        for (int n = 0; n < 2; ++n)
+          for (int h = 0; h < 2; ++h) {
+            __m256i lq[4], hq[4];  // the 4 units of this half of the sub-blocks, for every q
+            for (int i = 0; i < 4; ++i) {
+              lq[i] = load32(qs + 32 * (8 * n + 4 * h + i));
+              if constexpr (k3) hq[i] = _mm256_srli_epi16(load32(hm + 32 * (4 * h + i)), 4 * n);
+            }
+            for (int q = 0; q < 4; ++q) {
+              const int j = 8 * n + 2 * q + h, jl = j % 8;
+              __m256i sc;
+              if constexpr (k3) {
+                const __m256i lo4 = _mm256_and_si256(_mm256_srli_epi32(sw[jl / 4], 8 * (jl % 4) + 4 * (j / 8)), m4);
+                const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi32(sw[2], 8 * (j % 4) + 2 * (j / 4)), _mm256_set1_epi32(3));
+                sc = _mm256_sub_epi32(_mm256_or_si256(lo4, _mm256_slli_epi32(hi2, 4)), _mm256_set1_epi32(32));
+              } else {
+                sc = _mm256_and_si256(_mm256_srli_epi32(sw[j / 4], 8 * (j % 4)), m4);
+                m[j] = _mm256_and_si256(_mm256_srli_epi32(sw[j / 4], 8 * (j % 4) + 4), m4);
+              }
+              const __m256i sc16 = P::pair16(sc);
+              __m256i u[4];
+              for (int i = 0; i < 4; ++i) {
+                u[i] = bits(lq[i], 2 * q, 3, 0);
+                if constexpr (k3) u[i] = _mm256_or_si256(u[i], bits(hq[i], q, 1, 2));  // hq: bits 4n.. moved down
+              }
+              for (int t = 0; t < NT; ++t) {
+                const uint8_t* x = xb + size_t(t) * a.row_bytes + 128 * n + 32 * q + 16 * h;
+                const __m256i s = P::add16(P::add16(P::mb(u[0], P::bcast(x)), P::mb(u[1], P::bcast(x + 4))),
+                                           P::add16(P::mb(u[2], P::bcast(x + 8)), P::mb(u[3], P::bcast(x + 12))));
+                S[t] = P::add32(S[t], _mm256_madd_epi16(s, sc16));
+                if constexpr (k3) {
+                  const size_t bt = size_t(t0 + t) * a.nb + b;
+                  S[t] = P::add32(S[t], _mm256_mullo_epi32(sc, _mm256_set1_epi32(a.bias[bt * 16 + j])));
+                }
+              }
+            }
+          }
+        for (int t = 0; t < NT; ++t) {
+          const size_t bt = size_t(t0 + t) * a.nb + b;
+          const __m256 dx = _mm256_set1_ps(a.dx[bt]);
+          fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S[t]), _mm256_mul_ps(d, dx), fa[t]);
+          if constexpr (!k3) {
+            __m256i M = _mm256_setzero_si256();
+            for (int j = 0; j < 8; ++j)
+              M = P::add32(M, _mm256_madd_epi16(_mm256_or_si256(m[2 * j], _mm256_slli_epi32(m[2 * j + 1], 16)), _mm256_set1_epi32(a.pairs[bt * 8 + j])));
+            fa[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(M), _mm256_mul_ps(P::halves(pb + 16), dx), fa[t]);
+          }
+        }
       } else if constexpr (DT == DType::Q6_K) {
         // d[8] | scales[16][8] int8 | ql: 32 units | qh: 16 units. In half n, element
         // 128n + 32q + l: the low (q < 2) or high nibble of ql byte 64n + 32(q & 1) + l, bits
@@ -247,6 +311,8 @@ inline void qgemv_panel256(const QuantizedActivations& a, const Tensor& W, float
     case DType::Q4_K: return QPanelGemv<DType::Q4_K>::rows(a, W, Y, o0, o1);
     case DType::Q5_K: return QPanelGemv<DType::Q5_K>::rows(a, W, Y, o0, o1);
     case DType::Q6_K: return QPanelGemv<DType::Q6_K>::rows(a, W, Y, o0, o1);
+    case DType::Q2_K: return QPanelGemv<DType::Q2_K>::rows(a, W, Y, o0, o1);
+    case DType::Q3_K: return QPanelGemv<DType::Q3_K>::rows(a, W, Y, o0, o1);
     case DType::IQ4_NL: return QPanelGemv<DType::IQ4_NL>::rows(a, W, Y, o0, o1);
     case DType::IQ4_XS: return QPanelGemv<DType::IQ4_XS>::rows(a, W, Y, o0, o1);
     default: fail("qgemv_panel: no panel kernel for ", dtype_name(W.dtype));

@@ -34,6 +34,8 @@ inline PanelLayout layout(DType t) {
     case DType::Q4_K: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 128, 4}}};           // d, dmin, scales, qs
     case DType::Q5_K: return {5, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 32, 4}, {48, 128, 4}}};  // d, dmin, scales, qh, qs
     case DType::Q6_K: return {4, {{208, 2, 2}, {192, 16, 1}, {0, 128, 4}, {128, 64, 4}}};     // d, scales, ql, qh
+    case DType::Q2_K: return {4, {{80, 2, 2}, {82, 2, 2}, {0, 16, 4}, {16, 64, 4}}};           // d, dmin, scales, qs
+    case DType::Q3_K: return {4, {{108, 2, 2}, {96, 12, 4}, {0, 32, 4}, {32, 64, 4}}};         // d, scales, hmask, qs
     case DType::IQ4_NL: return {2, {{0, 2, 2}, {2, 16, 4}}};                                  // d, qs
     case DType::IQ4_XS: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 4, 4}, {8, 128, 4}}};           // d, scales_h, scales_l, qs
     default: return {};
@@ -43,7 +45,8 @@ inline PanelLayout layout(DType t) {
 // Whether batches of more than 4 activation rows take the panel kernel too (4 rows per pass) rather
 // than the packed kernel on rows read back. Measured on Zen 3, bench-450m prefill of 128 tokens:
 // Q4_0 1.24x, Q8_0 1.08x, Q4_K_M 1.09x the row-major kernels' with panels; Q5_K_M 0.75x with
-// Q5_K panels (its fifth bits unpacked again for every 4 rows) and 0.9x reading them back.
-inline bool for_batches(DType t) { return t != DType::Q5_K; }
+// Q5_K panels (its fifth bits unpacked again for every 4 rows) and 0.9x reading them back. Q2_K
+// and Q3_K (2-bit fields unpacked for every 4 rows): bench-450m Q2_K 168-187 against 200-213.
+inline bool for_batches(DType t) { return t != DType::Q5_K && t != DType::Q2_K && t != DType::Q3_K; }
 
 }  // namespace camelid::kernels::panel
