@@ -148,9 +148,6 @@ struct KernelTable {
   size_t (*packed_x_floats)(DType x, int T, int K);
   void (*pack_x)(DType x, const void* X, int T, int K, float* Xp);
   void (*matmul_rows_packed)(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1);
-  // The same for bf16 weights outside the bf16-dot kernel, widened to f32 while packed (X packed
-  // from f32): bit-identical to matmul_rows. Null where the dot-product kernel is faster.
-  void (*matmul_rows_packed_widened)(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1);
   // Interleaved quantized weights (qpanel.h): rows [o0, o1) (whole panels) of Y; null where the
   // ISA has none (then the dispatch reads the rows back).
   void (*qgemv_panel)(const QuantizedActivations& x, const Tensor& W, float* Y, int o0, int o1);

@@ -251,18 +251,14 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
     xb = buf.data();
   }
   // Batches against f32 weights, and bf16 weights in the bf16-dot kernel: X packed once here for
-  // the packed kernel (same bits, see matmul_packed_simd.h). bf16 weights outside bf16 dot are
-  // widened while packed where the table has that variant (AVX2). f16 weights keep the
-  // dot-product kernel, whose half-size W tiles stay in L1 (the packed kernel measured 5-10%
-  // slower on Zen 5, about 10% on Zen 3).
-  const float* xp = nullptr;   // f32 X for f32 weights (and widened bf16)
+  // the packed kernel (same bits, see matmul_packed_simd.h). f16 weights, and bf16 widened to
+  // f32, keep the dot-product kernel, whose half-size W tiles stay in L1 (there the packed kernel
+  // measured 5-10% slower).
+  const float* xp = nullptr;   // f32 X for f32 weights
   const float* xpb = nullptr;  // bf16 X for bf16-dot weights
-  auto widened = [&](const MatmulOut* m) {
-    return t->matmul_rows_packed_widened && m->W.dtype == DType::BF16 && !bf16_dot(m);
-  };
   if (T >= kPackedMinT && t->matmul_rows_packed && packed_enabled()) {
     static thread_local std::vector<float> buf, buf_bf16;
-    if (std::any_of(o, o + n_outs, [&](const MatmulOut* m) { return m->W.dtype == DType::F32 || widened(m); })) {
+    if (std::any_of(o, o + n_outs, [](const MatmulOut* m) { return m->W.dtype == DType::F32; })) {
       buf.resize(t->packed_x_floats(DType::F32, T, K));
       t->pack_x(DType::F32, X, T, K, buf.data());
       xp = buf.data();
@@ -283,7 +279,6 @@ void matmul(const float* X, int T, std::initializer_list<MatmulOut> outs) {
     else if (bf16_dot(o[i]) && xpb) t->matmul_rows_packed(xpb, T, o[i]->W, o[i]->Y, r0, r1);
     else if (bf16_dot(o[i])) t->matmul_rows_bf16(xb, T, o[i]->W, o[i]->Y, r0, r1);
     else if (xp && o[i]->W.dtype == DType::F32) t->matmul_rows_packed(xp, T, o[i]->W, o[i]->Y, r0, r1);
-    else if (xp && widened(o[i])) t->matmul_rows_packed_widened(xp, T, o[i]->W, o[i]->Y, r0, r1);
     else t->matmul_rows(X, T, o[i]->W, o[i]->Y, r0, r1);
   }
 }

@@ -66,7 +66,7 @@ const KernelTable& table_avx2() {
                              avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows,
                              simd::gemm_tile<V256, 6, 2>, 6, 16, simd::widen<V256>, simd::packed_x_floats<V256, 6, 2>,
                              simd::pack_x<V256, 6, 2>, simd::matmul_rows_packed<V256, 6, 2, void>,
-                             simd::matmul_rows_packed_widened<V256, 6, 2>, avx2::qgemv_panel};
+                             avx2::qgemv_panel};
   return t;
 }
 

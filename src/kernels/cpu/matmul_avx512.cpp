@@ -122,7 +122,7 @@ const KernelTable& table_avx512() {
                              avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows,
                              simd::gemm_tile<V512, 12, 2>, 12, 32, simd::widen<V512>, simd::packed_x_floats<V512, 12, 2>,
                              simd::pack_x<V512, 12, 2>, simd::matmul_rows_packed<V512, 12, 2, V512Pairs>,
-                             nullptr, nullptr};
+                             nullptr};
   return t;
 }
 

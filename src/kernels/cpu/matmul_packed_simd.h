@@ -40,25 +40,21 @@ struct Packed {
 
   // Units u .. u+L-1 of rows[r] (r < n; zero rows after), transposed: v[j] lane r = unit u + j of
   // row r. Past a row's `bytes`, zeros (a zero-padded copy, as the dot-product kernel's tail).
-  // Src F32: a unit is 32 bits copied (an f32, or a bf16 pair for the bf16-dot kernel); F16 / BF16:
-  // a unit is one element widened to f32 by the dot-product kernel's load_w (the same values).
-  template <DType Src = DType::F32>
   static void load_block(const uint8_t* const* rows, int n, int u, size_t bytes, vec v[L]) {
-    constexpr size_t es = Src == DType::F32 ? 4 : 2;
-    const size_t off = size_t(u) * es;
-    if (n == L && off + L * es <= bytes) {  // the common case, without the branches below
-      for (int r = 0; r < L; ++r) v[r] = V::template load_w<Src>(rows[r] + off, 0);
+    const size_t off = size_t(u) * 4;
+    if (n == L && off + L * 4 <= bytes) {  // the common case, without the branches below
+      for (int r = 0; r < L; ++r) v[r] = V::load(reinterpret_cast<const float*>(rows[r] + off));
       return V::transpose(v);
     }
     for (int r = 0; r < L; ++r) {
       if (r >= n) {
         v[r] = V::zero();
-      } else if (off + L * es <= bytes) {
-        v[r] = V::template load_w<Src>(rows[r] + off, 0);
+      } else if (off + L * 4 <= bytes) {
+        v[r] = V::load(reinterpret_cast<const float*>(rows[r] + off));
       } else {
-        alignas(64) uint8_t tail[L * 4] = {};
+        alignas(64) float tail[L] = {};
         std::memcpy(tail, rows[r] + off, bytes - off);
-        v[r] = V::template load_w<Src>(tail, 0);
+        v[r] = V::load(tail);
       }
     }
     V::transpose(v);
@@ -85,9 +81,7 @@ struct Packed {
 
   // n (<= NR) rows of W as a W^T panel of units: step m, residue j, row c at (m * L + j) * NR + c
   // (written in order; the GEMM of residue j reads every L-th row of NR units).
-  template <DType Src>
   static void pack_w(const uint8_t* W, size_t ldw, int n, int U, float* Bp) {
-    constexpr size_t es = Src == DType::F32 ? 4 : 2;
     const int KS = steps(U);
     const uint8_t* rows[NRV][L];
     for (int c = 0; c < std::min(n, NR); ++c) rows[c / L][c % L] = W + size_t(c) * ldw;
@@ -97,19 +91,18 @@ struct Packed {
         // The rows are NR streams, more than the hardware prefetchers follow: ask for each a few
         // steps ahead, or every load of the transposition waits on L2.
         if (m + kAhead < KS)
-          for (int r = 0; r < ng; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[g][r] + size_t(m + kAhead) * L * es), _MM_HINT_T0);
+          for (int r = 0; r < ng; ++r) _mm_prefetch(reinterpret_cast<const char*>(rows[g][r] + size_t(m + kAhead) * L * 4), _MM_HINT_T0);
         vec v[L];
-        load_block<Src>(rows[g], ng, m * L, ldw, v);
+        load_block(rows[g], ng, m * L, ldw, v);
         for (int j = 0; j < L; ++j) V::store(Bp + (size_t(m) * L + j) * NR + g * L, v[j]);
       }
   }
 
-  // Rows [o0, o1) of Y = X W^T for the T rows packed in Xp; `Dot`: V for f32 weights and f16 / bf16
-  // weights widened to f32 (FMA), its bf16-pair variant for bf16 weights (vdpbf16ps); Src: how
-  // W's units load (load_block).
-  template <class Dot, DType Src>
+  // Rows [o0, o1) of Y = X W^T for the T rows packed in Xp; `Dot`: V for f32 weights (FMA), its
+  // bf16-pair variant for bf16 weights (vdpbf16ps).
+  template <class Dot>
   static void rows(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1) {
-    const int O = int(W.rows), U = Src == DType::F32 ? units(W.dtype, int(W.cols)) : int(W.cols), KS = steps(U);
+    const int O = int(W.rows), U = units(W.dtype, int(W.cols)), KS = steps(U);
     const size_t ldw = W.row_nbytes();
     static thread_local std::vector<float> bp, part;
     bp.resize(size_t(KS) * L * NR), part.resize(size_t(L) * MR * NR);
@@ -117,7 +110,7 @@ struct Packed {
     const uint8_t* w = static_cast<const uint8_t*>(W.data);
     for (int o = o0; o < o1; o += NR) {
       const int n = std::min(NR, o1 - o);
-      pack_w<Src>(w + size_t(o) * ldw, ldw, n, U, bp.data());
+      pack_w(w + size_t(o) * ldw, ldw, n, U, bp.data());
       // While the last half of the X tiles pass over this panel (it stays in L2), the next
       // panel's rows are fetched into L2 a share per tile, so packing it does not wait on DRAM
       // (fetched earlier, the X tiles streaming through L2 would evict them).
@@ -155,22 +148,13 @@ size_t packed_x_floats(DType x, int T, int K) {
   return Packed<V, MR, NRV>::x_floats(T, units(x, K));
 }
 // f32 weights with V's FMA; bf16 weights (X packed from bf16) with Pairs, V's vdpbf16ps variant,
-// where the ISA has one (void: none).
+// where the ISA has one (void: none). Dispatch sends no other type (f16, and bf16 widened to f32,
+// are faster in the dot-product kernel).
 template <class V, int MR, int NRV, class Pairs>
 void matmul_rows_packed(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1) {
-  if (W.dtype == DType::F32) Packed<V, MR, NRV>::template rows<V, DType::F32>(Xp, T, W, Y, o0, o1);
+  if (W.dtype == DType::F32) Packed<V, MR, NRV>::template rows<V>(Xp, T, W, Y, o0, o1);
   if constexpr (!std::is_void_v<Pairs>)
-    if (W.dtype == DType::BF16) Packed<V, MR, NRV>::template rows<Pairs, DType::F32>(Xp, T, W, Y, o0, o1);
-}
-
-// bf16 weights outside the bf16-dot kernel, widened to f32 while their panels are packed, against X
-// packed from f32 (as for f32 weights): the dot-product kernel's values and FMAs, so its bits.
-// AVX2 on Zen 3, bench_kernels BM_matmul T=128: 1536x1536 and 4096x1536 116-127 against 83-101
-// GFLOP/s, 1536x4096 even. Not f16: its dot-product kernel widens in one instruction and kept
-// ahead (4096x1536 127-132 against 113-118).
-template <class V, int MR, int NRV>
-void matmul_rows_packed_widened(const float* Xp, int T, const Tensor& W, float* Y, int o0, int o1) {
-  if (W.dtype == DType::BF16) Packed<V, MR, NRV>::template rows<V, DType::BF16>(Xp, T, W, Y, o0, o1);
+    if (W.dtype == DType::BF16) Packed<V, MR, NRV>::template rows<Pairs>(Xp, T, W, Y, o0, o1);
 }
 
 }  // namespace camelid::kernels::simd

@@ -61,7 +61,7 @@ void gemm_tile(const float* Ap, const float* B, size_t ldb, float* C, size_t ldc
 
 const KernelTable& table_portable() {
   static const KernelTable t{matmul_rows, attend_rows_, nullptr, nullptr, quantize_activations_scalar, portable::qmatmul_rows, nullptr,
-                             gemm_tile, kGemmMr, kGemmNr, to_f32, nullptr, nullptr, nullptr, nullptr, nullptr};
+                             gemm_tile, kGemmMr, kGemmNr, to_f32, nullptr, nullptr, nullptr, nullptr};
   return t;
 }
 
