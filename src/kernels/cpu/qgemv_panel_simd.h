@@ -148,13 +148,16 @@ struct QPanelGemv {
         for (int k = 0; k < (k3 ? 3 : 4); ++k) sw[k] = load32(pb + (k3 ? 16 : 32) + 32 * k);
         __m256i S[NT];
         for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int n = 0; n < 2; ++n)
+#pragma GCC unroll 4
           for (int h = 0; h < 2; ++h) {
             __m256i lq[4], hq[4];  // the 4 units of this half of the sub-blocks, for every q
             for (int i = 0; i < 4; ++i) {
               lq[i] = load32(qs + 32 * (8 * n + 4 * h + i));
               if constexpr (k3) hq[i] = _mm256_srli_epi16(load32(hm + 32 * (4 * h + i)), 4 * n);
             }
+#pragma GCC unroll 4
             for (int q = 0; q < 4; ++q) {
               const int j = 8 * n + 2 * q + h, jl = j % 8;
               __m256i sc;
@@ -205,8 +208,11 @@ struct QPanelGemv {
         const uint8_t* qh = pb + 1168;
         __m256i S[NT];
         for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int n = 0; n < 2; ++n)
+#pragma GCC unroll 4
           for (int q = 0; q < 4; ++q)
+#pragma GCC unroll 4
             for (int h = 0; h < 2; ++h) {
               const int j = 8 * n + 2 * q + h;
               const __m256i sc = P::i8(pb + 16 + 8 * j), sc16 = P::pair16(sc);
@@ -249,6 +255,7 @@ struct QPanelGemv {
         }
         __m256i S[NT];
         for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int i = 0; i < 4; ++i) {
           const __m256i s0 = P::pair16(sc[2 * i]), s1 = P::pair16(sc[2 * i + 1]);
           for (int k0 = 0; k0 < 8; k0 += kRun) {
