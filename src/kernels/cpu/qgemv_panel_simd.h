@@ -177,13 +177,13 @@ struct QPanelGemv {
               }
               for (int t = 0; t < NT; ++t) {
                 const uint8_t* x = xb + size_t(t) * a.row_bytes + 128 * n + 32 * q + 16 * h;
-                const __m256i s = P::add16(P::add16(P::mb(u[0], P::bcast(x)), P::mb(u[1], P::bcast(x + 4))),
-                                           P::add16(P::mb(u[2], P::bcast(x + 8)), P::mb(u[3], P::bcast(x + 12))));
-                S[t] = P::add32(S[t], _mm256_madd_epi16(s, sc16));
-                if constexpr (k3) {
+                __m256i s = P::add16(P::add16(P::mb(u[0], P::bcast(x)), P::mb(u[1], P::bcast(x + 4))),
+                                     P::add16(P::mb(u[2], P::bcast(x + 8)), P::mb(u[3], P::bcast(x + 12))));
+                if constexpr (k3) {  // the bias (-4 xsum_j, |.| <= 8128) joins the low pair sum: below 15240
                   const size_t bt = size_t(t0 + t) * a.nb + b;
-                  S[t] = P::add32(S[t], _mm256_mullo_epi32(sc, _mm256_set1_epi32(a.bias[bt * 16 + j])));
+                  s = P::add16(s, _mm256_set1_epi32(int32_t(uint16_t(a.bias[bt * 16 + j]))));
                 }
+                S[t] = P::add32(S[t], _mm256_madd_epi16(s, sc16));
               }
             }
           }
