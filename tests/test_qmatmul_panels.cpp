@@ -21,7 +21,7 @@ using kernels::Isa;
 
 namespace {
 
-const DType kPanelTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
+const DType kPanelTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K, DType::Q2_K, DType::Q3_K, DType::IQ4_NL, DType::IQ4_XS};
 
 struct Panels {
   std::vector<uint8_t> bytes;
@@ -48,12 +48,13 @@ TEST(QPanels, RoundTripByteForByte) {
 
 TEST(QPanels, RefusesWhatHasNoPanels) {
   std::mt19937 rng(2);
-  QWeights odd(DType::Q4_0, 12, 64, 0, rng), q5(DType::Q5_0, 8, 256, 0, rng), ok(DType::Q4_0, 16, 64, 0, rng);
-  std::vector<uint8_t> dst(odd.t.nbytes() + q5.t.nbytes() + ok.t.nbytes());
+  QWeights odd(DType::Q4_0, 12, 64, 0, rng), ok(DType::Q4_0, 16, 64, 0, rng);
+  std::vector<uint8_t> dst(odd.t.nbytes() + ok.t.nbytes() + 8 * 64 * 2), f16_bytes(8 * 64 * 2);
+  const Tensor f16{f16_bytes.data(), DType::F16, 8, 64};
   EXPECT_THROW(kernels::interleave(odd.t, dst.data()), Error);  // rows not a multiple of 8
-  EXPECT_THROW(kernels::interleave(q5.t, dst.data()), Error);   // no panel layout
+  EXPECT_THROW(kernels::interleave(f16, dst.data()), Error);    // no panel layout
   EXPECT_FALSE(kernels::interleave_supported(odd.t));
-  EXPECT_FALSE(kernels::interleave_supported(q5.t));
+  EXPECT_FALSE(kernels::interleave_supported(f16));
   EXPECT_FALSE(kernels::interleave_supported(Tensor{dst.data(), DType::F32, 8, 8}));
   EXPECT_EQ(kernels::interleave_supported(ok.t), kernels::active_isa() == Isa::AVX2 && !kernels::vnni_active());
   const Tensor p = kernels::interleave(ok.t, dst.data());

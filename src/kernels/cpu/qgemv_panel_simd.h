@@ -47,7 +47,8 @@ struct QPanelGemv {
   using P = Panel256;
   static constexpr int kRows = panel::kRows, kAhead = 1024;
   static constexpr int BB = q::Layout<DT>::BB, PB = kRows * BB;  // bytes of a block, of a panel block
-  static constexpr int XB = q::Layout<DT>::X == DType::Q8_K ? 292 : 34, XO = q::Layout<DT>::X == DType::Q8_K ? 4 : 2;
+  static constexpr DType X = q::Layout<DT>::X;  // Q8_0: d qs[32]; Q8_1: d s qs[32]; Q8_K: d(f32) qs[256] bsums
+  static constexpr int XB = X == DType::Q8_K ? 292 : X == DType::Q8_1 ? 36 : 34, XO = X == DType::Q8_0 ? 2 : 4;
 
   // One panel (8 rows from pan) times activation rows t0 .. t0+NT-1: Y[t * ldy + r] (t from 0).
   template <int NT>
@@ -61,22 +62,40 @@ struct QPanelGemv {
       // The panels are one sequential stream: fetched 1 KiB ahead (measured on Zen 3, decode of
       // Q4_0 / Q8_0 bench-450m: 512 B and 2-4 KiB ahead were slower, none 15% slower).
       for (int off = 0; off < PB; off += 64) _mm_prefetch(reinterpret_cast<const char*>(pb + kAhead + off), _MM_HINT_T0);
-      if constexpr (DT == DType::Q4_0) {
-        // d[8], then 4 units of qs: unit k, lane r = bytes 4k..4k+3 of row r (elements 4k.. low
-        // nibbles, 16+4k.. high). 8 products of 15 * 127 pairs: |sum| <= 30480.
+      if constexpr (DT == DType::Q4_0 || DT == DType::Q4_1 || DT == DType::Q5_0 || DT == DType::Q5_1) {
+        // d[8] | (Q4_1, Q5_1: m[8]) | (Q5_0, Q5_1: qh, 4 bytes x 8) | qs: 4 units. Unit k, lane r:
+        // bytes 4k..4k+3 of row r (elements 4k.. low nibbles, 16+4k.. high); the fifth bit of
+        // element e is bit e of qh. Pairs of 15 * 127 (8 products summed: |sum| <= 30480) or 31 *
+        // 127 (Q5: 4 products, |sum| <= 31496) in 16 bits.
+        constexpr bool has_m = DT == DType::Q4_1 || DT == DType::Q5_1, five = DT == DType::Q5_0 || DT == DType::Q5_1;
+        constexpr int kQh = has_m ? 32 : 16, kQs = kQh + (five ? 32 : 0), kRun = five ? 2 : 4;
         const __m256 d = P::halves(pb);
         __m256i lo[4], hi[4];
         for (int k = 0; k < 4; ++k) {
-          const __m256i q = load32(pb + 16 + 32 * k);
+          const __m256i q = load32(pb + kQs + 32 * k);
           lo[k] = nibbles_lo(q), hi[k] = nibbles_hi(q);
+          if constexpr (five) {  // bits 4k.. (low) and 16 + 4k.. (high) of qh, one per byte, to bit 4
+            const __m256i v = _mm256_srli_epi32(load32(pb + kQh), 4 * k), bit = _mm256_set1_epi32(0x08040201);
+            // every byte of a lane: its byte 0 (bits 4k..), or its byte 2 (bits 16 + 4k..)
+            const __m256i lo5 = _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12)));
+            const __m256i hi5 = _mm256_shuffle_epi8(v, _mm256_broadcastsi128_si256(_mm_setr_epi8(2, 2, 2, 2, 6, 6, 6, 6, 10, 10, 10, 10, 14, 14, 14, 14)));
+            const __m256i m16 = _mm256_set1_epi8(0x10);
+            lo[k] = _mm256_or_si256(lo[k], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(lo5, bit), bit), m16));
+            hi[k] = _mm256_or_si256(hi[k], _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hi5, bit), bit), m16));
+          }
         }
         for (int t = 0; t < NT; ++t) {
           const uint8_t* x = xb + size_t(t) * a.row_bytes;
-          __m256i s = _mm256_setzero_si256();
-          for (int k = 0; k < 4; ++k) s = P::add16(s, P::add16(P::mb(lo[k], P::bcast(x + 4 * k)), P::mb(hi[k], P::bcast(x + 16 + 4 * k))));
           const size_t bt = size_t(t0 + t) * a.nb + b;
-          const __m256i S = P::add32(P::widen(s), _mm256_set1_epi32(a.bias[bt]));
+          __m256i S = _mm256_setzero_si256();
+          for (int k0 = 0; k0 < 4; k0 += kRun) {
+            __m256i s = _mm256_setzero_si256();
+            for (int k = k0; k < k0 + kRun; ++k) s = P::add16(s, P::add16(P::mb(lo[k], P::bcast(x + 4 * k)), P::mb(hi[k], P::bcast(x + 16 + 4 * k))));
+            S = P::add32(S, P::widen(s));
+          }
+          if constexpr (!has_m) S = P::add32(S, _mm256_set1_epi32(a.bias[bt]));
           fa[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(S), _mm256_mul_ps(d, _mm256_set1_ps(a.dx[bt])), fa[t]);
+          if constexpr (has_m) fa[t] = _mm256_fmadd_ps(P::halves(pb + 16), _mm256_set1_ps(a.sx[bt]), fa[t]);
         }
       } else if constexpr (DT == DType::Q8_0) {
         // d[8], then 8 units of signed qs. Signed weights: |w| times the activations with w's
@@ -314,6 +333,9 @@ struct QPanelGemv {
 inline void qgemv_panel256(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
   switch (W.dtype) {
     case DType::Q4_0: return QPanelGemv<DType::Q4_0>::rows(a, W, Y, o0, o1);
+    case DType::Q4_1: return QPanelGemv<DType::Q4_1>::rows(a, W, Y, o0, o1);
+    case DType::Q5_0: return QPanelGemv<DType::Q5_0>::rows(a, W, Y, o0, o1);
+    case DType::Q5_1: return QPanelGemv<DType::Q5_1>::rows(a, W, Y, o0, o1);
     case DType::Q8_0: return QPanelGemv<DType::Q8_0>::rows(a, W, Y, o0, o1);
     case DType::Q4_K: return QPanelGemv<DType::Q4_K>::rows(a, W, Y, o0, o1);
     case DType::Q5_K: return QPanelGemv<DType::Q5_K>::rows(a, W, Y, o0, o1);

@@ -30,6 +30,9 @@ struct PanelLayout {
 inline PanelLayout layout(DType t) {
   switch (t) {
     case DType::Q4_0: return {2, {{0, 2, 2}, {2, 16, 4}}};                                    // d, qs
+    case DType::Q4_1: return {3, {{0, 2, 2}, {2, 2, 2}, {4, 16, 4}}};                        // d, m, qs
+    case DType::Q5_0: return {3, {{0, 2, 2}, {2, 4, 4}, {6, 16, 4}}};                        // d, qh, qs
+    case DType::Q5_1: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 4, 4}, {8, 16, 4}}};              // d, m, qh, qs
     case DType::Q8_0: return {2, {{0, 2, 2}, {2, 32, 4}}};                                    // d, qs
     case DType::Q4_K: return {4, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 128, 4}}};           // d, dmin, scales, qs
     case DType::Q5_K: return {5, {{0, 2, 2}, {2, 2, 2}, {4, 12, 1}, {16, 32, 4}, {48, 128, 4}}};  // d, dmin, scales, qh, qs
