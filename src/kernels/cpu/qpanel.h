@@ -47,7 +47,7 @@ inline PanelLayout layout(DType t) {
 
 // Whether batches of more than 4 activation rows take the panel kernel too (4 rows per pass) rather
 // than the packed kernel on rows read back. Measured on Zen 3, bench-450m prefill of 128 tokens:
-// Q4_0 1.24x, Q8_0 1.08x, Q4_K_M 1.09x the row-major kernels' with panels; Q5_K_M 0.75x with
+// Q4_0 1.24x, Q8_0 1.08x, Q4_K_M 1.09x, Q4_1 1.35x, Q5_0 1.08x the row-major kernels' with panels; Q5_K_M 0.75x with
 // Q5_K panels (its fifth bits unpacked again for every 4 rows) and 0.9x reading them back. Q2_K
 // and Q3_K (2-bit fields unpacked for every 4 rows): bench-450m Q2_K 168-187 against 200-213.
 inline bool for_batches(DType t) { return t != DType::Q5_K && t != DType::Q2_K && t != DType::Q3_K; }
