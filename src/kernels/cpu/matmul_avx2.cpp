@@ -18,7 +18,7 @@ struct V256 {
   static constexpr int kstep = lanes;
   // 12 accumulators + 3 x + 1 w of 16 registers. Against 2 x 5 (10 accumulators), a widened
   // f16/bf16 w feeds 3 FMAs instead of 2: Zen 3, BM_matmul T=128 f16 124-147 against 96-117
-  // GFLOP/s, f32 T=16 104-116 against 59-80; bench-450m prefill bf16 +15%, f16 / f32 +5%.
+  // GFLOP/s, f32 T=16 87-116 against 59-80; bench-450m prefill bf16 +15%, f16 / f32 +5%.
   static constexpr int tile_t = 3, tile_o = 4;
   static constexpr int gemv_rows = 8;  // decode: rows in flight (4 streamed f16/bf16 ~10% slower)
   static vec zero() { return _mm256_setzero_ps(); }

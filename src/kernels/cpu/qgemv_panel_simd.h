@@ -127,11 +127,13 @@ struct QPanelGemv {
         const __m256 d = P::halves(pb);
         __m256i S[NT];
         for (int t = 0; t < NT; ++t) S[t] = _mm256_setzero_si256();
+        // IQ4_XS's scales, a lane per row: scales_l (4 bits per sub-block), scales_h (2 bits each)
+        const __m256i sl = xs ? load32(pb + 32) : _mm256_setzero_si256(), sh = xs ? _mm256_cvtepu16_epi32(load16(pb + 16)) : sl;
         for (int j = 0; j < NJ; ++j) {
           __m256i sc16 = _mm256_set1_epi16(1);
           if constexpr (xs) {
-            const __m256i lo4 = _mm256_and_si256(_mm256_srli_epi32(load32(pb + 32), 4 * j), _mm256_set1_epi32(15));
-            const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi32(_mm256_cvtepu16_epi32(load16(pb + 16)), 2 * j), _mm256_set1_epi32(3));
+            const __m256i lo4 = _mm256_and_si256(_mm256_srli_epi32(sl, 4 * j), _mm256_set1_epi32(15));
+            const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi32(sh, 2 * j), _mm256_set1_epi32(3));
             sc16 = P::pair16(_mm256_sub_epi32(_mm256_or_si256(lo4, _mm256_slli_epi32(hi2, 4)), _mm256_set1_epi32(32)));
           }
           __m256i w[8], aw[8];  // elements 4i .. (i < 4) and 16 + 4(i - 4) .. of the sub-block
@@ -331,21 +333,9 @@ struct QPanelGemv {
 
 // Rows [o0, o1) (whole panels) of Y.
 inline void qgemv_panel256(const QuantizedActivations& a, const Tensor& W, float* Y, int o0, int o1) {
-  switch (W.dtype) {
-    case DType::Q4_0: return QPanelGemv<DType::Q4_0>::rows(a, W, Y, o0, o1);
-    case DType::Q4_1: return QPanelGemv<DType::Q4_1>::rows(a, W, Y, o0, o1);
-    case DType::Q5_0: return QPanelGemv<DType::Q5_0>::rows(a, W, Y, o0, o1);
-    case DType::Q5_1: return QPanelGemv<DType::Q5_1>::rows(a, W, Y, o0, o1);
-    case DType::Q8_0: return QPanelGemv<DType::Q8_0>::rows(a, W, Y, o0, o1);
-    case DType::Q4_K: return QPanelGemv<DType::Q4_K>::rows(a, W, Y, o0, o1);
-    case DType::Q5_K: return QPanelGemv<DType::Q5_K>::rows(a, W, Y, o0, o1);
-    case DType::Q6_K: return QPanelGemv<DType::Q6_K>::rows(a, W, Y, o0, o1);
-    case DType::Q2_K: return QPanelGemv<DType::Q2_K>::rows(a, W, Y, o0, o1);
-    case DType::Q3_K: return QPanelGemv<DType::Q3_K>::rows(a, W, Y, o0, o1);
-    case DType::IQ4_NL: return QPanelGemv<DType::IQ4_NL>::rows(a, W, Y, o0, o1);
-    case DType::IQ4_XS: return QPanelGemv<DType::IQ4_XS>::rows(a, W, Y, o0, o1);
-    default: fail("qgemv_panel: no panel kernel for ", dtype_name(W.dtype));
-  }
+  // Every type with an integer kernel has a panel layout (qpanel.h) and a branch above.
+  if (!q::with_layout(W.dtype, [&]<DType DT>() { QPanelGemv<DT>::rows(a, W, Y, o0, o1); }))
+    fail("qgemv_panel: no panel kernel for ", dtype_name(W.dtype));
 }
 
 }  // namespace
