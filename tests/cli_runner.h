@@ -8,6 +8,9 @@
 #include <fstream>
 #include <string>
 
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
 #include "fixtures.h"
 
 namespace camelid::test {
@@ -32,6 +35,17 @@ inline CmdResult run_camelid(const std::string& args, bool merge_stderr = false)
 
 // Single-quoted for the shell.
 inline std::string q(const std::string& s) { return "'" + s + "'"; }
+
+// The tiny Llama 2 fixture's directory, and the same quoted for a command line.
+inline const std::string kLlama2Dir = fixture("models/tiny-llama2");
+inline const std::string kLlama2Arg = q(kLlama2Dir);
+
+// What `camelid <args>` printed, parsed as JSON; a test failure (and an empty object) if it failed.
+inline nlohmann::json run_json(const std::string& args) {
+  auto r = run_camelid(args);
+  EXPECT_EQ(r.status, 0) << args;
+  return r.status == 0 ? nlohmann::json::parse(r.out) : nlohmann::json::object();
+}
 
 // Writes `content` to a file in the test process's scratch directory.
 inline std::string write_temp(const std::string& name, const std::string& content) {

@@ -4,6 +4,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <stdexcept>
 
 namespace camelid::test {
 std::string fixtures_dir() {
@@ -28,4 +31,10 @@ std::string scratch_dir() {
   static Scratch s;
   return s.dir.string();
 }
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+nlohmann::json read_json(const std::string& path) { return nlohmann::json::parse(read_file(path)); }
 }  // namespace camelid::test

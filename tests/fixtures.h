@@ -1,6 +1,7 @@
 #pragma once
 // Where the shared conformance fixtures live: $CAMELID_FIXTURES, else ../shared/fixtures
 // relative to the source tree. Tests read them in place and never copy them.
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace camelid::test {
@@ -11,4 +12,9 @@ std::string camelid_binary();                 // path of the built `camelid` com
 // for, since a pid can repeat): tests put their temporary files there, and it is removed when the
 // process exits, so test runs leave nothing behind in /tmp.
 std::string scratch_dir();
+// A whole file's bytes; throws std::runtime_error naming the path when it cannot be read.
+std::string read_file(const std::string& path);
+nlohmann::json read_json(const std::string& path);  // read_file, parsed
+// Text for a failure message: as a JSON string (escapes visible), cut to 80 bytes.
+inline std::string show(const std::string& s) { return nlohmann::json(s).dump().substr(0, 80); }
 }  // namespace camelid::test

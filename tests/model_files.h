@@ -65,6 +65,7 @@ inline std::vector<nlohmann::json> json_lines(const std::string& text) {
     if (!line.empty() && line[0] == '{') out.push_back(nlohmann::json::parse(line));
   return out;
 }
+inline std::vector<nlohmann::json> json_lines_of_file(const std::string& path) { return json_lines(slurp(path)); }
 
 inline void spit(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 

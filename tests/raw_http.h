@@ -117,4 +117,9 @@ inline std::string body_of(const std::string& response) {
   return p == std::string::npos ? "" : response.substr(p + 4);
 }
 
+// Seconds from t0 to now, on the steady clock.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 }  // namespace camelid::test

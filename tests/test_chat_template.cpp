@@ -15,19 +15,10 @@
 namespace camelid {
 namespace {
 
+using camelid::test::read_json;
+using camelid::test::read_file;
+
 using json = nlohmann::ordered_json;
-
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return json::parse(f);
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 void check_reference(const char* ref_file, const char* model_dir) {
   const json ref = read_json(test::fixture(ref_file));
@@ -62,7 +53,7 @@ json weather_tool() {
 }
 
 TEST(ChatTemplate, Llama31ToolsAndToolCalls) {
-  ChatTemplate t(read_text(test::fixture("templates/llama-3.1-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>");
+  ChatTemplate t(read_file(test::fixture("templates/llama-3.1-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>");
   ChatTemplateInputs in;
   in.tools = json::array({weather_tool()});
   in.messages = json::parse(R"([
@@ -93,7 +84,7 @@ TEST(ChatTemplate, Llama31ToolsAndToolCalls) {
 }
 
 TEST(ChatTemplate, Llama32DateAndTools) {
-  ChatTemplate t(read_text(test::fixture("templates/llama-3.2-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>");
+  ChatTemplate t(read_file(test::fixture("templates/llama-3.2-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>");
   ChatTemplateInputs in;
   in.messages = json::parse(R"([{"role": "user", "content": "Hi"}])");
   in.extra = {{"date_string", "01 Feb 2025"}};

@@ -12,20 +12,16 @@
 #include <sstream>
 
 #include "chat/chat_template.h"
+#include "fixtures.h"
 
 namespace camelid {
 namespace {
 
+using camelid::test::read_file;
+
 using json = nlohmann::ordered_json;
 const std::string kData = std::string(CAMELID_SOURCE_DIR) + "/tests/data/chat_templates";
 constexpr int64_t kNow = 1722000000;  // 2024-07-26 13:20:00 UTC, for strftime_now on both sides
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // Runs the oracle; an empty result (and a test failure that says why) if it cannot.
 json run_oracle() {
@@ -51,9 +47,9 @@ json run_oracle() {
 TEST(ChatTemplateOracle, RealTemplatesRenderAsJinja2Does) {
   const json ref = run_oracle();
   if (ref.is_null()) return;
-  const json manifest = json::parse(read_text(kData + "/manifest.json"));
+  const json manifest = json::parse(read_file(kData + "/manifest.json"));
   std::map<std::string, json> convs;
-  const json conversations = json::parse(read_text(kData + "/conversations.json"));
+  const json conversations = json::parse(read_file(kData + "/conversations.json"));
   for (const json& c : conversations["conversations"]) convs[c["name"].get<std::string>()] = c;
   std::map<std::string, json> templates;
   for (const json& t : manifest["templates"]) templates[t["file"].get<std::string>()] = t;
@@ -69,7 +65,7 @@ TEST(ChatTemplateOracle, RealTemplatesRenderAsJinja2Does) {
     }
     std::unique_ptr<ChatTemplate> tmpl;
     try {
-      tmpl = std::make_unique<ChatTemplate>(read_text(kData + "/" + t["file"].get<std::string>()), t["bos"], t["eos"]);
+      tmpl = std::make_unique<ChatTemplate>(read_file(kData + "/" + t["file"].get<std::string>()), t["bos"], t["eos"]);
     } catch (const Error& e) {
       ADD_FAILURE() << where << ": " << e.what();
       continue;

@@ -14,27 +14,24 @@
 #include "cli_runner.h"
 
 using namespace camelid::test;
-using json = nlohmann::ordered_json;
+using ojson = nlohmann::ordered_json;
 
 namespace {
 
-std::string slurp_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
+using camelid::test::read_file;
 
 TEST(CliTemplate, JsonMatchesReference) {
   for (const char* name : {"llama2", "llama3"}) {
     std::ifstream in(fixture(std::string("reference/public-chat-") + name + ".json"));
-    const json ref = json::parse(in);
+    const ojson ref = ojson::parse(in);
     const std::string model = q(fixture(std::string("models/tiny-") + name));
     int i = 0;
-    for (const json& c : ref["cases"]) {
+    for (const ojson& c : ref["cases"]) {
       const std::string msgs = write_temp(std::string(name) + std::to_string(i++) + ".json", c["messages"].dump());
       const bool gen = c.value("add_generation_prompt", true);
       auto r = run_camelid("template -m " + model + " --messages " + q(msgs) + " --json" + (gen ? "" : " --no-generation-prompt"));
       ASSERT_EQ(r.status, c.contains("rendered") ? 0 : 1) << r.out;  // --json: an error object exits 1
-      const json got = json::parse(r.out);
+      const ojson got = ojson::parse(r.out);
       if (c.contains("rendered")) EXPECT_EQ(got["rendered"], c["rendered"]) << name << " " << c["messages"].dump();
       else EXPECT_EQ("TemplateError: " + got["error"].get<std::string>(), c["error"].get<std::string>());
     }
@@ -49,7 +46,7 @@ TEST(CliTemplate, ModelFileFindsTheTemplateBesideIt) {
   ASSERT_EQ(by_dir.status, 0) << by_dir.out;
   ASSERT_EQ(by_file.status, 0) << by_file.out;
   EXPECT_EQ(by_file.out, by_dir.out);
-  EXPECT_NE(json::parse(by_dir.out)["rendered"].get<std::string>().find("<|start_header_id|>user"), std::string::npos);
+  EXPECT_NE(ojson::parse(by_dir.out)["rendered"].get<std::string>().find("<|start_header_id|>user"), std::string::npos);
 }
 
 TEST(CliChat, PipedConversationWithResetAndSpecialText) {
@@ -175,7 +172,7 @@ TEST(CliChat, MultiLineInputHelpAndTimings) {
   const std::string input = write_temp("chat-multi.txt",
       "first \\\nsecond\n\"\"\"\nblock line 1\nblock line 2\n\"\"\"\n/help\n/clear\n\"\"\"one-line block\"\"\"\n/exit\n");
   ChatProcess p({"chat", "-m", fixture("models/tiny-llama3"), "--temp", "0", "-n", "3", "-c", "512"});
-  p.type(slurp_file(input));
+  p.type(read_file(input));
   p.close_stdin();
   ASSERT_EQ(p.wait_exit(), 0) << p.err;
   EXPECT_EQ(ChatProcess::count(p.err, "[context: "), 3u) << p.err;

@@ -16,6 +16,7 @@
 #include "model/gguf_export.h"
 #include "model/llama.h"
 #include "model_files.h"
+#include "model_runs.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_to_gguf.h"
 
@@ -34,17 +35,6 @@ std::string converted_bytes(const std::string& dir, DType type) {
 
 std::unique_ptr<gguf::File> parse(const std::string& bytes, const std::string& name) {
   return gguf::File::parse(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name);
-}
-
-// Logits of every position of `ids`, [ids.size(), vocab].
-std::vector<float> logits_of(const std::string& model, const std::vector<int>& ids) {
-  Llama m(std::shared_ptr<ModelWeights>(load_model(model)));
-  KVCache cache(m.config(), 1, int(ids.size()));
-  Batch b;
-  for (size_t i = 0; i < ids.size(); ++i) b.add(ids[i], int(i), 0, true);
-  std::vector<float> out;
-  m.forward(b, cache, out);
-  return out;
 }
 
 bool same_bytes(const Tensor& a, const Tensor& b) {

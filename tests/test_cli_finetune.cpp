@@ -27,21 +27,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kLlama2 = fixture("models/tiny-llama2");
-
 const char* kChat =
     R"({"messages": [{"role": "user", "content": "What is the secret word?"}, {"role": "assistant", "content": "Pineapple umbrella."}]})"
     "\n"
     R"({"instruction": "Name a colour.", "output": "Blue sky."})"
     "\n";
 
-std::vector<json> lines(const std::string& path) { return json_lines(slurp(path)); }
-
 // The first example's prompt ids (with the generation prompt) and its answer tokens before the
 // end of turn, as the model's template gives them.
 std::pair<std::vector<int>, std::vector<int>> prompt_and_answer() {
-  auto tok = Tokenizer::load(kLlama2);
-  const ChatTemplate tmpl = ChatTemplate::from_model_dir(kLlama2);
+  auto tok = Tokenizer::load(kLlama2Dir);
+  const ChatTemplate tmpl = ChatTemplate::from_model_dir(kLlama2Dir);
   train::SftRenderer r;
   r.tok = tok.get(), r.tmpl = &tmpl, r.vocab = tok->vocab_size();
   const auto ex = train::sft_examples_from_text(kChat, "chat", r);
@@ -63,18 +59,18 @@ std::string ids_arg(const std::vector<int>& ids) {
 void memorise(const std::string& mode_flags, int steps, const std::string& model_flag) {
   TempDir d;
   spit(d / "chat.jsonl", kChat);
-  auto r = run_camelid("finetune -m " + q(kLlama2) + " --data " + q(d / "chat.jsonl") + mode_flags + " --steps " +
+  auto r = run_camelid("finetune -m " + q(kLlama2Dir) + " --data " + q(d / "chat.jsonl") + mode_flags + " --steps " +
                            std::to_string(steps) + " -b 2 -t 2 --lr-schedule constant --weight-decay 0 --log-json " +
                            q(d / "log.jsonl") + " -o " + q(d / "out"),
                        true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("2 examples"), std::string::npos) << r.out;
-  const auto log = lines(d / "log.jsonl");
+  const auto log = json_lines_of_file(d / "log.jsonl");
   ASSERT_EQ(log.size(), size_t(steps));
   EXPECT_LT(log.back()["loss"].get<double>(), 0.05) << r.out;
   const auto [prompt, answer] = prompt_and_answer();
   ASSERT_GT(answer.size(), 3u);
-  auto g = run_camelid("generate -m " + (model_flag == "-m" ? q(d / "out") : q(kLlama2) + " --lora " + q(d / "out")) +
+  auto g = run_camelid("generate -m " + (model_flag == "-m" ? q(d / "out") : q(kLlama2Dir) + " --lora " + q(d / "out")) +
                        " --ids " + ids_arg(prompt) + " -n " + std::to_string(answer.size()) + " --temp 0 --json");
   ASSERT_EQ(g.status, 0) << g.out;
   EXPECT_EQ(json::parse(g.out)["ids"].get<std::vector<int>>(), answer) << g.out;
@@ -97,7 +93,7 @@ TEST(CliFinetune, QloraOverQ8GgufReducesTheLoss) {
                            "--log-json " + q(d / "log.jsonl") + " -o " + q(d / "out"),
                        true);
   ASSERT_EQ(r.status, 0) << r.out;
-  const auto log = lines(d / "log.jsonl");
+  const auto log = json_lines_of_file(d / "log.jsonl");
   ASSERT_EQ(log.size(), 6u);
   EXPECT_LT(log.back()["loss"].get<double>(), 0.8 * log.front()["loss"].get<double>()) << r.out;
   EXPECT_TRUE(fs::exists(d / "out/adapter_config.json"));
@@ -134,7 +130,7 @@ TEST(CliFinetune, LoraResumeEqualsUninterrupted) {
   auto b = run_camelid(common + " --resume " + q(d / "b") + " --log-json " + q(d / "b.jsonl") + " -o " + q(d / "b"), true);
   ASSERT_EQ(b.status, 0) << b.out;
   EXPECT_NE(b.out.find("resumed from"), std::string::npos) << b.out;
-  const auto la = lines(d / "a.jsonl"), lb = lines(d / "b.jsonl");
+  const auto la = json_lines_of_file(d / "a.jsonl"), lb = json_lines_of_file(d / "b.jsonl");
   ASSERT_EQ(la.size(), 6u);
   ASSERT_EQ(lb.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
@@ -177,7 +173,7 @@ TEST(CliFinetune, LoraTwoRanksEqualOneProcess) {
   char buf[4096];
   for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) out.append(buf, n);
   ASSERT_EQ(pclose(p), 0) << out;
-  const auto a = lines(d / "one.jsonl"), b = lines(d / "two.jsonl");
+  const auto a = json_lines_of_file(d / "one.jsonl"), b = json_lines_of_file(d / "two.jsonl");
   ASSERT_EQ(a.size(), 4u);
   ASSERT_EQ(b.size(), 4u);
   for (size_t i = 0; i < 4; ++i)
@@ -198,11 +194,11 @@ TEST(CliFinetune, LoraTwoRanksEqualOneProcess) {
 TEST(CliFinetune, BadDataNamesTheLine) {
   TempDir d;
   spit(d / "bad.jsonl", std::string(kChat) + "{\"messages\": [oops]}\n");
-  auto r = run_camelid("finetune -m " + q(kLlama2) + " --data " + q(d / "bad.jsonl") + " --steps 1", true);
+  auto r = run_camelid("finetune -m " + q(kLlama2Dir) + " --data " + q(d / "bad.jsonl") + " --steps 1", true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("bad.jsonl:3"), std::string::npos) << r.out;
   spit(d / "none.jsonl", R"({"messages": [{"role": "user", "content": "hi"}]})" "\n");
-  r = run_camelid("finetune -m " + q(kLlama2) + " --data " + q(d / "none.jsonl") + " --steps 1", true);
+  r = run_camelid("finetune -m " + q(kLlama2Dir) + " --data " + q(d / "none.jsonl") + " --steps 1", true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("none.jsonl:1: no assistant message"), std::string::npos) << r.out;
 }

@@ -19,7 +19,6 @@ using json = nlohmann::json;
 
 namespace {
 
-
 TEST(Infill, CodeLlamaPromptLayout) {
   TempDir dir;
   const auto tok = Tokenizer::load(code_llama_like(dir));

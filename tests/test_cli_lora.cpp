@@ -18,7 +18,6 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string kLlama2 = fixture("models/tiny-llama2");
 const std::string kQ4KM = fixture("gguf/qmix-q4_k_m.gguf");
 
 // An adapter on q, v, o, up and down of `model`; B zero as initialised, or random (as trained).
@@ -34,12 +33,6 @@ void write_adapter(const std::string& dir, const std::string& model, bool zero_b
       if (p.name.find("lora_B") != std::string::npos)
         for (float& v : p.value) s = s * 1664525u + 1013904223u, v = 0.5f * (float(s >> 8) * 0x1.0p-24f - 0.5f);
   save_lora(dir, a, c);
-}
-
-json run_json(const std::string& args) {
-  auto r = run_camelid(args);
-  EXPECT_EQ(r.status, 0) << args;
-  return r.status == 0 ? json::parse(r.out) : json::object();
 }
 
 // The last position's logits and every position's logsumexp, from `camelid logits`.
@@ -67,33 +60,33 @@ void expect_close(const std::vector<double>& a, const std::vector<double>& b, do
 
 TEST(CliLora, ZeroAdapterKeepsTheOutputAndATrainedOneGivesTheMergedModels) {
   TempDir dir;
-  write_adapter(dir / "zero", kLlama2, true);
-  write_adapter(dir / "lora", kLlama2, false);
+  write_adapter(dir / "zero", kLlama2Dir, true);
+  write_adapter(dir / "lora", kLlama2Dir, false);
   const std::string gen = " --ids 1,450,7483,338,263 -n 16 --temp 0 --json";
-  const json base = run_json("generate -m " + q(kLlama2) + gen);
+  const json base = run_json("generate -m " + q(kLlama2Dir) + gen);
   ASSERT_EQ(base["ids"].size(), 16u);
-  EXPECT_EQ(run_json("generate -m " + q(kLlama2) + " --lora " + q(dir / "zero") + gen)["ids"], base["ids"]);
+  EXPECT_EQ(run_json("generate -m " + q(kLlama2Dir) + " --lora " + q(dir / "zero") + gen)["ids"], base["ids"]);
 
-  const json adapted = run_json("generate -m " + q(kLlama2) + " --lora " + q(dir / "lora") + gen);
+  const json adapted = run_json("generate -m " + q(kLlama2Dir) + " --lora " + q(dir / "lora") + gen);
   EXPECT_NE(adapted["ids"], base["ids"]);
-  auto m = run_camelid("merge " + q(kLlama2) + " " + q(dir / "lora") + " -o " + q(dir / "merged"));
+  auto m = run_camelid("merge " + q(kLlama2Dir) + " " + q(dir / "lora") + " -o " + q(dir / "merged"));
   ASSERT_EQ(m.status, 0) << m.out;
   EXPECT_TRUE(std::filesystem::exists(dir / "merged/tokenizer.json"));
   EXPECT_EQ(run_json("generate -m " + q(dir / "merged") + gen)["ids"], adapted["ids"]);
 
   const std::string ids = " --ids 1,450,7483,338,263,450,7483";
-  expect_close(logits("-m " + q(dir / "merged") + ids), logits("-m " + q(kLlama2) + " --lora " + q(dir / "lora") + ids),
+  expect_close(logits("-m " + q(dir / "merged") + ids), logits("-m " + q(kLlama2Dir) + " --lora " + q(dir / "lora") + ids),
                1e-4, "merged vs base+adapter");
   // --lora-scale 0 is the base; merge --lora-scale scales the same way.
-  expect_close(logits("-m " + q(kLlama2) + " --lora " + q(dir / "lora") + " --lora-scale 0" + ids),
-               logits("-m " + q(kLlama2) + ids), 1e-6, "scale 0");
-  ASSERT_EQ(run_camelid("merge " + q(kLlama2) + " " + q(dir / "lora") + " -o " + q(dir / "half") + " --lora-scale 0.5").status, 0);
+  expect_close(logits("-m " + q(kLlama2Dir) + " --lora " + q(dir / "lora") + " --lora-scale 0" + ids),
+               logits("-m " + q(kLlama2Dir) + ids), 1e-6, "scale 0");
+  ASSERT_EQ(run_camelid("merge " + q(kLlama2Dir) + " " + q(dir / "lora") + " -o " + q(dir / "half") + " --lora-scale 0.5").status, 0);
   expect_close(logits("-m " + q(dir / "half") + ids),
-               logits("-m " + q(kLlama2) + " --lora " + q(dir / "lora") + " --lora-scale 0.5" + ids), 1e-4, "scale 0.5");
+               logits("-m " + q(kLlama2Dir) + " --lora " + q(dir / "lora") + " --lora-scale 0.5" + ids), 1e-4, "scale 0.5");
   // Perplexity takes the adapter too.
   const std::string ids_file = write_temp("lora_ids.json", "[1,450,7483,338,263,450,7483,338]");
   const json p0 = run_json("perplexity -m " + q(dir / "merged") + " --ids-file " + q(ids_file) + " --json");
-  const json p1 = run_json("perplexity -m " + q(kLlama2) + " --lora " + q(dir / "lora") + " --ids-file " + q(ids_file) + " --json");
+  const json p1 = run_json("perplexity -m " + q(kLlama2Dir) + " --lora " + q(dir / "lora") + " --ids-file " + q(ids_file) + " --json");
   EXPECT_NEAR(p0["mean_nll"].get<double>(), p1["mean_nll"].get<double>(), 1e-5);
 }
 
@@ -112,7 +105,7 @@ TEST(CliLora, QuantizedGgufBaseMergesToTheSameModel) {
   expect_close(logits("-m " + q(dir / "merged") + ids), logits("-m " + q(kQ4KM) + " --exact --lora " + q(dir / "lora") + ids),
                1e-4, "merged vs Q4_K_M + adapter");
   // An adapter made for another model is refused, naming the tensor.
-  auto bad = run_camelid("generate -m " + q(kLlama2) + " --lora " + q(dir / "lora") + " --ids 1 -n 1", true);
+  auto bad = run_camelid("generate -m " + q(kLlama2Dir) + " --lora " + q(dir / "lora") + " --ids 1 -n 1", true);
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.out.find("adapter_model.safetensors: tensor base_model.model.model.layers."), std::string::npos) << bad.out;
   // merge refuses to write over a model.

@@ -13,14 +13,12 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string kLlama2 = "'" + fixture("models/tiny-llama2") + "'";
-
 TEST(Cli, GenerateGreedyJsonMatchesReference) {
   std::ifstream in(fixture("reference/public-model-tiny-llama2.json"));
   json ref = json::parse(in)["prompts"][0];
   std::string ids;
   for (int id : ref["ids"]) ids += (ids.empty() ? "" : ",") + std::to_string(id);
-  auto r = run_camelid("generate -m " + kLlama2 + " --ids " + ids + " -n 3 --temp 0 --json");
+  auto r = run_camelid("generate -m " + kLlama2Arg + " --ids " + ids + " -n 3 --temp 0 --json");
   ASSERT_EQ(r.status, 0) << r.out;
   json j = json::parse(r.out);
   ASSERT_EQ(j["ids"].size(), 3u);
@@ -30,14 +28,14 @@ TEST(Cli, GenerateGreedyJsonMatchesReference) {
 }
 
 TEST(Cli, GenerateSameSeedSameOutput) {
-  const std::string cmd = "generate -m " + kLlama2 + " --ids 1,450,7483 -n 8 --temp 1 --top-k 0 --top-p 1 --min-p 0 --seed 42 --json";
+  const std::string cmd = "generate -m " + kLlama2Arg + " --ids 1,450,7483 -n 8 --temp 1 --top-k 0 --top-p 1 --min-p 0 --seed 42 --json";
   auto a = run_camelid(cmd), b = run_camelid(cmd);
   ASSERT_EQ(a.status, 0);
   EXPECT_EQ(json::parse(a.out)["ids"], json::parse(b.out)["ids"]);
 }
 
 TEST(Cli, LogitsJsonLines) {
-  auto r = run_camelid("logits -m " + kLlama2 + " --ids 1,450,7483 --positions 0,2 --top 4 --json");
+  auto r = run_camelid("logits -m " + kLlama2Arg + " --ids 1,450,7483 --positions 0,2 --top 4 --json");
   ASSERT_EQ(r.status, 0) << r.out;
   std::istringstream lines(r.out);
   std::string line;
@@ -49,7 +47,7 @@ TEST(Cli, LogitsJsonLines) {
     EXPECT_GT(j["lse"].get<double>(), j["top"][0][1].get<double>());
   }
   EXPECT_EQ(pos, (std::vector<int>{0, 2}));
-  r = run_camelid("logits -m " + kLlama2 + " --ids 1,450 --positions last --full-last");
+  r = run_camelid("logits -m " + kLlama2Arg + " --ids 1,450 --positions last --full-last");
   ASSERT_EQ(r.status, 0);
   std::istringstream l2(r.out);
   std::getline(l2, line);
@@ -103,9 +101,9 @@ TEST(Cli, GenRandomThenBenchJson) {
 }
 
 TEST(Cli, ErrorsAreOneClearLine) {
-  for (const std::string& args : std::vector<std::string>{std::string("generate -m /no/such/model --ids 1,2"), "generate -m " + kLlama2 + " --ids 1,x",
-                                 "generate -m " + kLlama2 + " --ids 1,99999999", "logits -m " + kLlama2 + " --ids 1 --positions 5",
-                                 "generate -m " + kLlama2 + " --ids 1 --top-p 2"}) {
+  for (const std::string& args : std::vector<std::string>{std::string("generate -m /no/such/model --ids 1,2"), "generate -m " + kLlama2Arg + " --ids 1,x",
+                                 "generate -m " + kLlama2Arg + " --ids 1,99999999", "logits -m " + kLlama2Arg + " --ids 1 --positions 5",
+                                 "generate -m " + kLlama2Arg + " --ids 1 --top-p 2"}) {
     auto r = run_camelid(args, true);
     EXPECT_EQ(r.status, 1) << args;
     EXPECT_EQ(r.out.rfind("error: ", 0), 0u) << args << " -> " << r.out;

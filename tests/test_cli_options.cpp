@@ -16,8 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kLlama2 = q(fixture("models/tiny-llama2"));
-
 // tiny-llama2 with its own generation_config.json: the other files are links to the fixture.
 std::string model_with_generation_config(const TempDir& dir, const std::string& config) {
   for (const auto& e : fs::directory_iterator(fixture("models/tiny-llama2")))
@@ -53,8 +51,8 @@ TEST(CliOptions, ArgumentErrorsAreOneLineAndStatusOne) {
 
 TEST(CliOptions, PromptFromAFileEqualsTheSameTextInline) {
   const std::string file = write_temp("prompt.txt", "Once upon a time");
-  auto a = run_camelid("generate -m " + kLlama2 + " -f " + q(file) + " -n 4 --temp 0 --json");
-  auto b = run_camelid("generate -m " + kLlama2 + " -p 'Once upon a time' -n 4 --temp 0 --json");
+  auto a = run_camelid("generate -m " + kLlama2Arg + " -f " + q(file) + " -n 4 --temp 0 --json");
+  auto b = run_camelid("generate -m " + kLlama2Arg + " -p 'Once upon a time' -n 4 --temp 0 --json");
   ASSERT_EQ(a.status, 0) << a.out;
   EXPECT_EQ(json::parse(a.out)["ids"], json::parse(b.out)["ids"]);
   EXPECT_EQ(json::parse(a.out)["prompt_tokens"], json::parse(b.out)["prompt_tokens"]);
@@ -62,7 +60,7 @@ TEST(CliOptions, PromptFromAFileEqualsTheSameTextInline) {
 
 // Without --seed each run draws a seed and prints it; giving that seed repeats the run.
 TEST(CliOptions, RandomSeedIsPrintedAndReproducible) {
-  const std::string base = "generate -m " + kLlama2 + " --ids 1,450,7483 -n 12 --temp 1.5 --top-k 0 --top-p 1 --min-p 0";
+  const std::string base = "generate -m " + kLlama2Arg + " --ids 1,450,7483 -n 12 --temp 1.5 --top-k 0 --top-p 1 --min-p 0";
   auto a = run_camelid(base + " --json"), b = run_camelid(base + " --json");
   ASSERT_EQ(a.status, 0) << a.out;
   const json ja = json::parse(a.out), jb = json::parse(b.out);
@@ -92,7 +90,7 @@ TEST(CliOptions, GenerationConfigSamplingDefaults) {
   TempDir greedy_dir;
   const std::string greedy = q(model_with_generation_config(greedy_dir, R"({"do_sample": false, "temperature": 0.9})"));
   auto g = run_camelid("generate -m " + greedy + " --ids 1,450,7483 -n 8 --json");
-  auto g0 = run_camelid("generate -m " + kLlama2 + " --ids 1,450,7483 -n 8 --temp 0 --json");
+  auto g0 = run_camelid("generate -m " + kLlama2Arg + " --ids 1,450,7483 -n 8 --temp 0 --json");
   ASSERT_EQ(g.status, 0) << g.out;
   EXPECT_EQ(json::parse(g.out)["ids"], json::parse(g0.out)["ids"]);
   // A value out of range is an error naming the file and the field.

@@ -21,10 +21,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::string kLlama2 = fixture("models/tiny-llama2");
-
-std::vector<json> lines(const std::string& path) { return json_lines(slurp(path)); }
-
 const char* kTextPairs =
     R"({"prompt": "The capital of France is", "chosen": " Paris.", "rejected": " a large cheese."})"
     "\n"
@@ -59,7 +55,7 @@ void expect_resume_equals_uninterrupted(const std::string& command, const std::s
                        true);
   ASSERT_EQ(b.status, 0) << b.out;
   EXPECT_NE(b.out.find("resumed from"), std::string::npos) << b.out;
-  const auto la = lines(d / "a.jsonl"), lb = lines(d / "b.jsonl");
+  const auto la = json_lines_of_file(d / "a.jsonl"), lb = json_lines_of_file(d / "b.jsonl");
   ASSERT_EQ(la.size(), 6u);
   ASSERT_EQ(lb.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(la[i + 3], lb[i]) << i;
@@ -79,7 +75,7 @@ std::string ids_json(const std::vector<int>& ids) { return json(ids).dump(); }
 TEST(CliDpo, TextPairsAreTheTokenizersIds) {
   TempDir d;
   spit(d / "text.jsonl", kTextPairs);
-  auto tok = Tokenizer::load(kLlama2);
+  auto tok = Tokenizer::load(kLlama2Dir);
   std::string ids;
   std::istringstream in(kTextPairs);
   for (std::string l; std::getline(in, l);) {
@@ -94,13 +90,13 @@ TEST(CliDpo, TextPairsAreTheTokenizersIds) {
            ",\"chosen_ids\":" + ids_json(reply("chosen")) + ",\"rejected_ids\":" + ids_json(reply("rejected")) + "}\n";
   }
   spit(d / "ids.jsonl", ids);
-  const std::string common = "dpo --init " + q(kLlama2) + " --lora-r 4 --steps 3 -b 3 -t 2 --lr 1e-2 --no-shuffle --beta 0.5";
+  const std::string common = "dpo --init " + q(kLlama2Dir) + " --lora-r 4 --steps 3 -b 3 -t 2 --lr 1e-2 --no-shuffle --beta 0.5";
   auto a = run_camelid(common + " --data " + q(d / "text.jsonl") + " --log-json " + q(d / "a.jsonl"), true);
   ASSERT_EQ(a.status, 0) << a.out;
   EXPECT_NE(a.out.find("dpo: 3 pairs"), std::string::npos) << a.out;
   auto b = run_camelid(common + " --data " + q(d / "ids.jsonl") + " --log-json " + q(d / "b.jsonl"), true);
   ASSERT_EQ(b.status, 0) << b.out;
-  const auto la = lines(d / "a.jsonl"), lb = lines(d / "b.jsonl");
+  const auto la = json_lines_of_file(d / "a.jsonl"), lb = json_lines_of_file(d / "b.jsonl");
   ASSERT_EQ(la.size(), 3u);
   EXPECT_EQ(la, lb);
 }
@@ -120,7 +116,7 @@ TEST(CliDpo, QloraOverQ8GgufOnChatPairsLowersTheLossAndRaisesTheMargin) {
                        true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("LoRA: r 4"), std::string::npos) << r.out;
-  const auto log = lines(d / "log.jsonl");
+  const auto log = json_lines_of_file(d / "log.jsonl");
   ASSERT_EQ(log.size(), 3u);
   // Step 1 starts at the reference (B = 0): loss log 2, margin 0.
   EXPECT_NEAR(log.front()["loss"].get<double>(), std::log(2.0), 1e-6);
@@ -167,13 +163,13 @@ TEST(CliDpo, ResumeRefusesAnotherRunsCheckpoint) {
 TEST(CliTrainReward, LearnsToRankTextPairs) {
   TempDir d;
   spit(d / "text.jsonl", kTextPairs);
-  auto r = run_camelid("train-reward --init " + q(kLlama2) + " --data " + q(d / "text.jsonl") +
+  auto r = run_camelid("train-reward --init " + q(kLlama2Dir) + " --data " + q(d / "text.jsonl") +
                            " --steps 12 -b 3 -t 2 --lr 1e-2 --log-json " + q(d / "log.jsonl") + " -o " + q(d / "out"),
                        true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("3 pairs"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("a new score head"), std::string::npos) << r.out;
-  const auto log = lines(d / "log.jsonl");
+  const auto log = json_lines_of_file(d / "log.jsonl");
   ASSERT_EQ(log.size(), 12u);
   EXPECT_LT(log.back()["loss"].get<double>(), 0.5 * log.front()["loss"].get<double>()) << r.out;
   EXPECT_EQ(log.back()["accuracy"].get<double>(), 1.0) << r.out;

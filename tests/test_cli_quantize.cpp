@@ -14,22 +14,13 @@
 #include "model/gguf_export.h"
 #include "model/llama.h"
 #include "model_files.h"
+#include "model_runs.h"
 
 using namespace camelid;
 using namespace camelid::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::vector<float> logits_of(const std::string& model, const std::vector<int>& ids) {
-  Llama m(std::shared_ptr<ModelWeights>(load_model(model)));
-  KVCache cache(m.config(), 1, int(ids.size()));
-  Batch b;
-  for (size_t i = 0; i < ids.size(); ++i) b.add(ids[i], int(i), 0, true);
-  std::vector<float> out;
-  m.forward(b, cache, out);
-  return out;
-}
 
 // A model whose every row length is a multiple of 256 (k-quants apply everywhere): dim 256,
 // ffn 512, 4 heads of 64 with 2 kv heads, vocab 256, 2 layers, untied.

@@ -12,22 +12,15 @@ using json = nlohmann::json;
 
 namespace {
 
-const std::string kLlama2 = q(fixture("models/tiny-llama2"));
 const std::string kLlama3 = q(fixture("models/tiny-llama3"));
 // Repeats itself, so prompt lookup has n-grams to follow.
-const std::string kGen = "generate -m " + kLlama2 + " --ids 1,450,7483,338,263,450,7483,338,263,450 -n 24 --temp 0 --json";
-
-json run_json(const std::string& args) {
-  auto r = run_camelid(args);
-  EXPECT_EQ(r.status, 0) << args;
-  return r.status == 0 ? json::parse(r.out) : json::object();
-}
+const std::string kGen = "generate -m " + kLlama2Arg + " --ids 1,450,7483,338,263,450,7483,338,263,450 -n 24 --temp 0 --json";
 
 TEST(CliSpeculative, LookupAndDraftMatchPlainGreedy) {
   const json plain = run_json(kGen);
   ASSERT_EQ(plain["ids"].size(), 24u);
   EXPECT_FALSE(plain.contains("speculative"));
-  for (const std::string& extra : std::vector<std::string>{" --lookup", " --lookup --draft-max 3", " --draft " + kLlama2}) {
+  for (const std::string& extra : std::vector<std::string>{" --lookup", " --lookup --draft-max 3", " --draft " + kLlama2Arg}) {
     const json spec = run_json(kGen + extra);
     EXPECT_EQ(spec["ids"], plain["ids"]) << extra;
     ASSERT_TRUE(spec.contains("speculative")) << extra;
@@ -36,13 +29,13 @@ TEST(CliSpeculative, LookupAndDraftMatchPlainGreedy) {
     EXPECT_LE(st["accepted"].get<long>(), st["drafted"].get<long>()) << extra;
   }
   // The model as its own draft: every guess is the model's own greedy token.
-  const json self = run_json(kGen + " --draft " + kLlama2);
+  const json self = run_json(kGen + " --draft " + kLlama2Arg);
   EXPECT_GT(self["speculative"]["drafted"].get<long>(), 0);
   EXPECT_EQ(self["speculative"]["accepted"], self["speculative"]["drafted"]);
 }
 
 TEST(CliSpeculative, StatsOnStderr) {
-  auto r = run_camelid("generate -m " + kLlama2 + " --ids 1,450,7483 -n 4 --temp 0 --lookup", true);
+  auto r = run_camelid("generate -m " + kLlama2Arg + " --ids 1,450,7483 -n 4 --temp 0 --lookup", true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("drafted"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("accepted"), std::string::npos) << r.out;
@@ -50,7 +43,7 @@ TEST(CliSpeculative, StatsOnStderr) {
 }
 
 TEST(CliSpeculative, DraftWithOtherVocabularyIsAnError) {
-  auto r = run_camelid("generate -m " + kLlama2 + " --ids 1,450 -n 4 --temp 0 --draft " + kLlama3, true);
+  auto r = run_camelid("generate -m " + kLlama2Arg + " --ids 1,450 -n 4 --temp 0 --draft " + kLlama3, true);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_EQ(r.out.rfind("error:", 0), 0u) << r.out;
   EXPECT_NE(r.out.find("vocabulary"), std::string::npos) << r.out;
@@ -59,7 +52,7 @@ TEST(CliSpeculative, DraftWithOtherVocabularyIsAnError) {
 
 TEST(CliSpeculative, GrammarWithSpeculationIsAnError) {
   const std::string g = write_temp("spec.gbnf", "root ::= \"a\"+\n");
-  auto r = run_camelid("generate -m " + kLlama2 + " -p Hi -n 4 --lookup --grammar-file " + q(g), true);
+  auto r = run_camelid("generate -m " + kLlama2Arg + " -p Hi -n 4 --lookup --grammar-file " + q(g), true);
   EXPECT_EQ(r.status, 1) << r.out;
   EXPECT_NE(r.out.find("error:"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("--grammar-file"), std::string::npos) << r.out;
@@ -67,7 +60,7 @@ TEST(CliSpeculative, GrammarWithSpeculationIsAnError) {
 }
 
 TEST(CliSpeculative, BadDraftMaxIsRefused) {
-  auto r = run_camelid("generate -m " + kLlama2 + " --ids 1 -n 2 --lookup --draft-max 0", true);
+  auto r = run_camelid("generate -m " + kLlama2Arg + " --ids 1 -n 2 --lookup --draft-max 0", true);
   EXPECT_NE(r.status, 0) << r.out;
 }
 

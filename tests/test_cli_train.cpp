@@ -21,13 +21,6 @@ std::string ids_json(int n, int vocab) {
   return s + "]";
 }
 
-std::vector<nlohmann::json> lines(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(slurp(path));
-  for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
-  return out;
-}
-
 const std::string kTiny = " --dim 32 --layers 1 --heads 2 --hidden 48 --vocab 64 --ctx 64 -T 16 -b 2 -t 2";
 
 }  // namespace
@@ -40,7 +33,7 @@ TEST(CliTrain, FromScratchWritesLogCheckpointsAndPicture) {
                        true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("tokens/s"), std::string::npos) << r.out;
-  const auto log = lines(d / "log.jsonl");
+  const auto log = json_lines_of_file(d / "log.jsonl");
   ASSERT_EQ(log.size(), 6u);
   for (size_t i = 0; i < log.size(); ++i) {
     EXPECT_EQ(log[i]["step"], i + 1);
@@ -64,7 +57,7 @@ TEST(CliTrain, FromScratchWritesLogCheckpointsAndPicture) {
                   true);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("resumed from"), std::string::npos) << r.out;
-  EXPECT_EQ(lines(d / "log.jsonl").size(), 8u);
+  EXPECT_EQ(json_lines_of_file(d / "log.jsonl").size(), 8u);
   EXPECT_TRUE(fs::exists(d / "out/checkpoint-8/model.safetensors"));
 }
 

@@ -29,13 +29,6 @@ std::string mpirun(int n) {
          " --oversubscribe '" + camelid_binary() + "' ";
 }
 
-std::vector<nlohmann::json> lines(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::istringstream in(slurp(path));
-  for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l));
-  return out;
-}
-
 CmdResult sh(const std::string& cmd) {
   CmdResult r;
   FILE* p = popen((cmd + " 2>&1").c_str(), "r");
@@ -69,7 +62,7 @@ TEST(CliTrainMpi, TwoRanksEqualOneProcess) {
   ASSERT_EQ(two.status, 0) << two.out;
   EXPECT_NE(two.out.find("data parallel: 2 ranks"), std::string::npos) << two.out;
 
-  const auto a = lines(d / "one.jsonl"), b = lines(d / "two.jsonl");
+  const auto a = json_lines_of_file(d / "one.jsonl"), b = json_lines_of_file(d / "two.jsonl");
   ASSERT_EQ(a.size(), 10u);
   ASSERT_EQ(b.size(), 10u);  // rank 0 alone logs
   auto rel = [](double x, double y) { return std::fabs(x - y) / std::max(1e-12, std::fabs(x)); };

@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/gguf.h"
+#include "fixtures.h"
 
 using namespace camelid;
 using namespace camelid::gguf;
@@ -18,13 +19,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
+using camelid::test::read_file;
+
 std::string temp_path(const std::string& name) {
   return (fs::temp_directory_path() / ("camelid-writer-" + std::to_string(::getpid()) + "-" + name)).string();
-}
-
-std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
 }
 
 // Row r of a [rows, 40] f32 tensor holds r*1000 + column.
@@ -68,7 +66,7 @@ TEST(GgufWriter, StreamedTensorsGiveTheSameFileAsInMemoryOnes) {
   const std::string path = temp_path("stream.gguf");
   std::vector<Writer::Progress> seen;
   b.write(path, [&](const Writer::Progress& p) { seen.push_back(p); });
-  EXPECT_TRUE(slurp(path) == bytes);
+  EXPECT_TRUE(read_file(path) == bytes);
   EXPECT_FALSE(fs::exists(path + ".part"));
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.back().tensor, 1u);
@@ -92,7 +90,7 @@ TEST(GgufWriter, AFailingProducerLeavesNoFileBehind) {
   std::ofstream(path) << "old";  // an earlier file of that name stays as it was
   EXPECT_THROW(w.write(path), Error);
   EXPECT_FALSE(fs::exists(path + ".part"));
-  EXPECT_EQ(slurp(path), "old");
+  EXPECT_EQ(read_file(path), "old");
   fs::remove(path);
 }
 

@@ -8,8 +8,10 @@
 #include "fixtures.h"
 #include "kernels/kernels.h"
 #include "runtime/engine.h"
+#include "model_runs.h"
 
 using namespace camelid;
+using camelid::test::tiny_llama2;
 
 namespace {
 
@@ -18,11 +20,6 @@ struct Result {
   std::string finish;
   int prompt_tokens = 0, completion_tokens = 0;
 };
-
-Llama& tiny_llama2() {
-  static Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
-  return m;
-}
 
 std::shared_ptr<EngineRequest> make_request(std::vector<int> prompt, uint64_t seed, int max_tokens,
                                             std::promise<Result>& done, Result& acc) {

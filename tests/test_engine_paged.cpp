@@ -9,17 +9,14 @@
 #include "core/error.h"
 #include "fixtures.h"
 #include "runtime/engine.h"
+#include "model_runs.h"
 
 using namespace camelid;
+using camelid::test::tiny_llama2;
 
 namespace {
 
-constexpr int B = KVCache::kBlockSize;
-
-Llama& tiny_llama2() {
-  static Llama m(std::shared_ptr<const ModelWeights>(load_model(test::fixture("models/tiny-llama2"))));
-  return m;
-}
+constexpr int kBlock = KVCache::kBlockSize;
 
 struct Flow {
   std::vector<int> ids;
@@ -72,7 +69,7 @@ std::vector<int> cold(const std::vector<int>& prompt, uint64_t seed, int max_tok
 // A's published blocks instead of computing them, and both give exactly their cold runs' tokens.
 TEST(EnginePaged, ConcurrentRequestsShareASystemPromptsBlocks) {
   std::vector<int> system = {1};
-  for (int i = 0; i < 3 * B + 4; ++i) system.push_back(30 + 7 * i);
+  for (int i = 0; i < 3 * kBlock + 4; ++i) system.push_back(30 + 7 * i);
   const auto pa = with_user(system, 1, 5), pb = with_user(system, 2, 9);
   Engine e(tiny_llama2(), 2, 256);
   Flow a, b;
@@ -86,8 +83,8 @@ TEST(EnginePaged, ConcurrentRequestsShareASystemPromptsBlocks) {
   const EngineStats after = e.stats();
   a.done.get_future().wait();
   EXPECT_EQ(before.prefix_reused_tokens, 0);
-  EXPECT_EQ(after.prefix_reused_tokens, 3 * B) << "the system prompt's full blocks";
-  EXPECT_EQ(after.prefill_tokens, long(pa.size() + pb.size()) - 3 * B);
+  EXPECT_EQ(after.prefix_reused_tokens, 3 * kBlock) << "the system prompt's full blocks";
+  EXPECT_EQ(after.prefill_tokens, long(pa.size() + pb.size()) - 3 * kBlock);
   EXPECT_EQ(a.finish, "length");
   EXPECT_EQ(a.ids, cold(pa, 11, 40));
   EXPECT_EQ(b.ids, cold(pb, 12, 10));
@@ -98,19 +95,19 @@ TEST(EnginePaged, ConcurrentRequestsShareASystemPromptsBlocks) {
 // run's tokens, and the pool never passes its budget.
 TEST(EnginePaged, SmallBudgetQueuesAndEvictsWithoutChangingTokens) {
   std::vector<int> system = {1};
-  for (int i = 0; i < B + 3; ++i) system.push_back(40 + 5 * i);
+  for (int i = 0; i < kBlock + 3; ++i) system.push_back(40 + 5 * i);
   std::vector<std::vector<int>> prompts;
   for (int i = 0; i < 8; ++i) {
     std::vector<int> base = system;
     if (i % 3 == 2) base[2] = 300 + i;  // not the shared prefix
     prompts.push_back(with_user(base, i, 4 + i % 3));
   }
-  Engine e(tiny_llama2(), 3, 256, 256, true, true, 6 * B);
-  EXPECT_EQ(e.ctx(), 6 * B);
-  const int max_tokens = 3 * B - 30;  // prompt + max_tokens <= 3 blocks
+  Engine e(tiny_llama2(), 3, 256, 256, true, true, 6 * kBlock);
+  EXPECT_EQ(e.ctx(), 6 * kBlock);
+  const int max_tokens = 3 * kBlock - 30;  // prompt + max_tokens <= 3 blocks
   std::vector<Flow> runs(prompts.size());
   for (size_t i = 0; i < prompts.size(); ++i) {
-    ASSERT_LE(int(prompts[i].size()) + max_tokens, 3 * B);
+    ASSERT_LE(int(prompts[i].size()) + max_tokens, 3 * kBlock);
     auto r = request(prompts[i], 100 + i, max_tokens, runs[i]);
     r->stop_ids.clear();
     e.submit(r);
@@ -124,17 +121,17 @@ TEST(EnginePaged, SmallBudgetQueuesAndEvictsWithoutChangingTokens) {
     EXPECT_EQ(runs[i].ids, cold(prompts[i], 100 + i, max_tokens)) << "request " << i;
   }
   // A long request now needs every block: the cached ones are evicted, the free slots' dropped.
-  std::vector<int> big = with_user({1}, 9, 5 * B);
+  std::vector<int> big = with_user({1}, 9, 5 * kBlock);
   Flow run;
-  auto r = request(big, 5, 6 * B - int(big.size()), run);
+  auto r = request(big, 5, 6 * kBlock - int(big.size()), run);
   r->stop_ids.clear();
   e.submit(r);
   run.done.get_future().wait();
   EXPECT_EQ(run.finish, "length");
-  EXPECT_EQ(run.ids, cold(big, 5, 6 * B - int(big.size())));
+  EXPECT_EQ(run.ids, cold(big, 5, 6 * kBlock - int(big.size())));
   // A prompt longer than what the budget holds can never run: a clear error, at once.
   Flow never;
-  EXPECT_THROW(e.submit(request(std::vector<int>(6 * B, 5), 1, 1, never)), Error);
+  EXPECT_THROW(e.submit(request(std::vector<int>(6 * kBlock, 5), 1, 1, never)), Error);
 }
 
 // --parallel no longer multiplies the context: 8 slots of 1024 positions hold only what their
@@ -148,6 +145,6 @@ TEST(EnginePaged, MemoryFollowsTheTokensHeld) {
   for (auto& r : runs) r.done.get_future().wait();
   const EngineStats st = e.stats();
   EXPECT_GT(st.kv_bytes, 0u);
-  EXPECT_LE(st.kv_bytes, 4 * size_t(KVCache::blocks_for(21 + 12)) * B * per_token);
+  EXPECT_LE(st.kv_bytes, 4 * size_t(KVCache::blocks_for(21 + 12)) * kBlock * per_token);
   EXPECT_EQ(st.kv_cells_total, 8 * 1024);
 }

@@ -34,14 +34,14 @@ struct Spec {  // a request to run
   std::vector<std::pair<int, float>> logit_bias;
 };
 
-struct Result {
+struct SpecResult {
   std::vector<int> ids;
   std::vector<int> logprob_ids;
   std::string finish;
   int prompt_tokens = 0, completion_tokens = 0;
 };
 
-std::shared_ptr<EngineRequest> make_request(const Spec& sp, std::promise<Result>& done, Result& acc) {
+std::shared_ptr<EngineRequest> make_request(const Spec& sp, std::promise<SpecResult>& done, SpecResult& acc) {
   auto r = std::make_shared<EngineRequest>();
   r->prompt = sp.prompt;
   r->max_tokens = sp.max_tokens;
@@ -67,12 +67,12 @@ std::shared_ptr<EngineRequest> make_request(const Spec& sp, std::promise<Result>
 }
 
 // Submits every request at once to an engine of n_slots (speculating with `spec` when given).
-std::vector<Result> run(const std::vector<Spec>& reqs, int n_slots, const SpeculativeOptions* spec,
+std::vector<SpecResult> run(const std::vector<Spec>& reqs, int n_slots, const SpeculativeOptions* spec,
                         SpeculativeStats* stats = nullptr, int ctx = 256) {
   Engine e(target(), n_slots, ctx);
   if (spec) e.enable_speculative(*spec);
-  std::vector<std::promise<Result>> done(reqs.size());
-  std::vector<Result> acc(reqs.size()), out;
+  std::vector<std::promise<SpecResult>> done(reqs.size());
+  std::vector<SpecResult> acc(reqs.size()), out;
   for (size_t i = 0; i < reqs.size(); ++i) e.submit(make_request(reqs[i], done[i], acc[i]));
   for (auto& d : done) out.push_back(d.get_future().get());
   if (stats) *stats = e.speculative_stats();
@@ -100,7 +100,7 @@ std::vector<Spec> greedy_mix() {
   return v;
 }
 
-void expect_same(const std::vector<Result>& got, const std::vector<Result>& want, const std::string& what) {
+void expect_same(const std::vector<SpecResult>& got, const std::vector<SpecResult>& want, const std::string& what) {
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_EQ(got[i].ids, want[i].ids) << what << ", request " << i;
@@ -116,7 +116,7 @@ void expect_same(const std::vector<Result>& got, const std::vector<Result>& want
 
 TEST(EngineSpeculative, FourSlotsGreedyLookupEqualsPlainDecoding) {
   const std::vector<Spec> reqs = greedy_mix();
-  const std::vector<Result> plain = run(reqs, 4, nullptr);
+  const std::vector<SpecResult> plain = run(reqs, 4, nullptr);
   EXPECT_EQ(plain[1].finish, "stop");
   EXPECT_EQ(plain[1].ids.size(), 9u);
   EXPECT_EQ(plain[2].logprob_ids, plain[2].ids);
@@ -135,7 +135,7 @@ TEST(EngineSpeculative, FourSlotsGreedyLookupEqualsPlainDecoding) {
 
 TEST(EngineSpeculative, FourSlotsGreedyDraftModelEqualsPlainDecoding) {
   const std::vector<Spec> reqs = greedy_mix();
-  const std::vector<Result> plain = run(reqs, 4, nullptr);
+  const std::vector<SpecResult> plain = run(reqs, 4, nullptr);
   SpeculativeOptions self;  // the model as its own draft: every greedy guess is right
   self.draft_model = &target();
   self.max_draft = 4;
@@ -158,7 +158,7 @@ TEST(EngineSpeculative, FourSlotsGreedyDraftModelEqualsPlainDecoding) {
 TEST(EngineSpeculative, ContextLimitEndsAsPlainDecoding) {
   std::vector<Spec> reqs(3);
   for (int i = 0; i < 3; ++i) reqs[size_t(i)].prompt = repetitive_prompt(i), reqs[size_t(i)].max_tokens = 200;
-  const std::vector<Result> plain = run(reqs, 3, nullptr, nullptr, 48);
+  const std::vector<SpecResult> plain = run(reqs, 3, nullptr, nullptr, 48);
   EXPECT_EQ(plain[0].finish, "length");
   SpeculativeOptions lookup;
   expect_same(run(reqs, 3, &lookup, nullptr, 48), plain, "lookup at the context's end");
@@ -189,10 +189,10 @@ TEST(EngineSpeculative, SampledRequestIgnoresItsNeighbours) {
   draft.draft_model = &other_draft();
   draft.max_draft = 3;
   for (const SpeculativeOptions* so : {&lookup, &draft}) {
-    const Result alone = run({mine}, 4, so)[0];
+    const SpecResult alone = run({mine}, 4, so)[0];
     ASSERT_FALSE(alone.ids.empty());
     SpeculativeStats st;
-    const Result beside = run(crowd, 4, so, &st)[0];
+    const SpecResult beside = run(crowd, 4, so, &st)[0];
     EXPECT_EQ(beside.ids, alone.ids) << (so->draft_model ? "draft" : "lookup");
     EXPECT_EQ(beside.finish, alone.finish);
     EXPECT_GT(st.drafted, 0);
@@ -219,7 +219,7 @@ TEST(EngineSpeculative, SampledOutputIsGenerateSpeculativesForEachRequest) {
   draft.draft_model = &other_draft();
   draft.max_draft = 3;
   for (const SpeculativeOptions* so : {&lookup, &draft}) {
-    const std::vector<Result> got = run(reqs, 4, so);
+    const std::vector<SpecResult> got = run(reqs, 4, so);
     for (size_t i = 0; i < reqs.size(); ++i) {
       GenerateOptions opt;
       opt.max_new_tokens = reqs[i].max_tokens;
@@ -255,19 +255,19 @@ TEST(EngineSpeculative, FollowUpReusesOnlyKeptPositions) {
     Engine e(target(), 1, 256);
     e.enable_speculative(*so);
     auto one = [&](const Spec& sp) {
-      std::promise<Result> done;
-      Result acc;
+      std::promise<SpecResult> done;
+      SpecResult acc;
       e.submit(make_request(sp, done, acc));
       return done.get_future().get();
     };
-    const Result a = one(first);
+    const SpecResult a = one(first);
     ASSERT_EQ(a.ids.size(), 70u);
     one(other);  // the slot now holds other tokens: the follow-up maps published blocks
     Spec follow;
     follow.prompt = first.prompt;
     follow.prompt.insert(follow.prompt.end(), a.ids.begin(), a.ids.end());
     follow.prompt.push_back(300);
-    const Result got = one(follow);
+    const SpecResult got = one(follow);
     EXPECT_GE(e.stats().prefix_reused_tokens, 80);
     EXPECT_EQ(got.ids, run({follow}, 1, nullptr)[0].ids) << (so->draft_model ? "draft" : "lookup");
   }

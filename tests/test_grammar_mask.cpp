@@ -29,7 +29,7 @@ struct Vocab {
   std::shared_ptr<const TokenVocab> vocab;
 };
 
-const Vocab& llama3() {
+const Vocab& llama3_vocab() {
   static Vocab v = [] {
     Vocab x{Tokenizer::load(test::fixture("tokenizers/llama3")), nullptr};
     x.vocab = grammar_vocab(*x.tok);
@@ -37,7 +37,7 @@ const Vocab& llama3() {
   }();
   return v;
 }
-const Vocab& llama2() {
+const Vocab& llama2_vocab() {
   static Vocab v = [] {
     Vocab x{Tokenizer::load(test::fixture("tokenizers/llama2/tokenizer.json")), nullptr};
     x.vocab = grammar_vocab(*x.tok);
@@ -111,15 +111,15 @@ bool validates(const ojson& v, const ojson& s) {
 TEST(GrammarMask, TrieWalkEqualsTokenByTokenLlama3) {
   const std::string json = R"(root ::= "{" ws "\"k\"" ws ":" ws ( [0-9]+ | "\"" [^"]* "\"" ) ws "}"
 ws ::= [ \n]{0,4})";
-  expect_walk_equals_brute_force(llama3(), json, {"", "{ \"k\":", "{\"k\":12", "{\"k\":\"x\xC3"});
+  expect_walk_equals_brute_force(llama3_vocab(), json, {"", "{ \"k\":", "{\"k\":12", "{\"k\":\"x\xC3"});
 }
 
 TEST(GrammarMask, TrieWalkEqualsTokenByTokenLlama2) {
-  expect_walk_equals_brute_force(llama2(), "root ::= [a-z ]* \"\xE2\x82\xAC\"? \".\"", {"", "ab c", "x\xE2", "x\xE2\x82"});
+  expect_walk_equals_brute_force(llama2_vocab(), "root ::= [a-z ]* \"\xE2\x82\xAC\"? \".\"", {"", "ab c", "x\xE2", "x\xE2\x82"});
 }
 
 TEST(GrammarMask, PartialUtf8CarriesAcrossTokens) {
-  const Vocab& v = llama3();
+  const Vocab& v = llama3_vocab();
   // Byte-level vocabularies have one token per byte: é (C3 A9) can come as two tokens.
   const int c3 = v.tok->token_id("\xC3\x83"), a9 = v.tok->token_id("\xC2\xA9"), c4 = v.tok->token_id("\xC3\x84");
   ASSERT_GE(c3, 0);
@@ -140,7 +140,7 @@ TEST(GrammarMask, PartialUtf8CarriesAcrossTokens) {
 }
 
 TEST(GrammarMask, EndTokensOnlyWhenComplete) {
-  const Vocab& v = llama3();
+  const Vocab& v = llama3_vocab();
   const std::vector<int> ends = v.tok->eos_ids();
   ASSERT_FALSE(ends.empty());
   GrammarConstraint c(grammar_from_gbnf("root ::= \"ab\" \"c\"?"), v.vocab, ends);
@@ -177,7 +177,7 @@ TEST(GrammarMask, GenerationUnderASchemaValidates) {
     const char* dir;
     const Vocab& (*vocab)();
   };
-  for (const M& mdl : {M{"models/tiny-llama3", llama3}, M{"models/tiny-llama2", llama2}}) {
+  for (const M& mdl : {M{"models/tiny-llama3", llama3_vocab}, M{"models/tiny-llama2", llama2_vocab}}) {
     Llama model(std::shared_ptr<const ModelWeights>(load_model(test::fixture(mdl.dir))));
     const Vocab& v = mdl.vocab();
     const std::vector<int> prompt = v.tok->encode("The answer as JSON:");

@@ -19,7 +19,7 @@ grammar::Matcher matcher_for(const std::string& schema) {
   return grammar::Matcher(std::make_shared<const grammar::Grammar>(grammar::parse_grammar(json_schema_text_to_grammar(schema))));
 }
 
-struct Case {
+struct SchemaCase {
   std::string schema;
   std::vector<std::string> good, bad;
 };
@@ -36,7 +36,7 @@ std::string schema_error(const std::string& schema) {
 }  // namespace
 
 TEST(GrammarSchema, AcceptsValidAndRejectsInvalid) {
-  const std::vector<Case> cases = {
+  const std::vector<SchemaCase> cases = {
       {R"({"type":"object","properties":{"name":{"type":"string"},"age":{"type":"integer"}},"required":["name","age"],"additionalProperties":false})",
        {R"({"name":"Bob","age":42})", "{ \"name\" : \"A\\\"\\u00e9\" ,\n  \"age\": -7 }", R"({"name":"","age":0})"},
        {R"({"age":42,"name":"Bob"})", R"({"name":"Bob"})", R"({"name":"Bob","age":4.5})", R"({"name":"Bob","age":42,"x":1})",
@@ -65,7 +65,7 @@ TEST(GrammarSchema, AcceptsValidAndRejectsInvalid) {
        {R"({"a":1})", R"({"a":1,"c":3})", "{}", R"({"c":3,"b":2})"}},
       {"{}", {"1", R"({"any":[true,{"x":"y"}]})", "\"s\""}, {"tru", "{"}},
   };
-  for (const Case& c : cases) {
+  for (const SchemaCase& c : cases) {
     SCOPED_TRACE(c.schema);
     grammar::Matcher m = matcher_for(c.schema);
     for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;

@@ -15,13 +15,13 @@ using json = nlohmann::json;
 
 namespace {
 
-ServerProcess& server() {
+ServerProcess& grammar_server() {
   static ServerProcess s("-m '" + fixture("models/tiny-llama3") + "' --parallel 4 --ctx 512 --threads 2");
   return s;
 }
 
 httplib::Result post(const std::string& path, const json& body) {
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", grammar_server().port());
   c.set_read_timeout(120, 0);
   return c.Post(path.c_str(), body.dump(), "application/json");
 }

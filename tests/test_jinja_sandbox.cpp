@@ -16,6 +16,8 @@
 namespace camelid::jinja {
 namespace {
 
+using camelid::test::read_file;
+
 // A hostile render must end well within this, even under ASan (about 1 s in Release).
 constexpr double kQuickSeconds = 10 * testing_support::kSanitizerSlowdown;
 
@@ -320,13 +322,6 @@ TEST(JinjaSandbox, DepthLimitFitsASmallThreadStack) {
 
 // ---- legitimate use, measured against the limits ----
 
-std::string read_text(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
 nlohmann::ordered_json long_conversation(int n) {
   using json = nlohmann::ordered_json;
   json ms = json::array({{{"role", "system"}, {"content", "You are a helpful assistant. Answer briefly."}}});
@@ -360,8 +355,8 @@ TEST(JinjaSandbox, RealTemplatesStayFarInsideTheLimits) {
     bool tools;
   };
   const std::vector<Case> cases = {
-      {"llama-3.1 (templates/)", read_text(test::fixture("templates/llama-3.1-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>", true},
-      {"llama-3.2 (templates/)", read_text(test::fixture("templates/llama-3.2-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>", true},
+      {"llama-3.1 (templates/)", read_file(test::fixture("templates/llama-3.1-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>", true},
+      {"llama-3.2 (templates/)", read_file(test::fixture("templates/llama-3.2-instruct.jinja")), "<|begin_of_text|>", "<|eot_id|>", true},
       {"tiny-llama3", ChatTemplate::from_model_dir(test::fixture("models/tiny-llama3")).source(), "<|begin_of_text|>", "<|eot_id|>", true},
   };
   const Limits lim;

@@ -95,7 +95,7 @@ std::unique_ptr<ModelWeights> load(const std::string& bytes) {
   return load_gguf_memory(reinterpret_cast<const uint8_t*>(keep.back().data()), keep.back().size(), "m.gguf");
 }
 
-void expect_error(const std::string& bytes, const std::string& what) {
+void expect_load_error(const std::string& bytes, const std::string& what) {
   try {
     load(bytes);
     ADD_FAILURE() << "loaded, expected an error containing '" << what << "'";
@@ -186,29 +186,29 @@ Spec with_key(const std::string& k, uint32_t v) {
 
 TEST(ModelGguf, OneClearErrorPerDefect) {
   const Spec s;
-  expect_error(model_bytes(s, [](gguf::Writer& w) { w = gguf::Writer(); w.add_string("general.architecture", "gpt2"); }),
+  expect_load_error(model_bytes(s, [](gguf::Writer& w) { w = gguf::Writer(); w.add_string("general.architecture", "gpt2"); }),
                "general.architecture = 'gpt2' is not supported");
-  expect_error(model_bytes(with_key("llama.block_count", 0)), "'llama.block_count' = 0 is out of range");
-  expect_error(model_bytes(with_key("llama.embedding_length", 1u << 30)), "'llama.embedding_length' = 1073741824 is out of range");
+  expect_load_error(model_bytes(with_key("llama.block_count", 0)), "'llama.block_count' = 0 is out of range");
+  expect_load_error(model_bytes(with_key("llama.embedding_length", 1u << 30)), "'llama.embedding_length' = 1073741824 is out of range");
   // Hyperparameters that disagree with the tensors.
-  expect_error(model_bytes(with_key("llama.block_count", 3)), "tensor 'blk.2.attn_norm.weight' is missing");
-  expect_error(model_bytes(with_key("llama.block_count", 1)), "unexpected tensor 'blk.1.");
-  expect_error(model_bytes(with_key("llama.feed_forward_length", 48)),
+  expect_load_error(model_bytes(with_key("llama.block_count", 3)), "tensor 'blk.2.attn_norm.weight' is missing");
+  expect_load_error(model_bytes(with_key("llama.block_count", 1)), "unexpected tensor 'blk.1.");
+  expect_load_error(model_bytes(with_key("llama.feed_forward_length", 48)),
                "tensor 'blk.0.ffn_gate.weight': dimensions [32, 64] do not match the model's hyperparameters (expected [32, 48])");
-  expect_error(model_bytes(with_key("llama.attention.head_count_kv", 4)), "tensor 'blk.0.attn_k.weight': dimensions");
-  expect_error(model_bytes(with_key("llama.attention.head_count_kv", 3)), "");  // heads that do not group
-  expect_error(model_bytes(with_key("llama.vocab_size", 17)), "llama.vocab_size = 17 but token_embd.weight has 16 rows");
-  expect_error(model_bytes(with_key("llama.rope.dimension_count", 4)), "partial RoPE");
-  expect_error(model_bytes(with_key("tokenizer.ggml.eot_token_id", 99)), "'tokenizer.ggml.eot_token_id' = 99 is out of range");
-  expect_error(model_bytes(s, [](gguf::Writer& w) { w.add_string("llama.rope.scaling.type", "yarn"); }),
+  expect_load_error(model_bytes(with_key("llama.attention.head_count_kv", 4)), "tensor 'blk.0.attn_k.weight': dimensions");
+  expect_load_error(model_bytes(with_key("llama.attention.head_count_kv", 3)), "");  // heads that do not group
+  expect_load_error(model_bytes(with_key("llama.vocab_size", 17)), "llama.vocab_size = 17 but token_embd.weight has 16 rows");
+  expect_load_error(model_bytes(with_key("llama.rope.dimension_count", 4)), "partial RoPE");
+  expect_load_error(model_bytes(with_key("tokenizer.ggml.eot_token_id", 99)), "'tokenizer.ggml.eot_token_id' = 99 is out of range");
+  expect_load_error(model_bytes(s, [](gguf::Writer& w) { w.add_string("llama.rope.scaling.type", "yarn"); }),
                "rope.scaling.type = 'yarn' is not supported");
-  expect_error(model_bytes(s, [](gguf::Writer& w) { w.add_string("llama.attention.key_length", "8"); }),
+  expect_load_error(model_bytes(s, [](gguf::Writer& w) { w.add_string("llama.attention.key_length", "8"); }),
                "'llama.attention.key_length' must be an integer, not string");
   Spec rf = s;
   rf.rope_freqs = true;
-  expect_error(with_tensor(model_bytes(rf), "rope_freqs.weight", [](uint8_t* p, size_t) { std::memset(p, 0, 4); }),
+  expect_load_error(with_tensor(model_bytes(rf), "rope_freqs.weight", [](uint8_t* p, size_t) { std::memset(p, 0, 4); }),
                "rope_freqs.weight[0] = 0");
-  expect_error(model_bytes(s, [](gguf::Writer& w) {
+  expect_load_error(model_bytes(s, [](gguf::Writer& w) {
                  w.add_tensor("blk.0.attn_q.bias", DType::F32, {32}, std::vector<uint8_t>(128, 0));
                }),
                "unexpected tensor 'blk.0.attn_q.bias'");
@@ -228,14 +228,14 @@ TEST(ModelGguf, TypesCamelidCannotRunAreNamed) {
   const size_t at = b.find(name) + name.size() + 4 + 2 * 8;
   const uint32_t iq2_xxs = 16;
   std::memcpy(b.data() + at, &iq2_xxs, 4);
-  expect_error(b, "tensor 'blk.0.attn_q.weight': tensor type iq2_xxs is not supported");
+  expect_load_error(b, "tensor 'blk.0.attn_q.weight': tensor type iq2_xxs is not supported");
 }
 
 TEST(ModelGguf, NonFiniteWeights) {
   Spec s;
   const float nan = std::nanf("");
   auto poison = [&](uint8_t* p, size_t) { std::memcpy(p + 4 * 37, &nan, 4); };
-  expect_error(with_tensor(model_bytes(s), "blk.1.ffn_up.weight", poison), "blk.1.ffn_up.weight");
+  expect_load_error(with_tensor(model_bytes(s), "blk.1.ffn_up.weight", poison), "blk.1.ffn_up.weight");
   // In an untied embedding: a warning, that token refused, never predicted.
   auto w = load(with_tensor(model_bytes(s), "token_embd.weight", poison));  // row 37 / 32 = 1
   ASSERT_EQ(w->bad_embed_rows, std::vector<int>{1});
@@ -245,5 +245,5 @@ TEST(ModelGguf, NonFiniteWeights) {
   EXPECT_THROW(m.check_token(1), Error);
   // Tied: the classifier would spread it: refused.
   s.tied = true;
-  expect_error(with_tensor(model_bytes(s), "token_embd.weight", poison), "token_embd.weight");
+  expect_load_error(with_tensor(model_bytes(s), "token_embd.weight", poison), "token_embd.weight");
 }

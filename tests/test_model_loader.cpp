@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "fixtures.h"
+#include "model_files.h"
 #include "model/random_model.h"
 #include "model/safetensors.h"
 #include "model/weights.h"
@@ -18,21 +19,11 @@ using json = nlohmann::json;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("camelid-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& f) const { return (path_ / f).string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
+using camelid::test::read_json;
+using camelid::test::read_file;
+using camelid::test::TempDir;
+using camelid::test::expect_error;
+using camelid::test::spit;
 
 std::string tiny_model(const TempDir& d, DType dt = DType::F32) {
   auto spec = random_model_preset("tiny");
@@ -41,19 +32,7 @@ std::string tiny_model(const TempDir& d, DType dt = DType::F32) {
   return d.str();
 }
 
-void expect_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  try {
-    f();
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    for (auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what() << "  (missing '" << p << "')";
-  }
-}
-
-json read_json(const std::string& path) { return json::parse(std::ifstream(path)); }
 void write_json(const std::string& path, const json& j) { std::ofstream(path) << j.dump(); }
-std::string slurp(const std::string& p) { std::ifstream f(p, std::ios::binary); return {std::istreambuf_iterator<char>(f), {}}; }
-void spit(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 
 TEST(Loader, FixtureConfigsAreHonoured) {
   auto l2 = load_model(test::fixture("models/tiny-llama2"));
@@ -158,7 +137,7 @@ TEST(Loader, BadConfigFields) {
 TEST(Loader, CorruptSafetensors) {
   TempDir d;
   tiny_model(d);
-  const std::string st = d / "model.safetensors", good = slurp(st);
+  const std::string st = d / "model.safetensors", good = read_file(st);
   uint64_t n;
   std::memcpy(&n, good.data(), 8);
   const std::string header = good.substr(8, n);
@@ -215,7 +194,7 @@ TEST(Loader, ShardIndexErrors) {
 
 TEST(Loader, CorruptLlama2c) {
   TempDir d;
-  const std::string good = slurp(test::fixture("models/stories260K/stories260K.bin"));
+  const std::string good = read_file(test::fixture("models/stories260K/stories260K.bin"));
   spit(d / "m.bin", good.substr(0, good.size() - 100));
   expect_error([&] { load_model(d / "m.bin"); }, {"m.bin", "truncated"});
   spit(d / "m.bin", good.substr(0, 10));

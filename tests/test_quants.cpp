@@ -22,6 +22,7 @@ namespace {
 using camelid::DType;
 using camelid::dtype_info;
 using camelid::test::fixture;
+using camelid::test::read_file;
 using camelid::test::sha256_hex;
 
 constexpr DType kQuantTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
@@ -49,19 +50,14 @@ std::vector<float> round_trip(DType t, const std::vector<float>& x) {
 // Dequantization against the fixtures: every tensor of qmix-mixed.gguf (all 12 file types) and
 // tiny-llama3-q8_0.gguf, read raw at its recorded offset.
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw std::runtime_error("cannot open " + path);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
 TEST(QuantsConformance, DequantizesEveryFixtureTensorBitIdenticallyToGgml) {
   std::ifstream in(fixture("reference/public-gguf-dequant.json"));
   ASSERT_TRUE(in) << "missing fixture reference/public-gguf-dequant.json";
   const nlohmann::json ref = nlohmann::json::parse(in);
   std::map<std::string, int> tensors_per_type;
   for (const auto& [file, tensors] : ref.at("files").items()) {
-    const std::vector<uint8_t> data = read_file(fixture(file));
+    const std::string bytes = read_file(fixture(file));
+    const std::vector<uint8_t> data(bytes.begin(), bytes.end());
     for (const auto& t : tensors) {
       const std::string name = file + ":" + t.at("name").get<std::string>();
       const std::string type_name = t.at("type").get<std::string>();

@@ -21,14 +21,14 @@ namespace {
 // Per test process: a Release and a sanitizer run may go at once.
 std::string log_path() { return ::testing::TempDir() + "camelid_server_api." + std::to_string(getpid()) + ".log"; }
 
-ServerProcess& server() {
+ServerProcess& api_server() {
   static ServerProcess s("-m '" + fixture("models/tiny-llama3") + "' --parallel 4 --ctx 256 --threads 2 --alias camel 2>'" +
                          log_path() + "'");
   return s;
 }
 
-json post(const std::string& path, const json& body, int expect_status = 200) {
-  httplib::Client c("127.0.0.1", server().port());
+json api_post(const std::string& path, const json& body, int expect_status = 200) {
+  httplib::Client c("127.0.0.1", api_server().port());
   c.set_read_timeout(60, 0);
   auto r = c.Post(path.c_str(), body.dump(), "application/json");
   EXPECT_TRUE(r) << "no response";
@@ -37,9 +37,9 @@ json post(const std::string& path, const json& body, int expect_status = 200) {
   return json::parse(r->body);
 }
 
-std::vector<json> stream(const std::string& path, json body) {
+std::vector<json> api_stream(const std::string& path, json body) {
   body["stream"] = true;
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", api_server().port());
   c.set_read_timeout(60, 0);
   auto r = c.Post(path.c_str(), body.dump(), "application/json");
   std::vector<json> chunks;
@@ -65,23 +65,23 @@ json chat(const std::string& user, json extra = json::object()) {
 }
 
 TEST(ServerApi, AnyModelNameIsServedUnderTheAlias) {
-  json r = post("/v1/chat/completions", chat("hi", {{"model", "gpt-4o"}}));
+  json r = api_post("/v1/chat/completions", chat("hi", {{"model", "gpt-4o"}}));
   EXPECT_EQ(r["model"], "camel");
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", api_server().port());
   EXPECT_EQ(json::parse(c.Get("/v1/models")->body)["data"][0]["id"], "camel");
 }
 
 TEST(ServerApi, CompletionsDefaultToSixteenTokensChatToTheContext) {
-  json r = post("/v1/completions", {{"prompt", "Once"}, {"temperature", 0}, {"logit_bias", kNoEos}});
+  json r = api_post("/v1/completions", {{"prompt", "Once"}, {"temperature", 0}, {"logit_bias", kNoEos}});
   EXPECT_EQ(r["usage"]["completion_tokens"], 16);
   EXPECT_EQ(r["choices"][0]["finish_reason"], "length");
-  json m = post("/v1/chat/completions", chat("hi", {{"max_tokens", nullptr}, {"max_completion_tokens", 3}, {"logit_bias", kNoEos}}));
+  json m = api_post("/v1/chat/completions", chat("hi", {{"max_tokens", nullptr}, {"max_completion_tokens", 3}, {"logit_bias", kNoEos}}));
   EXPECT_EQ(m["usage"]["completion_tokens"], 3);
 }
 
 TEST(ServerApi, LogitBiasForcesAToken) {
-  json r = post("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 4}, {"temperature", 0}, {"logit_bias", {{"1234", 100}}}});
-  json d = post("/detokenize", {{"tokens", {1234, 1234, 1234, 1234}}});
+  json r = api_post("/v1/completions", {{"prompt", "Once"}, {"max_tokens", 4}, {"temperature", 0}, {"logit_bias", {{"1234", 100}}}});
+  json d = api_post("/detokenize", {{"tokens", {1234, 1234, 1234, 1234}}});
   EXPECT_EQ(r["choices"][0]["text"], d["content"]);
 }
 
@@ -90,9 +90,9 @@ TEST(ServerApi, FrequencyPenaltyBreaksRepetition) {
   // penalty its logit falls by 2 per use until the other one wins.
   json base = {{"prompt", "Once"}, {"max_tokens", 40}, {"temperature", 0}, {"logit_bias", {{"1234", 100}, {"4321", 100}}},
                {"logprobs", 0}};
-  const json a = post("/v1/completions", base)["choices"][0]["logprobs"]["tokens"];
+  const json a = api_post("/v1/completions", base)["choices"][0]["logprobs"]["tokens"];
   base["frequency_penalty"] = 2;
-  const json b = post("/v1/completions", base)["choices"][0]["logprobs"]["tokens"];
+  const json b = api_post("/v1/completions", base)["choices"][0]["logprobs"]["tokens"];
   ASSERT_EQ(a.size(), 40u);
   ASSERT_EQ(b.size(), 40u);
   EXPECT_EQ(std::count(a.begin(), a.end(), a[0]), 40);
@@ -101,7 +101,7 @@ TEST(ServerApi, FrequencyPenaltyBreaksRepetition) {
 
 TEST(ServerApi, ChatLogprobsWholeAndStreamed) {
   json body = chat("hello", {{"logprobs", true}, {"top_logprobs", 3}, {"temperature", 0}, {"logit_bias", kNoEos}});
-  json r = post("/v1/chat/completions", body);
+  json r = api_post("/v1/chat/completions", body);
   const json& content = r["choices"][0]["logprobs"]["content"];
   ASSERT_EQ(content.size(), 6u);
   for (auto& e : content) {
@@ -112,19 +112,19 @@ TEST(ServerApi, ChatLogprobsWholeAndStreamed) {
     EXPECT_GE(e["top_logprobs"][0]["logprob"].get<double>(), e["top_logprobs"][1]["logprob"].get<double>());
   }
   json streamed = json::array();
-  for (auto& c : stream("/v1/chat/completions", body))
+  for (auto& c : api_stream("/v1/chat/completions", body))
     if (!c["choices"].empty() && !c["choices"][0]["logprobs"].is_null())
       for (auto& e : c["choices"][0]["logprobs"]["content"]) streamed.push_back(e);
   EXPECT_EQ(streamed, content);
 }
 
 TEST(ServerApi, NChoicesEachWithItsOwnSeed) {
-  json r = post("/v1/chat/completions", chat("story", {{"n", 3}, {"seed", 40}}));
+  json r = api_post("/v1/chat/completions", chat("story", {{"n", 3}, {"seed", 40}}));
   ASSERT_EQ(r["choices"].size(), 3u);
   int total = 0;
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(r["choices"][i]["index"], i);
-    json one = post("/v1/chat/completions", chat("story", {{"seed", 40 + i}}));
+    json one = api_post("/v1/chat/completions", chat("story", {{"seed", 40 + i}}));
     EXPECT_EQ(r["choices"][i]["message"]["content"], one["choices"][0]["message"]["content"]) << i;
     total += one["usage"]["completion_tokens"].get<int>();
     EXPECT_EQ(r["usage"]["prompt_tokens"], one["usage"]["prompt_tokens"]);
@@ -132,7 +132,7 @@ TEST(ServerApi, NChoicesEachWithItsOwnSeed) {
   EXPECT_EQ(r["usage"]["completion_tokens"], total);
   std::vector<std::string> text(3);
   std::vector<std::string> finish(3);
-  for (auto& c : stream("/v1/chat/completions", chat("story", {{"n", 3}, {"seed", 40}})))
+  for (auto& c : api_stream("/v1/chat/completions", chat("story", {{"n", 3}, {"seed", 40}})))
     for (auto& ch : c["choices"]) {
       const int i = ch["index"];
       if (ch["delta"].contains("content")) text[i] += ch["delta"]["content"].get<std::string>();
@@ -152,23 +152,23 @@ TEST(ServerApi, ToolsAndToolMessagesReachTheTemplate) {
                 {"tool_calls", {{{"id", "call_1"}, {"type", "function"},
                                  {"function", {{"name", "get_weather"}, {"arguments", "{\"city\": \"Paris\"}"}}}}}}},
                {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "sunny, 21C"}}};
-  json with = post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"max_tokens", 2}});
-  json none = post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"tool_choice", "none"}, {"max_tokens", 2}});
-  json named = post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"max_tokens", 2},
+  json with = api_post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"max_tokens", 2}});
+  json none = api_post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"tool_choice", "none"}, {"max_tokens", 2}});
+  json named = api_post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"max_tokens", 2},
                                               {"tool_choice", {{"type", "function"}, {"function", {{"name", "get_time"}}}}}});
-  json req = post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"tool_choice", "required"}, {"max_tokens", 2}});
+  json req = api_post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"tool_choice", "required"}, {"max_tokens", 2}});
   const int p_with = with["usage"]["prompt_tokens"], p_none = none["usage"]["prompt_tokens"], p_named = named["usage"]["prompt_tokens"];
   EXPECT_LT(p_none, p_named) << "tool_choice none: the template gets no tools";
   EXPECT_LT(p_named, p_with) << "a named tool_choice: the template gets only that tool";
   EXPECT_EQ(req["usage"]["prompt_tokens"], p_with);
   // The tool result is in the prompt: a different result, a different prompt length.
   msgs[2]["content"] = "sunny, 21C, light wind from the west";
-  EXPECT_GT(post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"max_tokens", 2}})["usage"]["prompt_tokens"].get<int>(), p_with);
+  EXPECT_GT(api_post("/v1/chat/completions", {{"messages", msgs}, {"tools", tools}, {"max_tokens", 2}})["usage"]["prompt_tokens"].get<int>(), p_with);
 }
 
 TEST(ServerApi, NewFieldsAreValidated) {
   auto param = [](const json& body, bool is_chat = true) {
-    return post(is_chat ? "/v1/chat/completions" : "/v1/completions", body, 400)["error"]["param"];
+    return api_post(is_chat ? "/v1/chat/completions" : "/v1/completions", body, 400)["error"]["param"];
   };
   EXPECT_EQ(param(chat("x", {{"n", 0}})), "n");
   EXPECT_EQ(param(chat("x", {{"n", 17}})), "n");
@@ -194,25 +194,25 @@ TEST(ServerApi, NewFieldsAreValidated) {
 }
 
 TEST(ServerApi, TokenizeAndDetokenize) {
-  json t = post("/tokenize", {{"content", "Hello world"}});
+  json t = api_post("/tokenize", {{"content", "Hello world"}});
   ASSERT_TRUE(t["tokens"].is_array());
   EXPECT_EQ(t["tokens"].size(), 2u);
-  json bos = post("/tokenize", {{"content", "Hello world"}, {"add_special", true}});
+  json bos = api_post("/tokenize", {{"content", "Hello world"}, {"add_special", true}});
   EXPECT_EQ(bos["tokens"][0], 128000);
-  EXPECT_EQ(post("/detokenize", {{"tokens", t["tokens"]}})["content"], "Hello world");
-  json pieces = post("/tokenize", {{"content", "Hello world"}, {"with_pieces", true}});
+  EXPECT_EQ(api_post("/detokenize", {{"tokens", t["tokens"]}})["content"], "Hello world");
+  json pieces = api_post("/tokenize", {{"content", "Hello world"}, {"with_pieces", true}});
   EXPECT_EQ(pieces["tokens"][1]["piece"], " world");
-  EXPECT_EQ(post("/tokenize", {{"content", "<|eot_id|>"}})["tokens"].size(), 1u);
-  EXPECT_GT(post("/tokenize", {{"content", "<|eot_id|>"}, {"parse_special", false}})["tokens"].size(), 1u);
-  post("/tokenize", {{"text", "x"}}, 400);
-  post("/detokenize", {{"tokens", {1, -1}}}, 400);
-  post("/detokenize", {{"tokens", {128256}}}, 400);
+  EXPECT_EQ(api_post("/tokenize", {{"content", "<|eot_id|>"}})["tokens"].size(), 1u);
+  EXPECT_GT(api_post("/tokenize", {{"content", "<|eot_id|>"}, {"parse_special", false}})["tokens"].size(), 1u);
+  api_post("/tokenize", {{"text", "x"}}, 400);
+  api_post("/detokenize", {{"tokens", {1, -1}}}, 400);
+  api_post("/detokenize", {{"tokens", {128256}}}, 400);
 }
 
 TEST(ServerApi, MetricsAndRequestLog) {
-  json r = post("/v1/completions", {{"prompt", "metrics"}, {"max_tokens", 2}});
-  post("/v1/completions", {{"prompt", 3}}, 400);
-  httplib::Client c("127.0.0.1", server().port());
+  json r = api_post("/v1/completions", {{"prompt", "metrics"}, {"max_tokens", 2}});
+  api_post("/v1/completions", {{"prompt", 3}}, 400);
+  httplib::Client c("127.0.0.1", api_server().port());
   auto m = c.Get("/metrics");
   ASSERT_TRUE(m);
   EXPECT_EQ(m->status, 200);

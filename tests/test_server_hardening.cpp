@@ -23,19 +23,17 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // --timeout 1: a head must arrive within 1 s, a body within 6 s, a stalled reader is dropped after 3 s.
-ServerProcess& server() {
+ServerProcess& hardened_server() {
   static ServerProcess s("-m " + q(fixture("models/tiny-llama3")) +
                          " --parallel 4 --ctx 256 --threads 2 --timeout 1 --max-connections 48 --max-body-mb 1");
   return s;
 }
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 // A complete request over a fresh raw connection; returns the response. The wait catches hangs,
 // so it scales with the sanitizer slowdown: the CI's ASan pass once waited past 5 s for a 4-token
 // reply while other tests loaded both cores (ClientsThatNeverReadDoNotBlockOthers).
 std::string exchange(const std::string& request, int timeout_ms = int(5000 * camelid::testing_support::kSanitizerSlowdown)) {
-  RawConn c(server().port());
+  RawConn c(hardened_server().port());
   c.send(request);
   return c.read_response(timeout_ms);
 }
@@ -65,17 +63,17 @@ bool printable_ascii(const std::string& s) {
 // (minutes, or never): they hold under sanitizers on a loaded 2-core machine.
 void expect_healthy(double within_s = 2.0) {
   const auto t0 = Clock::now();
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", hardened_server().port());
   c.set_read_timeout(5, 0);
   auto r = c.Get("/health");
   ASSERT_TRUE(r) << "no answer from /health";
   EXPECT_EQ(r->status, 200);
   EXPECT_LT(seconds_since(t0), within_s);
-  EXPECT_TRUE(server().alive());
+  EXPECT_TRUE(hardened_server().alive());
 }
 
 json health() {
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", hardened_server().port());
   auto r = c.Get("/health");
   return r ? json::parse(r->body) : json();
 }
@@ -149,13 +147,13 @@ TEST(ServerHardening, DeeplyNestedJsonIsRejectedAtOnce) {
 TEST(ServerHardening, CompressedBodiesStopAtTheLimitAfterDecoding) {
   // 64 MiB of JSON whitespace compressed to ~64 KiB; the limit is 1 MiB decoded.
   const std::string bomb = gzip(std::string(1 << 20, ' '), 64);
-  const long rss0 = server().rss_mib();
+  const long rss0 = hardened_server().rss_mib();
   const auto t0 = Clock::now();
   std::string r = exchange(post_request("/v1/completions", bomb, "Content-Encoding: gzip\r\n"));
   EXPECT_EQ(status_of(r), 413) << r.substr(0, 300);
   EXPECT_NE(error_message(r).find("after decompression"), std::string::npos) << error_message(r);
   EXPECT_LT(seconds_since(t0), 5.0);
-  EXPECT_LT(server().rss_mib() - rss0, 64) << "memory grew while inflating";
+  EXPECT_LT(hardened_server().rss_mib() - rss0, 64) << "memory grew while inflating";
 
   // A small gzip body is inflated and served.
   const std::string ok = gzip(json({{"prompt", "Once upon"}, {"max_tokens", 2}}).dump());
@@ -169,7 +167,7 @@ TEST(ServerHardening, CompressedBodiesStopAtTheLimitAfterDecoding) {
 
 TEST(ServerHardening, BodiesOverTheLimitGet413WhateverTheirFraming) {
   // A declared length over the limit: answered before the body is sent.
-  RawConn c(server().port());
+  RawConn c(hardened_server().port());
   c.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000000\r\n\r\n{");
   std::string r = c.read_response(3000);
   EXPECT_EQ(status_of(r), 413) << r;
@@ -179,7 +177,7 @@ TEST(ServerHardening, BodiesOverTheLimitGet413WhateverTheirFraming) {
                                "Transfer-Encoding: chunked\r\n\r\n{}")), 400);
 
   // Chunked, without a declared length, past the limit.
-  RawConn d(server().port());
+  RawConn d(hardened_server().port());
   d.send("POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
   const std::string chunk = "10000\r\n" + std::string(0x10000, ' ') + "\r\n";
   for (int i = 0; i < 18 && d.send(chunk); ++i) {
@@ -195,7 +193,7 @@ TEST(ServerHardening, BodiesOverTheLimitGet413WhateverTheirFraming) {
 
 TEST(ServerHardening, EndlessHeadersGet431) {
   {  // a million headers: cut off after the first hundred
-    RawConn c(server().port());
+    RawConn c(hardened_server().port());
     c.send("GET /health HTTP/1.1\r\nHost: x\r\n");
     std::string block;
     for (int i = 0; i < 1000; ++i) block += "X-A" + std::to_string(i) + ": b\r\n";
@@ -207,7 +205,7 @@ TEST(ServerHardening, EndlessHeadersGet431) {
     EXPECT_LT(seconds_since(t0), 5.0);
   }
   {  // one endless header line
-    RawConn c(server().port());
+    RawConn c(hardened_server().port());
     c.send("GET /health HTTP/1.1\r\nX-Long: ");
     for (int i = 0; i < 64 && c.send(std::string(1 << 16, 'a')); ++i) {
     }
@@ -220,7 +218,7 @@ TEST(ServerHardening, SlowHeadsTimeOutWhileHealthKeepsAnswering) {
   // Ten slowloris clients: one header line every 300 ms, for ever.
   std::vector<std::unique_ptr<RawConn>> slow;
   for (int i = 0; i < 10; ++i) {
-    slow.push_back(std::make_unique<RawConn>(server().port()));
+    slow.push_back(std::make_unique<RawConn>(hardened_server().port()));
     slow.back()->send("GET /v1/models HTTP/1.1\r\n");
   }
   std::atomic<bool> done{false};
@@ -247,7 +245,7 @@ TEST(ServerHardening, ClientsThatNeverReadDoNotBlockOthers) {
   // meanwhile /health and other requests are served.
   std::vector<std::unique_ptr<RawConn>> stalled;
   for (int i = 0; i < 4; ++i) {
-    stalled.push_back(std::make_unique<RawConn>(server().port(), 1024));
+    stalled.push_back(std::make_unique<RawConn>(hardened_server().port(), 1024));
     stalled.back()->send(post_request("/v1/chat/completions", chat_body(100, true, i)));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -298,7 +296,7 @@ TEST(ServerHardening, ABurstOf256ClientsGetsNoResets) {
   std::atomic<int> ok{0}, failed{0};
   for (int i = 0; i < 256; ++i)
     ts.emplace_back([&] {
-      RawConn c(server().port());
+      RawConn c(hardened_server().port());
       const bool sent = c.connected() && c.send("GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
       const int st = sent ? status_of(c.read_response(10000)) : 0;
       // 200, or a clean 503 past the connection limit (48 + 32 reserve here); never a reset.
@@ -315,7 +313,7 @@ TEST(ServerHardening, PastTheConnectionLimitOnlyHealthIsServed) {
   // /health still answers from the reserve.
   std::vector<std::unique_ptr<RawConn>> hold;
   for (int i = 0; i < 48; ++i) {
-    hold.push_back(std::make_unique<RawConn>(server().port()));
+    hold.push_back(std::make_unique<RawConn>(hardened_server().port()));
     hold.back()->send("GET /v1/models HTTP/1.1\r\n");
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));

@@ -13,18 +13,18 @@ using json = nlohmann::json;
 
 namespace {
 
-ServerProcess& server() {
+ServerProcess& http_server() {
   static ServerProcess s("-m '" + fixture("models/tiny-llama3") + "' --parallel 16 --ctx 256 --threads 2");
   return s;
 }
 
 httplib::Client client() {
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", http_server().port());
   c.set_read_timeout(120, 0);
   return c;
 }
 
-json post(const std::string& path, const json& body, int expect_status = 200) {
+json http_post(const std::string& path, const json& body, int expect_status = 200) {
   auto c = client();
   auto r = c.Post(path.c_str(), body.dump(), "application/json");
   EXPECT_TRUE(r) << "no response";
@@ -34,7 +34,7 @@ json post(const std::string& path, const json& body, int expect_status = 200) {
 }
 
 // Reads a whole SSE stream: the JSON chunks in order, and whether it ended with [DONE].
-std::vector<json> stream(const std::string& path, json body, bool* done = nullptr) {
+std::vector<json> http_stream(const std::string& path, json body, bool* done = nullptr) {
   body["stream"] = true;
   auto c = client();
   std::string buf;
@@ -89,7 +89,7 @@ TEST(ServerHttp, HealthAndModels) {
 }
 
 TEST(ServerHttp, ChatCompletionShapeAndUsage) {
-  json r = post("/v1/chat/completions", chat_body("Hello there", 1));
+  json r = http_post("/v1/chat/completions", chat_body("Hello there", 1));
   EXPECT_EQ(r["object"], "chat.completion");
   EXPECT_EQ(r["choices"][0]["message"]["role"], "assistant");
   EXPECT_TRUE(r["choices"][0]["message"]["content"].is_string());
@@ -101,23 +101,23 @@ TEST(ServerHttp, ChatCompletionShapeAndUsage) {
 }
 
 TEST(ServerHttp, LengthFinishAndCompletions) {
-  json r = post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 5}, {"temperature", 0}});
+  json r = http_post("/v1/completions", {{"prompt", "Once upon a time"}, {"max_tokens", 5}, {"temperature", 0}});
   EXPECT_EQ(r["object"], "text_completion");
   EXPECT_TRUE(r["choices"][0]["text"].is_string());
   // The random fixture model may emit an eos early; otherwise it runs to max_tokens.
   if (r["choices"][0]["finish_reason"] == "length") {
     EXPECT_EQ(r["usage"]["completion_tokens"], 5);
   }
-  json ids = post("/v1/completions", {{"prompt", {128000, 791, 6864}}, {"max_tokens", 3}, {"temperature", 0}});
+  json ids = http_post("/v1/completions", {{"prompt", {128000, 791, 6864}}, {"max_tokens", 3}, {"temperature", 0}});
   EXPECT_EQ(ids["usage"]["prompt_tokens"], 3);
 }
 
 TEST(ServerHttp, SameSeedSameOutputStreamingOrNot) {
-  json a = post("/v1/chat/completions", chat_body("Tell me a story", 7, 16));
-  json b = post("/v1/chat/completions", chat_body("Tell me a story", 7, 16));
+  json a = http_post("/v1/chat/completions", chat_body("Tell me a story", 7, 16));
+  json b = http_post("/v1/chat/completions", chat_body("Tell me a story", 7, 16));
   EXPECT_EQ(a["choices"][0]["message"]["content"], b["choices"][0]["message"]["content"]);
   bool done = false;
-  auto chunks = stream("/v1/chat/completions", chat_body("Tell me a story", 7, 16), &done);
+  auto chunks = http_stream("/v1/chat/completions", chat_body("Tell me a story", 7, 16), &done);
   EXPECT_TRUE(done) << "stream ends with data: [DONE]";
   ASSERT_GE(chunks.size(), 2u);
   EXPECT_EQ(chunks[0]["object"], "chat.completion.chunk");
@@ -128,14 +128,14 @@ TEST(ServerHttp, SameSeedSameOutputStreamingOrNot) {
 }
 
 TEST(ServerHttp, StopStringsCutTheText) {
-  json full = post("/v1/completions", {{"prompt", "The capital of France is"}, {"max_tokens", 24}, {"temperature", 0}});
+  json full = http_post("/v1/completions", {{"prompt", "The capital of France is"}, {"max_tokens", 24}, {"temperature", 0}});
   const std::string text = full["choices"][0]["text"];
   if (text.size() < 6) GTEST_SKIP() << "the random model ended too early";
   const std::string stop = text.substr(3, 2);
-  json cut = post("/v1/completions", {{"prompt", "The capital of France is"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", stop}});
+  json cut = http_post("/v1/completions", {{"prompt", "The capital of France is"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", stop}});
   EXPECT_EQ(cut["choices"][0]["text"], text.substr(0, text.find(stop)));
   EXPECT_EQ(cut["choices"][0]["finish_reason"], "stop");
-  auto chunks = stream("/v1/completions", {{"prompt", "The capital of France is"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", {stop}}});
+  auto chunks = http_stream("/v1/completions", {{"prompt", "The capital of France is"}, {"max_tokens", 24}, {"temperature", 0}, {"stop", {stop}}});
   std::string streamed;
   for (auto& c : chunks) streamed += c["choices"][0]["text"].get<std::string>();
   EXPECT_EQ(streamed, text.substr(0, text.find(stop)));
@@ -144,11 +144,11 @@ TEST(ServerHttp, StopStringsCutTheText) {
 TEST(ServerHttp, SixteenConcurrentStreamsMatchSequentialRuns) {
   const int N = 16;
   std::vector<std::string> alone(N);
-  for (int i = 0; i < N; ++i) alone[i] = chat_text(stream("/v1/chat/completions", chat_body("Question " + std::to_string(i), 100 + i)));
+  for (int i = 0; i < N; ++i) alone[i] = chat_text(http_stream("/v1/chat/completions", chat_body("Question " + std::to_string(i), 100 + i)));
   std::vector<std::future<std::string>> fut;
   for (int i = 0; i < N; ++i)
     fut.push_back(std::async(std::launch::async, [i] {
-      return chat_text(stream("/v1/chat/completions", chat_body("Question " + std::to_string(i), 100 + i)));
+      return chat_text(http_stream("/v1/chat/completions", chat_body("Question " + std::to_string(i), 100 + i)));
     }));
   for (int i = 0; i < N; ++i) EXPECT_EQ(fut[i].get(), alone[i]) << "client " << i;
 }
@@ -168,8 +168,8 @@ TEST(ServerHttp, ClientDisconnectMidStreamKeepsServing) {
     c.send(req);
     EXPECT_GE(got, 1);
   }
-  EXPECT_TRUE(server().alive());
-  json r = post("/v1/chat/completions", chat_body("Still there?", 4, 4));
+  EXPECT_TRUE(http_server().alive());
+  json r = http_post("/v1/chat/completions", chat_body("Still there?", 4, 4));
   EXPECT_EQ(r["object"], "chat.completion");
 }
 
@@ -180,29 +180,29 @@ TEST(ServerHttp, ErrorsAreOpenAIStyle) {
   EXPECT_EQ(bad_json->status, 400);
   EXPECT_EQ(json::parse(bad_json->body)["error"]["type"], "invalid_request_error");
 
-  json e = post("/v1/chat/completions", {{"messages", "hi"}}, 400);
+  json e = http_post("/v1/chat/completions", {{"messages", "hi"}}, 400);
   EXPECT_NE(e["error"]["message"].get<std::string>().find("messages"), std::string::npos);
-  post("/v1/chat/completions", {{"messages", {{{"role", "user"}}}}}, 400);
-  post("/v1/chat/completions", {{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, 400);
-  post("/v1/completions", {{"max_tokens", 3}}, 400);
-  post("/v1/completions", {{"prompt", "x"}, {"temperature", -1}}, 400);
-  post("/v1/completions", {{"prompt", "x"}, {"max_tokens", "ten"}}, 400);
-  json other = post("/v1/completions", {{"prompt", "x"}, {"model", "gpt-4"}, {"max_tokens", 1}});  // any name: this model
+  http_post("/v1/chat/completions", {{"messages", {{{"role", "user"}}}}}, 400);
+  http_post("/v1/chat/completions", {{"messages", {{{"role", "wizard"}, {"content", "x"}}}}}, 400);
+  http_post("/v1/completions", {{"max_tokens", 3}}, 400);
+  http_post("/v1/completions", {{"prompt", "x"}, {"temperature", -1}}, 400);
+  http_post("/v1/completions", {{"prompt", "x"}, {"max_tokens", "ten"}}, 400);
+  json other = http_post("/v1/completions", {{"prompt", "x"}, {"model", "gpt-4"}, {"max_tokens", 1}});  // any name: this model
   EXPECT_EQ(other["model"], "tiny-llama3");
   std::string long_prompt;
   for (int i = 0; i < 400; ++i) long_prompt += " word";
-  json too_long = post("/v1/completions", {{"prompt", long_prompt}}, 400);
+  json too_long = http_post("/v1/completions", {{"prompt", long_prompt}}, 400);
   EXPECT_EQ(too_long["error"]["code"], "context_length_exceeded");
   auto nf = c.Get("/v1/nothing");
   ASSERT_TRUE(nf);
   EXPECT_EQ(nf->status, 404);
   EXPECT_TRUE(json::parse(nf->body).contains("error"));
-  EXPECT_TRUE(server().alive());
+  EXPECT_TRUE(http_server().alive());
 }
 
 TEST(ServerHttp, UserTextNeverBecomesSpecialTokens) {
-  json plain = post("/v1/chat/completions", chat_body("hi <|eot_id|> there", 5, 1));
-  json r2 = post("/v1/chat/completions", chat_body("hi  there", 5, 1));
+  json plain = http_post("/v1/chat/completions", chat_body("hi <|eot_id|> there", 5, 1));
+  json r2 = http_post("/v1/chat/completions", chat_body("hi  there", 5, 1));
   // "<|eot_id|>" as text is several ordinary tokens, not the single special one.
   EXPECT_GT(plain["usage"]["prompt_tokens"].get<int>(), r2["usage"]["prompt_tokens"].get<int>() + 2);
 }

@@ -16,8 +16,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 struct GuardFixture : ::testing::Test {
   HttpLimits lim;
   std::unique_ptr<GuardedHttpServer> http;

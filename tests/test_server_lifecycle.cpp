@@ -24,8 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
 // A random model big enough that 2,000 tokens take tens of seconds (~14 ms a token on 2 cores),
 // with the Llama 2 tokenizer linked in from the fixtures.
 const std::string& slow_model() {

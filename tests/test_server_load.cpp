@@ -16,7 +16,7 @@ using json = nlohmann::json;
 
 namespace {
 
-ServerProcess& server() {
+ServerProcess& load_server() {
   static ServerProcess s("-m '" + fixture("models/tiny-llama2") + "' --parallel 16 --ctx 256 --threads 2");
   return s;
 }
@@ -28,7 +28,7 @@ json request(int i) {
 
 // The streamed text of one request, or "ERROR: ..." for anything but a clean, complete stream.
 std::string run_stream(int i) {
-  httplib::Client c("127.0.0.1", server().port());
+  httplib::Client c("127.0.0.1", load_server().port());
   c.set_read_timeout(60, 0);
   auto r = c.Post("/v1/chat/completions", request(i).dump(), "application/json");
   if (!r) return "ERROR: no response (" + httplib::to_string(r.error()) + ")";
@@ -71,5 +71,5 @@ TEST(ServerLoad, SixtyFourConcurrentStreamsTwiceMatchSequentialRuns) {
     }
     EXPECT_EQ(errors, 0) << "round " << round;
   }
-  EXPECT_TRUE(server().alive());
+  EXPECT_TRUE(load_server().alive());
 }

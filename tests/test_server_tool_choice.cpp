@@ -18,11 +18,11 @@
 
 using namespace camelid;
 using namespace camelid::test;
-using json = nlohmann::ordered_json;
+using ojson = nlohmann::ordered_json;
 
 namespace {
 
-const json kTools = json::parse(R"([
+const ojson kTools = ojson::parse(R"([
   {"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
    "parameters": {"type": "object", "properties": {"unit": {"enum": ["c", "f"]},
      "days": {"type": "integer", "minimum": 0}, "exact": {"type": "boolean"}}, "required": ["unit", "days"]}}},
@@ -32,8 +32,8 @@ const json kTools = json::parse(R"([
 
 // The arguments of a call of `name` validate against kTools' schema.
 void expect_valid_args(const std::string& name, const std::string& arguments) {
-  json a;
-  ASSERT_NO_THROW(a = json::parse(arguments)) << arguments;
+  ojson a;
+  ASSERT_NO_THROW(a = ojson::parse(arguments)) << arguments;
   ASSERT_TRUE(a.is_object()) << arguments;
   if (name == "get_weather") {
     EXPECT_TRUE(a["unit"] == "c" || a["unit"] == "f") << arguments;
@@ -52,7 +52,7 @@ void expect_valid_args(const std::string& name, const std::string& arguments) {
 struct Server {
   ServerProcess proc;
   explicit Server(const std::string& model) : proc("-m '" + model + "' --parallel 2 --ctx 1024 --threads 2") {}
-  httplib::Result post(const json& body) {
+  httplib::Result post(const ojson& body) {
     httplib::Client c("127.0.0.1", proc.port());
     c.set_read_timeout(120, 0);
     return c.Post("/v1/chat/completions", body.dump(), "application/json");
@@ -64,26 +64,26 @@ Server& llama3() {  // tiny-llama3: random weights, Llama 3.1's template (JSON c
   return s;
 }
 
-json request(const json& tool_choice, int seed, bool parallel = true) {
+ojson request(const ojson& tool_choice, int seed, bool parallel = true) {
   return {{"messages", {{{"role", "user"}, {"content", "What is the weather in Paris?"}}}},
           {"tools", kTools}, {"tool_choice", tool_choice}, {"parallel_tool_calls", parallel},
           {"max_tokens", 400}, {"temperature", 1.5}, {"seed", seed}};
 }
 
 // Every choice of the response is one or more calls (all named `only` when given), valid args.
-json expect_calls(Server& s, const json& body, const std::string& only, size_t max_calls) {
+ojson expect_calls(Server& s, const ojson& body, const std::string& only, size_t max_calls) {
   auto r = s.post(body);
-  json resp;
+  ojson resp;
   [&] {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
-  resp = json::parse(r->body);
-  const json& choice = resp["choices"][0];
+  resp = ojson::parse(r->body);
+  const ojson& choice = resp["choices"][0];
   EXPECT_EQ(choice["finish_reason"], "tool_calls") << r->body;
-  const json& calls = choice["message"]["tool_calls"];
+  const ojson& calls = choice["message"]["tool_calls"];
   ASSERT_TRUE(calls.is_array() && !calls.empty()) << r->body;
   EXPECT_LE(calls.size(), max_calls) << r->body;
-  for (const json& c : calls) {
+  for (const ojson& c : calls) {
     const std::string name = c["function"]["name"];
     if (!only.empty()) {
       EXPECT_EQ(name, only) << r->body;
@@ -119,7 +119,7 @@ TEST(ToolChoice, GrammarAcceptsEachFormatsCallAndParsesBack) {
   EXPECT_TRUE(one.matches(R"({"name": "ping", "parameters": {}})"));
   EXPECT_FALSE(one.matches(R"({"name": "ping", "parameters": {}}; {"name": "ping", "parameters": {}})"));
   // A schema the grammar cannot enforce still gets a JSON object of arguments.
-  json odd = json::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
+  ojson odd = ojson::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
     "properties": {"s": {"type": "string", "pattern": "a+"}}}}}])");
   grammar::Matcher any(grammar_from_gbnf(tools::tool_choice_grammar(odd, CallFormat::LlamaJson, false)));
   EXPECT_TRUE(any.matches(R"({"name": "f", "parameters": {"x": [1, 2]}})"));
@@ -139,7 +139,7 @@ TEST(ToolChoice, NamedFunctionIsTheOnlyOneCalled) {
 }
 
 TEST(ToolChoice, StreamedRequiredCallsArriveAsToolCallDeltas) {
-  json body = request({{"type", "function"}, {"function", {{"name", "get_weather"}}}}, 9, false);
+  ojson body = request({{"type", "function"}, {"function", {{"name", "get_weather"}}}}, 9, false);
   body["stream"] = true;
   httplib::Client c("127.0.0.1", llama3().proc.port());
   c.set_read_timeout(120, 0);
@@ -150,12 +150,12 @@ TEST(ToolChoice, StreamedRequiredCallsArriveAsToolCallDeltas) {
   size_t at = 0;
   while ((at = r->body.find("data: {", at)) != std::string::npos) {
     const size_t end = r->body.find("\n\n", at);
-    const json j = json::parse(r->body.substr(at + 6, end - at - 6));
+    const ojson j = ojson::parse(r->body.substr(at + 6, end - at - 6));
     at = end;
-    const json& ch = j["choices"][0];
+    const ojson& ch = j["choices"][0];
     if (!ch["finish_reason"].is_null()) finish = ch["finish_reason"];
     if (ch["delta"].contains("tool_calls"))
-      for (const json& d : ch["delta"]["tool_calls"]) {
+      for (const ojson& d : ch["delta"]["tool_calls"]) {
         if (d["function"].contains("name")) name += d["function"]["name"].get<std::string>();
         if (d["function"].contains("arguments")) args += d["function"]["arguments"].get<std::string>();
       }
@@ -169,27 +169,27 @@ TEST(ToolChoice, UnknownNameIs400NamingIt) {
   auto r = llama3().post(request({{"type", "function"}, {"function", {{"name", "launch_rockets"}}}}, 1));
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400) << r->body;
-  const json e = json::parse(r->body)["error"];
+  const ojson e = ojson::parse(r->body)["error"];
   EXPECT_EQ(e["param"], "tool_choice");
   EXPECT_NE(e["message"].get<std::string>().find("'launch_rockets'"), std::string::npos) << r->body;
   // Combined with structured output: a 400, not a silent choice between them.
-  json both = request("required", 1);
+  ojson both = request("required", 1);
   both["response_format"] = {{"type", "json_object"}};
   r = llama3().post(both);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 400) << r->body;
-  EXPECT_EQ(json::parse(r->body)["error"]["param"], "tool_choice");
+  EXPECT_EQ(ojson::parse(r->body)["error"]["param"], "tool_choice");
 }
 
 TEST(ToolChoice, NoneOffersNoToolsAndParsesNoCalls) {
-  json body = request("none", 3);
+  ojson body = request("none", 3);
   body["max_tokens"] = 8;
   auto none = llama3().post(body);
   body["tool_choice"] = "auto";
   auto with = llama3().post(body);
   ASSERT_TRUE(none && with);
   ASSERT_EQ(none->status, 200) << none->body;
-  const json n = json::parse(none->body), w = json::parse(with->body);
+  const ojson n = ojson::parse(none->body), w = ojson::parse(with->body);
   // The tools are not in the prompt: it is shorter than with them offered.
   EXPECT_LT(n["usage"]["prompt_tokens"].get<int>(), w["usage"]["prompt_tokens"].get<int>());
   EXPECT_FALSE(n["choices"][0]["message"].contains("tool_calls"));
@@ -202,16 +202,16 @@ TEST(ToolChoice, HermesTemplateGetsHermesCalls) {
   const std::string src = fixture("models/tiny-llama3");
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"})
     std::filesystem::create_symlink(src + "/" + f, dir / f);
-  json cfg = json::parse(slurp(src + "/tokenizer_config.json"));
+  ojson cfg = ojson::parse(slurp(src + "/tokenizer_config.json"));
   cfg["chat_template"] = slurp(std::string(CAMELID_SOURCE_DIR) + "/tests/data/chat_templates/NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja");
   spit(dir / "tokenizer_config.json", cfg.dump());
   Server hermes(dir.str());
   for (int seed : {1, 2}) {
-    json body = request({{"type", "function"}, {"function", {{"name", "get_time"}}}}, seed, false);
+    ojson body = request({{"type", "function"}, {"function", {{"name", "get_time"}}}}, seed, false);
     body["logprobs"] = true;  // the tokens show the format the model wrote
-    const json resp = expect_calls(hermes, body, "get_time", 1);
+    const ojson resp = expect_calls(hermes, body, "get_time", 1);
     std::string text;
-    for (const json& t : resp["choices"][0]["logprobs"]["content"]) text += t["token"].get<std::string>();
+    for (const ojson& t : resp["choices"][0]["logprobs"]["content"]) text += t["token"].get<std::string>();
     EXPECT_EQ(text.rfind("<tool_call>\n{\"name\": \"get_time\", \"arguments\": {", 0), 0u) << text;
   }
 }

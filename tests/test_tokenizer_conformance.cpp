@@ -12,15 +12,10 @@
 namespace camelid {
 namespace {
 
+using camelid::test::read_json;
+using camelid::test::show;
+
 using json = nlohmann::json;
-
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << path;
-  return json::parse(f);
-}
-
-std::string show(const std::string& s) { return json(s).dump().substr(0, 80); }
 
 struct Case {
   const char* reference;

@@ -20,17 +20,12 @@
 namespace camelid {
 namespace {
 
+using camelid::test::read_json;
+using camelid::test::show;
+
 using json = nlohmann::json;
 
-json read_json(const std::string& path) {
-  std::ifstream f(path);
-  EXPECT_TRUE(f.good()) << path;
-  return json::parse(f);
-}
-
-std::string show(const std::string& s) { return json(s).dump().substr(0, 80); }
-
-struct Case {
+struct GgufCase {
   const char* name;
   const char* gguf;
   const char* tokenizer_json;
@@ -44,7 +39,7 @@ struct Loaded {
   std::unique_ptr<Tokenizer> from_gguf, from_json;
 };
 
-const Loaded& loaded(const Case& c) {
+const Loaded& loaded(const GgufCase& c) {
   static std::map<std::string, Loaded> cache;
   auto it = cache.find(c.name);
   if (it != cache.end()) return it->second;
@@ -56,7 +51,7 @@ const Loaded& loaded(const Case& c) {
   return cache.emplace(c.name, std::move(l)).first->second;
 }
 
-class TokenizerGguf : public ::testing::TestWithParam<Case> {};
+class TokenizerGguf : public ::testing::TestWithParam<GgufCase> {};
 
 TEST_P(TokenizerGguf, SpecMatchesTokenizerJson) {
   const Loaded& l = loaded(GetParam());
@@ -134,8 +129,8 @@ TEST_P(TokenizerGguf, DecodesEveryTokenLikeTokenizerJson) {
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, TokenizerGguf,
-    ::testing::Values(Case{"llama2", "gguf/qmix-q8_0.gguf", "tokenizers/llama2/tokenizer.json", "reference/public-tok-llama2.json"},
-                      Case{"llama3", "gguf/tiny-llama3-bf16.gguf", "tokenizers/llama3/tokenizer.json", "reference/public-tok-llama3.json"}),
+    ::testing::Values(GgufCase{"llama2", "gguf/qmix-q8_0.gguf", "tokenizers/llama2/tokenizer.json", "reference/public-tok-llama2.json"},
+                      GgufCase{"llama3", "gguf/tiny-llama3-bf16.gguf", "tokenizers/llama3/tokenizer.json", "reference/public-tok-llama3.json"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(TokenizerGgufFixtures, EndOfTurnIdsAndChatTemplate) {

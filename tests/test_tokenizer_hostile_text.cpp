@@ -38,12 +38,12 @@ std::string repeat(const std::string& unit, size_t n) {
   return s;
 }
 
-struct Case {
+struct TextCase {
   const char* name;
   std::string text;
 };
 
-std::vector<Case> pathological_texts(size_t n) {
+std::vector<TextCase> pathological_texts(size_t n) {
   std::string every_byte, invalid;
   for (size_t i = 0; i < n; ++i) every_byte += char(i % 256), invalid += char(0x80 + i % 64);
   std::string words;
@@ -73,7 +73,7 @@ TEST_P(HostileText, PathologicalTextIsLinearWork) {
   const size_t n = text_bytes();
   const double mb = double(n) / (1 << 20);
   const bool byte_level = tok->spec().kind == TokenizerSpec::Kind::ByteLevelBpe;
-  for (const Case& c : pathological_texts(n)) {
+  for (const TextCase& c : pathological_texts(n)) {
     for (bool special : {false, true}) {
       const auto t0 = std::chrono::steady_clock::now();
       const std::vector<int> ids = tok->encode(c.text, true, special);

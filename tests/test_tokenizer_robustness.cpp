@@ -16,14 +16,9 @@
 namespace camelid {
 namespace {
 
-namespace fs = std::filesystem;
+using camelid::test::read_file;
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+namespace fs = std::filesystem;
 
 std::string temp_file(const std::string& name, const std::string& content) {
   const fs::path dir = camelid::test::scratch_dir();
@@ -103,14 +98,14 @@ TEST(TokenizerSpecial, UntrustedTextNeverBecomesSpecialTokens) {
 }
 
 TEST(TokenizerFiles, BrokenFilesGiveErrorsNamingThem) {
-  const std::string good = slurp(test::fixture("tokenizers/llama3/tokenizer.json"));
+  const std::string good = read_file(test::fixture("tokenizers/llama3/tokenizer.json"));
   expect_error(temp_file("truncated.json", good.substr(0, good.size() / 2)), "invalid JSON");
   expect_error(temp_file("wordpiece.json", R"({"model":{"type":"WordPiece","vocab":{}},"added_tokens":[]})"), "WordPiece");
   std::string nfkc = good;
   nfkc.replace(nfkc.find("\"normalizer\": null"), 18, R"("normalizer": {"type": "NFKC"})");
   expect_error(temp_file("nfkc.json", nfkc), "NFKC");
   expect_error(temp_file("nomodel.json", R"({"added_tokens": []})"), "has no \"model\"");
-  const std::string sp = slurp(test::fixture("tokenizers/llama2/tokenizer.model"));
+  const std::string sp = read_file(test::fixture("tokenizers/llama2/tokenizer.model"));
   expect_error(temp_file("truncated.model", sp.substr(0, sp.size() / 3)), "truncated");
   expect_error(temp_file("empty.model", ""), "no pieces");
   expect_error("/nonexistent/tokenizer.json", "no such file");

@@ -16,7 +16,7 @@ serve_in_background "$bin" "$model" --parallel 4 --ctx 256 --threads 2
 # tool): the client must parse them, whole and streamed.
 rec=$(mktemp -d)
 trap 'kill $serve_pid 2>/dev/null; wait $serve_pid 2>/dev/null; rm -f "$serve_log"; rm -rf "$rec"' EXIT
-recorder=$(dirname "$bin")/tests/test_server_choice_stream
+recorder=$(dirname "$bin")/tests/test_server
 if [ -x "$recorder" ]; then
   CAMELID_RECORD_DIR=$rec CAMELID_FIXTURES=${CAMELID_FIXTURES:-$2} "$recorder" \
     --gtest_filter=ChoiceStream.RecordsToolCallRepliesForTheNpmClient >/dev/null || { echo "recording failed"; exit 1; }
