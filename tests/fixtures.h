@@ -1,6 +1,7 @@
 #pragma once
 // Where the shared conformance fixtures live: $CAMELID_FIXTURES, else ../shared/fixtures
 // relative to the source tree. Tests read them in place and never copy them.
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -17,4 +18,8 @@ std::string read_file(const std::string& path);
 nlohmann::json read_json(const std::string& path);  // read_file, parsed
 // Text for a failure message: as a JSON string (escapes visible), cut to 80 bytes.
 inline std::string show(const std::string& s) { return nlohmann::json(s).dump().substr(0, 80); }
+// Seconds from t0 to now, on the steady clock.
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
 }  // namespace camelid::test

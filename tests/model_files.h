@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "fixtures.h"
 #include "model/random_model.h"
 #include "model/safetensors.h"
 
@@ -52,11 +53,6 @@ inline void expect_error(const std::function<void()>& f, std::initializer_list<s
   }
 }
 
-inline std::string slurp(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), {}};
-}
-
 // The lines of `text` that are JSON objects.
 inline std::vector<nlohmann::json> json_lines(const std::string& text) {
   std::vector<nlohmann::json> out;
@@ -65,7 +61,7 @@ inline std::vector<nlohmann::json> json_lines(const std::string& text) {
     if (!line.empty() && line[0] == '{') out.push_back(nlohmann::json::parse(line));
   return out;
 }
-inline std::vector<nlohmann::json> json_lines_of_file(const std::string& path) { return json_lines(slurp(path)); }
+inline std::vector<nlohmann::json> json_lines_of_file(const std::string& path) { return json_lines(read_file(path)); }
 
 inline void spit(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
 

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <string>
 
+#include "fixtures.h"
+
 namespace camelid::test {
 
 class RawConn {
@@ -115,11 +117,6 @@ inline int status_of(const std::string& response) {
 inline std::string body_of(const std::string& response) {
   const auto p = response.find("\r\n\r\n");
   return p == std::string::npos ? "" : response.substr(p + 4);
-}
-
-// Seconds from t0 to now, on the steady clock.
-inline double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace camelid::test

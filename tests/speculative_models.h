@@ -10,13 +10,11 @@
 #include "model/llama.h"
 #include "model/random_model.h"
 #include "model/weights.h"
+#include "model_runs.h"
 
 namespace camelid::test {
 
-inline Llama& target() {
-  static Llama m(std::shared_ptr<const ModelWeights>(load_model(fixture("models/tiny-llama2"))));
-  return m;
-}
+inline Llama& target() { return tiny_llama2(); }
 
 // Another model with the target's vocabulary: its guesses are often wrong, so rejections happen.
 inline Llama& other_draft() {

@@ -58,7 +58,7 @@ const std::vector<int> kPrompt = {1, 450, 4996, 17354, 1701, 432, 17204, 975, 27
 
 // The strongest check: llama.cpp's converter wrote tiny-llama3-bf16.gguf from this directory.
 TEST(Convert, TinyLlama3Bf16IsTheFileLlamaCppsConverterWrote) {
-  const std::string ref_bytes = slurp(fixture("gguf/tiny-llama3-bf16.gguf"));
+  const std::string ref_bytes = read_file(fixture("gguf/tiny-llama3-bf16.gguf"));
   const std::string ours = converted_bytes(fixture("models/tiny-llama3"), DType::BF16);
   // No key legitimately differs for this directory: general.name ("Tiny Llama3", from the
   // directory's name) and general.size_label ("8.3M") are derived as the converter derives them.
@@ -71,7 +71,7 @@ TEST(Convert, CommandWritesTheSameFileStreamed) {
   const std::string out = tmp / "l3.gguf";
   const CmdResult r = run_camelid("convert " + q(fixture("models/tiny-llama3")) + " " + q(out) + " --type bf16", true);
   ASSERT_EQ(r.status, 0) << r.out;
-  EXPECT_TRUE(slurp(out) == slurp(fixture("gguf/tiny-llama3-bf16.gguf")));
+  EXPECT_TRUE(read_file(out) == read_file(fixture("gguf/tiny-llama3-bf16.gguf")));
   EXPECT_FALSE(fs::exists(out + ".part"));
 }
 
@@ -148,7 +148,7 @@ TEST(Convert, RopeScalingRoundTripsThroughRopeFreqs) {
 
 // The tokenizer the GGUF file carries, loaded by camelid, is the directory's.
 TEST(Convert, TokenizerMetadataRoundTripsTheCorpus) {
-  const nlohmann::json corpus = nlohmann::json::parse(slurp(fixture("tokenizers/corpus.json")));
+  const nlohmann::json corpus = nlohmann::json::parse(read_file(fixture("tokenizers/corpus.json")));
   ASSERT_GT(corpus.size(), 40u);
   for (const char* name : {"tiny-llama2", "tiny-llama3"}) {
     SCOPED_TRACE(name);

@@ -137,8 +137,8 @@ TEST(CliFinetune, LoraResumeEqualsUninterrupted) {
     EXPECT_EQ(la[i + 3]["loss"], lb[i]["loss"]) << i;
     EXPECT_EQ(la[i + 3]["grad_norm"], lb[i]["grad_norm"]) << i;
   }
-  EXPECT_EQ(slurp(d / "a/checkpoint-6/adapter_model.safetensors"), slurp(d / "b/checkpoint-6/adapter_model.safetensors"));
-  EXPECT_EQ(slurp(d / "a/checkpoint-6/optimizer.safetensors"), slurp(d / "b/checkpoint-6/optimizer.safetensors"));
+  EXPECT_EQ(read_file(d / "a/checkpoint-6/adapter_model.safetensors"), read_file(d / "b/checkpoint-6/adapter_model.safetensors"));
+  EXPECT_EQ(read_file(d / "a/checkpoint-6/optimizer.safetensors"), read_file(d / "b/checkpoint-6/optimizer.safetensors"));
 }
 
 // Data parallel: `mpirun -np 2 camelid finetune --lora-r` follows the one-process run (loss and

@@ -60,9 +60,9 @@ void expect_resume_equals_uninterrupted(const std::string& command, const std::s
   ASSERT_EQ(lb.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_EQ(la[i + 3], lb[i]) << i;
   for (const std::string& f : files)
-    EXPECT_EQ(slurp(d / ("a/checkpoint-6/" + f)), slurp(d / ("b/checkpoint-6/" + f))) << f;
-  const json sa = json::parse(slurp(d / "a/checkpoint-6/trainer_state.json"));
-  const json sb = json::parse(slurp(d / "b/checkpoint-6/trainer_state.json"));
+    EXPECT_EQ(read_file(d / ("a/checkpoint-6/" + f)), read_file(d / ("b/checkpoint-6/" + f))) << f;
+  const json sa = json::parse(read_file(d / "a/checkpoint-6/trainer_state.json"));
+  const json sb = json::parse(read_file(d / "b/checkpoint-6/trainer_state.json"));
   EXPECT_EQ(sa["history"], sb["history"]);
 }
 
@@ -174,7 +174,7 @@ TEST(CliTrainReward, LearnsToRankTextPairs) {
   EXPECT_LT(log.back()["loss"].get<double>(), 0.5 * log.front()["loss"].get<double>()) << r.out;
   EXPECT_EQ(log.back()["accuracy"].get<double>(), 1.0) << r.out;
   EXPECT_GT(log.back()["margin"].get<double>(), 0.0);
-  const json cfg = json::parse(slurp(d / "out/checkpoint-12/config.json"));
+  const json cfg = json::parse(read_file(d / "out/checkpoint-12/config.json"));
   EXPECT_EQ(cfg["architectures"][0], "LlamaForSequenceClassification") << cfg;
   EXPECT_TRUE(fs::exists(d / "out/checkpoint-12/tokenizer.json"));
 }

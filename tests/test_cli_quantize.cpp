@@ -84,7 +84,7 @@ TEST(Quantize, Q8_0IsTheFileLlamaQuantizeWrote) {
   ASSERT_EQ(r.status, 0) << r.out;
   auto ours = gguf::File::open(out), ref = gguf::File::open(fixture("gguf/tiny-llama3-q8_0.gguf"));
   expect_same_gguf(*ours, *ref);
-  EXPECT_TRUE(slurp(out) == slurp(fixture("gguf/tiny-llama3-q8_0.gguf")));
+  EXPECT_TRUE(read_file(out) == read_file(fixture("gguf/tiny-llama3-q8_0.gguf")));
 }
 
 // qmix-q4_k_m.gguf is llama-quantize's Q4_K_M of a 12-layer model: the same types tensor by tensor
@@ -252,7 +252,7 @@ TEST(Quantize, DirectoryInputEqualsConvertThenQuantize) {
   ASSERT_EQ(run_camelid("convert " + q(dir) + " " + q(tmp / "f32.gguf")).status, 0);
   ASSERT_EQ(run_camelid("quantize " + q(dir) + " " + q(tmp / "a.gguf") + " Q4_K_M --threads 1").status, 0);
   ASSERT_EQ(run_camelid("quantize " + q(tmp / "f32.gguf") + " " + q(tmp / "b.gguf") + " q4_k_m --threads 2").status, 0);
-  EXPECT_TRUE(slurp(tmp / "a.gguf") == slurp(tmp / "b.gguf"));
+  EXPECT_TRUE(read_file(tmp / "a.gguf") == read_file(tmp / "b.gguf"));
 }
 
 // Quantized input is dequantized and requantized (llama-quantize --allow-requantize).

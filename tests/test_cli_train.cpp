@@ -45,7 +45,7 @@ TEST(CliTrain, FromScratchWritesLogCheckpointsAndPicture) {
     EXPECT_TRUE(fs::exists(d / ("out/checkpoint-3/" + std::string(f)))) << f;
     EXPECT_TRUE(fs::exists(d / ("out/checkpoint-6/" + std::string(f)))) << f;
   }
-  EXPECT_NE(slurp(d / "out/loss.svg").find("<svg"), std::string::npos);
+  EXPECT_NE(read_file(d / "out/loss.svg").find("<svg"), std::string::npos);
   // The checkpoint is a model camelid runs.
   auto g = run_camelid("generate -m " + q(d / "out/checkpoint-6") + " --ids 1,2,3 -n 3 --temp 0", true);
   EXPECT_EQ(g.status, 0) << g.out;
@@ -113,8 +113,8 @@ TEST(CliTrain, CtrlCWritesACheckpoint) {
                           q(d / "stdout") + " 2>&1 & pid=$!; i=0; until [ -s " + q(d / "log.jsonl") +
                           " ] || [ $i -gt 600 ]; do sleep 0.05; i=$((i+1)); done; kill -INT $pid; wait $pid; exit $?";
   const int st = std::system(("sh -c " + q(cmd)).c_str());
-  EXPECT_EQ(WEXITSTATUS(st), 130) << slurp(d / "stdout");
-  EXPECT_NE(slurp(d / "stdout").find("interrupted at step"), std::string::npos) << slurp(d / "stdout");
+  EXPECT_EQ(WEXITSTATUS(st), 130) << read_file(d / "stdout");
+  EXPECT_NE(read_file(d / "stdout").find("interrupted at step"), std::string::npos) << read_file(d / "stdout");
   bool found = false;
   for (auto& e : fs::directory_iterator(d / "out"))
     found |= e.path().filename().string().rfind("checkpoint-", 0) == 0 && fs::exists(e.path() / "trainer_state.json");

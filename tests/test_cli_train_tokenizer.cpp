@@ -36,10 +36,6 @@ std::string csv(const json& ids) {
 
 TEST(CliTrainTokenizer, TrainsAndLoads) {
   const std::string in = write_temp("tt_corpus.txt", corpus());
-  auto slurp = [](const std::string& p) {
-    std::ifstream f(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(f), {});
-  };
   std::string first_sp;
   for (const char* type : {"sentencepiece-bpe", "bpe-bytelevel"}) {
     const std::string out = out_dir(type);
@@ -49,7 +45,7 @@ TEST(CliTrainTokenizer, TrainsAndLoads) {
     EXPECT_EQ(s["vocab_size"], 320) << type;
     EXPECT_EQ(s["input_bytes"], corpus().size());
     EXPECT_TRUE(std::filesystem::exists(out + "/tokenizer_config.json"));
-    if (first_sp.empty()) first_sp = slurp(out + "/tokenizer.json");
+    if (first_sp.empty()) first_sp = read_file(out + "/tokenizer.json");
 
     const std::string text = "Llamas carry packs, 羊驼 🦙 and ünseen çharacters!";
     r = run_camelid("tokenize -m " + q(out) + " --text " + q(text) + " --json");
@@ -74,7 +70,7 @@ TEST(CliTrainTokenizer, TrainsAndLoads) {
   // Same input, same files.
   const std::string a = out_dir("again");
   ASSERT_EQ(run_camelid("train-tokenizer -o " + q(a) + " --vocab-size 320 " + q(in)).status, 0);
-  EXPECT_EQ(slurp(a + "/tokenizer.json"), first_sp);
+  EXPECT_EQ(read_file(a + "/tokenizer.json"), first_sp);
 }
 
 TEST(CliTrainTokenizer, BadInputs) {

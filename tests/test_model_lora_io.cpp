@@ -15,7 +15,7 @@ namespace camelid {
 namespace {
 
 using test::expect_error;
-using test::slurp;
+using test::read_file;
 using test::spit;
 using test::TempDir;
 using json = nlohmann::json;
@@ -115,8 +115,8 @@ TEST(LoraFiles, SaveAndLoadKeepEveryValueUnderPeftNames) {
     const ModelConfig c = base_config(interleaved);
     const LoraAdapter a = random_adapter(c);
     save_lora(dir.str(), a, c);
-    const auto st = parse_safetensors(reinterpret_cast<const uint8_t*>(slurp(dir / "adapter_model.safetensors").data()),
-                                      slurp(dir / "adapter_model.safetensors").size(), "x");
+    const auto st = parse_safetensors(reinterpret_cast<const uint8_t*>(read_file(dir / "adapter_model.safetensors").data()),
+                                      read_file(dir / "adapter_model.safetensors").size(), "x");
     EXPECT_EQ(st.size(), size_t(2 * 3 * c.n_layers));
     ASSERT_TRUE(st.count("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"));
     ASSERT_TRUE(st.count("base_model.model.model.layers.0.mlp.down_proj.lora_B.weight"));
@@ -144,7 +144,7 @@ TEST(LoraFiles, SaveAndLoadKeepEveryValueUnderPeftNames) {
 
 // Rewrites the adapter's safetensors with f applied to its tensors.
 void rewrite(const TempDir& dir, const std::function<void(std::vector<SafetensorsOut>&)>& f) {
-  const std::string bytes = slurp(dir / "adapter_model.safetensors");
+  const std::string bytes = read_file(dir / "adapter_model.safetensors");
   std::vector<SafetensorsOut> ts;
   for (const auto& [name, e] : parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), "x"))
     ts.push_back({name, DType::F32, e.shape, std::vector<uint8_t>(e.data, e.data + e.nbytes)});
@@ -181,7 +181,7 @@ TEST(LoraFiles, HostileAdapterFilesAreErrorsNamingTheFileAndTensor) {
   check([](TempDir&) {}, {st, "layers.0.mlp.down_proj.lora_B.weight", "expected [32, 4]"}, wider);
   // The rank in the config must be the tensors'.
   check([&](TempDir& d) {
-    std::string cfg = slurp(d / "adapter_config.json");
+    std::string cfg = read_file(d / "adapter_config.json");
     json j = json::parse(cfg);
     j["r"] = 2;
     spit(d / "adapter_config.json", j.dump());

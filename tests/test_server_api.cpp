@@ -224,10 +224,7 @@ TEST(ServerApi, MetricsAndRequestLog) {
                            "camelid_request_duration_seconds_count ", "# TYPE camelid_request_duration_seconds histogram"})
     EXPECT_NE(t.find(want), std::string::npos) << want << "\n" << t;
   // One line per request on stderr, with its id.
-  std::ifstream f(log_path());
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string log = ss.str();
+  const std::string log = read_file(log_path());
   const std::string id = r["id"];
   const size_t at = log.find(id);
   ASSERT_NE(at, std::string::npos) << log;

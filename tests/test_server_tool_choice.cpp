@@ -202,8 +202,8 @@ TEST(ToolChoice, HermesTemplateGetsHermesCalls) {
   const std::string src = fixture("models/tiny-llama3");
   for (const char* f : {"config.json", "generation_config.json", "model.safetensors", "tokenizer.json"})
     std::filesystem::create_symlink(src + "/" + f, dir / f);
-  ojson cfg = ojson::parse(slurp(src + "/tokenizer_config.json"));
-  cfg["chat_template"] = slurp(std::string(CAMELID_SOURCE_DIR) + "/tests/data/chat_templates/NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja");
+  ojson cfg = ojson::parse(read_file(src + "/tokenizer_config.json"));
+  cfg["chat_template"] = read_file(std::string(CAMELID_SOURCE_DIR) + "/tests/data/chat_templates/NousResearch-Hermes-3-Llama-3.1-8B-tool_use.jinja");
   spit(dir / "tokenizer_config.json", cfg.dump());
   Server hermes(dir.str());
   for (int seed : {1, 2}) {

@@ -21,9 +21,7 @@ namespace {
 
 constexpr double kSlowdown = testing_support::kAddressSanitizer ? 10 : 1;  // sanitizer builds
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using camelid::test::seconds_since;
 
 size_t text_bytes() {
   const char* mb = std::getenv("CAMELID_TOK_TEXT_MB");

@@ -83,10 +83,10 @@ TEST(TrainLoop, ResumeContinuesBitwise) {
   const auto rest = run_losses(b);
   ASSERT_EQ(rest.size(), 4u);
   for (size_t i = 0; i < 4; ++i) EXPECT_EQ(rest[i], full[4 + i]) << "step " << 5 + i;  // bitwise
-  EXPECT_EQ(camelid::test::slurp(d / "run/checkpoint-8/model.safetensors"),
-            camelid::test::slurp(d / "resumed/checkpoint-8/model.safetensors"));
-  EXPECT_EQ(camelid::test::slurp(d / "run/checkpoint-8/optimizer.safetensors"),
-            camelid::test::slurp(d / "resumed/checkpoint-8/optimizer.safetensors"));
+  EXPECT_EQ(camelid::test::read_file(d / "run/checkpoint-8/model.safetensors"),
+            camelid::test::read_file(d / "resumed/checkpoint-8/model.safetensors"));
+  EXPECT_EQ(camelid::test::read_file(d / "run/checkpoint-8/optimizer.safetensors"),
+            camelid::test::read_file(d / "resumed/checkpoint-8/optimizer.safetensors"));
   // The out directory itself resolves to its newest checkpoint.
   EXPECT_EQ(fs::path(resolve_checkpoint(d / "run")).filename(), "checkpoint-8");
 

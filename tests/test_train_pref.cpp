@@ -182,7 +182,7 @@ TEST(Reward, TrainingRanksChosenAboveRejectedAndTheDirectoryLoadsBack) {
   }
   // The checkpoint is a LlamaForSequenceClassification that camelid loads for scoring.
   const std::string dir = t.last_checkpoint();
-  const std::string cfg = test::slurp(dir + "/config.json");
+  const std::string cfg = test::read_file(dir + "/config.json");
   EXPECT_NE(cfg.find("LlamaForSequenceClassification"), std::string::npos) << cfg;
   EXPECT_NE(cfg.find("\"id2label\""), std::string::npos) << cfg;
   std::shared_ptr<ModelWeights> w = load_model(dir);

@@ -68,7 +68,7 @@ inline OracleRuns run_both(const TempDir& d, const std::string& ours, const std:
   EXPECT_EQ(r.status, 0) << r.out;
   o.out = r.out;
   if (r.status != 0) return o;
-  o.ours = json_lines(slurp(d / "log.jsonl"));
+  o.ours = json_lines(read_file(d / "log.jsonl"));
   o.theirs = json_lines(run_oracle(script, theirs + " --out " + q(d / "torch.safetensors") + common));
   return o;
 }
