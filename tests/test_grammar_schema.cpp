@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "runtime/grammar_match.h"
+#include "runtime/json_number_ranges.h"
 #include "runtime/grammar_parse.h"
 #include "runtime/json_schema_grammar.h"
 
@@ -90,14 +92,22 @@ TEST(GrammarSchema, WhitespaceIsBounded) {
 }
 
 TEST(GrammarSchema, UnsupportedIsAnErrorNamingThePlace) {
-  EXPECT_NE(schema_error(R"({"type":"object","properties":{"a":{"type":"string","pattern":"^x"}}})")
-                .find("json_schema: #/properties/a/pattern: the keyword 'pattern' is not supported"),
+  EXPECT_NE(schema_error(R"({"type":"object","properties":{"a":{"type":"integer","multipleOf":2}}})")
+                .find("json_schema: #/properties/a/multipleOf: the keyword 'multipleOf' is not supported"),
             std::string::npos);
-  EXPECT_NE(schema_error(R"({"type":"number","maximum":3})").find("#/maximum"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"number","maximum":3.5})").find("#/maximum: only whole-number bounds"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"integer","minimum":1e300})").find("#/minimum: bounds beyond"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"integer","minimum":5,"maximum":4})").find("no number lies within"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"integer","exclusiveMinimum":true})").find("true needs minimum"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"minimum":0})").find("#/minimum: 'minimum' needs a 'type'"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"maxLength":3})").find("needs a 'type'"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"string","pattern":"a","maxLength":3})").find("#/pattern"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"array","prefixItems":[{}],"items":false,"minItems":2})").find("#/minItems"),
+            std::string::npos);
   EXPECT_NE(schema_error(R"({"$ref":"http://x/y"})").find("#/$ref"), std::string::npos);
   EXPECT_NE(schema_error(R"({"$ref":"#/$defs/nope"})").find("names no definition"), std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"strin"})").find("unknown type 'strin'"), std::string::npos);
-  EXPECT_NE(schema_error(R"({"type":"string","format":"email"})").find("#/format"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"string","format":"uri"})").find("#/format"), std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"object","properties":{"a":{}},"required":["b"]})").find("'b'"), std::string::npos);
   EXPECT_NE(schema_error("false").find("accepts nothing"), std::string::npos);
   EXPECT_NE(schema_error("[1,").find("json_schema"), std::string::npos);
@@ -107,4 +117,103 @@ TEST(GrammarSchema, UnsupportedIsAnErrorNamingThePlace) {
   for (int i = 0; i < 100; ++i) deep += R"({"type":"array","items":)";
   deep += "{}" + std::string(100, '}');
   EXPECT_EQ(schema_error(deep), "");  // deep but within the JSON depth limit
+}
+
+namespace {
+
+// Whether a bound admits v: lo <= v (lo < v when exclusive), and the same for hi.
+bool within(double v, const std::optional<NumberBound>& lo, const std::optional<NumberBound>& hi) {
+  if (lo && (lo->exclusive ? v <= double(lo->value) : v < double(lo->value))) return false;
+  if (hi && (hi->exclusive ? v >= double(hi->value) : v > double(hi->value))) return false;
+  return true;
+}
+
+grammar::Matcher range_matcher(const std::string& expr) {
+  return grammar::Matcher(std::make_shared<const grammar::Grammar>(grammar::parse_grammar("root ::= " + expr + "\n")));
+}
+
+}  // namespace
+
+TEST(GrammarSchema, NaturalRangesAreExact) {
+  for (auto [a, b] : std::vector<std::pair<uint64_t, uint64_t>>{
+           {0, 0}, {0, 9}, {3, 7}, {0, 10}, {7, 13}, {10, 99}, {19, 1000}, {100, 999}, {101, 198}, {0, 1234}, {987, 2001}, {5, 5}}) {
+    SCOPED_TRACE(std::to_string(a) + ".." + std::to_string(b));
+    grammar::Matcher m = range_matcher(natural_range_gbnf(a, b));
+    for (uint64_t n = 0; n <= 2500; ++n) EXPECT_EQ(m.matches(std::to_string(n)), n >= a && n <= b) << n;
+    EXPECT_FALSE(m.matches("0" + std::to_string(a)));  // no leading zeros
+  }
+  grammar::Matcher big = range_matcher(natural_range_gbnf(12345678901234ULL, 9999999999999999ULL));
+  EXPECT_TRUE(big.matches("12345678901234"));
+  EXPECT_TRUE(big.matches("9999999999999999"));
+  EXPECT_FALSE(big.matches("12345678901233"));
+  EXPECT_FALSE(big.matches("10000000000000000"));
+}
+
+TEST(GrammarSchema, IntegerBoundsAreExact) {
+  using B = std::optional<NumberBound>;
+  const std::vector<std::pair<B, B>> bounds = {
+      {NumberBound{0}, {}}, {{}, NumberBound{-1}}, {NumberBound{-17}, NumberBound{250}}, {NumberBound{1}, NumberBound{12}},
+      {NumberBound{-1000, true}, NumberBound{-99, true}}, {NumberBound{0, true}, {}}, {{}, NumberBound{0, true}},
+      {NumberBound{-5}, NumberBound{-5}}, {NumberBound{99}, NumberBound{1001, true}}, {{}, NumberBound{37}}};
+  for (const auto& [lo, hi] : bounds) {
+    SCOPED_TRACE((lo ? std::to_string(lo->value) + (lo->exclusive ? "<" : "<=") : std::string("")) + "v" +
+                 (hi ? (hi->exclusive ? "<" : "<=") + std::to_string(hi->value) : std::string("")));
+    grammar::Matcher m = range_matcher(number_range_gbnf(lo, hi, false));
+    for (int v = -1300; v <= 1300; ++v) EXPECT_EQ(m.matches(std::to_string(v)), within(v, lo, hi)) << v;
+    EXPECT_FALSE(m.matches("-0"));
+    EXPECT_FALSE(m.matches("1.0"));
+    EXPECT_FALSE(m.matches("1e2"));
+  }
+}
+
+TEST(GrammarSchema, NumberBoundsAreExact) {
+  using B = std::optional<NumberBound>;
+  const std::vector<std::pair<B, B>> bounds = {
+      {NumberBound{0}, NumberBound{1}}, {NumberBound{0, true}, {}}, {NumberBound{-3, true}, NumberBound{2, true}},
+      {{}, NumberBound{-2}}, {NumberBound{-10}, NumberBound{-1, true}}, {NumberBound{5}, {}}, {{}, NumberBound{0, true}}};
+  std::vector<std::string> texts;
+  for (int i = -40; i <= 40; ++i) {
+    const std::string w = std::to_string(std::abs(i) / 4), sign = i < 0 ? "-" : "";
+    const char* fracs[] = {"", ".0", ".00", ".25", ".5", ".75", ".001"};
+    for (const char* f : fracs) texts.push_back(sign + w + f);
+  }
+  for (const auto& [lo, hi] : bounds) {
+    grammar::Matcher m = range_matcher(number_range_gbnf(lo, hi, true));
+    for (const std::string& t : texts) {
+      if (t == "-0" || t == "-0.0" || t == "-0.00") continue;  // "-0" is zero: either answer validates
+      EXPECT_EQ(m.matches(t), within(std::stod(t), lo, hi)) << t;
+    }
+    EXPECT_FALSE(m.matches("1e0"));
+  }
+  EXPECT_THROW(number_range_gbnf(NumberBound{1, true}, NumberBound{1}, true), Error);
+  EXPECT_NO_THROW(number_range_gbnf(NumberBound{1}, NumberBound{1}, true));
+}
+
+TEST(GrammarSchema, BoundsTuplesAndFormats) {
+  const std::vector<SchemaCase> cases = {
+      {R"({"type":"object","properties":{"age":{"type":"integer","minimum":0,"maximum":150},"p":{"type":"number","minimum":0,"maximum":1}},"required":["age","p"]})",
+       {R"({"age":0,"p":0})", R"({"age":150,"p":1.0})", R"({"age":42,"p":0.125})"},
+       {R"({"age":151,"p":0})", R"({"age":-1,"p":0})", R"({"age":1,"p":1.5})", R"({"age":1,"p":-0.5})", R"({"age":1,"p":1e-1})"}},
+      {R"({"type":"integer","exclusiveMinimum":0.5,"exclusiveMaximum":3})", {"1", "2"}, {"0", "3", "-1"}},
+      {R"({"type":"integer","minimum":2,"exclusiveMinimum":true,"maximum":4.9})", {"3", "4"}, {"2", "5"}},
+      {R"({"type":["integer","null"],"maximum":-1})", {"-1", "-200", "null"}, {"0", "5"}},
+      {R"({"type":"array","prefixItems":[{"type":"string"},{"type":"integer"}],"items":false})",
+       {R"(["a",1])", R"([ "a" , 1 ])"}, {R"(["a"])", R"(["a",1,2])", R"([1,"a"])", "[]"}},
+      {R"({"type":"array","prefixItems":[{"type":"boolean"}],"items":{"type":"integer"},"minItems":3,"maxItems":4})",
+       {"[true,1,2]", "[false,1,2,3]"}, {"[true,1]", "[true,1,2,3,4]", "[1,2,3]"}},
+      {R"({"type":"array","items":[{"const":"x"}],"additionalItems":false})", {R"(["x"])"}, {"[]", R"(["x","x"])"}},
+      {R"({"type":"array","items":false})", {"[]"}, {"[1]"}},
+      {R"({"type":"string","pattern":"^[A-Z]{3}-\\d{4}$"})", {R"("ABC-1234")"}, {R"("AB-1234")", R"("abc-1234")", R"("ABC-12345")"}},
+      {R"({"type":"string","format":"ipv4"})", {R"("192.168.0.1")", R"("255.255.255.255")", R"("0.0.0.0")"},
+       {R"("256.1.1.1")", R"("01.1.1.1")", R"("1.1.1")"}},
+      {R"({"type":"string","format":"ipv6"})", {R"("2001:db8:0:0:0:0:0:1")"}, {R"("2001:db8::1:2:3:4:5:6:7")", R"("12345:0:0:0:0:0:0:1")"}},
+      {R"({"type":"string","format":"hostname"})", {R"("example.com")", R"("a-b.c")", R"("x")"}, {R"("-a.com")", R"("a..b")", R"("a.")"}},
+      {R"({"type":"string","format":"email"})", {R"("a.b+c@example.com")"}, {R"("a@")", R"("@b.c")", R"("a b@c.d")", R"(".a@b.c")"}},
+  };
+  for (const SchemaCase& c : cases) {
+    SCOPED_TRACE(c.schema);
+    grammar::Matcher m = matcher_for(c.schema);
+    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
+    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
+  }
 }

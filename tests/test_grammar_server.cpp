@@ -5,6 +5,7 @@
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "cli_runner.h"
 #include "fixtures.h"
@@ -49,6 +50,32 @@ TEST(GrammarServer, JsonSchemaResponsesValidate) {
   }
 }
 
+TEST(GrammarServer, PatternsBoundsAndTuplesValidate) {
+  const json schema = json::parse(R"({"type":"object","properties":{
+    "code":{"type":"string","pattern":"^[A-Z]{3}-\\d{2}(\\.[a-z]{1,3})?$"},
+    "n":{"type":"integer","minimum":-20,"exclusiveMaximum":7},
+    "p":{"type":"number","minimum":0,"maximum":1},
+    "pair":{"type":"array","prefixItems":[{"type":"string","format":"ipv4"},{"type":"boolean"}],"items":false}},
+    "required":["code","n","p","pair"]})");
+  for (int seed : {1, 2, 3, 4}) {
+    json body = {{"messages", {{{"role", "user"}, {"content", "A record?"}}}},
+                 {"max_tokens", 300}, {"temperature", 1.5}, {"seed", seed},
+                 {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "r"}, {"schema", schema}, {"strict", true}}}}}};
+    auto r = post("/v1/chat/completions", body);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json resp = json::parse(r->body);
+    const std::string content = resp["choices"][0]["message"]["content"];
+    EXPECT_EQ(resp["choices"][0]["finish_reason"], "stop") << content;  // every part is bounded
+    json v;
+    ASSERT_NO_THROW(v = json::parse(content)) << content;
+    EXPECT_TRUE(std::regex_match(v["code"].get<std::string>(), std::regex(R"([A-Z]{3}-\d{2}(\.[a-z]{1,3})?)"))) << content;
+    EXPECT_TRUE(v["n"].is_number_integer() && v["n"] >= -20 && v["n"] < 7) << content;
+    EXPECT_TRUE(v["p"].is_number() && v["p"] >= 0 && v["p"] <= 1) << content;
+    EXPECT_TRUE(v["pair"].size() == 2 && v["pair"][1].is_boolean()) << content;
+  }
+}
+
 TEST(GrammarServer, JsonObjectAndGrammarFields) {
   auto r = post("/v1/chat/completions", {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"max_tokens", 300},
                                          {"seed", 7}, {"response_format", {{"type", "json_object"}}}});
@@ -81,8 +108,10 @@ TEST(GrammarServer, BadSchemaOrGrammarIs400NamingTheField) {
   };
   bad({{"grammar", "root ::= \"a\"\nb ::= [x"}}, "grammar", "line 2, column 7: unterminated character class");
   bad({{"grammar", 5}}, "grammar", "must be a string");
-  bad({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "a+"}}}}}}}},
-      "response_format.json_schema.schema", "pattern");
+  bad({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "integer"}, {"multipleOf", 3}}}}}}}},
+      "response_format.json_schema.schema", "multipleOf");
+  bad({{"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", {{"type", "string"}, {"pattern", "(a)\\1"}}}}}}}},
+      "response_format.json_schema.schema", "back-references");
   bad({{"response_format", {{"type", "xml"}}}}, "response_format.type", "json_schema");
   bad({{"response_format", "json"}}, "response_format", "object");
 }

@@ -120,7 +120,7 @@ TEST(ToolChoice, GrammarAcceptsEachFormatsCallAndParsesBack) {
   EXPECT_FALSE(one.matches(R"({"name": "ping", "parameters": {}}; {"name": "ping", "parameters": {}})"));
   // A schema the grammar cannot enforce still gets a JSON object of arguments.
   ojson odd = ojson::parse(R"([{"type": "function", "function": {"name": "f", "parameters": {"type": "object",
-    "properties": {"s": {"type": "string", "pattern": "a+"}}}}}])");
+    "properties": {"s": {"type": "integer", "multipleOf": 2}}}}}])");
   grammar::Matcher any(grammar_from_gbnf(tools::tool_choice_grammar(odd, CallFormat::LlamaJson, false)));
   EXPECT_TRUE(any.matches(R"({"name": "f", "parameters": {"x": [1, 2]}})"));
   EXPECT_EQ(tools::call_format("{{ '<tool_call>' }}"), CallFormat::Hermes);

@@ -1,11 +1,15 @@
 #include "runtime/json_schema_grammar.h"
 
+#include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 #include <vector>
 
 #include "core/error.h"
 #include "core/json.h"
+#include "runtime/json_number_ranges.h"
+#include "runtime/regex_grammar.h"
 
 namespace camelid {
 
@@ -23,10 +27,17 @@ const char* const kPrimitives[][2] = {
     {"json-char", R"([^"\\\x00-\x1f] | "\\" ( ["\\/bfnrt] | "u" [0-9a-fA-F]{4} ))"},
     {"json-int", R"("-"? ( "0" | [1-9] [0-9]{0,15} ))"},
     {"json-number", R"(json-int ( "." [0-9]{1,16} )? ( [eE] [-+]? [0-9]{1,2} )?)"},
-    {"json-nat", R"("0" | [1-9] [0-9]{0,15})"},
     {"json-date", R"([0-9]{4} "-" ( "0" [1-9] | "1" [0-2] ) "-" ( "0" [1-9] | [12] [0-9] | "3" [01] ))"},
     {"json-time", R"(( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ":" [0-5] [0-9] ( "." [0-9]{1,6} )? ( "Z" | [-+] ( [01] [0-9] | "2" [0-3] ) ":" [0-5] [0-9] ))"},
     {"json-uuid", R"([0-9a-fA-F]{8} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{4} "-" [0-9a-fA-F]{12})"},
+    {"json-ipv4", R"(json-octet "." json-octet "." json-octet "." json-octet)"},
+    {"json-octet", R"("25" [0-5] | "2" [0-4] [0-9] | "1" [0-9] [0-9] | [1-9] [0-9] | [0-9])"},
+    {"json-ipv6", R"([0-9a-fA-F]{1,4} ( ":" [0-9a-fA-F]{1,4} ){7})"},  // the full form only
+    // At most 4 labels of at most 62 characters: 251 characters, within a hostname's 253.
+    {"json-hostname", R"(json-label ( "." json-label ){0,3})"},
+    {"json-label", R"([a-zA-Z0-9] ( [a-zA-Z0-9\-]{0,60} [a-zA-Z0-9] )?)"},
+    {"json-email", R"(json-atext{1,32} ( "." json-atext{1,15} ){0,2} "@" json-hostname)"},  // local part <= 64
+    {"json-atext", R"([a-zA-Z0-9!#$%&'*+/=?\^_`{|}~\-])"},
 };
 
 }  // namespace
@@ -146,17 +157,19 @@ class Converter {
 
   void check_keyword(const std::string& k, const json& s, const std::string& path) {
     static const std::set<std::string> unsupported = {
-        "pattern", "patternProperties", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "not",
-        "if", "then", "else", "dependentRequired", "dependentSchemas", "contains", "minContains", "maxContains",
-        "minProperties", "maxProperties", "propertyNames", "unevaluatedProperties", "unevaluatedItems",
-        "prefixItems", "additionalItems", "$dynamicRef", "$recursiveRef"};
+        "patternProperties", "multipleOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+        "contains", "minContains", "maxContains", "minProperties", "maxProperties", "propertyNames",
+        "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"};
     if (unsupported.count(k)) err(path + "/" + escape_pointer(k), "the keyword '", k, "' is not supported");
     if (k == "uniqueItems" && s[k] == true) err(path + "/uniqueItems", "uniqueItems is not supported");
-    if (k == "minimum") {
-      const json& t = s.value("type", json());
-      if (!(t == "integer" && s[k].is_number() && s[k] == 0))
-        err(path + "/minimum", "only minimum 0 on an integer is supported");
-    }
+    // These constrain only values of one type: without a type the grammar would write any JSON.
+    static const std::set<std::string> typed_only = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+                                                     "minLength", "maxLength", "pattern", "format",
+                                                     "minItems", "maxItems", "prefixItems"};
+    if (typed_only.count(k) && !s.contains("type") && !s.contains("items") && !s.contains("prefixItems") &&
+        !s.contains("enum") && !s.contains("const") && !s.contains("$ref") && !s.contains("anyOf") &&
+        !s.contains("oneOf") && !s.contains("allOf"))
+      err(path + "/" + escape_pointer(k), "'", k, "' needs a 'type' beside it");
   }
 
   std::string ref(const json& r, const std::string& path) {
@@ -195,8 +208,7 @@ class Converter {
     if (t == "object") return object(s, path);
     if (t == "array") return array(s, path);
     if (t == "string") return string(s, path);
-    if (t == "number") return "json-number";
-    if (t == "integer") return s.contains("minimum") ? "( json-nat )" : "json-int";
+    if (t == "number" || t == "integer") return number(s, path, t == "integer");
     if (t == "boolean") return "( \"true\" | \"false\" )";
     if (t == "null") return "\"null\"";
     err(path + "/type", "unknown type '", t, "'");
@@ -209,14 +221,70 @@ class Converter {
     return v.get<uint64_t>();
   }
 
+  // minimum / maximum / exclusive*: integer bounds round inward; a number's must be whole.
+  std::string number(const json& s, const std::string& path, bool integer) {
+    std::optional<NumberBound> lo, hi;
+    auto bound = [&](const char* k, bool upper, bool exclusive) {
+      if (!s.contains(k)) return;
+      const json& v = s[k];
+      if (v.is_boolean()) {  // draft 4: exclusiveMinimum/Maximum true qualifies minimum/maximum (read there)
+        if (std::string(k).rfind("exclusive", 0) != 0) err(path + "/" + k, "must be a number");
+        if (v == true && !s.contains(upper ? "maximum" : "minimum"))
+          err(path + "/" + k, "true needs ", upper ? "maximum" : "minimum", " beside it");
+        return;
+      }
+      if (!v.is_number()) err(path + "/" + k, "must be a number");
+      const double x = v.get<double>();
+      if (!(std::fabs(x) <= 1e15)) err(path + "/" + k, "bounds beyond +-10^15 are not supported");
+      NumberBound b;
+      if (integer) {  // the integers v with x <= v (x < v, ...), as an inclusive bound
+        b.value = int64_t(upper ? (exclusive ? std::ceil(x) - 1 : std::floor(x)) : (exclusive ? std::floor(x) + 1 : std::ceil(x)));
+      } else {
+        if (x != std::floor(x)) err(path + "/" + k, "only whole-number bounds are supported on a number");
+        b.value = int64_t(x);
+        b.exclusive = exclusive;
+      }
+      std::optional<NumberBound>& slot = upper ? hi : lo;
+      // Both an inclusive and an exclusive bound on one side: the tighter one.
+      if (!slot || (upper ? (b.value < slot->value || (b.value == slot->value && b.exclusive))
+                          : (b.value > slot->value || (b.value == slot->value && b.exclusive))))
+        slot = b;
+    };
+    bound("minimum", false, s.value("exclusiveMinimum", json()) == true);
+    bound("maximum", true, s.value("exclusiveMaximum", json()) == true);
+    bound("exclusiveMinimum", false, true);
+    bound("exclusiveMaximum", true, true);
+    if (!lo && !hi) return integer ? "json-int" : "json-number";
+    try {
+      return number_range_gbnf(lo, hi, !integer);
+    } catch (const Error& e) {
+      err(path, e.what());
+    }
+  }
+
   std::string string(const json& s, const std::string& path) {
+    const bool sized = s.contains("minLength") || s.contains("maxLength");
+    if (s.contains("pattern")) {
+      const json& p = s["pattern"];
+      if (!p.is_string()) err(path + "/pattern", "must be a string");
+      if (s.contains("format") || sized) err(path + "/pattern", "a pattern together with format or minLength/maxLength is not supported");
+      try {
+        return regex_to_json_string_gbnf(p.get<std::string>());
+      } catch (const Error& e) {
+        err(path + "/pattern", e.what());
+      }
+    }
     if (s.contains("format")) {
+      static const std::map<std::string, std::string> formats = {
+          {"date", "json-date"}, {"time", "json-time"}, {"date-time", "json-date \"T\" json-time"},
+          {"uuid", "json-uuid"}, {"ipv4", "json-ipv4"}, {"ipv6", "json-ipv6"}, {"hostname", "json-hostname"},
+          {"email", "json-email"}};
       const json& f = s["format"];
-      if (f == "date") return "( \"\\\"\" json-date \"\\\"\" )";
-      if (f == "time") return "( \"\\\"\" json-time \"\\\"\" )";
-      if (f == "date-time") return "( \"\\\"\" json-date \"T\" json-time \"\\\"\" )";
-      if (f == "uuid") return "( \"\\\"\" json-uuid \"\\\"\" )";
-      err(path + "/format", "the format ", f.dump(), " is not supported (date, time, date-time, uuid are)");
+      auto it = f.is_string() ? formats.find(f.get<std::string>()) : formats.end();
+      if (it == formats.end())
+        err(path + "/format", "the format ", f.dump(), " is not supported (date, time, date-time, uuid, ipv4, ipv6, hostname, email are)");
+      if (sized) err(path + "/format", "a format together with minLength/maxLength is not supported");
+      return "( \"\\\"\" " + it->second + " \"\\\"\" )";
     }
     const uint64_t lo = count(s, "minLength", path, 0), hi = count(s, "maxLength", path, UINT64_MAX);
     if (lo == 0 && hi == UINT64_MAX) return "json-string";
@@ -227,10 +295,38 @@ class Converter {
   }
 
   std::string array(const json& s, const std::string& path) {
-    const std::string item = s.contains("items") ? gen(s["items"], path + "/items") : "json-value";
-    const uint64_t lo = count(s, "minItems", path, 0), hi = count(s, "maxItems", path, UINT64_MAX);
+    uint64_t lo = count(s, "minItems", path, 0), hi = count(s, "maxItems", path, UINT64_MAX);
     if (lo > 1000 || (hi != UINT64_MAX && hi > 1000)) err(path, "minItems/maxItems above 1000 are not supported");
     if (hi < lo) err(path + "/maxItems", "is below minItems");
+    // A tuple: prefixItems (or draft 7's items array), then `items` (additionalItems) for the rest.
+    const bool draft7 = s.contains("items") && s["items"].is_array();
+    const char* tuple_key = draft7 ? "items" : "prefixItems";
+    const char* rest_key = draft7 ? "additionalItems" : "items";
+    std::vector<std::string> prefix;
+    if (s.contains(tuple_key)) {
+      const json& t = s[tuple_key];
+      if (!t.is_array()) err(path + "/" + tuple_key, "must be an array of schemas");
+      if (t.size() > 1000) err(path + "/" + tuple_key, "more than 1000 items are not supported");
+      // Every prefix item is written (up to maxItems): a shorter array would also be valid.
+      for (size_t i = 0; i < t.size() && i < hi; ++i) prefix.push_back(gen(t[i], path + "/" + tuple_key + "/" + std::to_string(i)));
+    }
+    const bool rest_allowed = !(s.contains(rest_key) && s[rest_key] == false);
+    if (!rest_allowed) {
+      if (lo > prefix.size()) err(path + "/minItems", "needs more items than '", rest_key, "': false allows");
+      hi = prefix.size();
+    }
+    const std::string item = s.contains(rest_key) && s[rest_key].is_object()
+                                 ? gen(s[rest_key], path + "/" + rest_key) : "json-value";
+    if (!prefix.empty()) {
+      std::string body;
+      for (size_t i = 0; i < prefix.size(); ++i) body += (i ? " \",\" ws " : "") + prefix[i] + " ws ";
+      const uint64_t n = prefix.size(), more_lo = lo > n ? lo - n : 0;
+      if (hi > n) {
+        body += "( \",\" ws " + new_rule(item) + " ws ){" + std::to_string(more_lo) + "," +
+                (hi == UINT64_MAX ? "" : std::to_string(hi - n)) + "} ";
+      }
+      return "( \"[\" ws " + body + "\"]\" )";
+    }
     if (hi == 0) return "( \"[\" ws \"]\" )";
     const std::string it = new_rule(item);
     const std::string more = "( \",\" ws " + it + " ws ){" + std::to_string(lo ? lo - 1 : 0) + "," +

@@ -3,11 +3,15 @@
 // type (one or a list: object, array, string, number, integer, boolean, null), properties +
 // required (properties in the declared order; additional properties are never generated, as
 // with OpenAI's strict mode, additionalProperties alone gives a map), enum, const, items,
-// minItems/maxItems, anyOf/oneOf (both as "one of the alternatives"), allOf with one member,
-// $ref to #/$defs/... or #/definitions/... (recursive ones too), string minLength/maxLength and
-// format date, time, date-time, uuid; integer minimum 0 (no sign). Validation keywords outside
-// this list (pattern, numeric bounds, not, if/then/else, ...) are an Error naming the keyword and
-// where it is, never silently ignored; annotations (title, description, default, ...) are ignored.
+// prefixItems (and draft 7's items array + additionalItems), minItems/maxItems, anyOf/oneOf
+// (both as "one of the alternatives"), allOf with one member, $ref to #/$defs/... or
+// #/definitions/... (recursive ones too), string minLength/maxLength, pattern (regex_grammar.h)
+// and format date, time, date-time, uuid, ipv4, ipv6, hostname, email; minimum / maximum /
+// exclusiveMinimum / exclusiveMaximum on integers, and whole-number ones on numbers
+// (json_number_ranges.h). Validation keywords outside this list (multipleOf, not,
+// if/then/else, ...) are an Error naming the keyword and where it is, never silently ignored;
+// annotations (title, description, default, ...) are ignored. What the grammar writes is a
+// subset of what the schema accepts (e.g. every prefix item, canonical string escapes).
 // Whitespace between tokens is bounded (at most one newline and 20 spaces/tabs), so a model
 // cannot loop forever on it.
 #include <nlohmann/json.hpp>

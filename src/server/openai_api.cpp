@@ -194,13 +194,8 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
       bad("prompt", "'prompt' must be a string, a one-string array or an array of token ids");
     }
   }
-  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) continue;
-    if (!it->is_number_integer() || it->get<long long>() < 0 || it->get<long long>() > 1 << 30)
-      bad(key, std::string("'") + key + "' must be a non-negative integer");
-    r.max_tokens = it->get<int>();
-  }
+  for (const char* key : {"max_tokens", "max_completion_tokens"})
+    r.max_tokens = integer(j, key, 0, 1 << 30, r.max_tokens);
   r.n = integer(j, "n", 1, 16, 1);
   if (chat) {
     bool want = false;

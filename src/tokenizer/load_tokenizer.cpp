@@ -34,7 +34,7 @@ Files find_files(const std::string& path) {
     dir = fs::path(path).parent_path();
     f.tokenizer = path;
   } else {
-    fail(path, ": no such file or directory");
+    fail(path, fs::exists(path, ec) ? ": not a regular file or directory" : ": no such file or directory");
   }
   if (is_file(dir / "tokenizer_config.json")) f.config = (dir / "tokenizer_config.json").string();
   return f;

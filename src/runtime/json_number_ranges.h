@@ -1,0 +1,24 @@
+#pragma once
+// JSON Schema's numeric bounds (minimum, maximum, exclusiveMinimum, exclusiveMaximum) as GBNF:
+// the decimal texts of the numbers inside the bounds, digit by digit (no leading zeros, no "-0",
+// no exponent, at most 16 integer digits as json-int allows), so the grammar itself enforces the
+// bounds instead of checking the value after the fact.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace camelid {
+
+struct NumberBound {
+  int64_t value;
+  bool exclusive = false;
+};
+
+// Integers in the bounds, or numbers (with an optional fraction of up to 16 digits) when
+// `fractions`. Bounds must be within +-10^15. Throws Error when no number is inside them.
+std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, bool fractions);
+
+// Naturals in [a, b] (b < 10^16), as decimal text without leading zeros.
+std::string natural_range_gbnf(uint64_t a, uint64_t b);
+
+}  // namespace camelid
