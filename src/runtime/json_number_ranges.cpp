@@ -24,6 +24,14 @@ std::string any_digits(size_t n) {
 
 std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + " " + b; }
 
+// "( a | b | ... )", or the one alternative as it is.
+std::string one_of(const std::vector<std::string>& alts) {
+  if (alts.size() == 1) return alts[0];
+  std::string out = "(";
+  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : " ") + alts[i];
+  return out + " )";
+}
+
 // Digit strings of one length between x and y (x <= y), leading zeros allowed.
 std::string same_length(const std::string& x, const std::string& y) {
   if (x.empty()) return "";
@@ -35,9 +43,7 @@ std::string same_length(const std::string& x, const std::string& y) {
   alts.push_back(join(digit_class(x[0], x[0]), same_length(xr, std::string(xr.size(), '9'))));
   if (x[0] + 1 <= y[0] - 1) alts.push_back(join(digit_class(char(x[0] + 1), char(y[0] - 1)), any_digits(xr.size())));
   alts.push_back(join(digit_class(y[0], y[0]), same_length(std::string(yr.size(), '0'), yr)));
-  std::string out = "(";
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : " ") + alts[i];
-  return out + " )";
+  return one_of(alts);
 }
 
 // What an integer part I allows of the fraction f in [0, 1): a bit set.
@@ -106,10 +112,7 @@ std::string natural_range_gbnf(uint64_t a, uint64_t b) {
     const std::string hi = d == bs.size() ? bs : std::string(d, '9');
     alts.push_back(same_length(lo, hi));
   }
-  if (alts.size() == 1) return alts[0];
-  std::string out = "(";
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : " ") + alts[i];
-  return out + " )";
+  return one_of(alts);
 }
 
 std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, bool fractions) {
@@ -134,10 +137,7 @@ std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<Numbe
   if (feasible(neg)) magnitudes(neg, fractions, "\"-\"", alts);
   if (feasible(pos)) magnitudes(pos, fractions, "", alts);
   if (alts.empty()) fail("no number lies within the bounds");
-  if (alts.size() == 1) return alts[0];
-  std::string out = "(";
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : " ") + alts[i];
-  return out + " )";
+  return one_of(alts);
 }
 
 }  // namespace camelid
