@@ -96,8 +96,12 @@ std::string json_chars(const Set& s) {
   if (contains(s, '\\')) alts.push_back(R"("\\\\")");
   static const char* const kShort[32] = {nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                          "b", "t", "n", nullptr, "f", "r"};
+  // Every control character without a short escape (a negated class, '.'): one alternative.
+  bool all_long = true;
+  for (uint32_t c = 0; c < 0x20; ++c) all_long = all_long && (kShort[c] || contains(s, c));
+  if (all_long) alts.push_back(R"("\\u00" ( "0" [0-7bBeEfF] | "1" [0-9a-fA-F] ))");
   for (uint32_t c = 0; c < 0x20; ++c) {
-    if (!contains(s, c)) continue;
+    if (!contains(s, c) || (all_long && !kShort[c])) continue;
     if (kShort[c]) {
       alts.push_back(std::string(R"("\\)") + kShort[c] + "\"");
     } else {
