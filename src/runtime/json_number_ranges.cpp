@@ -64,15 +64,17 @@ struct Constraint {
   }
 };
 
-std::string fraction(int kind, bool fractions) {
-  if (!fractions) return "";
-  if (kind == kAny) return "( \".\" [0-9]{1,16} )?";
-  if (kind == kZero) return "( \".\" \"0\"{1,16} )?";
-  return "\".\" \"0\"{0,15} [1-9] [0-9]{0,15}";
+// Up to `digits` fraction digits (none for integers); a non-zero fraction ends in a non-zero digit.
+std::string fraction(int kind, int digits) {
+  if (digits == 0) return "";
+  const std::string d = std::to_string(digits), d1 = std::to_string(digits - 1);
+  if (kind == kAny) return "( \".\" [0-9]{1," + d + "} )?";
+  if (kind == kZero) return "( \".\" \"0\"{1," + d + "} )?";
+  return "\".\" [0-9]{0," + d1 + "} [1-9]";
 }
 
 // Texts of magnitudes I[.F] within every constraint, as alternatives.
-void magnitudes(const std::vector<Constraint>& cs, bool fractions, const std::string& sign, std::vector<std::string>& out) {
+void magnitudes(const std::vector<Constraint>& cs, int digits, const std::string& sign, std::vector<std::string>& out) {
   // The allowed fraction only changes at b and b + 1 of each constraint.
   std::vector<int64_t> cuts = {0};
   for (const Constraint& c : cs)
@@ -86,14 +88,13 @@ void magnitudes(const std::vector<Constraint>& cs, bool fractions, const std::st
   int kind = kNone;
   auto flush = [&](int64_t end) {
     if (start < 0) return;
-    const int k = fractions ? kind : (kind & kZero ? kAny : kNone);
-    if (k != kNone) out.push_back(join(sign, join(natural_range_gbnf(uint64_t(start), uint64_t(end)), fraction(k, fractions))));
+    if (kind != kNone) out.push_back(join(sign, join(natural_range_gbnf(uint64_t(start), uint64_t(end)), fraction(kind, digits))));
     start = -1;
   };
   for (size_t s = 0; s + 1 < cuts.size(); ++s) {
     int k = kAny;
     for (const Constraint& c : cs) k &= c.allows(cuts[s]);
-    if (!fractions) k = k & kZero ? kAny : kNone;
+    if (digits == 0) k = k & kZero ? kAny : kNone;  // an integer is its own zero fraction
     if (start >= 0 && k == kind) continue;
     flush(cuts[s] - 1);
     if (k != kNone) start = cuts[s], kind = k;
@@ -115,7 +116,8 @@ std::string natural_range_gbnf(uint64_t a, uint64_t b) {
   return one_of(alts);
 }
 
-std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, bool fractions) {
+std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, int fraction_digits) {
+  if (fraction_digits < 0 || fraction_digits > 16) fail("number_range_gbnf: fraction digits ", fraction_digits, " outside 0..16");
   for (const auto& b : {lo, hi})
     if (b && (b->value > kMaxBound || b->value < -kMaxBound)) fail("numeric bounds beyond +-10^15 are not supported");
   std::vector<std::string> alts;
@@ -134,8 +136,8 @@ std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<Numbe
       if ((c.kind == Constraint::LE && c.b < 0) || (c.kind == Constraint::LT && c.b <= 0)) return false;
     return true;
   };
-  if (feasible(neg)) magnitudes(neg, fractions, "\"-\"", alts);
-  if (feasible(pos)) magnitudes(pos, fractions, "", alts);
+  if (feasible(neg)) magnitudes(neg, fraction_digits, "\"-\"", alts);
+  if (feasible(pos)) magnitudes(pos, fraction_digits, "", alts);
   if (alts.empty()) fail("no number lies within the bounds");
   return one_of(alts);
 }

@@ -14,9 +14,10 @@ struct NumberBound {
   bool exclusive = false;
 };
 
-// Integers in the bounds, or numbers (with an optional fraction of up to 16 digits) when
-// `fractions`. Bounds must be within +-10^15. Throws Error when no number is inside them.
-std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, bool fractions);
+// Numbers in the bounds (either may be absent) with at most `fraction_digits` (0..16) digits
+// after the point: 0 gives integers. Bounds must be within +-10^15. Throws Error when no number
+// is inside them.
+std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, int fraction_digits);
 
 // Naturals in [a, b] (b < 10^16), as decimal text without leading zeros.
 std::string natural_range_gbnf(uint64_t a, uint64_t b);

@@ -157,7 +157,7 @@ class Converter {
 
   void check_keyword(const std::string& k, const json& s, const std::string& path) {
     static const std::set<std::string> unsupported = {
-        "patternProperties", "multipleOf", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+        "patternProperties", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
         "contains", "minContains", "maxContains", "minProperties", "maxProperties", "propertyNames",
         "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"};
     if (unsupported.count(k)) err(path + "/" + escape_pointer(k), "the keyword '", k, "' is not supported");
@@ -254,9 +254,21 @@ class Converter {
     bound("maximum", true, s.value("exclusiveMaximum", json()) == true);
     bound("exclusiveMinimum", false, true);
     bound("exclusiveMaximum", true, true);
-    if (!lo && !hi) return integer ? "json-int" : "json-number";
+    // multipleOf: 1 (integers) or 0.1, 0.01, ... on numbers (at most that many decimals).
+    int digits = integer ? 0 : 16;
+    if (s.contains("multipleOf")) {
+      const json& m = s["multipleOf"];
+      if (!m.is_number() || !(m.get<double>() > 0)) err(path + "/multipleOf", "must be a positive number");
+      const double x = m.get<double>();
+      int d = x == 1 ? 0 : -1;
+      for (int k = 1; k <= 16 && d < 0 && !integer; ++k)
+        if (std::fabs(x * std::pow(10.0, k) - 1) < 1e-9) d = k;
+      if (d < 0) err(path + "/multipleOf", "multipleOf ", m.dump(), " is not supported (1, and 0.1, 0.01, ... on numbers, are)");
+      digits = std::min(digits, d);
+    }
+    if (!lo && !hi && digits == (integer ? 0 : 16)) return integer ? "json-int" : "json-number";
     try {
-      return number_range_gbnf(lo, hi, !integer);
+      return number_range_gbnf(lo, hi, digits);
     } catch (const Error& e) {
       err(path, e.what());
     }

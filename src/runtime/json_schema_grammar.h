@@ -8,7 +8,7 @@
 // #/definitions/... (recursive ones too), string minLength/maxLength, pattern (regex_grammar.h)
 // and format date, time, date-time, uuid, ipv4, ipv6, hostname, email; minimum / maximum /
 // exclusiveMinimum / exclusiveMaximum on integers, and whole-number ones on numbers
-// (json_number_ranges.h). Validation keywords outside this list (multipleOf, not,
+// (json_number_ranges.h), multipleOf 1 or 0.1, 0.01, ... Validation keywords outside this list (not,
 // if/then/else, ...) are an Error naming the keyword and where it is, never silently ignored;
 // annotations (title, description, default, ...) are ignored. What the grammar writes is a
 // subset of what the schema accepts (e.g. every prefix item, canonical string escapes).
