@@ -209,6 +209,7 @@ TEST(GrammarSchema, BoundsTuplesAndFormats) {
        {"[true,1,2]", "[false,1,2,3]"}, {"[true,1]", "[true,1,2,3,4]", "[1,2,3]"}},
       {R"({"type":"array","items":[{"const":"x"}],"additionalItems":false})", {R"(["x"])"}, {"[]", R"(["x","x"])"}},
       {R"({"type":"array","items":false})", {"[]"}, {"[1]"}},
+      {R"({"prefixItems":[{"type":"null"}]})", {"[null]", "[null,1]"}, {"[1]", "null", "{}"}},
       {R"({"type":"string","pattern":"^[A-Z]{3}-\\d{4}$"})", {R"("ABC-1234")"}, {R"("AB-1234")", R"("abc-1234")", R"("ABC-12345")"}},
       {R"({"type":"string","format":"ipv4"})", {R"("192.168.0.1")", R"("255.255.255.255")", R"("0.0.0.0")"},
        {R"("256.1.1.1")", R"("01.1.1.1")", R"("1.1.1")"}},

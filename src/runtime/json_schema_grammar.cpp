@@ -141,7 +141,7 @@ class Converter {
     }
     if (!s.contains("type")) {
       if (s.contains("properties")) return object(s, path);
-      if (s.contains("items")) return array(s, path);
+      if (s.contains("items") || s.contains("prefixItems")) return array(s, path);
       return "json-value";
     }
     const json& t = s["type"];
