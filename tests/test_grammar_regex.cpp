@@ -36,7 +36,7 @@ std::vector<std::u32string> strings_over(const std::u32string& alphabet, size_t 
   return out;
 }
 
-std::string utf8(const std::u32string& s) {
+std::string as_utf8(const std::u32string& s) {
   std::string out;
   for (char32_t c : s) {
     if (c < 0x80) out += char(c);
@@ -101,15 +101,15 @@ TEST(GrammarRegex, AgreesWithEcmaScriptSearch) {
       {U"^[é-ü]é$", U"éüaë", 2},
   };
   for (const Case& c : cases) {
-    SCOPED_TRACE("pattern " + utf8(c.pattern));
-    grammar::Matcher m = pattern_matcher(utf8(c.pattern));
+    SCOPED_TRACE("pattern " + as_utf8(c.pattern));
+    grammar::Matcher m = pattern_matcher(as_utf8(c.pattern));
     const std::u32string oracle = c.oracle.empty() ? c.pattern : c.oracle;
     const std::wregex re(std::wstring(oracle.begin(), oracle.end()), std::regex::ECMAScript);
     int matched = 0, strings = 0;
     for (const std::u32string& s : strings_over(c.alphabet, c.max_len)) {
       const std::wstring ws(s.begin(), s.end());
       const bool want = std::regex_search(ws, re);
-      const std::string text = nlohmann::json(utf8(s)).dump();
+      const std::string text = nlohmann::json(as_utf8(s)).dump();
       EXPECT_EQ(m.matches(text), want) << "string " << text;
       matched += want, ++strings;
     }
