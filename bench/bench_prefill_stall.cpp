@@ -1,6 +1,7 @@
 // What a long prompt does to the streams already decoding (not a Google Benchmark: one scenario
 // run with chunked prefill and once prefilling prompts whole, as before).
-//   bench_prefill_stall MODEL [--streams 15] [--prompt 4096] [--batch 256]
+//   bench_prefill_stall MODEL [--streams 15] [--prompt 4096] [--batch 256] [--chunk 0]
+// (--chunk: prompt tokens per step while others decode, as `serve --prefill-chunk`; 0: the default)
 // `streams` requests decode (greedy, short prompts); once each has produced 8 tokens, one request
 // with a `prompt`-token prompt arrives. Reports the decoding streams' worst and p99 gap between
 // two tokens while that prompt was being prefilled, and its time to first token; one JSON line.
@@ -30,10 +31,10 @@ struct Outcome {
   double worst_gap_ms = 0, p99_gap_ms = 0, long_ttft_ms = 0;
 };
 
-Outcome run(Llama& m, bool interleave, int streams, int prompt_len, int n_batch) {
+Outcome run(Llama& m, bool interleave, int streams, int prompt_len, int n_batch, int chunk) {
   const int V = m.config().vocab_size;
   const int ctx = prompt_len + 8;
-  Engine e(m, streams + 1, ctx, n_batch, false, interleave);
+  Engine e(m, streams + 1, ctx, n_batch, false, interleave, 0, chunk);
   std::mutex mu;
   std::vector<double> gaps;  // ms, while the long prompt was in flight
   std::atomic<bool> long_submitted{false}, long_started{false};
@@ -94,7 +95,7 @@ Outcome run(Llama& m, bool interleave, int streams, int prompt_len, int n_batch)
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_prefill_stall MODEL [--streams 15] [--prompt 4096] [--batch 256]\n");
+    std::fprintf(stderr, "usage: bench_prefill_stall MODEL [--streams 15] [--prompt 4096] [--batch 256] [--chunk 0]\n");
     return 1;
   }
   try {
@@ -102,13 +103,14 @@ int main(int argc, char** argv) {
     Llama m(std::shared_ptr<const ModelWeights>(load_model(argv[1])));
     // A 4K prompt, or as much as the model's context takes.
     const int prompt = std::min(int_arg(argc, argv, "--prompt", 4096), m.config().max_seq_len - 8);
-    const Outcome chunked = run(m, true, streams, prompt, batch), whole = run(m, false, streams, prompt, batch);
+    const int chunk = int_arg(argc, argv, "--chunk", 0);
+    const Outcome chunked = run(m, true, streams, prompt, batch, chunk), whole = run(m, false, streams, prompt, batch, chunk);
     std::printf("%-28s %16s %14s %20s\n", "", "worst gap (ms)", "p99 gap (ms)", "long prompt TTFT (ms)");
     std::printf("%-28s %16.1f %14.1f %20.1f\n", "chunked prefill (default)", chunked.worst_gap_ms, chunked.p99_gap_ms,
                 chunked.long_ttft_ms);
     std::printf("%-28s %16.1f %14.1f %20.1f\n", "whole-prompt prefill", whole.worst_gap_ms, whole.p99_gap_ms,
                 whole.long_ttft_ms);
-    nlohmann::json j = {{"model", argv[1]}, {"streams", streams}, {"prompt_tokens", prompt}, {"n_batch", batch},
+    nlohmann::json j = {{"model", argv[1]}, {"streams", streams}, {"prompt_tokens", prompt}, {"n_batch", batch}, {"chunk", chunk},
                         {"chunked", {{"worst_gap_ms", chunked.worst_gap_ms}, {"p99_gap_ms", chunked.p99_gap_ms},
                                      {"long_ttft_ms", chunked.long_ttft_ms}}},
                         {"whole", {{"worst_gap_ms", whole.worst_gap_ms}, {"p99_gap_ms", whole.p99_gap_ms},

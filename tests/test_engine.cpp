@@ -198,8 +198,8 @@ namespace {
 
 // A decodes; when its first token arrives, B's long prompt is submitted. Returns how many of A's
 // tokens arrived after B was submitted and before B's first token, and both results.
-int tokens_during_prefill(bool interleave, Result* a_out, Result* b_out) {
-  Engine e(tiny_llama2(), 2, 256, 16, true, interleave);
+int tokens_during_prefill(bool interleave, Result* a_out, Result* b_out, int chunk = 0) {
+  Engine e(tiny_llama2(), 2, 256, 16, true, interleave, 0, chunk);
   std::promise<Result> da, db;
   Result a, b;
   std::vector<int> long_prompt = {1};
@@ -239,4 +239,9 @@ TEST(Engine, ChunkedPrefillKeepsOthersDecodingAndChangesNothing) {
   EXPECT_EQ(a1.ids, a2.ids);
   EXPECT_EQ(b1.ids, b2.ids);
   EXPECT_EQ(a1.ids.size(), 60u);
+  // A smaller chunk (serve --prefill-chunk) takes more steps, and still changes nothing.
+  Result a3, b3;
+  EXPECT_GE(tokens_during_prefill(true, &a3, &b3, 4), 40) << "180 prompt tokens, 4 a step: 45 steps";
+  EXPECT_EQ(a3.ids, a1.ids);
+  EXPECT_EQ(b3.ids, b1.ids);
 }

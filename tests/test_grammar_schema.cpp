@@ -113,6 +113,8 @@ TEST(GrammarSchema, UnsupportedIsAnErrorNamingThePlace) {
   EXPECT_NE(schema_error(R"({"type":"string","format":"uri"})").find("#/format"), std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"object","properties":{"a":{}},"required":["b"]})").find("'b'"), std::string::npos);
   EXPECT_NE(schema_error("false").find("accepts nothing"), std::string::npos);
+  EXPECT_NE(schema_error(R"x({"anyOf":[{"type":"string","pattern":"(?=a)"},{"not":{}}]})x").find("#/anyOf/0/pattern"),
+            std::string::npos);  // no alternative left: the first one's error
   EXPECT_NE(schema_error("[1,").find("json_schema"), std::string::npos);
   // A definition that is only a reference to itself would loop: the grammar check catches it.
   EXPECT_NE(schema_error(R"({"$defs":{"a":{"$ref":"#/$defs/a"}},"$ref":"#/$defs/a"})"), "");
@@ -209,6 +211,13 @@ TEST(GrammarSchema, BoundsTuplesAndFormats) {
        {"[true,1,2]", "[false,1,2,3]"}, {"[true,1]", "[true,1,2,3,4]", "[1,2,3]"}},
       {R"({"type":"array","items":[{"const":"x"}],"additionalItems":false})", {R"(["x"])"}, {"[]", R"(["x","x"])"}},
       {R"({"type":"array","items":false})", {"[]"}, {"[1]"}},
+      // pydantic's Decimal: the string branch's lookahead cannot be enforced, the number branch can.
+      {R"({"anyOf":[{"type":"number"},{"type":"string","pattern":"^(?!^[-+.]*$)[+-]?0*\\d*\\.?\\d*$"}]})",
+       {"1.5", "-2"}, {R"("1.5")"}},
+      // A left-out alternative leaves nothing behind: its $ref is generated afresh where used.
+      {R"({"$defs":{"d":{"type":"integer","maximum":5}},"anyOf":[{"type":"array","prefixItems":[{"$ref":"#/$defs/d"}],
+          "items":false,"minItems":3},{"$ref":"#/$defs/d"}]})",
+       {"5", "-3"}, {"6", "[1]", "[1,2,3]"}},
       {R"({"prefixItems":[{"type":"null"}]})", {"[null]", "[null,1]"}, {"[1]", "null", "{}"}},
       {R"({"type":"string","pattern":"^[A-Z]{3}-\\d{4}$"})", {R"("ABC-1234")"}, {R"("AB-1234")", R"("abc-1234")", R"("ABC-12345")"}},
       {R"({"type":"string","format":"ipv4"})", {R"("192.168.0.1")", R"("255.255.255.255")", R"("0.0.0.0")"},

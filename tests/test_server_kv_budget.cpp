@@ -69,6 +69,9 @@ TEST(ServerKvBudget, BadBudgetsAreOneLineErrors) {
   r = run_camelid("serve -m " + model + " --kv-budget 0.0000001", true);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("holds no position"), std::string::npos) << r.out;
+  r = run_camelid("serve -m " + model + " --prefill-chunk 300", true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("error: --prefill-chunk must be in 0..256, got 300"), std::string::npos) << r.out;
 }
 
 // A draft model's cache can hold a whole context per slot: its bytes come off --kv-budget first,

@@ -142,6 +142,7 @@ void run(ServeArgs& a) {
   take_signals();
   set_threads(a.threads);
   if (a.opt.parallel < 1 || a.opt.parallel > 256) fail("--parallel must be in 1..256, got ", a.opt.parallel);
+  if (a.opt.prefill_chunk < 0 || a.opt.prefill_chunk > 256) fail("--prefill-chunk must be in 0..256, got ", a.opt.prefill_chunk);
   if (a.opt.ctx != 0 && a.opt.ctx < 8) fail("--ctx must be >= 8 (or 0: fit the memory), got ", a.opt.ctx);
   if (!(a.kv_budget_mib >= 0 && a.kv_budget_mib <= 1e9)) fail("--kv-budget must be in 0..1e9 MiB, got ", a.kv_budget_mib);
   if (a.opt.port < 0 || a.opt.port > 65535) fail("--port must be in 0..65535");
@@ -202,6 +203,9 @@ const bool reg_serve = add_command([](CLI::App& app) {
   sub->add_option("--kv-budget", a->kv_budget_mib,
                   "MiB the KV cache may hold over all sequences (default 0: every sequence's whole context, at most "
                   "half the free memory); a request waits until the blocks it may need are free");
+  sub->add_option("--prefill-chunk", a->opt.prefill_chunk,
+                  "prompt tokens prefilled per step while other requests decode (default 0: as many as they are, at "
+                  "least 16, so a new prompt at most doubles their gap between tokens; larger: its first token sooner)");
   sub->add_option("--name,--alias", a->name,
                   "model id reported to clients (default: the file or directory name); any requested name is served");
   sub->add_option("--threads", a->threads, "threads (0 = all cores)");

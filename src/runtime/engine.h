@@ -77,8 +77,10 @@ class Engine {
   // behaviour before chunked prefill; kept for measuring it).
   // kv_budget_tokens: positions the KV cache may hold over all slots (0: n_slots x ctx_per_slot);
   // the context is clamped to it.
+  // prefill_chunk: prompt tokens per step while other sequences decode (0: as many as they have
+  // rows, at least 16, so a step at most doubles their gap between two tokens).
   Engine(Llama& model, int n_slots, int ctx_per_slot, int n_batch = 256, bool prefix_cache = true,
-         bool interleave_prefill = true, long kv_budget_tokens = 0);
+         bool interleave_prefill = true, long kv_budget_tokens = 0, int prefill_chunk = 0);
   ~Engine();
 
   // The engine thread runs its forward passes with as many OpenMP threads as the constructing
@@ -162,7 +164,7 @@ class Engine {
 
   Llama& model_;
   KVCache cache_;
-  int n_batch_;
+  int n_batch_, prefill_chunk_;
   bool prefix_cache_, interleave_prefill_;
   long admissions_ = 0, finishes_ = 0;
   std::vector<Slot> slots_;

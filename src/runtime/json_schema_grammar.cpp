@@ -129,9 +129,23 @@ class Converter {
       if (s.contains(k)) {
         const json& a = s[k];
         if (!a.is_array() || a.empty()) err(path + "/" + k, "must be a non-empty array");
-        std::string alts;
-        for (size_t i = 0; i < a.size(); ++i)
-          alts += (i ? " | " : "") + gen(a[i], path + "/" + k + "/" + std::to_string(i));
+        // An alternative the grammar cannot enforce (pydantic's Decimal: a number, or a string
+        // whose pattern has a lookahead) is left out while another one remains: writing fewer
+        // of the alternatives still validates.
+        std::string alts, first_error;
+        for (size_t i = 0; i < a.size(); ++i) {
+          const size_t n_rules = rules_.size();
+          const auto refs = refs_;
+          const int depth = depth_;
+          try {
+            const std::string g = gen(a[i], path + "/" + k + "/" + std::to_string(i));
+            alts += (alts.empty() ? "" : " | ") + g;
+          } catch (const Error& e) {
+            rules_.resize(n_rules), refs_ = refs, depth_ = depth;  // as if it was never tried
+            if (first_error.empty()) first_error = e.what();
+          }
+        }
+        if (alts.empty()) fail(first_error);
         return "( " + alts + " )";
       }
     if (s.contains("allOf")) {

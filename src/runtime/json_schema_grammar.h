@@ -9,7 +9,8 @@
 // and format date, time, date-time, uuid, ipv4, ipv6, hostname, email; minimum / maximum /
 // exclusiveMinimum / exclusiveMaximum on integers, and whole-number ones on numbers
 // (json_number_ranges.h), multipleOf 1 or 0.1, 0.01, ... Validation keywords outside this list (not,
-// if/then/else, ...) are an Error naming the keyword and where it is, never silently ignored;
+// if/then/else, ...) are an Error naming the keyword and where it is, never silently ignored
+// (an anyOf/oneOf alternative with one is left out while another alternative remains);
 // annotations (title, description, default, ...) are ignored. What the grammar writes is a
 // subset of what the schema accepts (e.g. every prefix item, canonical string escapes).
 // Whitespace between tokens is bounded (at most one newline and 20 spaces/tabs), so a model

@@ -150,7 +150,7 @@ struct Server::Impl {
 
   Impl(Llama& m, const Tokenizer& t, const ChatTemplate& ct, ServerOptions o)
       : model(m), tok(t), tmpl(ct), opt(std::move(o)), stop_ids(end_of_turn_ids(t, m.config().eos_ids)),
-        engine(m, opt.parallel, opt.ctx, 256, true, true, opt.kv_budget_tokens), http(opt.limits) {
+        engine(m, opt.parallel, opt.ctx, 256, true, true, opt.kv_budget_tokens, opt.prefill_chunk), http(opt.limits) {
     tool_markers = tool_marker_tokens(tok);
     fim = find_fim_tokens(tok);
     if (opt.speculative) engine.enable_speculative(*opt.speculative);

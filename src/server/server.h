@@ -23,6 +23,7 @@ struct ServerOptions {
   int parallel = 4;           // sequences decoded together
   int ctx = 4096;             // context per sequence (`serve` picks one that fits the memory)
   long kv_budget_tokens = 0;  // positions the paged KV cache may hold over all sequences (0: parallel x ctx)
+  int prefill_chunk = 0;      // prompt tokens per step while others decode (0: Engine's default)
   std::string model_name;     // id reported by /v1/models and in responses (any requested "model" is served)
   HttpLimits limits;          // what one client may cost (connections, sizes, timeouts)
   // Speculative decoding (needs parallel == 1): requests without a grammar, tool_choice
