@@ -1,6 +1,7 @@
 #pragma once
 // Quantized matmul on interleaved weights (qpanel.h), 256-bit AVX2, up to 4, 6 or 8 activation
-// rows per pass over a panel (kNT, per type). Each 32-byte load holds 4 quant bytes of 8 rows, one row per 32-bit lane: a broadcast of the 4
+// rows per pass over a panel (kNT, per type). Each 32-byte load holds 4 quant bytes of 8 rows,
+// one row per 32-bit lane: a broadcast of the 4
 // matching activation bytes multiplies all 8 rows (vpmaddubsw), 16-bit pair sums build up in
 // their row's lane over a sub-block (bounded below 2^15: see each type) and one vpmaddwd by the
 // sub-block scales (or by ones) turns them into int32. No unpacking of rows, no horizontal
