@@ -137,6 +137,14 @@ grammar::Matcher range_matcher(const std::string& expr) {
   return grammar::Matcher(std::make_shared<const grammar::Grammar>(grammar::parse_grammar("root ::= " + expr + "\n")));
 }
 
+using Bounds = std::vector<std::pair<std::optional<NumberBound>, std::optional<NumberBound>>>;
+
+// For a failure message: "lo<=v<hi" and the like.
+std::string bounds_text(const std::optional<NumberBound>& lo, const std::optional<NumberBound>& hi) {
+  return (lo ? std::to_string(lo->value) + (lo->exclusive ? "<" : "<=") : std::string("")) + "v" +
+         (hi ? (hi->exclusive ? "<" : "<=") + std::to_string(hi->value) : std::string(""));
+}
+
 }  // namespace
 
 TEST(GrammarSchema, NaturalRangesAreExact) {
@@ -155,14 +163,12 @@ TEST(GrammarSchema, NaturalRangesAreExact) {
 }
 
 TEST(GrammarSchema, IntegerBoundsAreExact) {
-  using B = std::optional<NumberBound>;
-  const std::vector<std::pair<B, B>> bounds = {
+  const Bounds bounds = {
       {NumberBound{0}, {}}, {{}, NumberBound{-1}}, {NumberBound{-17}, NumberBound{250}}, {NumberBound{1}, NumberBound{12}},
       {NumberBound{-1000, true}, NumberBound{-99, true}}, {NumberBound{0, true}, {}}, {{}, NumberBound{0, true}},
       {NumberBound{-5}, NumberBound{-5}}, {NumberBound{99}, NumberBound{1001, true}}, {{}, NumberBound{37}}};
   for (const auto& [lo, hi] : bounds) {
-    SCOPED_TRACE((lo ? std::to_string(lo->value) + (lo->exclusive ? "<" : "<=") : std::string("")) + "v" +
-                 (hi ? (hi->exclusive ? "<" : "<=") + std::to_string(hi->value) : std::string("")));
+    SCOPED_TRACE(bounds_text(lo, hi));
     grammar::Matcher m = range_matcher(number_range_gbnf(lo, hi, 0));
     for (int v = -1300; v <= 1300; ++v) EXPECT_EQ(m.matches(std::to_string(v)), within(v, lo, hi)) << v;
     EXPECT_FALSE(m.matches("-0"));
@@ -172,17 +178,15 @@ TEST(GrammarSchema, IntegerBoundsAreExact) {
 }
 
 TEST(GrammarSchema, NumberBoundsAreExact) {
-  using B = std::optional<NumberBound>;
-  const std::vector<std::pair<B, B>> bounds = {
+  const Bounds bounds = {
       {NumberBound{0}, NumberBound{1}}, {NumberBound{0, true}, {}}, {NumberBound{-3, true}, NumberBound{2, true}},
       {{}, NumberBound{-2}}, {NumberBound{-10}, NumberBound{-1, true}}, {NumberBound{5}, {}}, {{}, NumberBound{0, true}}};
-  std::vector<std::string> texts;
-  for (int i = -40; i <= 40; ++i) {
-    const std::string w = std::to_string(std::abs(i) / 4), sign = i < 0 ? "-" : "";
-    const char* fracs[] = {"", ".0", ".00", ".25", ".5", ".75", ".001"};
-    for (const char* f : fracs) texts.push_back(sign + w + f);
-  }
+  std::vector<std::string> texts;  // integer parts 0..10 of either sign, each with these fractions
+  for (int w = 0; w <= 10; ++w)
+    for (const char* sign : {"", "-"})
+      for (const char* f : {"", ".0", ".00", ".25", ".5", ".75", ".001"}) texts.push_back(sign + std::to_string(w) + f);
   for (const auto& [lo, hi] : bounds) {
+    SCOPED_TRACE(bounds_text(lo, hi));
     grammar::Matcher m = range_matcher(number_range_gbnf(lo, hi, 16));
     for (const std::string& t : texts) {
       if (t == "-0" || t == "-0.0" || t == "-0.00") continue;  // "-0" is zero: either answer validates

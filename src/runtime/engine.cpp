@@ -303,7 +303,7 @@ void Engine::step(bool decode) {
   const int n_dec = int(decoding.size());
   const int chunk = prefill_chunk_ > 0 ? prefill_chunk_ : std::max(kMinPrefillChunk, n_dec);
   const int budget = decoding.empty() ? n_batch_ : std::min(n_batch_, n_dec + chunk);
-  int room = budget - int(decoding.size());
+  int room = budget - n_dec;
   for (int i : order) {
     if (room <= 0) break;
     Slot& s = slots_[size_t(i)];

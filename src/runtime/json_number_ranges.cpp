@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/gbnf_text.h"
 
 namespace camelid {
 
@@ -24,14 +25,6 @@ std::string any_digits(size_t n) {
 
 std::string join(const std::string& a, const std::string& b) { return a.empty() ? b : b.empty() ? a : a + " " + b; }
 
-// "( a | b | ... )", or the one alternative as it is.
-std::string one_of(const std::vector<std::string>& alts) {
-  if (alts.size() == 1) return alts[0];
-  std::string out = "(";
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : " ") + alts[i];
-  return out + " )";
-}
-
 // Digit strings of one length between x and y (x <= y), leading zeros allowed.
 std::string same_length(const std::string& x, const std::string& y) {
   if (x.empty()) return "";
@@ -43,7 +36,7 @@ std::string same_length(const std::string& x, const std::string& y) {
   alts.push_back(join(digit_class(x[0], x[0]), same_length(xr, std::string(xr.size(), '9'))));
   if (x[0] + 1 <= y[0] - 1) alts.push_back(join(digit_class(char(x[0] + 1), char(y[0] - 1)), any_digits(xr.size())));
   alts.push_back(join(digit_class(y[0], y[0]), same_length(std::string(yr.size(), '0'), yr)));
-  return one_of(alts);
+  return gbnf_one_of(alts);
 }
 
 // What an integer part I allows of the fraction f in [0, 1): a bit set.
@@ -113,7 +106,7 @@ std::string natural_range_gbnf(uint64_t a, uint64_t b) {
     const std::string hi = d == bs.size() ? bs : std::string(d, '9');
     alts.push_back(same_length(lo, hi));
   }
-  return one_of(alts);
+  return gbnf_one_of(alts);
 }
 
 std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<NumberBound> hi, int fraction_digits) {
@@ -129,17 +122,11 @@ std::string number_range_gbnf(std::optional<NumberBound> lo, std::optional<Numbe
   std::vector<Constraint> neg = {{Constraint::GT, 0}};
   if (hi) neg.push_back({hi->exclusive ? Constraint::GT : Constraint::GE, -hi->value});
   if (lo) neg.push_back({lo->exclusive ? Constraint::LT : Constraint::LE, -lo->value});
-  // A constraint on the other side of zero can exclude a whole branch: M's lower bound above
-  // kMaxNatural never happens (bounds are within 10^15), and an upper bound below 0 leaves nothing.
-  auto feasible = [](const std::vector<Constraint>& cs) {
-    for (const Constraint& c : cs)
-      if ((c.kind == Constraint::LE && c.b < 0) || (c.kind == Constraint::LT && c.b <= 0)) return false;
-    return true;
-  };
-  if (feasible(neg)) magnitudes(neg, fraction_digits, "\"-\"", alts);
-  if (feasible(pos)) magnitudes(pos, fraction_digits, "", alts);
+  // A branch no magnitude satisfies (an upper bound below zero) adds no alternative.
+  magnitudes(neg, fraction_digits, "\"-\"", alts);
+  magnitudes(pos, fraction_digits, "", alts);
   if (alts.empty()) fail("no number lies within the bounds");
-  return one_of(alts);
+  return gbnf_one_of(alts);
 }
 
 }  // namespace camelid

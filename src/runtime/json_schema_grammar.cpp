@@ -1,6 +1,8 @@
 #include "runtime/json_schema_grammar.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -42,21 +44,6 @@ const char* const kPrimitives[][2] = {
 
 }  // namespace
 
-std::string gbnf_literal(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') out += '\\', out += char(c);
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02X", c);
-      out += buf;
-    } else out += char(c);
-  }
-  return out + "\"";
-}
 
 namespace {
 
@@ -121,9 +108,9 @@ class Converter {
     if (s.contains("enum")) {
       const json& e = s["enum"];
       if (!e.is_array() || e.empty()) err(path + "/enum", "must be a non-empty array");
-      std::string alts;
-      for (const json& v : e) alts += (alts.empty() ? "" : " | ") + literal(v.dump());
-      return "( " + alts + " )";
+      std::vector<std::string> alts;
+      for (const json& v : e) alts.push_back(literal(v.dump()));
+      return gbnf_one_of(alts);
     }
     for (const char* k : {"anyOf", "oneOf"})
       if (s.contains(k)) {
@@ -132,21 +119,21 @@ class Converter {
         // An alternative the grammar cannot enforce (pydantic's Decimal: a number, or a string
         // whose pattern has a lookahead) is left out while another one remains: writing fewer
         // of the alternatives still validates.
-        std::string alts, first_error;
+        std::vector<std::string> alts;
+        std::string first_error;
         for (size_t i = 0; i < a.size(); ++i) {
           const size_t n_rules = rules_.size();
           const auto refs = refs_;
           const int depth = depth_;
           try {
-            const std::string g = gen(a[i], path + "/" + k + "/" + std::to_string(i));
-            alts += (alts.empty() ? "" : " | ") + g;
+            alts.push_back(gen(a[i], path + "/" + k + "/" + std::to_string(i)));
           } catch (const Error& e) {
             rules_.resize(n_rules), refs_ = refs, depth_ = depth;  // as if it was never tried
             if (first_error.empty()) first_error = e.what();
           }
         }
         if (alts.empty()) fail(first_error);
-        return "( " + alts + " )";
+        return gbnf_one_of(alts);
       }
     if (s.contains("allOf")) {
       const json& a = s["allOf"];
@@ -161,12 +148,12 @@ class Converter {
     const json& t = s["type"];
     if (t.is_string()) return typed(t.get<std::string>(), s, path);
     if (!t.is_array() || t.empty()) err(path + "/type", "must be a type name or a non-empty array of them");
-    std::string alts;
+    std::vector<std::string> alts;
     for (const json& x : t) {
       if (!x.is_string()) err(path + "/type", "must hold type names");
-      alts += (alts.empty() ? "" : " | ") + typed(x.get<std::string>(), s, path);
+      alts.push_back(typed(x.get<std::string>(), s, path));
     }
-    return "( " + alts + " )";
+    return gbnf_one_of(alts);
   }
 
   void check_keyword(const std::string& k, const json& s, const std::string& path) {
@@ -180,9 +167,9 @@ class Converter {
     static const std::set<std::string> typed_only = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                                                      "minLength", "maxLength", "pattern", "format",
                                                      "minItems", "maxItems", "prefixItems"};
-    if (typed_only.count(k) && !s.contains("type") && !s.contains("items") && !s.contains("prefixItems") &&
-        !s.contains("enum") && !s.contains("const") && !s.contains("$ref") && !s.contains("anyOf") &&
-        !s.contains("oneOf") && !s.contains("allOf"))
+    // (What gives a schema its shape without `type`: gen_inner's other branches.)
+    static const char* const shaped_by[] = {"type", "items", "prefixItems", "enum", "const", "$ref", "anyOf", "oneOf", "allOf"};
+    if (typed_only.count(k) && std::none_of(std::begin(shaped_by), std::end(shaped_by), [&](const char* x) { return s.contains(x); }))
       err(path + "/" + escape_pointer(k), "'", k, "' needs a 'type' beside it");
   }
 

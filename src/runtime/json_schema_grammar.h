@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "runtime/gbnf_text.h"
+
 namespace camelid {
 
 // Throws Error("json_schema: #/path: ...") for what it cannot enforce. Ordered JSON: properties
@@ -30,8 +32,6 @@ std::string json_schema_text_to_grammar(std::string_view schema_text);  // parse
 // json_primitive_rules() writes once. Same errors as json_schema_to_grammar.
 std::string json_schema_rules(const nlohmann::ordered_json& schema, const std::string& name);
 std::string json_primitive_rules();
-// A GBNF string literal matching exactly `text`.
-std::string gbnf_literal(const std::string& text);
 // Any JSON object (response_format {"type": "json_object"}).
 std::string json_object_grammar();
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "runtime/gbnf_text.h"
 
 namespace camelid {
 
@@ -112,10 +113,7 @@ std::string json_chars(const Set& s) {
     }
   }
   if (alts.empty()) return "";  // no character: the caller names the place
-  if (alts.size() == 1) return alts[0];
-  std::string out = "(";
-  for (size_t i = 0; i < alts.size(); ++i) out += (i ? " | " : " ") + alts[i];
-  return out + " )";
+  return gbnf_one_of(alts);
 }
 
 std::vector<uint32_t> code_points(std::string_view s) {
@@ -156,9 +154,7 @@ class RegexParser {
       if (!at('|')) err("unexpected '", std::string(1, char(p_[i_])), "'");  // ')' without '(' or a misplaced anchor
       ++i_;
     }
-    std::string out = "( \"\\\"\" (";
-    for (size_t k = 0; k < alts.size(); ++k) out += (k ? " | " : " ") + alts[k];
-    return out + " ) \"\\\"\" )";
+    return "( \"\\\"\" " + gbnf_one_of(alts) + " \"\\\"\" )";
   }
 
  private:
