@@ -1,6 +1,10 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <random>
+#include <set>
 
 #include "core/error.h"
 #include "runtime/sampler.h"
@@ -173,3 +177,60 @@ TEST(Sampler, LogsumexpIsStable) {
 }
 
 }  // namespace
+
+namespace {
+
+// The candidates as the definition reads: every token sorted by logit / temperature (ties by
+// id), top-k, softmax, the smallest prefix whose mass reaches top-p, min-p against the first.
+std::set<int> reference_candidates(const std::vector<float>& logits, const SamplingParams& p) {
+  std::vector<std::pair<float, int>> v;
+  for (size_t i = 0; i < logits.size(); ++i) v.emplace_back(logits[i] / p.temperature, int(i));
+  std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+  if (p.top_k > 0 && size_t(p.top_k) < v.size()) v.resize(size_t(p.top_k));
+  double sum = 0;
+  for (const auto& c : v) sum += std::exp(double(c.first) - double(v[0].first));
+  std::set<int> out;
+  double cum = 0;
+  for (const auto& c : v) {
+    const double q = std::exp(double(c.first) - double(v[0].first)) / sum;
+    if (p.min_p > 0 && q < p.min_p / sum) break;  // the first token's probability is 1 / sum
+    out.insert(c.second);
+    if ((cum += q) >= p.top_p && p.top_p < 1) break;  // top_p 1: off
+  }
+  return out;
+}
+
+}  // namespace
+
+// Without top-k the sampler selects top-p's prefix by mass instead of sorting the vocabulary:
+// the same tokens, for peaked and flat logits, with ties, at several temperatures and sizes.
+TEST(Sampler, CandidatesAreTheDefinitionsWithoutASort) {
+  std::mt19937 rng(3);
+  for (int n : {1, 7, 300, 5000, 40000})
+    for (int shape = 0; shape < 3; ++shape)
+      for (float top_p : {1.f, 0.95f, 0.5f, 0.01f})
+        for (float min_p : {0.f, 0.05f})
+          for (int top_k : {0, 40}) {
+            std::normal_distribution<float> d(0.f, shape == 0 ? 2.f : 0.1f);
+            std::vector<float> logits(static_cast<size_t>(n));
+            for (float& x : logits) x = shape == 2 ? float(int(d(rng) * 20)) : d(rng);  // shape 2: many ties
+            if (shape == 0)
+              for (int i = 0; i < 10 && i < n; ++i) logits[rng() % n] += 12.f;
+            SamplingParams p;
+            p.temperature = n % 2 ? 0.7f : 1.3f, p.top_p = top_p, p.min_p = min_p, p.top_k = top_k, p.repeat_penalty = 1.f;
+            Sampler s(p);
+            std::vector<std::pair<float, int>> dist;
+            std::vector<float> x = logits;
+            s.distribution(x.data(), n, {}, dist);
+            std::set<int> got;
+            for (const auto& [w, id] : dist) got.insert(id);
+            const std::set<int> want = reference_candidates(logits, p);
+            // Rounding may move the last token of a prefix whose mass lands on top_p: a
+            // difference of one token at most, at the edge.
+            std::vector<int> diff;
+            std::set_symmetric_difference(got.begin(), got.end(), want.begin(), want.end(), std::back_inserter(diff));
+            EXPECT_LE(diff.size(), 1u) << "n " << n << " shape " << shape << " top_p " << top_p << " min_p " << min_p
+                                       << " top_k " << top_k << ": " << got.size() << " vs " << want.size();
+            EXPECT_EQ(got.size(), dist.size());
+          }
+}

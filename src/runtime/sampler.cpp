@@ -74,11 +74,14 @@ int Sampler::draw(const std::vector<std::pair<float, int>>& dist) {
   double total = 0;
   for (auto& c : dist) total += c.first;
   double r = uniform() * total;
+  int last = dist.front().second;
   for (auto& c : dist) {
+    if (c.first <= 0) continue;  // masked out (a grammar) or below float's range
     r -= c.first;
     if (r < 0) return c.second;
+    last = c.second;
   }
-  return dist.back().second;
+  return last;  // rounding left r >= 0: the last token that has any weight
 }
 
 void Sampler::distribution(float* logits, int n, const std::vector<int>& history,
@@ -105,35 +108,64 @@ void Sampler::distribution(float* logits, int n, const std::vector<int>& history
   out.reserve(n);
   for (int i = 0; i < n; ++i) out.emplace_back(logits[i] / p_.temperature, i);
   auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  size_t keep = out.size();
-  if (p_.top_k > 0 && size_t(p_.top_k) < keep) {
-    keep = p_.top_k;
-    std::partial_sort(out.begin(), out.begin() + keep, out.end(), by_logit);
-  } else {
-    std::sort(out.begin(), out.end(), by_logit);
+  if (p_.top_k > 0 && p_.top_k < n) {
+    std::partial_sort(out.begin(), out.begin() + p_.top_k, out.end(), by_logit);
+    out.resize(size_t(p_.top_k));
   }
-  out.resize(keep);
-
-  // Softmax over the survivors (sorted descending, so the max is first).
-  const float mx = out[0].first;
+  // Softmax over the survivors. Without top-k nothing sorts the whole vocabulary (128K tokens:
+  // 11.7 ms a token, more than a small model's decode step): min-p keeps what is likely enough
+  // in place, and top-p selects its prefix by mass (expected linear time), then sorts only that.
+  const float mx = std::max_element(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; })->first;
   double sum = 0;
   for (auto& c : out) sum += (c.first = std::exp(c.first - mx));
   for (auto& c : out) c.first = float(c.first / sum);
-
-  if (p_.top_p < 1.f) {  // smallest prefix whose mass reaches top_p
+  if (p_.min_p > 0.f) {  // drop tokens less likely than min_p x the most likely one
+    const float cut = float(1.0 / sum) * p_.min_p;  // the most likely token's weight was exp(0)
+    std::erase_if(out, [&](const auto& c) { return c.first < cut; });
+  }
+  if (p_.top_p < 1.f) {  // the smallest prefix, by logit, whose mass reaches top_p
+    // Sorted by logit (ties by id), not by probability: equal floats need not be equal logits.
+    scaled_.resize(size_t(n));
+    for (int i = 0; i < n; ++i) scaled_[size_t(i)] = logits[i] / p_.temperature;
+    auto by_scaled = [&](const auto& a, const auto& b) {
+      const float x = scaled_[size_t(a.second)], y = scaled_[size_t(b.second)];
+      return x > y || (x == y && a.second < b.second);
+    };
+    // Probabilities fall in power-of-two buckets, in the logits' order: the most likely buckets
+    // whose mass reaches top_p hold the prefix (trained models: a few dozen tokens of 128K).
+    auto bucket = [](float p) {
+      int e = 0;
+      std::frexp(p, &e);
+      return p > 0 ? std::clamp(-e, 0, 63) : 63;
+    };
+    double bucket_mass[64] = {};
+    for (const auto& c : out) bucket_mass[bucket(c.first)] += c.first;
+    int last_bucket = 63;
+    double reached = 0;
+    for (int b = 0; b < 64; ++b)
+      if ((reached += bucket_mass[b]) >= p_.top_p) {
+        last_bucket = b;
+        break;
+      }
+    std::erase_if(out, [&](const auto& c) { return bucket(c.first) > last_bucket; });
+    // Quickselect on mass: [0, lo) lies inside the prefix, its last token in [lo, hi).
+    size_t lo = 0, hi = out.size();
     double cum = 0;
-    size_t k = 0;
-    while (k < out.size()) {
-      cum += out[k++].first;
+    while (hi - lo > 256) {
+      const size_t m = lo + (hi - lo) / 2;
+      std::nth_element(out.begin() + lo, out.begin() + m, out.begin() + hi, by_scaled);
+      double mass = 0;
+      for (size_t i = lo; i < m; ++i) mass += out[i].first;
+      if (cum + mass >= p_.top_p) hi = m;
+      else cum += mass, lo = m;
+    }
+    std::sort(out.begin() + lo, out.begin() + hi, by_scaled);
+    size_t end = lo;
+    while (end < hi) {
+      cum += out[end++].first;
       if (cum >= p_.top_p) break;
     }
-    out.resize(k);
-  }
-  if (p_.min_p > 0.f) {  // drop tokens less likely than min_p x the most likely one
-    const float cut = out[0].first * p_.min_p;
-    size_t k = 1;
-    while (k < out.size() && out[k].first >= cut) ++k;
-    out.resize(k);
+    out.resize(end);  // (the tokens before lo stay in selection order: a draw needs no order)
   }
 }
 

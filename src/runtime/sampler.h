@@ -49,6 +49,7 @@ class Sampler {
   SamplingParams p_;
   uint64_t state_[4];
   std::vector<std::pair<float, int>> cand_;
+  std::vector<float> scaled_;  // logits / temperature, for top-p's ordering
   std::unordered_map<int, int> generated_;  // token -> times this sampler returned it
 };
 
