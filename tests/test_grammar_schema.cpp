@@ -98,7 +98,7 @@ TEST(GrammarSchema, UnsupportedIsAnErrorNamingThePlace) {
   EXPECT_NE(schema_error(R"({"type":"integer","multipleOf":2})").find("#/multipleOf: multipleOf 2 is not supported"),
             std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"number","multipleOf":0.25})").find("#/multipleOf"), std::string::npos);
-  EXPECT_NE(schema_error(R"({"type":"number","maximum":3.5})").find("#/maximum: only whole-number bounds"), std::string::npos);
+  EXPECT_NE(schema_error(R"({"type":"number","maximum":1e20})").find("#/maximum: bounds beyond"), std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"integer","minimum":1e300})").find("#/minimum: bounds beyond"), std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"integer","minimum":5,"maximum":4})").find("no number lies within"), std::string::npos);
   EXPECT_NE(schema_error(R"({"type":"integer","exclusiveMinimum":true})").find("true needs minimum"), std::string::npos);
@@ -236,4 +236,105 @@ TEST(GrammarSchema, BoundsTuplesAndFormats) {
     for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
     for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
   }
+}
+
+TEST(GrammarSchema, PropertyCountsNamesAndPatterns) {
+  const std::vector<SchemaCase> cases = {
+      // minProperties: the first optional properties become required.
+      {R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"},"c":{"type":"integer"}},"minProperties":2})",
+       {R"({"a":1,"b":2})", R"({"a":1,"b":2,"c":3})"}, {"{}", R"({"a":1})", R"({"c":1})"}},
+      // maxProperties: the last optional properties are left out.
+      {R"({"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"},"c":{"type":"integer"}},"required":["b"],"maxProperties":2})",
+       {R"({"b":1})", R"({"a":1,"b":2})"}, {R"({"a":1,"b":2,"c":3})", R"({"a":1})"}},
+      {R"({"type":"object","properties":{"a":{"type":"integer"}},"maxProperties":0})", {"{}"}, {R"({"a":1})"}},
+      {R"({"type":"object","additionalProperties":{"type":"integer"},"minProperties":1,"maxProperties":2})",
+       {R"({"a":1})", R"({"a":1,"b":2})"}, {"{}", R"({"a":1,"b":2,"c":3})", R"({"a":"x"})"}},
+      {R"({"type":"object","propertyNames":{"pattern":"^[a-z]+$"},"additionalProperties":{"type":"integer"}})",
+       {"{}", R"({"ab":1,"c":2})"}, {R"({"A":1})", R"({"a1":1})", R"({"":1})"}},
+      {R"({"type":"object","propertyNames":{"maxLength":2}})", {R"({"ab":[1]})", R"({"":null})"}, {R"({"abc":1})"}},
+      {R"({"type":"object","propertyNames":{"enum":["x","y"]}})", {R"({"x":1,"y":true})"}, {R"({"z":1})"}},
+      {R"({"type":"object","patternProperties":{"^S_":{"type":"string"}},"additionalProperties":false})",
+       {"{}", R"({"S_a":"x","S_":"y"})"}, {R"({"S_a":1})", R"({"a":"x"})"}},
+      {R"({"type":"object","patternProperties":{"\\d":{"type":"boolean"}},"maxProperties":1})",
+       {R"({"a1b":true})"}, {R"({"ab":true})", R"({"1":true,"2":false})"}},
+      {R"({"patternProperties":{"^x":{"type":"null"}}})", {R"({"xa":null})"}, {"1", R"({"ya":null})"}},
+  };
+  for (const SchemaCase& c : cases) {
+    SCOPED_TRACE(c.schema);
+    grammar::Matcher m = matcher_for(c.schema);
+    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
+    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
+  }
+  const std::vector<std::pair<std::string, std::string>> errors = {
+      {R"({"type":"object","additionalProperties":true,"minProperties":2})", "#/minProperties: above 1"},
+      {R"({"type":"object","additionalProperties":false,"minProperties":1})", "#/minProperties: needs properties"},
+      {R"({"type":"object","properties":{"a":{}},"minProperties":2})", "#/minProperties: needs more properties"},
+      {R"({"type":"object","properties":{"a":{},"b":{}},"required":["a","b"],"maxProperties":1})", "#/maxProperties: is below the number"},
+      {R"({"type":"object","minProperties":3,"maxProperties":2})", "#/maxProperties: is below minProperties"},
+      {R"({"type":"object","patternProperties":{"a":{},"b":{}}})", "#/patternProperties: only one pattern"},
+      {R"x({"type":"object","patternProperties":{"(?=a)":{}}})x", "#/patternProperties/(?=a)"},
+      {R"({"type":"object","properties":{"a":{}},"propertyNames":{"maxLength":3}})", "#/propertyNames: 'propertyNames' beside"},
+      {R"({"type":"object","propertyNames":{"type":"integer"}})", "#/propertyNames/type: names are strings"},
+      {R"({"type":"object","propertyNames":{"enum":["a",1]}})", "#/propertyNames/enum: names are strings, not 1"},
+      {R"({"type":"object","propertyNames":{"not":{}}})", "#/propertyNames/not"},
+      {R"({"minProperties":1})", "#/minProperties: 'minProperties' needs a 'type'"},
+  };
+  for (const auto& [schema, message] : errors) EXPECT_NE(schema_error(schema).find(message), std::string::npos) << schema << ": " << schema_error(schema);
+}
+
+TEST(GrammarSchema, FractionalBoundsAreExact) {
+  EXPECT_EQ(parse_number_bound("-2.5", false).value, -3);
+  EXPECT_EQ(parse_number_bound("-2.5", false).fraction, "5");
+  EXPECT_EQ(parse_number_bound("-0.001", true).fraction, "999");
+  EXPECT_EQ(parse_number_bound("-0.001", true).value, -1);
+  EXPECT_EQ(parse_number_bound("1e-3", false).fraction, "001");
+  EXPECT_EQ(parse_number_bound("12.50", false).fraction, "5");
+  EXPECT_EQ(parse_number_bound("1.5E+2", false).value, 150);
+  EXPECT_EQ(parse_number_bound("-0.0", false).value, 0);
+  for (const char* bad : {"abc", "1e99999", "", "-", "1e", "1e-", "1e+-2", "2e16", "1.2.3", "1x"}) EXPECT_THROW(parse_number_bound(bad, false), Error) << bad;
+  // (lower, upper) as decimal text, "" for none, a leading '(' / trailing ')' for exclusive.
+  const std::vector<std::pair<std::string, std::string>> bounds = {
+      {"0.25", "0.75"}, {"(-2.5", "3.125"}, {"", "-0.5)"}, {"0.001", ""}, {"(0.2", "0.25)"}, {"-1.75", "-1.25"},
+      {"(0.249", "0.2501)"}, {"2.5", "2.5"}, {"(-0.75", "0.999)"}, {"-3.1", "0"}};
+  std::vector<std::string> texts;  // integer parts 0..4 of either sign, each with these fractions
+  for (int w = 0; w <= 4; ++w)
+    for (const char* sign : {"", "-"})
+      for (const char* f : {"", ".0", ".001", ".1", ".125", ".2", ".25", ".2500", ".2501", ".249", ".5", ".75", ".76", ".999", ".9990"})
+        texts.push_back(sign + std::to_string(w) + f);
+  for (const auto& [lo_text, hi_text] : bounds) {
+    SCOPED_TRACE(lo_text + ".." + hi_text);
+    std::optional<NumberBound> lo, hi;
+    const bool lo_open = !lo_text.empty() && lo_text[0] == '(', hi_open = !hi_text.empty() && hi_text.back() == ')';
+    const std::string l = lo_text.substr(lo_open), h = hi_text.substr(0, hi_text.size() - hi_open);
+    if (!l.empty()) lo = parse_number_bound(l, lo_open);
+    if (!h.empty()) hi = parse_number_bound(h, hi_open);
+    grammar::Matcher m = range_matcher(number_range_gbnf(lo, hi, 16));
+    for (const std::string& t : texts) {
+      if (std::stod(t) == 0 && t[0] == '-') continue;  // "-0" is zero: either answer validates
+      const double v = std::stod(t);
+      const bool in = (l.empty() || (lo_open ? v > std::stod(l) : v >= std::stod(l))) &&
+                      (h.empty() || (hi_open ? v < std::stod(h) : v <= std::stod(h)));
+      EXPECT_EQ(m.matches(t), in) << t;
+    }
+  }
+  // With at most 2 decimals (multipleOf 0.01), 0.255 admits 0.26 but not 0.25 or 0.255.
+  grammar::Matcher cents = range_matcher(number_range_gbnf(parse_number_bound("0.255", false), std::nullopt, 2));
+  EXPECT_TRUE(cents.matches("0.26"));
+  EXPECT_TRUE(cents.matches("1"));
+  EXPECT_FALSE(cents.matches("0.25"));
+  EXPECT_FALSE(cents.matches("0.255"));
+  // Beside an exclusive bound, at most 15 significant digits: a longer text could read back as
+  // the bound itself.
+  grammar::Matcher above0 = range_matcher(number_range_gbnf(NumberBound{0, true}, std::nullopt, 16));
+  EXPECT_TRUE(above0.matches("0.000000000000001"));
+  EXPECT_FALSE(above0.matches("0.0000000000000001"));
+  grammar::Matcher below = range_matcher(number_range_gbnf(std::nullopt, NumberBound{1000000, true}, 16));
+  EXPECT_TRUE(below.matches("999999.999999999"));
+  EXPECT_FALSE(below.matches("999999.9999999999"));
+  grammar::Matcher at_least0 = range_matcher(number_range_gbnf(NumberBound{0}, std::nullopt, 16));
+  EXPECT_TRUE(at_least0.matches("0.0000000000000001"));
+  // Through a schema: the bound is the decimal the schema wrote.
+  grammar::Matcher p = matcher_for(R"({"type":"number","exclusiveMinimum":0.1,"maximum":0.3})");
+  for (const char* t : {"0.2", "0.3", "0.10001", "0.30"}) EXPECT_TRUE(p.matches(t)) << t;
+  for (const char* t : {"0.1", "0.3001", "0.05", "1"}) EXPECT_FALSE(p.matches(t)) << t;
 }

@@ -141,7 +141,7 @@ class Converter {
       return gen(a[0], path + "/allOf/0");
     }
     if (!s.contains("type")) {
-      if (s.contains("properties")) return object(s, path);
+      if (s.contains("properties") || s.contains("patternProperties")) return object(s, path);
       if (s.contains("items") || s.contains("prefixItems")) return array(s, path);
       return "json-value";
     }
@@ -158,17 +158,18 @@ class Converter {
 
   void check_keyword(const std::string& k, const json& s, const std::string& path) {
     static const std::set<std::string> unsupported = {
-        "patternProperties", "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
-        "contains", "minContains", "maxContains", "minProperties", "maxProperties", "propertyNames",
-        "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"};
+        "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
+        "contains", "minContains", "maxContains", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"};
     if (unsupported.count(k)) err(path + "/" + escape_pointer(k), "the keyword '", k, "' is not supported");
     if (k == "uniqueItems" && s[k] == true) err(path + "/uniqueItems", "uniqueItems is not supported");
     // These constrain only values of one type: without a type the grammar would write any JSON.
     static const std::set<std::string> typed_only = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                                                      "minLength", "maxLength", "pattern", "format",
-                                                     "minItems", "maxItems", "prefixItems"};
+                                                     "minItems", "maxItems", "prefixItems", "minProperties",
+                                                     "maxProperties", "propertyNames", "patternProperties"};
     // (What gives a schema its shape without `type`: gen_inner's other branches.)
-    static const char* const shaped_by[] = {"type", "items", "prefixItems", "enum", "const", "$ref", "anyOf", "oneOf", "allOf"};
+    static const char* const shaped_by[] = {"type", "items", "prefixItems", "properties", "patternProperties",
+                                            "enum", "const", "$ref", "anyOf", "oneOf", "allOf"};
     if (typed_only.count(k) && std::none_of(std::begin(shaped_by), std::end(shaped_by), [&](const char* x) { return s.contains(x); }))
       err(path + "/" + escape_pointer(k), "'", k, "' needs a 'type' beside it");
   }
@@ -222,9 +223,10 @@ class Converter {
     return v.get<uint64_t>();
   }
 
-  // minimum / maximum / exclusive*: integer bounds round inward; a number's must be whole.
+  // minimum / maximum / exclusive*: integer bounds round inward; a number's are exact decimals.
   std::string number(const json& s, const std::string& path, bool integer) {
     std::optional<NumberBound> lo, hi;
+    double lo_x = 0, hi_x = 0;
     auto bound = [&](const char* k, bool upper, bool exclusive) {
       if (!s.contains(k)) return;
       const json& v = s[k];
@@ -235,21 +237,24 @@ class Converter {
         return;
       }
       if (!v.is_number()) err(path + "/" + k, "must be a number");
-      const double x = v.get<double>();
+      double x = v.get<double>();
       if (!(std::fabs(x) <= 1e15)) err(path + "/" + k, "bounds beyond +-10^15 are not supported");
       NumberBound b;
       if (integer) {  // the integers v with x <= v (x < v, ...), as an inclusive bound
-        b.value = int64_t(upper ? (exclusive ? std::ceil(x) - 1 : std::floor(x)) : (exclusive ? std::floor(x) + 1 : std::ceil(x)));
-      } else {
-        if (x != std::floor(x)) err(path + "/" + k, "only whole-number bounds are supported on a number");
+        x = upper ? (exclusive ? std::ceil(x) - 1 : std::floor(x)) : (exclusive ? std::floor(x) + 1 : std::ceil(x));
         b.value = int64_t(x);
-        b.exclusive = exclusive;
+      } else {
+        try {
+          b = parse_number_bound(v.dump(), exclusive);  // the shortest text that reads back as x
+        } catch (const Error& e) {
+          err(path + "/" + k, e.what());
+        }
       }
       std::optional<NumberBound>& slot = upper ? hi : lo;
+      double& slot_x = upper ? hi_x : lo_x;
       // Both an inclusive and an exclusive bound on one side: the tighter one.
-      if (!slot || (upper ? (b.value < slot->value || (b.value == slot->value && b.exclusive))
-                          : (b.value > slot->value || (b.value == slot->value && b.exclusive))))
-        slot = b;
+      if (!slot || (upper ? (x < slot_x || (x == slot_x && b.exclusive)) : (x > slot_x || (x == slot_x && b.exclusive))))
+        slot = b, slot_x = x;
     };
     bound("minimum", false, s.value("exclusiveMinimum", json()) == true);
     bound("maximum", true, s.value("exclusiveMaximum", json()) == true);
@@ -361,42 +366,113 @@ class Converter {
     const json props = s.value("properties", json::object());
     for (const std::string& r : required)
       if (!props.contains(r)) err(path + "/required", "names '", r, "', which is not in properties");
-    if (props.empty()) {
-      const json add = s.value("additionalProperties", json(true));
-      if (add == true || add.is_object()) {
-        const std::string v = add.is_object() ? gen(add, path + "/additionalProperties") : "json-value";
-        const std::string kv = "json-string ws \":\" ws " + v + " ws";
-        return "( \"{\" ws ( " + kv + " ( \",\" ws " + kv + " )* )? \"}\" )";
-      }
-      return "( \"{\" ws \"}\" )";
-    }
+    const uint64_t lo = count(s, "minProperties", path, 0), hi = count(s, "maxProperties", path, UINT64_MAX);
+    if (hi < lo) err(path + "/maxProperties", "is below minProperties");
+    if (props.empty()) return free_object(s, path, lo, hi);
+    for (const char* k : {"patternProperties", "propertyNames"})
+      if (s.contains(k)) err(path + "/" + k, "'", k, "' beside 'properties' is not supported");
+    // Only declared properties are written (fewer than additionalProperties may allow, which
+    // validates). min/maxProperties choose which: the first optional ones in declared order
+    // become required until there are minProperties, and the last ones are left out until at
+    // most maxProperties remain.
+    std::vector<std::string> names;
+    for (const auto& [k, v] : props.items()) names.push_back(k);
+    if (lo > names.size()) err(path + "/minProperties", "needs more properties than 'properties' declares");
+    if (required.size() > hi) err(path + "/maxProperties", "is below the number of required properties");
+    std::vector<bool> req;
+    for (const std::string& k : names) req.push_back(required.count(k) > 0);
+    uint64_t n_req = required.size();
+    for (size_t i = 0; i < names.size() && n_req < lo; ++i)
+      if (!req[i]) req[i] = true, ++n_req;
+    std::vector<bool> keep(names.size(), true);
+    for (size_t i = names.size(), n = names.size(); i-- > 0 && n > hi;)
+      if (!req[i]) keep[i] = false, --n;
     // Properties in the declared order; optional ones may be left out. rest[i]: properties i..
     // after at least one was written (so each starts with a comma).
-    std::vector<std::string> kv, names;
-    std::vector<bool> req;
-    for (const auto& [k, v] : props.items()) {
-      kv.push_back(literal(json(k).dump()) + " ws \":\" ws " + gen(v, path + "/properties/" + escape_pointer(k)) + " ws");
-      names.push_back(k);
-      req.push_back(required.count(k) > 0);
+    std::vector<std::string> kv;
+    std::vector<bool> kv_req;
+    for (size_t i = 0; i < names.size(); ++i) {
+      if (!keep[i]) continue;
+      const std::string& k = names[i];
+      kv.push_back(literal(json(k).dump()) + " ws \":\" ws " + gen(props[k], path + "/properties/" + escape_pointer(k)) + " ws");
+      kv_req.push_back(req[i]);
     }
     const size_t n = kv.size();
+    if (n == 0) return "( \"{\" ws \"}\" )";  // maxProperties 0
     std::vector<std::string> rest(n + 1);
     rest[n] = "";
     for (size_t i = n; i-- > 0;) {
       const std::string item = "\",\" ws " + kv[i];
-      const std::string body = req[i] ? item + " " + rest[i + 1] : "( " + item + " )? " + rest[i + 1];
+      const std::string body = kv_req[i] ? item + " " + rest[i + 1] : "( " + item + " )? " + rest[i + 1];
       rest[i] = new_rule(body);
     }
     // The first property written is i: every one before it is optional.
     std::string first;
     for (size_t i = 0; i < n; ++i) {
       first += (first.empty() ? "" : " | ") + kv[i] + " " + rest[i + 1];
-      if (req[i]) break;
+      if (kv_req[i]) break;
     }
-    bool all_optional = true;
-    for (bool r : req) all_optional = all_optional && !r;
+    const bool all_optional = std::none_of(kv_req.begin(), kv_req.end(), [](bool r) { return r; });
     const std::string inner = all_optional ? "( " + first + " )?" : "( " + first + " )";
     return "( \"{\" ws " + inner + " \"}\" )";
+  }
+
+  // An object without declared properties: names from patternProperties' pattern or
+  // propertyNames, values from its schema or additionalProperties, [lo, hi] of them.
+  std::string free_object(const json& s, const std::string& path, uint64_t lo, uint64_t hi) {
+    // A name written twice counts once where the object is read: at least 2 cannot be enforced.
+    if (lo > 1) err(path + "/minProperties", "above 1 is supported only with declared 'properties'");
+    if (hi > 1000 && hi != UINT64_MAX) err(path + "/maxProperties", "above 1000 is not supported");
+    std::string key = "json-string", value;
+    if (s.contains("patternProperties")) {
+      // Only names that match the pattern are written, with its schema's values; names that
+      // match none (additionalProperties) are left out, which validates.
+      const json& pp = s["patternProperties"];
+      if (!pp.is_object() || pp.size() != 1)
+        err(path + "/patternProperties", "only one pattern is supported (a name matching two must satisfy both)");
+      if (s.contains("propertyNames")) err(path + "/propertyNames", "'propertyNames' beside 'patternProperties' is not supported");
+      const std::string pattern = pp.begin().key();
+      const std::string where = path + "/patternProperties/" + escape_pointer(pattern);
+      try {
+        key = regex_to_json_string_gbnf(pattern);
+      } catch (const Error& e) {
+        err(where, e.what());
+      }
+      value = gen(pp.begin().value(), where);
+    } else {
+      const json add = s.value("additionalProperties", json(true));
+      if (add == false) {
+        if (lo > 0) err(path + "/minProperties", "needs properties that 'additionalProperties': false forbids");
+        return "( \"{\" ws \"}\" )";
+      }
+      value = add.is_object() ? gen(add, path + "/additionalProperties") : "json-value";
+      if (s.contains("propertyNames")) key = property_names(s["propertyNames"], path + "/propertyNames");
+    }
+    const std::string kv = new_rule(key + " ws \":\" ws " + value + " ws");
+    if (hi == 0) return "( \"{\" ws \"}\" )";
+    const std::string more = "( \",\" ws " + kv + " ){0," + (hi == UINT64_MAX ? "" : std::to_string(hi - 1)) + "}";
+    const std::string body = kv + " " + more;
+    return "( \"{\" ws " + (lo ? body : "( " + body + " )?") + " \"}\" )";
+  }
+
+  // A string schema for names: `type` may be left out (names are strings).
+  std::string property_names(const json& p, const std::string& path) {
+    if (p == true) return "json-string";
+    if (!p.is_object()) err(path, "must be a schema object");
+    static const std::set<std::string> allowed = {"type", "pattern", "minLength", "maxLength", "format", "enum", "const"};
+    for (const auto& [k, v] : p.items())
+      if (!allowed.count(k)) err(path + "/" + escape_pointer(k), "'", k, "' is not supported in propertyNames");
+    if (p.contains("type") && p["type"] != "string") err(path + "/type", "names are strings");
+    for (const char* k : {"enum", "const"}) {
+      if (!p.contains(k)) continue;
+      const json vals = std::string(k) == "enum" ? p[k] : json::array({p[k]});
+      if (!vals.is_array() || vals.empty()) err(path + "/" + k, "must be a non-empty array");
+      for (const json& v : vals)
+        if (!v.is_string()) err(path + "/" + k, "names are strings, not ", v.dump());
+    }
+    json typed = p;
+    typed["type"] = "string";
+    return gen(typed, path);
   }
 
   const json& root_;
