@@ -53,6 +53,9 @@ bool isa_supported(Isa isa) {
     case Isa::AVX2:
       return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::AVX512:
+#ifdef CAMELID_NO_AVX512  // a sanitizer tree built without them (CMakeLists.txt)
+      return false;
+#endif
       return isa_supported(Isa::AVX2) && __builtin_cpu_supports("avx512f") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512dq");
@@ -69,7 +72,9 @@ Isa best_isa() {
 namespace {
 const KernelTable& table_for(Isa isa) {
   switch (isa) {
+#ifndef CAMELID_NO_AVX512
     case Isa::AVX512: return table_avx512();
+#endif
     case Isa::AVX2: return table_avx2();
     default: return table_portable();
   }

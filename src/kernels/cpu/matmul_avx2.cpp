@@ -66,7 +66,12 @@ struct V256 {
 const KernelTable& table_avx2() {
   // gemm: 6 x 16 outputs = 12 accumulators + 2 loads of B + 1 broadcast of 16 registers.
   static const KernelTable t{simd::matmul_rows<V256>, simd::attend_rows<V256>, nullptr, nullptr,
-                             avx2::quantize_activations, avx2::qmatmul_rows, avxvnni::qmatmul_rows,
+                             avx2::quantize_activations, avx2::qmatmul_rows,
+#ifdef CAMELID_NO_AVXVNNI  // a sanitizer tree on a machine without it (CMakeLists.txt)
+                             nullptr,
+#else
+                             avxvnni::qmatmul_rows,
+#endif
                              simd::gemm_tile<V256, 6, 2>, 6, 16, simd::widen<V256>, simd::packed_x_floats<V256, 6, 2>,
                              simd::pack_x<V256, 6, 2>, simd::matmul_rows_packed<V256, 6, 2, void>,
                              avx2::qgemv_panel};

@@ -119,7 +119,12 @@ void round_to_bf16(const float* x, int T, int K, uint16_t* y) {
 const KernelTable& table_avx512() {
   // gemm: 12 x 32 outputs = 24 accumulators + 2 loads of B + 1 broadcast of 32 registers.
   static const KernelTable t{simd::matmul_rows<V512>, simd::attend_rows<V512>, matmul_rows_bf16, round_to_bf16,
-                             avx512::quantize_activations, avx512::qmatmul_rows, avx512vnni::qmatmul_rows,
+                             avx512::quantize_activations, avx512::qmatmul_rows,
+#ifdef CAMELID_NO_AVX512VNNI  // a sanitizer tree on a machine without it (CMakeLists.txt)
+                             nullptr,
+#else
+                             avx512vnni::qmatmul_rows,
+#endif
                              simd::gemm_tile<V512, 12, 2>, 12, 32, simd::widen<V512>, simd::packed_x_floats<V512, 12, 2>,
                              simd::pack_x<V512, 12, 2>, simd::matmul_rows_packed<V512, 12, 2, V512Pairs>,
                              nullptr};
