@@ -19,6 +19,8 @@ namespace {
 
 using json = nlohmann::ordered_json;
 
+const char* const kEmptyObject = "( \"{\" ws \"}\" )";
+
 // The JSON building blocks, written once into every grammar that needs them.
 const char* const kPrimitives[][2] = {
     {"ws", R"(| " " | "\n" [ \t]{0,20})"},
@@ -398,7 +400,7 @@ class Converter {
       kv_req.push_back(req[i]);
     }
     const size_t n = kv.size();
-    if (n == 0) return "( \"{\" ws \"}\" )";  // maxProperties 0
+    if (n == 0) return kEmptyObject;  // maxProperties 0
     std::vector<std::string> rest(n + 1);
     rest[n] = "";
     for (size_t i = n; i-- > 0;) {
@@ -443,13 +445,13 @@ class Converter {
       const json add = s.value("additionalProperties", json(true));
       if (add == false) {
         if (lo > 0) err(path + "/minProperties", "needs properties that 'additionalProperties': false forbids");
-        return "( \"{\" ws \"}\" )";
+        return kEmptyObject;
       }
       value = add.is_object() ? gen(add, path + "/additionalProperties") : "json-value";
       if (s.contains("propertyNames")) key = property_names(s["propertyNames"], path + "/propertyNames");
     }
+    if (hi == 0) return kEmptyObject;
     const std::string kv = new_rule(key + " ws \":\" ws " + value + " ws");
-    if (hi == 0) return "( \"{\" ws \"}\" )";
     const std::string more = "( \",\" ws " + kv + " ){0," + (hi == UINT64_MAX ? "" : std::to_string(hi - 1)) + "}";
     const std::string body = kv + " " + more;
     return "( \"{\" ws " + (lo ? body : "( " + body + " )?") + " \"}\" )";
