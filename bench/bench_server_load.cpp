@@ -1,12 +1,14 @@
 // Load generator for `camelid serve` (not a Google Benchmark: it drives another process).
 //   bench_server_load --port P [--clients 64] [--requests 2000] [--max-tokens 16] [--no-stream]
 //                     [--pid SERVER_PID] [--path /v1/chat/completions] [--greedy] [--ignore-eos]
+//                     [--fields '{"top_k": 40}']
 // N clients each run requests back to back over fresh connections until R requests are done, and
 // the program prints one JSON line: errors, latency percentiles (whole request, and time to the
 // first streamed token), requests/s, streamed events/s, tokens/s and the gaps between a stream's
 // tokens (streamed events with text, as a client sees them), and the server's RSS (from /proc) at
 // the start, its maximum (sampled every 100 ms) and at the end. Any OpenAI-compatible server
-// works (llama.cpp's llama-server too: --ignore-eos sends its `ignore_eos`).
+// works (llama.cpp's llama-server too: --ignore-eos sends its `ignore_eos`). Requests sample at
+// temperature 0.8 (0 with --greedy); --fields adds or replaces request fields (sampling settings).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -101,6 +103,7 @@ int main(int argc, char** argv) {
   int port = 0, clients = 64, requests = 2000, max_tokens = 16, pid = 0;
   bool stream = true, greedy = false, ignore_eos = false;
   std::string path = "/v1/chat/completions";
+  json fields = json::object();
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -113,13 +116,15 @@ int main(int argc, char** argv) {
     else if (a == "--no-stream") stream = false;
     else if (a == "--greedy") greedy = true;
     else if (a == "--ignore-eos") ignore_eos = true;
+    else if (a == "--fields") fields = json::parse(next(), nullptr, false);
     else {
       std::fprintf(stderr, "usage: bench_server_load --port P [--clients N] [--requests R] [--max-tokens T] "
-                           "[--no-stream] [--pid PID] [--path P] [--greedy] [--ignore-eos]\n");
+                           "[--no-stream] [--pid PID] [--path P] [--greedy] [--ignore-eos] [--fields JSON]\n");
       return 2;
     }
   }
   if (port <= 0) return std::fprintf(stderr, "bench_server_load: --port is required\n"), 2;
+  if (!fields.is_object()) return std::fprintf(stderr, "bench_server_load: --fields must be a JSON object\n"), 2;
 
   std::atomic<int> issued{0};
   std::mutex mu;
@@ -140,6 +145,7 @@ int main(int argc, char** argv) {
       for (int i; (i = issued++) < requests;) {
         json body = {{"max_tokens", max_tokens}, {"temperature", greedy ? 0.0 : 0.8}, {"seed", i}, {"stream", stream}};
         if (ignore_eos) body["ignore_eos"] = true;
+        body.update(fields);
         if (path == "/v1/completions")
           body["prompt"] = "Request " + std::to_string(i) + ": once upon a time";
         else

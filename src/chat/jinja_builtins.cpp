@@ -11,8 +11,6 @@
 namespace camelid::jinja {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw TemplateError(msg); }
-
 
 // Attribute of each item, dotted paths allowed ("function.name").
 Value attribute(const Value& item, const std::string& path) {

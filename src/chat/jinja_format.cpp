@@ -31,8 +31,6 @@ Value escape_value(const Value& v) { return v.is_safe() ? v : Value::markup(html
 
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw TemplateError(msg); }
-
 // One conversion: flags, width, precision and type of a %-spec, applied to one value.
 std::string convert(const std::string& flags, int width, int prec, char type, const Value& v, bool markup) {
   std::string body;

@@ -11,8 +11,6 @@
 namespace camelid::jinja {
 namespace {
 
-[[noreturn]] void bad(const std::string& msg) { throw TemplateError(msg); }
-
 
 bool is_ascii(const std::string& s) {
   tick_bytes(s.size());

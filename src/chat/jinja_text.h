@@ -9,6 +9,8 @@
 
 namespace camelid::jinja {
 
+[[noreturn]] inline void bad(const std::string& msg) { throw TemplateError(msg); }
+
 // Arguments of built-ins (positional i or keyword name): an int (def if absent or not a number),
 // a string (TemplateError if absent or not a string).
 int64_t int_arg(const Args& a, size_t i, const char* name, int64_t def);

@@ -6,12 +6,10 @@ namespace camelid::api {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& param, const std::string& msg) { throw ApiError(400, msg, "invalid_request_error", param); }
-
 std::string text_field(const json& j, const char* key) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return "";
-  if (!it->is_string()) bad(key, std::string("'") + key + "' must be a string");
+  if (!it->is_string()) bad_request(key, std::string("'") + key + "' must be a string");
   return *it;
 }
 
@@ -22,28 +20,28 @@ InfillRequest parse_infill_request(const std::string& body, uint64_t default_see
   try {
     j = parse_ordered_json(body, "request body", {64, true});
   } catch (const Error& e) {
-    bad("", e.what());
+    bad_request("", e.what());
   }
-  if (!j.is_object()) bad("", "the body must be a JSON object");
+  if (!j.is_object()) bad_request("", "the body must be a JSON object");
   InfillRequest r;
   r.prefix = text_field(j, "input_prefix") + text_field(j, "prompt");
   r.suffix = text_field(j, "input_suffix");
   if (auto x = j.find("input_extra"); x != j.end() && !x->is_null()) {
-    if (!x->is_array() || x->size() > 256) bad("input_extra", "'input_extra' must be an array of up to 256 {\"filename\", \"text\"} objects");
+    if (!x->is_array() || x->size() > 256) bad_request("input_extra", "'input_extra' must be an array of up to 256 {\"filename\", \"text\"} objects");
     for (size_t i = 0; i < x->size(); ++i) {
       const json& f = (*x)[i];
       const std::string w = "input_extra[" + std::to_string(i) + "]";
-      if (!f.is_object()) bad(w, "'" + w + "' must be an object with 'text' and optionally 'filename'");
+      if (!f.is_object()) bad_request(w, "'" + w + "' must be an object with 'text' and optionally 'filename'");
       auto t = f.find("text"), n = f.find("filename");
-      if (t == f.end() || !t->is_string()) bad(w + ".text", "'" + w + ".text' must be a string");
-      if (n != f.end() && !n->is_null() && !n->is_string()) bad(w + ".filename", "'" + w + ".filename' must be a string");
+      if (t == f.end() || !t->is_string()) bad_request(w + ".text", "'" + w + ".text' must be a string");
+      if (n != f.end() && !n->is_null() && !n->is_string()) bad_request(w + ".filename", "'" + w + ".filename' must be a string");
       r.extra.push_back({n == f.end() || n->is_null() ? "tmp" : n->get<std::string>(), *t});
     }
   }
   int n_predict = -1;
   if (auto n = j.find("n_predict"); n != j.end() && !n->is_null()) {
     if (!n->is_number_integer() || n->get<long long>() < -1 || n->get<long long>() > 1 << 30)
-      bad("n_predict", "'n_predict' must be an integer from -1 (no limit) up");
+      bad_request("n_predict", "'n_predict' must be an integer from -1 (no limit) up");
     n_predict = n->get<int>();
   }
   // The rest as /v1/completions reads it (same checks, same names), minus what this shape

@@ -18,58 +18,54 @@ json Usage::to_json() const {
 
 namespace {
 
-[[noreturn]] void bad(const std::string& param, const std::string& msg) {
-  throw ApiError(400, msg, "invalid_request_error", param);
-}
-
 double number(const json& j, const char* key, double lo, double hi, double def) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
-  if (!it->is_number()) bad(key, std::string("'") + key + "' must be a number");
+  if (!it->is_number()) bad_request(key, std::string("'") + key + "' must be a number");
   double v = it->get<double>();
   if (!(v >= lo && v <= hi))
-    bad(key, std::string("'") + key + "' must be between " + to_str(lo) + " and " + to_str(hi) + ", got " + to_str(v));
+    bad_request(key, std::string("'") + key + "' must be between " + to_str(lo) + " and " + to_str(hi) + ", got " + to_str(v));
   return v;
 }
 
 void parse_messages(const json& msgs) {
-  if (!msgs.is_array() || msgs.empty()) bad("messages", "'messages' must be a non-empty array");
+  if (!msgs.is_array() || msgs.empty()) bad_request("messages", "'messages' must be a non-empty array");
   for (size_t i = 0; i < msgs.size(); ++i) {
     const json& m = msgs[i];
     const std::string where = "messages[" + std::to_string(i) + "]";
-    if (!m.is_object()) bad(where, where + " must be an object");
-    if (!m.contains("role") || !m["role"].is_string()) bad(where + ".role", where + ".role must be a string");
+    if (!m.is_object()) bad_request(where, where + " must be an object");
+    if (!m.contains("role") || !m["role"].is_string()) bad_request(where + ".role", where + ".role must be a string");
     const std::string role = m["role"];
     if (role != "system" && role != "user" && role != "assistant" && role != "tool" && role != "ipython" &&
         role != "developer")
-      bad(where + ".role", where + ".role '" + role + "' is not one of system, user, assistant, tool");
+      bad_request(where + ".role", where + ".role '" + role + "' is not one of system, user, assistant, tool");
     if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
-      if (role != "assistant") bad(where + ".tool_calls", where + ".tool_calls is only allowed on assistant messages");
-      if (!tc->is_array()) bad(where + ".tool_calls", where + ".tool_calls must be an array");
+      if (role != "assistant") bad_request(where + ".tool_calls", where + ".tool_calls is only allowed on assistant messages");
+      if (!tc->is_array()) bad_request(where + ".tool_calls", where + ".tool_calls must be an array");
       for (size_t k = 0; k < tc->size(); ++k) {
         const json& call = (*tc)[k];
         const std::string cw = where + ".tool_calls[" + std::to_string(k) + "]";
         if (!call.is_object() || !call.contains("function") || !call["function"].is_object())
-          bad(cw, cw + " must be {\"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
+          bad_request(cw, cw + " must be {\"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
         const json& f = call["function"];
-        if (!f.contains("name") || !f["name"].is_string()) bad(cw + ".function.name", cw + ".function.name must be a string");
+        if (!f.contains("name") || !f["name"].is_string()) bad_request(cw + ".function.name", cw + ".function.name must be a string");
         if (auto a = f.find("arguments"); a != f.end() && !a->is_string() && !a->is_object())
-          bad(cw + ".function.arguments", cw + ".function.arguments must be a JSON string");
-        if (auto id = call.find("id"); id != call.end() && !id->is_string()) bad(cw + ".id", cw + ".id must be a string");
+          bad_request(cw + ".function.arguments", cw + ".function.arguments must be a JSON string");
+        if (auto id = call.find("id"); id != call.end() && !id->is_string()) bad_request(cw + ".id", cw + ".id must be a string");
       }
     }
     for (const char* key : {"tool_call_id", "name"})
       if (auto v = m.find(key); v != m.end() && !v->is_null() && !v->is_string())
-        bad(where + "." + key, where + "." + key + " must be a string");
+        bad_request(where + "." + key, where + "." + key + " must be a string");
     auto c = m.find("content");
     if (c == m.end() || c->is_null()) {
-      if (role != "assistant") bad(where + ".content", where + ".content is required");
+      if (role != "assistant") bad_request(where + ".content", where + ".content is required");
     } else if (c->is_array()) {  // content parts: only text is supported
       for (auto& part : *c)
         if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
-          bad(where + ".content", where + ".content parts must be {\"type\":\"text\",\"text\":...}");
+          bad_request(where + ".content", where + ".content parts must be {\"type\":\"text\",\"text\":...}");
     } else if (!c->is_string()) {
-      bad(where + ".content", where + ".content must be a string or an array of text parts");
+      bad_request(where + ".content", where + ".content must be a string or an array of text parts");
     }
   }
 }
@@ -106,18 +102,18 @@ namespace {
 // tools, tool_choice, parallel_tool_calls (chat).
 void parse_tools(const json& j, CompletionRequest& r) {
   if (auto t = j.find("tools"); t != j.end() && !t->is_null()) {
-    if (!t->is_array() || t->size() > 128) bad("tools", "'tools' must be an array of up to 128 tools");
+    if (!t->is_array() || t->size() > 128) bad_request("tools", "'tools' must be an array of up to 128 tools");
     for (size_t i = 0; i < t->size(); ++i) {
       const json& tool = (*t)[i];
       const std::string w = "tools[" + std::to_string(i) + "]";
       if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
           !tool["function"].is_object())
-        bad(w, w + " must be {\"type\": \"function\", \"function\": {...}}");
+        bad_request(w, w + " must be {\"type\": \"function\", \"function\": {...}}");
       const json& f = tool["function"];
       if (!f.contains("name") || !f["name"].is_string() || f["name"].get<std::string>().empty())
-        bad(w + ".function.name", w + ".function.name must be a non-empty string");
+        bad_request(w + ".function.name", w + ".function.name must be a non-empty string");
       if (auto p = f.find("parameters"); p != f.end() && !p->is_null() && !p->is_object())
-        bad(w + ".function.parameters", w + ".function.parameters must be an object");
+        bad_request(w + ".function.parameters", w + ".function.parameters must be an object");
       r.tool_names.push_back(f["name"]);
     }
     if (!t->empty()) r.tools = *t;
@@ -128,20 +124,20 @@ void parse_tools(const json& j, CompletionRequest& r) {
       if (v == "auto") r.tool_choice = ToolChoice::Auto;
       else if (v == "none") r.tool_choice = ToolChoice::None;
       else if (v == "required") r.tool_choice = ToolChoice::Required;
-      else bad("tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" or a named function");
+      else bad_request("tool_choice", "'tool_choice' must be \"none\", \"auto\", \"required\" or a named function");
     } else if (tc->is_object() && tc->value("type", "") == "function" && tc->contains("function") &&
                (*tc)["function"].is_object() && (*tc)["function"].contains("name") && (*tc)["function"]["name"].is_string()) {
       r.tool_choice = ToolChoice::Named;
       r.tool_choice_name = (*tc)["function"]["name"];
     } else {
-      bad("tool_choice", "'tool_choice' must be a string or {\"type\": \"function\", \"function\": {\"name\": ...}}");
+      bad_request("tool_choice", "'tool_choice' must be a string or {\"type\": \"function\", \"function\": {\"name\": ...}}");
     }
     if (r.tool_choice != ToolChoice::None && r.tool_choice != ToolChoice::Auto && r.tool_names.empty())
-      bad("tool_choice", "'tool_choice' needs 'tools'");
+      bad_request("tool_choice", "'tool_choice' needs 'tools'");
     if (r.tool_choice == ToolChoice::Named) {
       auto it = std::find(r.tool_names.begin(), r.tool_names.end(), r.tool_choice_name);
       if (it == r.tool_names.end())
-        bad("tool_choice", "'tool_choice' names '" + r.tool_choice_name + "', which is not in 'tools'");
+        bad_request("tool_choice", "'tool_choice' names '" + r.tool_choice_name + "', which is not in 'tools'");
       // The template sees only that function, and only its calls are reported.
       r.tools = json::array({r.tools[it - r.tool_names.begin()]});
       r.tool_names = {r.tool_choice_name};
@@ -150,7 +146,7 @@ void parse_tools(const json& j, CompletionRequest& r) {
   // OpenAI's "none": the model must answer in text, so the template does not offer the tools.
   if (r.tool_choice == ToolChoice::None) r.tools = nullptr;
   if (auto p = j.find("parallel_tool_calls"); p != j.end() && !p->is_null()) {
-    if (!p->is_boolean()) bad("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
+    if (!p->is_boolean()) bad_request("parallel_tool_calls", "'parallel_tool_calls' must be a boolean");
     r.parallel_tool_calls = *p;
   }
 }
@@ -160,7 +156,7 @@ int integer(const json& j, const char* key, int lo, int hi, int def) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return def;
   if (!it->is_number_integer() || it->get<long long>() < lo || it->get<long long>() > hi)
-    bad(key, std::string("'") + key + "' must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
+    bad_request(key, std::string("'") + key + "' must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi));
   return it->get<int>();
 }
 
@@ -169,17 +165,17 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
   r.chat = chat;
   r.max_tokens = chat ? -1 : 16;  // OpenAI's defaults
   if (auto m = j.find("model"); m != j.end() && !m->is_null()) {
-    if (!m->is_string()) bad("model", "'model' must be a string");
+    if (!m->is_string()) bad_request("model", "'model' must be a string");
     r.model = *m;
   }
   if (chat) {
-    if (!j.contains("messages")) bad("messages", "'messages' is required");
+    if (!j.contains("messages")) bad_request("messages", "'messages' is required");
     parse_messages(j["messages"]);
     r.messages = normalize_messages(j["messages"]);
     parse_tools(j, r);
   } else {
     auto p = j.find("prompt");
-    if (p == j.end() || p->is_null()) bad("prompt", "'prompt' is required");
+    if (p == j.end() || p->is_null()) bad_request("prompt", "'prompt' is required");
     if (p->is_string()) {
       r.prompt = *p;
     } else if (p->is_array() && p->size() == 1 && (*p)[0].is_string()) {
@@ -187,11 +183,11 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
     } else if (p->is_array() && !p->empty() && std::all_of(p->begin(), p->end(), [](const json& v) { return v.is_number_integer(); })) {
       for (auto& v : *p) {
         if (v.get<long long>() < 0 || v.get<long long>() > (vocab_size > 0 ? vocab_size - 1 : 1 << 30))
-          bad("prompt", "'prompt' has an invalid token id " + std::to_string(v.get<long long>()));
+          bad_request("prompt", "'prompt' has an invalid token id " + std::to_string(v.get<long long>()));
         r.prompt_ids.push_back(v.get<int>());
       }
     } else {
-      bad("prompt", "'prompt' must be a string, a one-string array or an array of token ids");
+      bad_request("prompt", "'prompt' must be a string, a one-string array or an array of token ids");
     }
   }
   for (const char* key : {"max_tokens", "max_completion_tokens"})
@@ -200,12 +196,12 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
   if (chat) {
     bool want = false;
     if (auto lp = j.find("logprobs"); lp != j.end() && !lp->is_null()) {
-      if (!lp->is_boolean()) bad("logprobs", "'logprobs' must be a boolean");
+      if (!lp->is_boolean()) bad_request("logprobs", "'logprobs' must be a boolean");
       want = *lp;
     }
     const int top = integer(j, "top_logprobs", 0, 20, 0);
     if (j.contains("top_logprobs") && !j["top_logprobs"].is_null() && !want)
-      bad("top_logprobs", "'top_logprobs' needs 'logprobs': true");
+      bad_request("top_logprobs", "'top_logprobs' needs 'logprobs': true");
     r.logprobs = want ? top : -1;
   } else {
     r.logprobs = integer(j, "logprobs", 0, 20, -1);
@@ -222,21 +218,21 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
   s.presence_penalty = float(number(j, "presence_penalty", -2, 2, 0));
   s.frequency_penalty = float(number(j, "frequency_penalty", -2, 2, 0));
   if (auto lb = j.find("logit_bias"); lb != j.end() && !lb->is_null()) {
-    if (!lb->is_object() || lb->size() > 1024) bad("logit_bias", "'logit_bias' must be an object of up to 1024 token ids");
+    if (!lb->is_object() || lb->size() > 1024) bad_request("logit_bias", "'logit_bias' must be an object of up to 1024 token ids");
     for (auto& [key, v] : lb->items()) {
       long long id = -1;
       if (!key.empty() && key.size() <= 10 && key.find_first_not_of("0123456789") == std::string::npos) id = std::stoll(key);
       if (id < 0 || (vocab_size > 0 && id >= vocab_size))
-        bad("logit_bias", "'logit_bias' key '" + key.substr(0, 32) + "' is not a token id" +
+        bad_request("logit_bias", "'logit_bias' key '" + key.substr(0, 32) + "' is not a token id" +
                               (vocab_size > 0 ? " below " + std::to_string(vocab_size) : std::string()));
       if (!v.is_number() || !(v.get<double>() >= -100 && v.get<double>() <= 100))
-        bad("logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
+        bad_request("logit_bias", "'logit_bias' values must be numbers in [-100, 100]");
       s.logit_bias.emplace_back(int(id), float(v.get<double>()));
     }
   }
   s.seed = default_seed;
   if (auto sd = j.find("seed"); sd != j.end() && !sd->is_null()) {
-    if (!sd->is_number_integer()) bad("seed", "'seed' must be an integer");
+    if (!sd->is_number_integer()) bad_request("seed", "'seed' must be an integer");
     s.seed = sd->is_number_unsigned() ? sd->get<uint64_t>() : uint64_t(sd->get<int64_t>());
   }
   if (auto st = j.find("stop"); st != j.end() && !st->is_null()) {
@@ -244,24 +240,24 @@ CompletionRequest parse_fields(const json& j, bool chat, uint64_t default_seed, 
       r.stop.push_back(*st);
     } else if (st->is_array() && st->size() <= 16) {
       for (auto& v : *st) {
-        if (!v.is_string()) bad("stop", "'stop' entries must be strings");
+        if (!v.is_string()) bad_request("stop", "'stop' entries must be strings");
         r.stop.push_back(v);
       }
     } else {
-      bad("stop", "'stop' must be a string or an array of up to 16 strings");
+      bad_request("stop", "'stop' must be a string or an array of up to 16 strings");
     }
     // The filter compares every prefix of every stop string at each token: keep that small.
     for (auto& s : r.stop)
-      if (s.size() > 256) bad("stop", "'stop' strings must be at most 256 bytes");
+      if (s.size() > 256) bad_request("stop", "'stop' strings must be at most 256 bytes");
   }
   if (auto st = j.find("stream"); st != j.end() && !st->is_null()) {
-    if (!st->is_boolean()) bad("stream", "'stream' must be a boolean");
+    if (!st->is_boolean()) bad_request("stream", "'stream' must be a boolean");
     r.stream = *st;
   }
   if (auto so = j.find("stream_options"); so != j.end() && !so->is_null()) {
-    if (!so->is_object()) bad("stream_options", "'stream_options' must be an object");
+    if (!so->is_object()) bad_request("stream_options", "'stream_options' must be an object");
     if (auto iu = so->find("include_usage"); iu != so->end() && !iu->is_null()) {
-      if (!iu->is_boolean()) bad("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
+      if (!iu->is_boolean()) bad_request("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
       r.include_usage = *iu;
     }
   }
@@ -277,15 +273,15 @@ CompletionRequest parse_completion_request(const std::string& body, bool chat, u
     // 64 levels hold any real tool schema; deeper nesting only costs us recursion later.
     j = parse_ordered_json(body, "request body", {64, true});
   } catch (const Error& e) {
-    bad("", e.what());
+    bad_request("", e.what());
   }
-  if (!j.is_object()) bad("", "the body must be a JSON object");
+  if (!j.is_object()) bad_request("", "the body must be a JSON object");
   try {
     return parse_fields(j, chat, default_seed, vocab_size);
   } catch (const json::exception& e) {  // a field of an unexpected type that a check missed
     std::string m = e.what();
     if (auto p = m.find("] "); p != std::string::npos) m = m.substr(p + 2);  // "[json.exception.type_error.302] "
-    bad("", "invalid request: " + m);
+    bad_request("", "invalid request: " + m);
   }
 }
 

@@ -25,6 +25,11 @@ class ApiError : public Error {
   json to_json() const;
 };
 
+// ApiError(400, "invalid_request_error") naming the request field `param`.
+[[noreturn]] inline void bad_request(const std::string& param, const std::string& msg) {
+  throw ApiError(400, msg, "invalid_request_error", param);
+}
+
 enum class ToolChoice { Auto, None, Required, Named };
 
 struct CompletionRequest {

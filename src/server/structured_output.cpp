@@ -35,37 +35,36 @@ std::shared_ptr<const grammar::Grammar> grammar_from_schema_text(std::string_vie
 namespace api {
 
 std::shared_ptr<const grammar::Grammar> parse_structured_output(const nlohmann::ordered_json& j) {
-  auto bad = [](const std::string& param, const std::string& msg) -> void { throw ApiError(400, msg, "invalid_request_error", param); };
   std::shared_ptr<const grammar::Grammar> g;
   if (auto gr = j.find("grammar"); gr != j.end() && !gr->is_null()) {
-    if (!gr->is_string()) bad("grammar", "'grammar' must be a string (GBNF)");
+    if (!gr->is_string()) bad_request("grammar", "'grammar' must be a string (GBNF)");
     try {
       g = grammar_from_gbnf(gr->get<std::string>());
     } catch (const Error& e) {
-      bad("grammar", std::string("'grammar': ") + e.what());
+      bad_request("grammar", std::string("'grammar': ") + e.what());
     }
   }
   auto rf = j.find("response_format");
   if (rf == j.end() || rf->is_null()) return g;
   if (!rf->is_object() || !rf->contains("type") || !(*rf)["type"].is_string())
-    bad("response_format", "'response_format' must be an object with a 'type'");
+    bad_request("response_format", "'response_format' must be an object with a 'type'");
   const std::string type = (*rf)["type"];
   if (type == "text") return g;
-  if (g) bad("response_format", "give either 'grammar' or a JSON 'response_format', not both");
+  if (g) bad_request("response_format", "give either 'grammar' or a JSON 'response_format', not both");
   try {
     if (type == "json_object") return grammar_from_gbnf(json_object_grammar());
     if (type != "json_schema")
-      bad("response_format.type", "'response_format.type' must be 'text', 'json_object' or 'json_schema'");
+      bad_request("response_format.type", "'response_format.type' must be 'text', 'json_object' or 'json_schema'");
     auto js = rf->find("json_schema");
     if (js == rf->end() || !js->is_object())
-      bad("response_format.json_schema", "'response_format.json_schema' must be an object");
+      bad_request("response_format.json_schema", "'response_format.json_schema' must be an object");
     auto schema = js->find("schema");
     if (schema == js->end() || schema->is_null()) return grammar_from_gbnf(json_object_grammar());  // no schema: any object
     return grammar_from_schema(*schema);
   } catch (const ApiError&) {
     throw;
   } catch (const Error& e) {
-    bad("response_format.json_schema.schema", std::string("'response_format.json_schema.schema': ") + e.what());
+    bad_request("response_format.json_schema.schema", std::string("'response_format.json_schema.schema': ") + e.what());
   }
   return nullptr;
 }

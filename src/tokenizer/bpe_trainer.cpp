@@ -18,7 +18,7 @@
 namespace camelid {
 namespace {
 
-const std::string kSpace = "\xE2\x96\x81";  // "▁"
+using tok::kSpace;
 // Longer words are counted in pieces of this many characters (bytes for byte-level): a merge
 // recounts each word it touches, so an unbounded word (a line of CJK text has no spaces, a
 // hostile file may have megabytes of one letter) would make training quadratic. SentencePiece

@@ -19,8 +19,8 @@ namespace {
 // ModelProto field numbers (sentencepiece_model.proto).
 enum : uint32_t { kPieces = 1, kTrainerSpec = 2, kNormalizerSpec = 3 };
 enum : uint32_t { kPiece = 1, kScore = 2, kType = 3 };                             // SentencePiece
-enum : uint32_t { kModelType = 3, kByteFallback = 35, kUnkId = 40, kBosId = 41, kEosId = 42 };  // TrainerSpec
-enum : uint32_t { kNormName = 1, kAddDummyPrefix = 3, kRemoveExtraWs = 4, kEscapeWs = 5 };      // NormalizerSpec
+enum : uint32_t { kSpModelType = 3, kSpByteFallback = 35, kSpUnkId = 40, kSpBosId = 41, kSpEosId = 42 };  // TrainerSpec
+enum : uint32_t { kSpNormName = 1, kSpAddDummyPrefix = 3, kSpRemoveExtraWs = 4, kSpEscapeWs = 5 };      // NormalizerSpec
 
 class Reader {
  public:
@@ -144,20 +144,20 @@ TokenizerSpec parse_sentencepiece_model(const uint8_t* data, size_t size, const 
         auto [tf, tw] = t.tag();
         if (tw != 0) { t.skip(tw); continue; }
         const uint64_t v = t.varint();
-        if (tf == kModelType) model_type = v;
-        else if (tf == kByteFallback) s.byte_fallback = v != 0;
-        else if (tf == kUnkId) unk = v;
-        else if (tf == kBosId) bos = v;
-        else if (tf == kEosId) eos = v;
+        if (tf == kSpModelType) model_type = v;
+        else if (tf == kSpByteFallback) s.byte_fallback = v != 0;
+        else if (tf == kSpUnkId) unk = v;
+        else if (tf == kSpBosId) bos = v;
+        else if (tf == kSpEosId) eos = v;
       }
     } else if (field == kNormalizerSpec && wire == 2) {
       Reader n = r.sub();
       while (!n.done()) {
         auto [nf, nw] = n.tag();
-        if (nf == kNormName && nw == 2) norm_name = n.bytes();
-        else if (nf == kAddDummyPrefix && nw == 0) add_dummy_prefix = n.varint() != 0;
-        else if (nf == kRemoveExtraWs && nw == 0) remove_extra_ws = n.varint() != 0;
-        else if (nf == kEscapeWs && nw == 0) s.escape_spaces = n.varint() != 0;
+        if (nf == kSpNormName && nw == 2) norm_name = n.bytes();
+        else if (nf == kSpAddDummyPrefix && nw == 0) add_dummy_prefix = n.varint() != 0;
+        else if (nf == kSpRemoveExtraWs && nw == 0) remove_extra_ws = n.varint() != 0;
+        else if (nf == kSpEscapeWs && nw == 0) s.escape_spaces = n.varint() != 0;
         else n.skip(nw);
       }
     } else {

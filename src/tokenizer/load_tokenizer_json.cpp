@@ -18,7 +18,7 @@ namespace {
 
 using tok::json;
 using tok::quote;
-const std::string kSpace = "\xE2\x96\x81";  // "▁"
+using tok::kSpace;
 constexpr size_t kMaxTemplateIds = 64;  // special ids a post-processor adds (real ones: 1 or 2)
 constexpr size_t kMaxSplits = 16;       // regex pre-tokenizers, each a pass over the text (real ones: 1)
 

@@ -20,6 +20,11 @@ std::string read_file_capped(const std::string& path, uint64_t max_bytes) {
   return out;
 }
 
+std::string replace_all(std::string s, const std::string& from, const std::string& to) {
+  for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) s.replace(at, from.size(), to);
+  return s;
+}
+
 std::string quote(std::string_view text) {
   std::string out = "'";
   for (size_t i = 0; i < text.size(); ++i) {

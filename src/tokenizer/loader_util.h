@@ -31,6 +31,12 @@ inline constexpr const char* kLlama3Pattern =
 // The whole file, or Error naming it when missing or larger than max_bytes.
 std::string read_file_capped(const std::string& path, uint64_t max_bytes);
 
+// SentencePiece's visible space "▁" (U+2581): how its pieces spell ' '.
+inline const std::string kSpace = "\xE2\x96\x81";
+
+// `s` with every occurrence of `from` (not empty) replaced by `to`.
+std::string replace_all(std::string s, const std::string& from, const std::string& to);
+
 // 'text' for an error message: at most 48 bytes, bytes outside printable ASCII as \xNN.
 std::string quote(std::string_view text);
 

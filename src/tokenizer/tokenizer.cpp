@@ -17,16 +17,10 @@
 namespace camelid {
 namespace {
 
-const std::string kSpace = "\xE2\x96\x81";  // "▁"
+using tok::kSpace;
 constexpr size_t kMaxMergedPieceBytes = 256;
 
 bool is_space_marker_at(std::string_view s, size_t i) { return s.compare(i, 3, kSpace) == 0; }
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  size_t at = 0;
-  while ((at = s.find(from, at)) != std::string::npos) s.replace(at, from.size(), to), at += to.size();
-  return s;
-}
 
 }  // namespace
 
@@ -95,7 +89,7 @@ Tokenizer::Tokenizer(TokenizerSpec spec) : spec_(std::move(spec)) {
       raw = t;
     } else if (sp) {
       if (byte >= 0) raw = char(byte);
-      else raw = spec_.escape_spaces ? replace_all(t, kSpace, " ") : t;
+      else raw = spec_.escape_spaces ? tok::replace_all(t, kSpace, " ") : t;
     } else if (type == TokenType::UserDefined || !byte_level::text_to_bytes(t, raw)) {
       raw = t;
     }

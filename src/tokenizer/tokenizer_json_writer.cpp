@@ -13,7 +13,7 @@ namespace camelid {
 namespace {
 
 using ojson = nlohmann::ordered_json;
-const std::string kSpace = "\xE2\x96\x81";  // "▁"
+using tok::kSpace;
 
 ojson added_token(int id, const std::string& content) {
   return ojson{{"id", id},           {"content", content}, {"single_word", false}, {"lstrip", false},
@@ -32,7 +32,7 @@ ojson template_processing(const TrainedTokenizer& t) {
                {"special_tokens", {{bos, {{"id", bos}, {"ids", {t.bos_id}}, {"tokens", {bos}}}}}}};
 }
 
-ojson byte_level(bool add_prefix_space, bool trim_offsets, bool use_regex) {
+ojson byte_level_step(bool add_prefix_space, bool trim_offsets, bool use_regex) {
   return ojson{{"type", "ByteLevel"}, {"add_prefix_space", add_prefix_space}, {"trim_offsets", trim_offsets}, {"use_regex", use_regex}};
 }
 
@@ -112,9 +112,9 @@ ojson tokenizer_json(const TrainedTokenizer& t) {
     j["pre_tokenizer"] = {{"type", "Sequence"},
                           {"pretokenizers",
                            {{{"type", "Split"}, {"pattern", {{"Regex", tok::kLlama3Pattern}}}, {"behavior", "Isolated"}, {"invert", false}},
-                            byte_level(false, true, false)}}};
-    j["post_processor"] = {{"type", "Sequence"}, {"processors", {byte_level(true, false, true), template_processing(t)}}};
-    j["decoder"] = byte_level(true, true, true);
+                            byte_level_step(false, true, false)}}};
+    j["post_processor"] = {{"type", "Sequence"}, {"processors", {byte_level_step(true, false, true), template_processing(t)}}};
+    j["decoder"] = byte_level_step(true, true, true);
   }
   j["model"] = std::move(model);
   return j;

@@ -24,7 +24,7 @@ using tok::quote;
 // gguf-py's TokenType.
 enum GgufTokenType : int32_t { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6 };
 
-const std::string kSpace = "\xE2\x96\x81";  // "▁"
+using tok::kSpace;
 
 bool starts_ends(const std::string& t, const std::string& a, const std::string& b) {
   return t.size() >= a.size() && t.size() >= b.size() && t.compare(0, a.size(), a) == 0 &&
@@ -35,11 +35,6 @@ bool starts_ends(const std::string& t, const std::string& a, const std::string& 
 bool looks_special(const std::string& t) {
   if (t == "<pad>" || t == "<mask>" || t == "<2mass>" || t == "[@BOS@]") return true;
   return starts_ends(t, "<|", "|>") || starts_ends(t, "<\xEF\xBD\x9C", "\xEF\xBD\x9C>") || starts_ends(t, "<unused", ">");
-}
-
-std::string replace_all(std::string s, const std::string& from, const std::string& to) {
-  for (size_t i = s.find(from); i != std::string::npos; i = s.find(from, i + to.size())) s.replace(i, from.size(), to);
-  return s;
 }
 
 json read_json(const std::string& path, uint64_t max_bytes) { return parse_json(tok::read_file_capped(path, max_bytes), path); }
@@ -104,7 +99,7 @@ Vocab sentencepiece_vocab(const std::string& dir, int64_t vocab_size, const std:
   for (const AddedToken& t : config_added) {
     if (t.id >= vocab_size) continue;
     const bool control = t.special || looks_special(t.content);
-    v.tokens[size_t(t.id)] = control ? t.content : replace_all(t.content, kSpace, " ");
+    v.tokens[size_t(t.id)] = control ? t.content : tok::replace_all(t.content, kSpace, " ");
     v.types[size_t(t.id)] = control ? kControl : kUserDefined;
     v.scores[size_t(t.id)] = -1000.0f;
   }
@@ -125,7 +120,7 @@ Vocab byte_level_vocab(const TokenizerSpec& s, const std::string& path, int64_t 
       v.types.push_back(kUnused);
     } else if (auto it = added.find(int(i)); it != added.end()) {
       const bool control = it->second->special || looks_special(s.tokens[size_t(i)]);
-      v.tokens.push_back(control ? s.tokens[size_t(i)] : replace_all(s.tokens[size_t(i)], kSpace, " "));
+      v.tokens.push_back(control ? s.tokens[size_t(i)] : tok::replace_all(s.tokens[size_t(i)], kSpace, " "));
       v.types.push_back(control ? kControl : kUserDefined);
     } else {
       v.tokens.push_back(s.tokens[size_t(i)]);
