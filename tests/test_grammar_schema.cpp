@@ -2,6 +2,7 @@
 // unsupported keywords are errors naming where they are.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -337,4 +338,60 @@ TEST(GrammarSchema, FractionalBoundsAreExact) {
   grammar::Matcher p = matcher_for(R"({"type":"number","exclusiveMinimum":0.1,"maximum":0.3})");
   for (const char* t : {"0.2", "0.3", "0.10001", "0.30"}) EXPECT_TRUE(p.matches(t)) << t;
   for (const char* t : {"0.1", "0.3001", "0.05", "1"}) EXPECT_FALSE(p.matches(t)) << t;
+}
+
+TEST(GrammarSchema, UniqueItemsOnListedValues) {
+  // Every array of up to 4 items over 4 values (one outside the enum), against the definition.
+  // 1 and 1.0 are one value (the first spelling is the one written).
+  const std::vector<std::string> vals = {"\"a\"", "\"b\"", "1", "\"z\""};
+  for (const auto& [lo, hi] : std::vector<std::pair<int, int>>{{0, 99}, {1, 2}, {2, 3}, {0, 1}}) {
+    std::string schema = R"({"type":"array","items":{"enum":["a","b",1,1.0]},"uniqueItems":true,"minItems":)" +
+                         std::to_string(lo) + (hi < 99 ? ",\"maxItems\":" + std::to_string(hi) : "") + "}";
+    SCOPED_TRACE(schema);
+    grammar::Matcher m = matcher_for(schema);
+    std::vector<std::vector<int>> arrays = {{}};
+    for (size_t i = 0; i < arrays.size(); ++i)
+      if (arrays[i].size() < 4)
+        for (int v = 0; v < 4; ++v) {
+          arrays.push_back(arrays[i]);
+          arrays.back().push_back(v);
+        }
+    for (const auto& a : arrays) {
+      std::string text = "[";
+      bool valid = int(a.size()) >= lo && int(a.size()) <= hi;
+      for (size_t i = 0; i < a.size(); ++i) {
+        text += (i ? ", " : "") + vals[size_t(a[i])];
+        valid = valid && a[i] != 3 && std::count(a.begin(), a.begin() + long(i), a[i]) == 0;
+      }
+      text += "]";
+      EXPECT_EQ(m.matches(text), valid) << text;
+    }
+  }
+  const std::vector<SchemaCase> cases = {
+      {R"({"type":"array","items":{"type":"boolean"},"uniqueItems":true})", {"[]", "[true]", "[false, true]"}, {"[true, true]", "[1]"}},
+      {R"({"type":"array","items":{"$ref":"#/$defs/c"},"uniqueItems":true,"$defs":{"c":{"type":"string","enum":["r","g",2]}}})",
+       {R"(["g","r"])"}, {R"(["r","r"])", "[2]"}},  // 2 is no string
+      {R"({"type":"array","items":{"anyOf":[{"const":1},{"type":"null"}]},"uniqueItems":true,"minItems":2})", {"[null,1]", "[1,null]"}, {"[1]", "[null,null]"}},
+      {R"({"type":"array","items":{"oneOf":[{"enum":[1,2]},{"enum":[2,3]}]},"uniqueItems":true})", {"[3,1]"}, {"[2]"}},
+      {R"({"type":"array","items":{"type":"string"},"uniqueItems":true,"maxItems":1})", {"[]", R"(["x"])"}, {R"(["x","y"])"}},
+      {R"({"type":"array","items":{"type":"string"},"uniqueItems":false})", {R"(["x","x"])"}, {}},
+  };
+  for (const SchemaCase& c : cases) {
+    SCOPED_TRACE(c.schema);
+    grammar::Matcher m = matcher_for(c.schema);
+    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
+    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
+  }
+  const std::vector<std::pair<std::string, std::string>> errors = {
+      {R"({"type":"array","items":{"type":"string"},"uniqueItems":true})", "#/uniqueItems: uniqueItems is supported on items of at most 8 listed"},
+      {R"({"type":"array","uniqueItems":true})", "#/uniqueItems: uniqueItems is supported"},
+      {R"({"type":"array","items":{"enum":[1,2,3,4,5,6,7,8,9]},"uniqueItems":true})", "#/uniqueItems: uniqueItems is supported"},
+      {R"({"type":"array","items":{"enum":[1,2]},"uniqueItems":true,"minItems":3})", "#/minItems: is above the 2 distinct values"},
+      {R"({"type":"array","prefixItems":[{"const":1}],"items":{"const":2},"uniqueItems":true})", "#/uniqueItems: uniqueItems beside 'prefixItems'"},
+      {R"({"type":"array","items":{"enum":[1],"not":{}},"uniqueItems":true})", "#/items/not"},
+      {R"({"type":"array","items":{"enum":[1]},"uniqueItems":"yes"})", "#/uniqueItems: must be a boolean"},
+      {R"({"uniqueItems":true})", "#/uniqueItems: 'uniqueItems' needs a 'type'"},
+      {R"({"enum":[[1,1]],"uniqueItems":true})", "#/uniqueItems: uniqueItems beside 'enum'"},
+  };
+  for (const auto& [schema, message] : errors) EXPECT_NE(schema_error(schema).find(message), std::string::npos) << schema << ": " << schema_error(schema);
 }

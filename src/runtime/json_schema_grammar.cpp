@@ -1,6 +1,7 @@
 #include "runtime/json_schema_grammar.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <iterator>
 #include <map>
@@ -20,6 +21,10 @@ namespace {
 using json = nlohmann::ordered_json;
 
 const char* const kEmptyObject = "( \"{\" ws \"}\" )";
+
+// uniqueItems is enforced on arrays of listed values by one grammar rule per subset written so
+// far: 2^8 rules at most.
+constexpr size_t kMaxUniqueValues = 8;
 
 // The JSON building blocks, written once into every grammar that needs them.
 const char* const kPrimitives[][2] = {
@@ -163,11 +168,16 @@ class Converter {
         "not", "if", "then", "else", "dependentRequired", "dependentSchemas",
         "contains", "minContains", "maxContains", "unevaluatedProperties", "unevaluatedItems", "$dynamicRef", "$recursiveRef"};
     if (unsupported.count(k)) err(path + "/" + escape_pointer(k), "the keyword '", k, "' is not supported");
-    if (k == "uniqueItems" && s[k] == true) err(path + "/uniqueItems", "uniqueItems is not supported");
+    if (k == "uniqueItems") {
+      if (!s[k].is_boolean()) err(path + "/uniqueItems", "must be a boolean");
+      // Only array() enforces it: a schema that another branch of gen_inner writes would not.
+      for (const char* other : {"$ref", "const", "enum", "anyOf", "oneOf", "allOf"})
+        if (s[k] == true && s.contains(other)) err(path + "/uniqueItems", "uniqueItems beside '", other, "' is not supported");
+    }
     // These constrain only values of one type: without a type the grammar would write any JSON.
     static const std::set<std::string> typed_only = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
                                                      "minLength", "maxLength", "pattern", "format",
-                                                     "minItems", "maxItems", "prefixItems", "minProperties",
+                                                     "minItems", "maxItems", "prefixItems", "uniqueItems", "minProperties",
                                                      "maxProperties", "propertyNames", "patternProperties"};
     // (What gives a schema its shape without `type`: gen_inner's other branches.)
     static const char* const shaped_by[] = {"type", "items", "prefixItems", "properties", "patternProperties",
@@ -177,10 +187,23 @@ class Converter {
   }
 
   std::string ref(const json& r, const std::string& path) {
-    if (!r.is_string()) err(path, "must be a string");
+    const json& def = resolve(r, path);
     const std::string target = r.get<std::string>();
     auto it = refs_.find(target);
     if (it != refs_.end()) return it->second;
+    // The rule exists before its body is generated, so a recursive reference finds it.
+    const std::string name = new_rule("");
+    refs_[target] = name;
+    const std::string body = gen(def, target);
+    for (auto& [n, b] : rules_)
+      if (n == name) b = body;
+    return name;
+  }
+
+  // The schema a $ref names: #/$defs/NAME, #/definitions/NAME or # (the root).
+  const json& resolve(const json& r, const std::string& path) const {
+    if (!r.is_string()) err(path, "must be a string");
+    const std::string target = r.get<std::string>();
     std::string rest;
     if (target.rfind("#/$defs/", 0) == 0) rest = "$defs";
     else if (target.rfind("#/definitions/", 0) == 0) rest = "definitions";
@@ -199,13 +222,7 @@ class Converter {
         err(path, "'", target, "' names no definition");
       def = &root_[rest][key];
     }
-    // The rule exists before its body is generated, so a recursive reference finds it.
-    const std::string name = new_rule("");
-    refs_[target] = name;
-    const std::string body = gen(*def, target);
-    for (auto& [n, b] : rules_)
-      if (n == name) b = body;
-    return name;
+    return *def;
   }
 
   std::string typed(const std::string& t, const json& s, const std::string& path) {
@@ -322,6 +339,16 @@ class Converter {
     const bool draft7 = s.contains("items") && s["items"].is_array();
     const char* tuple_key = draft7 ? "items" : "prefixItems";
     const char* rest_key = draft7 ? "additionalItems" : "items";
+    if (s.value("uniqueItems", false) && hi > 1) {  // (an array of at most one item is unique)
+      if (s.contains(tuple_key)) err(path + "/uniqueItems", "uniqueItems beside '", tuple_key, "' is not supported");
+      std::optional<std::vector<json>> values;
+      if (s.contains(rest_key) && s[rest_key].is_object()) values = listed_values(s[rest_key], path + "/" + rest_key, 0);
+      if (!values || values->size() > kMaxUniqueValues)
+        err(path + "/uniqueItems", "uniqueItems is supported on items of at most ", kMaxUniqueValues,
+            " listed values (enum, const, boolean, null), where the grammar can track which were written");
+      if (lo > values->size()) err(path + "/minItems", "is above the ", values->size(), " distinct values the items allow");
+      return unique_array(*values, lo, std::min<uint64_t>(hi, values->size()));
+    }
     std::vector<std::string> prefix;
     if (s.contains(tuple_key)) {
       const json& t = s[tuple_key];
@@ -353,6 +380,80 @@ class Converter {
                              (hi == UINT64_MAX ? "" : std::to_string(hi - 1)) + "}";
     const std::string body = it + " ws " + more;
     return "( \"[\" ws " + (lo ? body : "( " + body + " )?") + " \"]\" )";
+  }
+
+  // The values a schema allows when it lists them (enum, const, boolean, null, unions of those),
+  // each once (JSON equality: 1 and 1.0 are one value); nullopt for any other schema.
+  std::optional<std::vector<json>> listed_values(const json& s, const std::string& path, int depth) {
+    if (!s.is_object() || depth > 32) return std::nullopt;
+    for (const auto& [k, v] : s.items()) check_keyword(k, s, path);  // refuse what gen() refuses
+    if (s.contains("$ref")) return listed_values(resolve(s["$ref"], path + "/$ref"), path, depth + 1);
+    const json types = !s.contains("type") ? json::array() : s["type"].is_array() ? s["type"] : json::array({s["type"]});
+    auto typed_ok = [&](const json& v) {  // a listed value must also have one of the types beside it
+      return types.empty() || std::any_of(types.begin(), types.end(), [&](const json& t) { return type_of(v, t); });
+    };
+    for (const char* k : {"enum", "anyOf", "oneOf"})
+      if (s.contains(k) && (!s[k].is_array() || s[k].empty())) err(path + "/" + k, "must be a non-empty array");
+    std::vector<json> all;
+    if (s.contains("const") || s.contains("enum")) {
+      for (const json& v : s.contains("const") ? json::array({s["const"]}) : s["enum"])
+        if (typed_ok(v)) all.push_back(v);
+    } else if (s.contains("anyOf") || s.contains("oneOf")) {
+      const bool one = !s.contains("anyOf");
+      std::vector<std::vector<json>> alts;
+      for (const json& alt : one ? s["oneOf"] : s["anyOf"]) {
+        auto v = listed_values(alt, path, depth + 1);
+        if (!v) return std::nullopt;
+        alts.push_back(std::move(*v));
+      }
+      for (const auto& a : alts)
+        for (const json& v : a) {
+          const auto in = std::count_if(alts.begin(), alts.end(), [&](const auto& b) { return std::find(b.begin(), b.end(), v) != b.end(); });
+          if ((!one || in == 1) && typed_ok(v)) all.push_back(v);  // oneOf: a value in two alternatives fails
+        }
+    } else if (!types.empty()) {
+      for (const json& t : types) {
+        if (t == "boolean") all.insert(all.end(), {json(false), json(true)});
+        else if (t == "null") all.push_back(nullptr);
+        else return std::nullopt;
+      }
+    } else {
+      return std::nullopt;
+    }
+    std::vector<json> distinct;
+    for (const json& v : all)
+      if (std::find(distinct.begin(), distinct.end(), v) == distinct.end()) distinct.push_back(v);
+    return distinct;
+  }
+
+  static bool type_of(const json& v, const json& t) {
+    if (t == "integer") return v.is_number_integer() || (v.is_number_float() && std::trunc(v.get<double>()) == v.get<double>());
+    if (t == "number") return v.is_number();
+    if (t == "string") return v.is_string();
+    if (t == "boolean") return v.is_boolean();
+    if (t == "null") return v.is_null();
+    if (t == "array") return v.is_array();
+    return t == "object" && v.is_object();
+  }
+
+  // An array of lo..hi distinct values: one rule per set of values written so far (a bit mask),
+  // whose alternatives are "]" and ", v" for each value v not yet in the set.
+  std::string unique_array(const std::vector<json>& values, uint64_t lo, uint64_t hi) {
+    std::map<uint32_t, std::string> after;  // set written -> rule for the rest of the array
+    auto rest = [&](auto&& self, uint32_t written) -> std::string {
+      if (auto it = after.find(written); it != after.end()) return it->second;
+      const int n = std::popcount(written);
+      std::vector<std::string> alts;
+      if (uint64_t(n) >= lo) alts.push_back("\"]\"");
+      if (uint64_t(n) < hi)
+        for (size_t i = 0; i < values.size(); ++i)
+          if (!(written >> i & 1)) alts.push_back("\",\" ws " + literal(values[i].dump()) + " ws " + self(self, written | 1u << i));
+      return after[written] = new_rule(gbnf_one_of(alts));
+    };
+    std::vector<std::string> first;
+    if (lo == 0) first.push_back("\"]\"");
+    for (size_t i = 0; i < values.size(); ++i) first.push_back(literal(values[i].dump()) + " ws " + rest(rest, 1u << i));
+    return "( \"[\" ws " + gbnf_one_of(first) + " )";
   }
 
   std::string object(const json& s, const std::string& path) {

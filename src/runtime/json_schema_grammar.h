@@ -3,7 +3,8 @@
 // type (one or a list: object, array, string, number, integer, boolean, null), properties +
 // required (properties in the declared order; additional properties are never generated, as
 // with OpenAI's strict mode, additionalProperties alone gives a map), enum, const, items,
-// prefixItems (and draft 7's items array + additionalItems), minItems/maxItems, anyOf/oneOf
+// prefixItems (and draft 7's items array + additionalItems), minItems/maxItems, uniqueItems on
+// items that list at most 8 values (enum/const/boolean/null; a rule per subset written), anyOf/oneOf
 // (both as "one of the alternatives"), allOf with one member, $ref to #/$defs/... or
 // #/definitions/... (recursive ones too), string minLength/maxLength, pattern (regex_grammar.h)
 // and format date, time, date-time, uuid, ipv4, ipv6, hostname, email; minimum / maximum /
