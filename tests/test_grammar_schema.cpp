@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -34,6 +35,20 @@ std::string schema_error(const std::string& schema) {
     return e.what();
   }
   return "";
+}
+
+void expect_cases(const std::vector<SchemaCase>& cases) {
+  for (const SchemaCase& c : cases) {
+    SCOPED_TRACE(c.schema);
+    grammar::Matcher m = matcher_for(c.schema);
+    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
+    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
+  }
+}
+
+// (schema, a part of the error message it must give)
+void expect_errors(const std::vector<std::pair<std::string, std::string>>& errors) {
+  for (const auto& [schema, message] : errors) EXPECT_NE(schema_error(schema).find(message), std::string::npos) << schema << ": " << schema_error(schema);
 }
 
 }  // namespace
@@ -68,12 +83,7 @@ TEST(GrammarSchema, AcceptsValidAndRejectsInvalid) {
        {R"({"a":1})", R"({"a":1,"c":3})", "{}", R"({"c":3,"b":2})"}},
       {"{}", {"1", R"({"any":[true,{"x":"y"}]})", "\"s\""}, {"tru", "{"}},
   };
-  for (const SchemaCase& c : cases) {
-    SCOPED_TRACE(c.schema);
-    grammar::Matcher m = matcher_for(c.schema);
-    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
-    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
-  }
+  expect_cases(cases);
 }
 
 TEST(GrammarSchema, JsonObjectIsAnyObject) {
@@ -231,12 +241,7 @@ TEST(GrammarSchema, BoundsTuplesAndFormats) {
       {R"({"type":"string","format":"hostname"})", {R"("example.com")", R"("a-b.c")", R"("x")"}, {R"("-a.com")", R"("a..b")", R"("a.")"}},
       {R"({"type":"string","format":"email"})", {R"("a.b+c@example.com")"}, {R"("a@")", R"("@b.c")", R"("a b@c.d")", R"(".a@b.c")"}},
   };
-  for (const SchemaCase& c : cases) {
-    SCOPED_TRACE(c.schema);
-    grammar::Matcher m = matcher_for(c.schema);
-    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
-    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
-  }
+  expect_cases(cases);
 }
 
 TEST(GrammarSchema, PropertyCountsNamesAndPatterns) {
@@ -260,12 +265,7 @@ TEST(GrammarSchema, PropertyCountsNamesAndPatterns) {
        {R"({"a1b":true})"}, {R"({"ab":true})", R"({"1":true,"2":false})"}},
       {R"({"patternProperties":{"^x":{"type":"null"}}})", {R"({"xa":null})"}, {"1", R"({"ya":null})"}},
   };
-  for (const SchemaCase& c : cases) {
-    SCOPED_TRACE(c.schema);
-    grammar::Matcher m = matcher_for(c.schema);
-    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
-    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
-  }
+  expect_cases(cases);
   const std::vector<std::pair<std::string, std::string>> errors = {
       {R"({"type":"object","additionalProperties":true,"minProperties":2})", "#/minProperties: above 1"},
       {R"({"type":"object","additionalProperties":false,"minProperties":1})", "#/minProperties: needs properties"},
@@ -280,7 +280,7 @@ TEST(GrammarSchema, PropertyCountsNamesAndPatterns) {
       {R"({"type":"object","propertyNames":{"not":{}}})", "#/propertyNames/not"},
       {R"({"minProperties":1})", "#/minProperties: 'minProperties' needs a 'type'"},
   };
-  for (const auto& [schema, message] : errors) EXPECT_NE(schema_error(schema).find(message), std::string::npos) << schema << ": " << schema_error(schema);
+  expect_errors(errors);
 }
 
 TEST(GrammarSchema, FractionalBoundsAreExact) {
@@ -376,12 +376,7 @@ TEST(GrammarSchema, UniqueItemsOnListedValues) {
       {R"({"type":"array","items":{"type":"string"},"uniqueItems":true,"maxItems":1})", {"[]", R"(["x"])"}, {R"(["x","y"])"}},
       {R"({"type":"array","items":{"type":"string"},"uniqueItems":false})", {R"(["x","x"])"}, {}},
   };
-  for (const SchemaCase& c : cases) {
-    SCOPED_TRACE(c.schema);
-    grammar::Matcher m = matcher_for(c.schema);
-    for (const auto& s : c.good) EXPECT_TRUE(m.matches(s)) << "should accept " << s;
-    for (const auto& s : c.bad) EXPECT_FALSE(m.matches(s)) << "should reject " << s;
-  }
+  expect_cases(cases);
   const std::vector<std::pair<std::string, std::string>> errors = {
       {R"({"type":"array","items":{"type":"string"},"uniqueItems":true})", "#/uniqueItems: uniqueItems is supported on items of at most 8 listed"},
       {R"({"type":"array","uniqueItems":true})", "#/uniqueItems: uniqueItems is supported"},
@@ -393,5 +388,5 @@ TEST(GrammarSchema, UniqueItemsOnListedValues) {
       {R"({"uniqueItems":true})", "#/uniqueItems: 'uniqueItems' needs a 'type'"},
       {R"({"enum":[[1,1]],"uniqueItems":true})", "#/uniqueItems: uniqueItems beside 'enum'"},
   };
-  for (const auto& [schema, message] : errors) EXPECT_NE(schema_error(schema).find(message), std::string::npos) << schema << ": " << schema_error(schema);
+  expect_errors(errors);
 }
