@@ -342,6 +342,7 @@ class Converter {
     if (s.value("uniqueItems", false) && hi > 1) {  // (an array of at most one item is unique)
       if (s.contains(tuple_key)) err(path + "/uniqueItems", "uniqueItems beside '", tuple_key, "' is not supported");
       std::optional<std::vector<json>> values;
+      listed_visits_ = 0;
       if (s.contains(rest_key) && s[rest_key].is_object()) values = listed_values(s[rest_key], path + "/" + rest_key, 0);
       if (!values || values->size() > kMaxUniqueValues)
         err(path + "/uniqueItems", "uniqueItems is supported on items of at most ", kMaxUniqueValues,
@@ -383,9 +384,11 @@ class Converter {
   }
 
   // The values a schema allows when it lists them (enum, const, boolean, null, unions of those),
-  // each once (JSON equality: 1 and 1.0 are one value); nullopt for any other schema.
+  // each once (JSON equality: 1 and 1.0 are one value); nullopt for any other schema, and for more
+  // than kMaxListed values or kMaxListedVisits schemas visited (a stranger's anyOf of $refs to
+  // anyOfs would otherwise take exponential time).
   std::optional<std::vector<json>> listed_values(const json& s, const std::string& path, int depth) {
-    if (!s.is_object() || depth > 32) return std::nullopt;
+    if (!s.is_object() || depth > 32 || ++listed_visits_ > kMaxListedVisits) return std::nullopt;
     for (const auto& [k, v] : s.items()) check_keyword(k, s, path);  // refuse what gen() refuses
     if (s.contains("$ref")) return listed_values(resolve(s["$ref"], path + "/$ref"), path, depth + 1);
     const json types = !s.contains("type") ? json::array() : s["type"].is_array() ? s["type"] : json::array({s["type"]});
@@ -396,14 +399,17 @@ class Converter {
       if (s.contains(k) && (!s[k].is_array() || s[k].empty())) err(path + "/" + k, "must be a non-empty array");
     std::vector<json> all;
     if (s.contains("const") || s.contains("enum")) {
-      for (const json& v : s.contains("const") ? json::array({s["const"]}) : s["enum"])
+      const json& vals = s.contains("const") ? json::array({s["const"]}) : s["enum"];
+      if (vals.size() > kMaxListed) return std::nullopt;
+      for (const json& v : vals)
         if (typed_ok(v)) all.push_back(v);
     } else if (s.contains("anyOf") || s.contains("oneOf")) {
       const bool one = !s.contains("anyOf");
       std::vector<std::vector<json>> alts;
+      size_t n = 0;
       for (const json& alt : one ? s["oneOf"] : s["anyOf"]) {
         auto v = listed_values(alt, path, depth + 1);
-        if (!v) return std::nullopt;
+        if (!v || (n += v->size()) > kMaxListed) return std::nullopt;
         alts.push_back(std::move(*v));
       }
       for (const auto& a : alts)
@@ -578,8 +584,12 @@ class Converter {
     return gen(typed, path);
   }
 
+  static constexpr size_t kMaxListed = 64;
+  static constexpr int kMaxListedVisits = 4096;
+
   const json& root_;
   std::string prefix_;
+  int listed_visits_ = 0;
   std::vector<std::pair<std::string, std::string>> rules_;
   std::map<std::string, std::string> refs_;
   int depth_ = 0;
