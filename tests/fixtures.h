@@ -17,6 +17,13 @@ std::string scratch_dir();
 std::string read_file(const std::string& path);
 nlohmann::json read_json(const std::string& path);  // read_file, parsed
 // Text for a failure message: as a JSON string (escapes visible), cut to 80 bytes.
+// n copies of s, for long and deeply nested inputs.
+inline std::string repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
 inline std::string show(const std::string& s) { return nlohmann::json(s).dump().substr(0, 80); }
 // Seconds from t0 to now, on the steady clock.
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {

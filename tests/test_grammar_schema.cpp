@@ -14,6 +14,7 @@
 #include "runtime/json_number_ranges.h"
 #include "runtime/grammar_parse.h"
 #include "runtime/json_schema_grammar.h"
+#include "fixtures.h"
 
 using namespace camelid;
 
@@ -35,12 +36,6 @@ std::string schema_error(const std::string& schema) {
     return e.what();
   }
   return "";
-}
-
-std::string repeat(const std::string& s, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) out += s;
-  return out;
 }
 
 void expect_cases(const std::vector<SchemaCase>& cases) {
@@ -396,7 +391,7 @@ TEST(GrammarSchema, UniqueItemsOnListedValues) {
       // A stranger's schema: 2^32 paths through anyOfs of $refs, 65 values before deduplication.
       {R"({"type":"array","items":{"$ref":"#/$defs/a"},"uniqueItems":true,"$defs":{"a":{"anyOf":[{"$ref":"#/$defs/a"},{"$ref":"#/$defs/a"}]}}})",
        "#/uniqueItems: uniqueItems is supported"},
-      {R"({"type":"array","items":{"enum":[1)" + repeat(",1", 64) + R"(]},"uniqueItems":true})", "#/uniqueItems: uniqueItems is supported"},
+      {R"({"type":"array","items":{"enum":[1)" + test::repeat(",1", 64) + R"(]},"uniqueItems":true})", "#/uniqueItems: uniqueItems is supported"},
   };
   expect_errors(errors);
 }

@@ -17,15 +17,10 @@ namespace camelid::jinja {
 namespace {
 
 using camelid::test::read_file;
+using camelid::test::repeat;
 
 // A hostile render must end well within this, even under ASan (about 1 s in Release).
 constexpr double kQuickSeconds = 10 * testing_support::kSanitizerSlowdown;
-
-std::string repeat(const std::string& s, int n) {
-  std::string out;
-  for (int i = 0; i < n; ++i) out += s;
-  return out;
-}
 
 struct Outcome {
   std::string text;   // the output, or the error message

@@ -11,7 +11,6 @@
 namespace camelid::jinja {
 namespace {
 
-
 // Attribute of each item, dotted paths allowed ("function.name").
 Value attribute(const Value& item, const std::string& path) {
   Value v = item;

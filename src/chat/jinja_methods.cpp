@@ -11,7 +11,6 @@
 namespace camelid::jinja {
 namespace {
 
-
 bool is_ascii(const std::string& s) {
   tick_bytes(s.size());
   return std::all_of(s.begin(), s.end(), [](char c) { return (uint8_t(c) & 0x80) == 0; });
